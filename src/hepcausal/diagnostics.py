@@ -1,0 +1,134 @@
+"""Convergence diagnostics reported with every fit: R-hat, bulk/tail ESS and divergences."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import arviz as az
+import numpy as np
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit failed the R-hat, ESS or divergence checks; its numbers should not be trusted."""
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Worst-case convergence statistics of one fit over the checked variables."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    n_divergences: int
+    n_draws: int
+    n_chains: int
+    worst_rhat_var: str = ""
+    worst_ess_var: str = ""
+    rhat_max: float = RHAT_MAX
+    ess_min: float = ESS_MIN
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["problems"] = list(self.problems)
+        d["ok"] = self.ok
+        return d
+
+    def __str__(self) -> str:
+        status = "OK" if self.ok else "FAILED: " + "; ".join(self.problems)
+        return (
+            f"R-hat max {self.max_rhat:.3f} ({self.worst_rhat_var}), "
+            f"ESS bulk min {self.min_ess_bulk:.0f} ({self.worst_ess_var}), "
+            f"ESS tail min {self.min_ess_tail:.0f}, divergences {self.n_divergences} "
+            f"[{self.n_chains} chains x {self.n_draws} draws] - {status}"
+        )
+
+
+def _worst(ds, fn) -> tuple[float, str]:
+    best_val, best_name = np.nan, ""
+    for name, da in ds.data_vars.items():
+        vals = np.asarray(da.values, dtype=float)
+        vals = vals[np.isfinite(vals)]
+        if vals.size == 0:
+            continue
+        v = float(fn(vals))
+        if np.isnan(best_val) or fn(np.array([v, best_val])) == v:
+            best_val, best_name = v, str(name)
+    return best_val, best_name
+
+
+def check_convergence(
+    idata: az.InferenceData,
+    var_names: Sequence[str] | None = None,
+    *,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+    warn: bool = True,
+) -> Diagnostics:
+    """Compute worst-case R-hat, ESS and divergence counts; warn loudly when a check fails.
+
+    Variables that are deterministic functions of others are included when named in
+    ``var_names``; by default every posterior variable is checked.  Parameters with a
+    constant value (e.g. a fixed reference level) are ignored.
+    """
+    post = idata.posterior
+    if var_names is not None:
+        missing = [v for v in var_names if v not in post]
+        if missing:
+            raise KeyError(f"variables not in the posterior: {missing}")
+        post = post[list(var_names)]
+    n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    if n_chains > 1:
+        rhat = az.rhat(post)
+        max_rhat, rhat_var = _worst(rhat, np.max)
+    else:
+        max_rhat, rhat_var = np.nan, ""
+    ess_bulk = az.ess(post, method="bulk")
+    ess_tail = az.ess(post, method="tail")
+    min_bulk, ess_var = _worst(ess_bulk, np.min)
+    min_tail, _ = _worst(ess_tail, np.min)
+    n_div = 0
+    if hasattr(idata, "sample_stats") and "diverging" in idata.sample_stats:
+        n_div = int(np.asarray(idata.sample_stats["diverging"].values).sum())
+
+    problems: list[str] = []
+    if n_chains < 2:
+        problems.append("R-hat needs at least 2 chains")
+    elif not max_rhat <= rhat_max:
+        problems.append(f"R-hat {max_rhat:.3f} > {rhat_max} for '{rhat_var}'")
+    if not min_bulk >= ess_min:
+        problems.append(f"bulk ESS {min_bulk:.0f} < {ess_min} for '{ess_var}'")
+    if not min_tail >= ess_min:
+        problems.append(f"tail ESS {min_tail:.0f} < {ess_min}")
+    if n_div > 0:
+        problems.append(f"{n_div} divergent transitions")
+    diag = Diagnostics(
+        max_rhat=float(max_rhat),
+        min_ess_bulk=float(min_bulk),
+        min_ess_tail=float(min_tail),
+        n_divergences=n_div,
+        n_draws=n_draws,
+        n_chains=n_chains,
+        worst_rhat_var=rhat_var,
+        worst_ess_var=ess_var,
+        rhat_max=rhat_max,
+        ess_min=ess_min,
+        problems=tuple(problems),
+    )
+    if warn and problems:
+        warnings.warn(
+            "CONVERGENCE CHECK FAILED - do not trust these estimates: " + str(diag),
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return diag

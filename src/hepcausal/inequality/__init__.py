@@ -1,0 +1,1 @@
+"""Inequality measures: relative ranks, classical and Bayesian slope/relative index of inequality."""

@@ -1,0 +1,77 @@
+"""Sampler settings shared by every backend, and PyMC sampling with the package defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import arviz as az
+
+PyMCSampler = Literal["nutpie", "pymc", "numpyro"]
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """MCMC settings; the same object drives the PyMC and the Stan backends.
+
+    ``seed`` fixes every random stream: the same data, settings and seed give the same draws.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    target_accept: float = 0.9
+    seed: int = 20211
+    sampler: PyMCSampler = "nutpie"
+    cores: int | None = None
+    progressbar: bool = False
+
+    def __post_init__(self) -> None:
+        if self.draws < 1 or self.tune < 0 or self.chains < 1:
+            raise ValueError(f"invalid sampler settings: {self}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
+        if self.sampler not in ("nutpie", "pymc", "numpyro"):
+            raise ValueError(f"sampler must be 'nutpie', 'pymc' or 'numpyro', got {self.sampler!r}")
+
+    def with_(self, **changes: object) -> SamplerSettings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def fast_mode() -> bool:
+    """True when HEPCAUSAL_FAST=1: slow tests and examples use reduced settings."""
+    return os.environ.get("HEPCAUSAL_FAST", "0") not in ("", "0", "false", "False")
+
+
+def sample_pymc(model: object, settings: SamplerSettings | None = None) -> az.InferenceData:
+    """Sample a PyMC model with NUTS (nutpie by default) and return InferenceData.
+
+    Chains run in parallel on at most ``settings.cores`` (default: number of chains, max 2 here).
+    """
+    import pymc as pm
+
+    s = settings or SamplerSettings()
+    cores = s.cores or min(s.chains, os.cpu_count() or 1)
+    kwargs: dict[str, object] = {}
+    if s.sampler == "pymc":
+        kwargs["nuts_sampler"] = "pymc"
+        kwargs["compile_kwargs"] = {"mode": "NUMBA"}
+    else:
+        kwargs["nuts_sampler"] = s.sampler
+    with model:  # type: ignore[attr-defined]
+        idata = pm.sample(
+            draws=s.draws,
+            tune=s.tune,
+            chains=s.chains,
+            cores=cores,
+            target_accept=s.target_accept,
+            random_seed=s.seed,
+            progressbar=s.progressbar,
+            **kwargs,
+        )
+    return idata
