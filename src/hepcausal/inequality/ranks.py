@@ -26,7 +26,8 @@ def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
         raise ValueError("score has missing or non-finite values; drop or impute them first")
     if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
         raise ValueError("weights (populations) must be positive and finite")
-    uniq, inverse = np.unique(-score, return_inverse=True)  # ascending in -score: most deprived first
+    # ascending in -score: most deprived first
+    uniq, inverse = np.unique(-score, return_inverse=True)
     block_w = np.bincount(inverse, weights=weight, minlength=uniq.size)
     total = block_w.sum()
     upper = np.cumsum(block_w)

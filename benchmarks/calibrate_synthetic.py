@@ -1,0 +1,241 @@
+"""Calibrate the synthetic panel generator against the real NHS files.
+
+Computes summary statistics of the real practice x year data in ``$HEPCAUSAL_NHS_DATA`` (payments,
+workforce, IMD, QOF) and prints them side by side with the same statistics of the default synthetic
+panel (``hepcausal.data.synthetic``).  The generator never reads these files: the constants it uses
+live in ``hepcausal.data.icb_table`` (per-ICB sizes and IMD quantiles) and ``hepcausal.data.synthetic``
+(outcome levels, gradients, variance components).
+
+Usage::
+
+    python benchmarks/calibrate_synthetic.py                  # side-by-side table
+    python benchmarks/calibrate_synthetic.py --emit-icb-table # print the Python ICB table (derivation)
+
+The real-data reader here is deliberately minimal (calibration only); the project's loaders are in
+``hepcausal.data.nhs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepcausal import schema as S
+from hepcausal.inequality.ranks import add_relative_rank
+
+IMD_PROBS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def _col(df: pd.DataFrame, *patterns: str) -> str:
+    for pat in patterns:
+        for c in df.columns:
+            if re.search(pat, " ".join(str(c).split()), flags=re.IGNORECASE):
+                return c
+    raise KeyError(f"no column matching {patterns} in {list(df.columns)[:30]}")
+
+
+def _fy_end(name: str) -> int:
+    m = re.search(r"(\d{2})-(\d{2})", name)
+    if m is None:
+        raise ValueError(f"cannot find a fiscal year in file name {name!r}")
+    return 2000 + int(m.group(2))
+
+
+def load_real(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (practice x year panel, ICB lookup) built from the real files (calibration only)."""
+    lk = pd.read_csv(data_dir / "lookups" / "ccg-icb.csv", encoding="utf-8-sig", dtype=str)
+    lk.columns = ["ccg", S.ICB, S.ICB_NAME]
+    frames = []
+    for f in sorted((data_dir / "payments").glob("*.csv")):
+        p = pd.read_csv(f, encoding="utf-8-sig", dtype=str, low_memory=False)
+        out = pd.DataFrame(
+            {
+                S.PRACTICE: p[_col(p, r"^practice code$")].str.strip(),
+                S.SUB_ICB: p[_col(p, r"^sub icb code$", r"^ccg code$")].str.strip(),
+                S.PCN: p[_col(p, r"^pcn code$")] if any("PCN Code" in c for c in p.columns) else pd.NA,
+                S.LIST_SIZE: pd.to_numeric(p[_col(p, r"registered patients")], errors="coerce"),
+                S.WEIGHTED_LIST_SIZE: pd.to_numeric(p[_col(p, r"weighted patients")], errors="coerce"),
+                S.YEAR: _fy_end(f.name),
+            }
+        )
+        frames.append(out)
+    pay = pd.concat(frames, ignore_index=True)
+    pay = pay.merge(lk, left_on=S.SUB_ICB, right_on="ccg", how="left").drop(columns="ccg")
+
+    imd = pd.read_csv(data_dir / "imd" / "fingertips-93553-practice-deprivation.csv", encoding="utf-8-sig")
+    imd = imd.loc[imd["Year"] == 2019, ["AreaCode", "Value"]].rename(
+        columns={"AreaCode": S.PRACTICE, "Value": S.IMD}
+    )
+    wf = pd.read_csv(data_dir / "workforce" / "workforce-practice-fiscal-year.csv", dtype={"Practice.Code": str})
+    wf = wf.rename(columns={"Practice.Code": S.PRACTICE, "Year": S.YEAR})
+    qframes = []
+    for f in sorted((data_dir / "qof").glob("*.csv")):
+        q = pd.read_csv(f, encoding="utf-8-sig", dtype=str)
+        q.columns = [" ".join(str(c).split()) for c in q.columns]
+        year = _fy_end(f.name)
+        pts = pd.to_numeric(q[_col(q, r"^achievement score")], errors="coerce")
+        qframes.append(
+            pd.DataFrame(
+                {
+                    S.PRACTICE: q[_col(q, r"^practice code$")].str.strip(),
+                    S.YEAR: year,
+                    S.QOF: pts / (559.0 if year <= 2020 else 635.0),
+                }
+            )
+        )
+    qof = pd.concat(qframes, ignore_index=True)
+
+    panel = pay.merge(imd, on=S.PRACTICE, how="left").merge(wf, on=[S.PRACTICE, S.YEAR], how="left")
+    panel = panel.merge(qof, on=[S.PRACTICE, S.YEAR], how="left")
+    wl = panel[S.WEIGHTED_LIST_SIZE] / 1000.0
+    for src, out in [
+        ("TOTAL_GP_EXTGL_FTE", S.GP_FTE),
+        ("TOTAL_NURSES_FTE", S.NURSE_FTE),
+        ("TOTAL_DPC_FTE", S.DPC_FTE),
+        ("TOTAL_ADMIN_FTE", S.ADMIN_FTE),
+    ]:
+        panel[out] = panel[src] / wl
+    keep = (
+        panel[S.ICB].notna()
+        & panel[S.IMD].notna()
+        & (panel[S.LIST_SIZE] > 0)
+        & (panel[S.WEIGHTED_LIST_SIZE] > 0)
+    )
+    return panel.loc[keep].reset_index(drop=True), lk
+
+
+def icb_table(panel: pd.DataFrame, lk: pd.DataFrame, year: int = 2022) -> pd.DataFrame:
+    """Per-ICB constants for the generator: practice count, list-size median, IMD quantiles."""
+    names = lk.drop_duplicates(S.ICB).set_index(S.ICB)[S.ICB_NAME]
+    sub = panel.loc[panel[S.YEAR] == year]
+    rows = []
+    for icb, g in sub.groupby(S.ICB):
+        q = np.quantile(g[S.IMD], IMD_PROBS)
+        rows.append(
+            {
+                S.ICB: icb,
+                S.ICB_NAME: names[icb],
+                "n_practices": len(g),
+                "n_sub_icbs": g[S.SUB_ICB].nunique(),
+                "median_list": float(g[S.LIST_SIZE].median()),
+                "imd_quantiles": tuple(round(float(v), 2) for v in q),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def emit_icb_table(tab: pd.DataFrame) -> str:
+    lines = ["ICB_ROWS: Final[tuple[IcbRow, ...]] = ("]
+    for r in tab.itertuples(index=False):
+        lines.append(
+            f"    IcbRow({r.icb_code!r}, {r.icb_name!r}, {r.n_practices}, {r.n_sub_icbs}, "
+            f"{r.median_list:.0f}, {r.imd_quantiles!r}),"
+        )
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def _gradient_stats(panel: pd.DataFrame, outcome: str) -> tuple[float, float]:
+    """Median and SD over ICB-years of the within-ICB-year weighted OLS slope of ``outcome`` on rank."""
+    d = panel.dropna(subset=[outcome]).copy()
+    d = d.loc[np.isfinite(d[outcome])]
+    d = add_relative_rank(d, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK)
+    slopes = []
+    for _, g in d.groupby([S.ICB, S.YEAR]):
+        if len(g) < 10:
+            continue
+        w = g[S.LIST_SIZE].to_numpy(float)
+        x = g[S.DEPRIVATION_RANK].to_numpy(float)
+        y = g[outcome].to_numpy(float)
+        xm = np.average(x, weights=w)
+        slopes.append(np.sum(w * (x - xm) * (y - np.average(y, weights=w))) / np.sum(w * (x - xm) ** 2))
+    s = np.asarray(slopes)
+    return float(np.median(s)), float(np.std(s))
+
+
+def _variance_components(panel: pd.DataFrame, outcome: str) -> tuple[float, float]:
+    """(between-practice SD of practice means, within-practice SD around them) after ICB-year centring."""
+    d = panel.dropna(subset=[outcome])
+    d = d.loc[np.isfinite(d[outcome])]
+    resid = d[outcome] - d.groupby([S.ICB, S.YEAR])[outcome].transform("median")
+    pm = resid.groupby(d[S.PRACTICE]).transform("mean")
+    n = d.groupby(S.PRACTICE)[outcome].transform("size")
+    within = (resid - pm)[n >= 3]
+    return float((pm.groupby(d[S.PRACTICE]).first()).std()), float(within.std())
+
+
+def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """Summary statistics used for calibration (same function for real and synthetic panels)."""
+    if years is not None:
+        panel = panel.loc[panel[S.YEAR].isin(years)]
+    rows: list[tuple[str, float]] = []
+    ls = panel[S.LIST_SIZE]
+    rows += [
+        ("practices per year (mean)", panel.groupby(S.YEAR).size().mean()),
+        ("list size median", ls.median()),
+        ("list size p10", ls.quantile(0.1)),
+        ("list size p90", ls.quantile(0.9)),
+        ("list size p99", ls.quantile(0.99)),
+        ("share list < 1000", (ls < 1000).mean()),
+        ("weighted/registered median", (panel[S.WEIGHTED_LIST_SIZE] / ls).median()),
+        ("weighted/registered p10", (panel[S.WEIGHTED_LIST_SIZE] / ls).quantile(0.1)),
+        ("weighted/registered p90", (panel[S.WEIGHTED_LIST_SIZE] / ls).quantile(0.9)),
+        ("corr(w/r ratio, imd)", np.corrcoef(panel[S.WEIGHTED_LIST_SIZE] / ls, panel[S.IMD])[0, 1]),
+        ("imd median", panel[S.IMD].median()),
+        ("imd p10", panel[S.IMD].quantile(0.1)),
+        ("imd p90", panel[S.IMD].quantile(0.9)),
+    ]
+    growth = panel.groupby(S.YEAR)[S.LIST_SIZE].median()
+    rows.append(("median list growth %/yr", 100 * (np.exp(np.diff(np.log(growth.to_numpy())).mean()) - 1)))
+    for k in (*S.FTE_OUTCOMES, S.QOF):
+        y = panel[k].replace([np.inf, -np.inf], np.nan).dropna()
+        rows += [
+            (f"{k} median", y.median()),
+            (f"{k} p10", y.quantile(0.1)),
+            (f"{k} p90", y.quantile(0.9)),
+        ]
+        by_year = panel.groupby(S.YEAR)[k].median()
+        rows.append((f"{k} median first->last year", by_year.iloc[-1] - by_year.iloc[0]))
+        icb_med = panel.loc[panel[S.YEAR] == panel[S.YEAR].min()].groupby(S.ICB)[k].median()
+        rows.append((f"{k} SD of ICB medians", icb_med.std()))
+        med_slope, sd_slope = _gradient_stats(panel, k)
+        rows += [(f"{k} SII median (ICB-years)", med_slope), (f"{k} SII SD (ICB-years)", sd_slope)]
+        between, within = _variance_components(panel, k)
+        rows += [(f"{k} between-practice SD", between), (f"{k} within-practice SD", within)]
+    return pd.DataFrame(rows, columns=["statistic", "value"]).set_index("statistic")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default=os.environ.get("HEPCAUSAL_NHS_DATA"))
+    ap.add_argument("--emit-icb-table", action="store_true")
+    ap.add_argument("--seed", type=int, default=20240401)
+    args = ap.parse_args(argv)
+    if not args.data_dir:
+        print("set HEPCAUSAL_NHS_DATA or pass --data-dir", file=sys.stderr)
+        return 2
+    real, lk = load_real(Path(args.data_dir))
+    if args.emit_icb_table:
+        print(emit_icb_table(icb_table(real, lk)))
+        return 0
+    from hepcausal.data.synthetic import SimulationConfig, simulate_panel
+
+    sim = simulate_panel(SimulationConfig(seed=args.seed)).panel
+    years = tuple(sorted(set(real[S.YEAR]) & set(sim[S.YEAR])))
+    cmp = pd.concat(
+        {"real": summary(real, years), "synthetic": summary(sim, years)}, axis=1
+    ).droplevel(1, axis=1)
+    with pd.option_context("display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4g}".format):
+        print(f"years compared: {years[0]}..{years[-1]}")
+        print(cmp)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

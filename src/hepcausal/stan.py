@@ -1,0 +1,131 @@
+"""Stan backend: the programs in ``models/*.stan`` run through cmdstanpy or pystan.
+
+cmdstanpy is used where CmdStan is installed (the ``CMDSTAN`` environment variable points at it);
+otherwise the same program is compiled and sampled offline by pystan/httpstan, which ship stanc
+and the Stan C++ headers.  Compiled models are cached (httpstan: under ``XDG_CACHE_HOME``), so
+only the first fit of a program pays the ~60 s compile.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import arviz as az
+import numpy as np
+
+from hepcausal.sampling import SamplerSettings
+
+StanEngine = Literal["auto", "cmdstanpy", "pystan"]
+
+
+def stan_dir() -> Path:
+    """Folder of the Stan programs: ``HEPCAUSAL_STAN_DIR``, else the repository's ``models/``."""
+    env = os.environ.get("HEPCAUSAL_STAN_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def stan_program_path(name: str) -> Path:
+    """Path of ``models/<name>.stan``; a clear error when it does not exist."""
+    path = stan_dir() / f"{name.removesuffix('.stan')}.stan"
+    if not path.is_file():
+        available = sorted(p.stem for p in stan_dir().glob("*.stan"))
+        raise FileNotFoundError(
+            f"Stan program '{name}' not found at {path}; available: {available}. "
+            "Set HEPCAUSAL_STAN_DIR if the programs live elsewhere."
+        )
+    return path
+
+
+def cmdstan_available() -> bool:
+    """True when CMDSTAN is set to a usable CmdStan installation."""
+    if not os.environ.get("CMDSTAN"):
+        return False
+    try:
+        import cmdstanpy
+
+        cmdstanpy.cmdstan_path()
+    except Exception:
+        return False
+    return True
+
+
+def resolve_engine(engine: StanEngine = "auto") -> Literal["cmdstanpy", "pystan"]:
+    """The engine that ``sample_stan`` will use."""
+    if engine == "auto":
+        return "cmdstanpy" if cmdstan_available() else "pystan"
+    if engine == "cmdstanpy" and not cmdstan_available():
+        raise RuntimeError("engine='cmdstanpy' needs CMDSTAN set to a CmdStan install")
+    if engine not in ("cmdstanpy", "pystan"):
+        raise ValueError(f"engine must be 'auto', 'cmdstanpy' or 'pystan', got {engine!r}")
+    return engine
+
+
+def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iub":
+            out[key] = arr.astype(int).tolist() if arr.ndim else int(arr)
+        elif arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"Stan data '{key}' has missing or non-finite values")
+            out[key] = arr.tolist() if arr.ndim else float(arr)
+        else:
+            raise TypeError(f"Stan data '{key}' has unsupported dtype {arr.dtype}")
+    return out
+
+
+def sample_stan(
+    program: str,
+    data: Mapping[str, Any],
+    settings: SamplerSettings | None = None,
+    *,
+    coords: Mapping[str, Any] | None = None,
+    dims: Mapping[str, list[str]] | None = None,
+    engine: StanEngine = "auto",
+) -> az.InferenceData:
+    """Sample ``models/<program>.stan`` with NUTS and return InferenceData.
+
+    The same :class:`~hepcausal.sampling.SamplerSettings` as the PyMC backend are used
+    (``tune`` = warm-up iterations, ``target_accept`` = Stan's ``adapt_delta``, ``seed``).
+    """
+    s = settings or SamplerSettings()
+    path = stan_program_path(program)
+    payload = _jsonable(data)
+    which = resolve_engine(engine)
+    coords = dict(coords or {})
+    dims = dict(dims or {})
+    if which == "cmdstanpy":
+        import cmdstanpy
+
+        model = cmdstanpy.CmdStanModel(stan_file=str(path))
+        fit = model.sample(
+            data=payload,
+            chains=s.chains,
+            parallel_chains=s.cores or min(s.chains, os.cpu_count() or 1),
+            iter_warmup=s.tune,
+            iter_sampling=s.draws,
+            adapt_delta=s.target_accept,
+            seed=s.seed,
+            show_progress=s.progressbar,
+        )
+        idata = az.from_cmdstanpy(fit, coords=coords, dims=dims)
+    else:
+        import stan
+
+        posterior = stan.build(path.read_text(), data=payload, random_seed=s.seed)
+        fit = posterior.sample(
+            num_chains=s.chains,
+            num_samples=s.draws,
+            num_warmup=s.tune,
+            delta=s.target_accept,
+        )
+        idata = az.from_pystan(posterior=fit, posterior_model=posterior, coords=coords, dims=dims)
+    idata.posterior.attrs["stan_engine"] = which
+    idata.posterior.attrs["stan_program"] = path.name
+    return idata
