@@ -2,14 +2,14 @@
 
 Computes summary statistics of the real practice x year data in ``$HEPCAUSAL_NHS_DATA`` (payments,
 workforce, IMD, QOF) and prints them side by side with the same statistics of the default synthetic
-panel (``hepcausal.data.synthetic``).  The generator never reads these files: the constants it uses
-live in ``hepcausal.data.icb_table`` (per-ICB sizes and IMD quantiles) and ``hepcausal.data.synthetic``
-(outcome levels, gradients, variance components).
+panel (``hepcausal.data.synthetic``).  The generator never reads these files: the constants it
+uses live in ``hepcausal.data.icb_table`` (per-ICB sizes and IMD quantiles) and
+``hepcausal.data.synthetic`` (outcome levels, gradients, variance components).
 
 Usage::
 
     python benchmarks/calibrate_synthetic.py                  # side-by-side table
-    python benchmarks/calibrate_synthetic.py --emit-icb-table # print the Python ICB table (derivation)
+    python benchmarks/calibrate_synthetic.py --emit-icb-table # print the ICB table (derivation)
 
 The real-data reader here is deliberately minimal (calibration only); the project's loaders are in
 ``hepcausal.data.nhs``.
@@ -58,9 +58,13 @@ def load_real(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             {
                 S.PRACTICE: p[_col(p, r"^practice code$")].str.strip(),
                 S.SUB_ICB: p[_col(p, r"^sub icb code$", r"^ccg code$")].str.strip(),
-                S.PCN: p[_col(p, r"^pcn code$")] if any("PCN Code" in c for c in p.columns) else pd.NA,
+                S.PCN: p[_col(p, r"^pcn code$")]
+                if any("PCN Code" in c for c in p.columns)
+                else pd.NA,
                 S.LIST_SIZE: pd.to_numeric(p[_col(p, r"registered patients")], errors="coerce"),
-                S.WEIGHTED_LIST_SIZE: pd.to_numeric(p[_col(p, r"weighted patients")], errors="coerce"),
+                S.WEIGHTED_LIST_SIZE: pd.to_numeric(
+                    p[_col(p, r"weighted patients")], errors="coerce"
+                ),
                 S.YEAR: _fy_end(f.name),
             }
         )
@@ -68,11 +72,15 @@ def load_real(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     pay = pd.concat(frames, ignore_index=True)
     pay = pay.merge(lk, left_on=S.SUB_ICB, right_on="ccg", how="left").drop(columns="ccg")
 
-    imd = pd.read_csv(data_dir / "imd" / "fingertips-93553-practice-deprivation.csv", encoding="utf-8-sig")
+    imd = pd.read_csv(
+        data_dir / "imd" / "fingertips-93553-practice-deprivation.csv", encoding="utf-8-sig"
+    )
     imd = imd.loc[imd["Year"] == 2019, ["AreaCode", "Value"]].rename(
         columns={"AreaCode": S.PRACTICE, "Value": S.IMD}
     )
-    wf = pd.read_csv(data_dir / "workforce" / "workforce-practice-fiscal-year.csv", dtype={"Practice.Code": str})
+    wf = pd.read_csv(
+        data_dir / "workforce" / "workforce-practice-fiscal-year.csv", dtype={"Practice.Code": str}
+    )
     wf = wf.rename(columns={"Practice.Code": S.PRACTICE, "Year": S.YEAR})
     qframes = []
     for f in sorted((data_dir / "qof").glob("*.csv")):
@@ -122,9 +130,9 @@ def icb_table(panel: pd.DataFrame, lk: pd.DataFrame, year: int = 2022) -> pd.Dat
                 S.ICB: icb,
                 S.ICB_NAME: names[icb],
                 "n_practices": len(g),
-                "n_sub_icbs": g[S.SUB_ICB].nunique(),
+                "sub_icbs": tuple(sorted(g[S.SUB_ICB].unique())),
                 "median_list": float(g[S.LIST_SIZE].median()),
-                "imd_quantiles": tuple(round(float(v), 2) for v in q),
+                "imd_quantiles": tuple(round(float(v), 1) for v in q),
             }
         )
     return pd.DataFrame(rows)
@@ -134,40 +142,66 @@ def emit_icb_table(tab: pd.DataFrame) -> str:
     lines = ["ICB_ROWS: Final[tuple[IcbRow, ...]] = ("]
     for r in tab.itertuples(index=False):
         lines.append(
-            f"    IcbRow({r.icb_code!r}, {r.icb_name!r}, {r.n_practices}, {r.n_sub_icbs}, "
-            f"{r.median_list:.0f}, {r.imd_quantiles!r}),"
+            f"    IcbRow(\n        {r.icb_code!r},\n        {r.icb_name!r},\n"
+            f"        {r.n_practices},\n        {r.median_list:.0f},\n"
+            f"        {r.sub_icbs!r},\n        {r.imd_quantiles!r},\n    ),"
         )
     lines.append(")")
     return "\n".join(lines)
 
 
-def _gradient_stats(panel: pd.DataFrame, outcome: str) -> tuple[float, float]:
-    """Median and SD over ICB-years of the within-ICB-year weighted OLS slope of ``outcome`` on rank."""
-    d = panel.dropna(subset=[outcome]).copy()
-    d = d.loc[np.isfinite(d[outcome])]
-    d = add_relative_rank(d, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK)
-    slopes = []
-    for _, g in d.groupby([S.ICB, S.YEAR]):
+def _robust_sd(x: pd.Series | np.ndarray) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _clean(panel: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """Rows usable for an outcome: finite value, list >= 1,000, value <= its 99.5th percentile."""
+    d = panel.loc[np.isfinite(panel[outcome].astype(float)) & (panel[S.LIST_SIZE] >= 1000)]
+    return d.loc[d[outcome] <= d[outcome].quantile(0.995)]
+
+
+def _gradient_stats(panel: pd.DataFrame, outcome: str) -> dict[str, float]:
+    """Per ICB-year list-weighted OLS slopes of ``outcome`` on rank (SII): level and spread.
+
+    ``SD of ICB means`` is the spread of each ICB's mean slope over years (persistent ICB
+    differences + averaged noise); ``within-ICB SD`` the spread of slopes around their ICB mean.
+    """
+    d = add_relative_rank(
+        _clean(panel, outcome), S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK
+    )
+    rows = []
+    for (icb, _), g in d.groupby([S.ICB, S.YEAR]):
         if len(g) < 10:
             continue
         w = g[S.LIST_SIZE].to_numpy(float)
         x = g[S.DEPRIVATION_RANK].to_numpy(float)
         y = g[outcome].to_numpy(float)
         xm = np.average(x, weights=w)
-        slopes.append(np.sum(w * (x - xm) * (y - np.average(y, weights=w))) / np.sum(w * (x - xm) ** 2))
-    s = np.asarray(slopes)
-    return float(np.median(s)), float(np.std(s))
+        slope = np.sum(w * (x - xm) * (y - np.average(y, weights=w))) / np.sum(w * (x - xm) ** 2)
+        rows.append((icb, slope))
+    s = pd.DataFrame(rows, columns=[S.ICB, "slope"])
+    icb_mean = s.groupby(S.ICB)["slope"].transform("mean")
+    return {
+        "SII median (ICB-years)": float(s["slope"].median()),
+        "SII SD (ICB-years)": float(s["slope"].std()),
+        "SII SD of ICB means": float(s.groupby(S.ICB)["slope"].mean().std()),
+        "SII within-ICB SD": float((s["slope"] - icb_mean).std()),
+    }
 
 
-def _variance_components(panel: pd.DataFrame, outcome: str) -> tuple[float, float]:
-    """(between-practice SD of practice means, within-practice SD around them) after ICB-year centring."""
-    d = panel.dropna(subset=[outcome])
-    d = d.loc[np.isfinite(d[outcome])]
+def _variance_components(panel: pd.DataFrame, outcome: str) -> dict[str, float]:
+    """Robust (MAD) SDs of practice means and of deviations around them, ICB-year centred."""
+    d = _clean(panel, outcome)
     resid = d[outcome] - d.groupby([S.ICB, S.YEAR])[outcome].transform("median")
     pm = resid.groupby(d[S.PRACTICE]).transform("mean")
     n = d.groupby(S.PRACTICE)[outcome].transform("size")
-    within = (resid - pm)[n >= 3]
-    return float((pm.groupby(d[S.PRACTICE]).first()).std()), float(within.std())
+    keep = n >= 4
+    return {
+        "between-practice SD (MAD)": _robust_sd(pm[keep].groupby(d[S.PRACTICE][keep]).first()),
+        "within-practice SD (MAD)": _robust_sd((resid - pm)[keep]),
+    }
 
 
 def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.DataFrame:
@@ -192,7 +226,9 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
         ("imd p90", panel[S.IMD].quantile(0.9)),
     ]
     growth = panel.groupby(S.YEAR)[S.LIST_SIZE].median()
-    rows.append(("median list growth %/yr", 100 * (np.exp(np.diff(np.log(growth.to_numpy())).mean()) - 1)))
+    rows.append(
+        ("median list growth %/yr", 100 * (np.exp(np.diff(np.log(growth.to_numpy())).mean()) - 1))
+    )
     for k in (*S.FTE_OUTCOMES, S.QOF):
         y = panel[k].replace([np.inf, -np.inf], np.nan).dropna()
         rows += [
@@ -200,14 +236,18 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
             (f"{k} p10", y.quantile(0.1)),
             (f"{k} p90", y.quantile(0.9)),
         ]
-        by_year = panel.groupby(S.YEAR)[k].median()
+        by_year = panel.groupby(S.YEAR)[k].median().dropna()
+        if k in S.FTE_OUTCOMES:
+            rows.append((f"{k} share zero", float((y == 0).mean())))
+        else:
+            rows += [(f"{k} median {yr}", v) for yr, v in by_year.items()]
         rows.append((f"{k} median first->last year", by_year.iloc[-1] - by_year.iloc[0]))
-        icb_med = panel.loc[panel[S.YEAR] == panel[S.YEAR].min()].groupby(S.ICB)[k].median()
-        rows.append((f"{k} SD of ICB medians", icb_med.std()))
-        med_slope, sd_slope = _gradient_stats(panel, k)
-        rows += [(f"{k} SII median (ICB-years)", med_slope), (f"{k} SII SD (ICB-years)", sd_slope)]
-        between, within = _variance_components(panel, k)
-        rows += [(f"{k} between-practice SD", between), (f"{k} within-practice SD", within)]
+        icb_med = panel.groupby([S.YEAR, S.ICB])[k].median().dropna()
+        rows.append(
+            (f"{k} SD of ICB medians (MAD)", icb_med.groupby(level=0).agg(_robust_sd).mean())
+        )
+        rows += [(f"{k} {name}", v) for name, v in _gradient_stats(panel, k).items()]
+        rows += [(f"{k} {name}", v) for name, v in _variance_components(panel, k).items()]
     return pd.DataFrame(rows, columns=["statistic", "value"]).set_index("statistic")
 
 
@@ -231,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     cmp = pd.concat(
         {"real": summary(real, years), "synthetic": summary(sim, years)}, axis=1
     ).droplevel(1, axis=1)
-    with pd.option_context("display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4g}".format):
+    with pd.option_context(
+        "display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4g}".format
+    ):
         print(f"years compared: {years[0]}..{years[-1]}")
         print(cmp)
     return 0

@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -23,6 +22,10 @@ __all__ = [
     "read_csv_text",
     "to_number",
 ]
+
+
+# Cell contents that published files use for "not available" / "suppressed".
+_MISSING_MARKERS = ("", "-", ":", "*", "..", "nan", "NaN", "NA", "N/A", "n/a", "None")
 
 
 class ColumnNotFoundError(KeyError):
@@ -94,9 +97,12 @@ def match_columns(
 
 
 def to_number(values: pd.Series, *, column: str, source: str | Path) -> pd.Series:
-    """Parse numbers written with thousands separators/blanks; raise naming bad rows otherwise."""
+    """Parse numbers (thousands separators allowed); markers such as ':' or '*' become NaN.
+
+    Any other non-numeric cell raises ``ValueError`` naming the file, column and rows.
+    """
     text = values.astype("str").str.replace(",", "", regex=False).str.strip()
-    text = text.mask(text.isin(["", "-", "nan", "NaN", "NA", "None", "*", ".."]))
+    text = text.mask(text.isin(_MISSING_MARKERS))
     out = pd.to_numeric(text, errors="coerce")
     bad = out.isna() & text.notna()
     if bad.any():
@@ -131,8 +137,3 @@ def fiscal_year_from_name(path: str | Path) -> int:
         "'2017-18'); pass year= explicitly"
     )
 
-
-def first_valid(series: pd.Series) -> object:
-    """First non-missing value of ``series`` (NaN if none)."""
-    valid = series.dropna()
-    return valid.iloc[0] if len(valid) else np.nan

@@ -35,6 +35,18 @@ def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return mid[inverse]
 
 
+def ordered_relative_rank(weight: np.ndarray) -> np.ndarray:
+    """Relative ranks of groups already ordered from most to least deprived (along the last axis).
+
+    The PHE ``FindXValues`` rule: each group's rank is the midpoint of its cumulative population
+    share.  Equals :func:`relative_rank` with a strictly decreasing deprivation score; vectorised
+    over leading axes (e.g. bootstrap replicates x quantiles).
+    """
+    weight = np.asarray(weight, dtype=float)
+    total = weight.sum(axis=-1, keepdims=True)
+    return (np.cumsum(weight, axis=-1) - weight / 2.0) / total
+
+
 def add_relative_rank(
     df: pd.DataFrame,
     score_col: str,

@@ -1,0 +1,352 @@
+"""Design construction shared by the panel causal estimators (DiD, DDD, event study, dose).
+
+A :class:`PanelDesign` holds everything the panel-effects model needs, already validated and
+indexed: the analysis rows (treated group + comparators, outcome observed), unit / group / time /
+group-year cell indices, the centred rank ``r - 0.5`` for gradient models, the named *effect
+columns* whose coefficients are the causal estimands, and standardised covariates.  The PyMC model
+and ``models/panel_effects.stan`` both consume it (see :mod:`hepcausal.causal.panel_model`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from hepcausal import schema
+
+Comparators = Sequence[str] | Literal["all"]
+
+
+class DesignError(ValueError):
+    """The panel or the requested comparison cannot be analysed (message names the problem)."""
+
+
+@dataclass(frozen=True)
+class PanelColumns:
+    """Column names of a long panel; NHS defaults, overridable for any unit-in-group panel."""
+
+    unit: str = schema.PRACTICE
+    group: str = schema.ICB
+    time: str = schema.YEAR
+    treat: str | None = None  # optional 0/1 treatment column; default: treated group x post
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"unit": self.unit, "group": self.group, "time": self.time, "treat": self.treat}
+
+
+@dataclass(frozen=True)
+class EffectColumn:
+    """One named effect column of the design (its coefficient is a causal estimand).
+
+    ``scale`` is what the raw column was divided by before sampling, so that the estimand on the
+    outcome scale is ``coef_standardised * y_sd / scale``.
+    """
+
+    name: str
+    values: np.ndarray
+    scale: float = 1.0
+    kind: str = "level"  # "level", "gradient" or "dose"
+    time: Any = None  # event-study year (None for pooled effects)
+
+
+@dataclass
+class PanelDesign:
+    """Validated, indexed analysis data for one panel-effects fit."""
+
+    data: pd.DataFrame  # analysis rows (after drops), original columns + helper columns
+    outcome: str
+    columns: PanelColumns
+    treated: str
+    comparators: tuple[str, ...]
+    start_year: Any
+    y: np.ndarray  # standardised outcome
+    y_mean: float
+    y_sd: float
+    unit_idx: np.ndarray  # 0-based
+    unit_group: np.ndarray  # 0-based group of each unit
+    group_idx: np.ndarray
+    time_idx: np.ndarray
+    cell_idx: np.ndarray  # group-year cell
+    time_scaled: np.ndarray  # (year - mean) / sd, for group-specific trends
+    rank_c: np.ndarray | None  # rank - 0.5, or None for level-only models
+    effects: list[EffectColumn]
+    cov: np.ndarray  # (N, P) standardised covariates
+    covariates: tuple[str, ...]
+    units: list[Any]
+    groups: list[str]
+    times: list[Any]
+    cells: list[tuple[str, Any]]
+    drops: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def effect_names(self) -> list[str]:
+        return [e.name for e in self.effects]
+
+    @property
+    def effect_matrix(self) -> np.ndarray:
+        if not self.effects:
+            return np.zeros((self.n_obs, 0))
+        return np.column_stack([e.values / e.scale for e in self.effects])
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for ``FitResult.meta``."""
+        d = self.data
+        treated_rows = d[self.columns.group] == self.treated
+        return {
+            "outcome": self.outcome,
+            "columns": self.columns.as_dict(),
+            "treated": self.treated,
+            "comparators": list(self.comparators),
+            "start_year": to_python(self.start_year),
+            "n_obs": self.n_obs,
+            "n_units": len(self.units),
+            "n_groups": len(self.groups),
+            "n_cells": len(self.cells),
+            "years": [to_python(t) for t in self.times],
+            "n_treated_obs": int(treated_rows.sum()),
+            "n_post_obs": int((d[self.columns.time] >= self.start_year).sum()),
+            "rank_col": d.attrs.get("rank_col"),
+            "covariates": list(self.covariates),
+            "effect_columns": self.effect_names,
+            "y_mean": self.y_mean,
+            "y_sd": self.y_sd,
+            "dropped": dict(self.drops),
+            "notes": list(self.notes),
+        }
+
+
+def to_python(value: Any) -> Any:
+    """NumPy scalars -> Python scalars (JSON-friendly metadata)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _resolve_comparators(
+    groups_present: set[str], treated: str, comparators: Comparators, group_col: str
+) -> tuple[str, ...]:
+    if isinstance(comparators, str):
+        if comparators != "all":
+            raise DesignError(
+                f"comparators must be 'all' or a list of {group_col} codes, got {comparators!r}"
+            )
+        comps = tuple(sorted(g for g in groups_present if g != treated))
+    else:
+        comps = tuple(dict.fromkeys(str(c) for c in comparators))
+    if not comps:
+        raise DesignError("no comparator groups: pass a non-empty list or 'all'")
+    if treated in comps:
+        raise DesignError(f"treated group {treated!r} is also listed as a comparator")
+    missing = [c for c in comps if c not in groups_present]
+    if missing:
+        raise DesignError(
+            f"comparator {group_col} value(s) not in the panel: {missing} "
+            f"({len(groups_present)} groups present)"
+        )
+    return comps
+
+
+def _require_columns(panel: pd.DataFrame, cols: dict[str, str | None]) -> None:
+    missing = {role: c for role, c in cols.items() if c is not None and c not in panel.columns}
+    if missing:
+        desc = ", ".join(f"{role} column {c!r}" for role, c in missing.items())
+        raise DesignError(f"panel is missing {desc}")
+
+
+EffectBuilder = Callable[[pd.DataFrame, np.ndarray, np.ndarray | None], list[EffectColumn]]
+
+
+def build_design(
+    panel: pd.DataFrame,
+    outcome: str,
+    *,
+    treated: str = schema.LLR_ICB,
+    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
+    start_year: Any = schema.HEP_START_YEAR,
+    columns: PanelColumns | None = None,
+    rank_col: str | None = None,
+    covariates: Sequence[str] = (),
+    extra_required: Sequence[str] = (),
+    effects: EffectBuilder | None = None,
+) -> PanelDesign:
+    """Validate ``panel`` and build the design of a treated-group vs comparators comparison.
+
+    Rows outside the treated and comparator groups are excluded (counted in ``drops`` as
+    ``other_groups``); rows with a missing outcome, rank, covariate or ``extra_required`` value
+    are dropped and counted by reason.  ``effects(data, D, rank_c)`` returns the effect columns
+    given the analysis rows, the 0/1 treatment indicator and the centred rank (default: one
+    level column ``D``).
+    """
+    if not isinstance(panel, pd.DataFrame):
+        raise DesignError(f"panel must be a pandas DataFrame, got {type(panel).__name__}")
+    cols = columns or PanelColumns()
+    _require_columns(
+        panel,
+        {
+            "outcome": outcome,
+            "unit": cols.unit,
+            "group": cols.group,
+            "time": cols.time,
+            "treatment": cols.treat,
+            "rank": rank_col,
+        },
+    )
+    missing_cov = [c for c in covariates if c not in panel.columns]
+    if missing_cov:
+        raise DesignError(f"covariate column(s) not in the panel: {missing_cov}")
+    missing_extra = [c for c in extra_required if c not in panel.columns]
+    if missing_extra:
+        raise DesignError(f"required column(s) not in the panel: {missing_extra}")
+
+    treated = str(treated)
+    group_str = panel[cols.group].astype("string")
+    groups_present = set(group_str.dropna().unique())
+    if treated not in groups_present:
+        raise DesignError(
+            f"treated {cols.group} {treated!r} is not in the panel "
+            f"(present: {sorted(groups_present)[:12]}{'...' if len(groups_present) > 12 else ''})"
+        )
+    comps = _resolve_comparators(groups_present, treated, comparators, cols.group)
+
+    keep = group_str.isin([treated, *comps]).fillna(False).to_numpy(bool)
+    drops: dict[str, int] = {"other_groups": int((~keep).sum())}
+    data = panel.loc[keep].copy()
+    data[cols.group] = data[cols.group].astype("string").astype(object)
+
+    def _drop(mask: np.ndarray, reason: str) -> None:
+        nonlocal data
+        n = int(mask.sum())
+        drops[reason] = drops.get(reason, 0) + n
+        if n:
+            data = data.loc[~mask]
+
+    y_raw = pd.to_numeric(data[outcome], errors="coerce").to_numpy(float)
+    _drop(~np.isfinite(y_raw), "missing_outcome")
+    for c, reason in (
+        (cols.time, "missing_time"),
+        (cols.unit, "missing_unit"),
+    ):
+        _drop(data[c].isna().to_numpy(bool), reason)
+    if rank_col is not None:
+        r = pd.to_numeric(data[rank_col], errors="coerce").to_numpy(float)
+        _drop(~np.isfinite(r), "missing_rank")
+    for c in covariates:
+        v = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
+        _drop(~np.isfinite(v), f"missing_covariate:{c}")
+    for c in extra_required:
+        v = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
+        _drop(~np.isfinite(v), f"missing:{c}")
+    if data.empty:
+        raise DesignError(f"no analysable rows for outcome {outcome!r} after drops {drops}")
+
+    if rank_col is not None:
+        r = data[rank_col].to_numpy(float)
+        if np.any((r < 0) | (r > 1)):
+            bad = data.index[(r < 0) | (r > 1)][:5].tolist()
+            raise DesignError(f"rank column {rank_col!r} must lie in [0, 1]; bad rows {bad}")
+
+    time = data[cols.time]
+    is_treated = (data[cols.group] == treated).to_numpy(bool)
+    post = (time >= start_year).to_numpy(bool)
+    for label, mask in (("treated", is_treated), ("comparator", ~is_treated)):
+        if not np.any(mask & ~post):
+            raise DesignError(
+                f"no pre-period rows ({cols.time} < {start_year}) for the {label} group(s) "
+                f"with observed {outcome!r}"
+            )
+        if not np.any(mask & post):
+            raise DesignError(
+                f"no post-period rows ({cols.time} >= {start_year}) for the {label} group(s) "
+                f"with observed {outcome!r}"
+            )
+    if cols.treat is not None:
+        d_raw = pd.to_numeric(data[cols.treat], errors="coerce")
+        if d_raw.isna().any() or not d_raw.isin([0, 1]).all():
+            bad = data.index[~d_raw.isin([0, 1]).fillna(False).to_numpy(bool)][:5].tolist()
+            raise DesignError(f"treatment column {cols.treat!r} must be 0/1; bad rows {bad}")
+        D = d_raw.to_numpy(float)
+    else:
+        D = (is_treated & post).astype(float)
+    if D.sum() == 0:
+        raise DesignError("no treated post-period observations")
+
+    # Units nested in groups: a unit that moved group is split into one unit per group.
+    notes: list[str] = []
+    unit_key = data[cols.unit].astype(str) + "|" + data[cols.group].astype(str)
+    n_moved = int(unit_key.groupby(data[cols.unit].astype(str)).nunique().gt(1).sum())
+    if n_moved:
+        notes.append(f"{n_moved} unit(s) appear in more than one group; split into one per group")
+    unit_codes, units = pd.factorize(unit_key, sort=True)
+    group_codes, groups = pd.factorize(data[cols.group], sort=True)
+    time_codes, times = pd.factorize(time, sort=True)
+    cell_key = pd.MultiIndex.from_arrays([group_codes, time_codes])
+    cell_codes, cells = pd.factorize(cell_key, sort=True)
+    unit_group = np.zeros(len(units), dtype=int)
+    unit_group[unit_codes] = group_codes
+
+    n_dup = int(pd.DataFrame({"u": unit_codes, "t": time_codes}).duplicated().sum())
+    if n_dup:
+        raise DesignError(
+            f"{n_dup} duplicated ({cols.unit}, {cols.time}) rows; need one row per unit and year"
+        )
+
+    yv = data[outcome].to_numpy(float)
+    y_mean = float(yv.mean())
+    y_sd = float(yv.std())
+    if not y_sd > 0:
+        raise DesignError(f"outcome {outcome!r} is constant over the analysis rows")
+    tnum = pd.to_numeric(time, errors="coerce").to_numpy(float)
+    if np.all(np.isfinite(tnum)) and np.std(tnum) > 0:
+        time_scaled = (tnum - tnum.mean()) / tnum.std()
+    else:
+        time_scaled = (time_codes - time_codes.mean()) / max(time_codes.std(), 1.0)
+
+    cov_list = []
+    for c in covariates:
+        v = data[c].to_numpy(float)
+        sd = v.std()
+        if not sd > 0:
+            raise DesignError(f"covariate {c!r} is constant over the analysis rows")
+        cov_list.append((v - v.mean()) / sd)
+    cov = np.column_stack(cov_list) if cov_list else np.zeros((len(data), 0))
+
+    rank_c = data[rank_col].to_numpy(float) - 0.5 if rank_col is not None else None
+    data.attrs["rank_col"] = rank_col
+    eff = effects(data, D, rank_c) if effects is not None else [EffectColumn("delta", D)]
+    for e in eff:
+        if not np.any(e.values != 0):
+            raise DesignError(f"effect column {e.name!r} is identically zero on the analysis rows")
+    return PanelDesign(
+        data=data,
+        outcome=outcome,
+        columns=cols,
+        treated=treated,
+        comparators=comps,
+        start_year=start_year,
+        y=(yv - y_mean) / y_sd,
+        y_mean=y_mean,
+        y_sd=y_sd,
+        unit_idx=unit_codes.astype(int),
+        unit_group=unit_group,
+        group_idx=group_codes.astype(int),
+        time_idx=time_codes.astype(int),
+        cell_idx=cell_codes.astype(int),
+        time_scaled=time_scaled,
+        rank_c=rank_c,
+        effects=eff,
+        cov=cov,
+        covariates=tuple(covariates),
+        units=list(units),
+        groups=[str(g) for g in groups],
+        times=list(times),
+        cells=[(str(groups[g]), times[t]) for g, t in cells],
+        drops=drops,
+        notes=notes,
+    )

@@ -1,0 +1,265 @@
+"""Event study: year-by-year treated-minus-comparator differences with a reported pre-trend check.
+
+Same panel-effects model as DiD / DDD (practice, year and ICB x year effects, optional gradient
+block), with one effect column per non-reference year: ``treated x 1{year = s}`` (level) and, for
+``target='gradient'``, also ``treated x 1{year = s} x (r - 0.5)`` (gradient).  Coefficients are
+differences relative to ``reference_year`` (default ``start_year - 1``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hepcausal import schema
+from hepcausal.causal.design import (
+    Comparators,
+    DesignError,
+    EffectColumn,
+    PanelColumns,
+    build_design,
+    to_python,
+)
+from hepcausal.causal.panel_fit import CausalFit, Rope, resolve_rope, run_panel_fit
+from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
+from hepcausal.sampling import SamplerSettings
+from hepcausal.summaries import summarise_effect
+
+__all__ = ["EventStudyFit", "PreTrendWarning", "fit_event_study"]
+
+Target = Literal["gradient", "level"]
+PRETREND_ALPHA = 0.05
+
+
+class PreTrendWarning(UserWarning):
+    """The event study's pre-period coefficients are jointly inconsistent with zero."""
+
+
+def _name(kind: str, year: Any) -> str:
+    return f"{kind}[{year}]"
+
+
+@dataclass(repr=False)
+class EventStudyFit(CausalFit):
+    """An event-study fit: per-year effects, ``event_table()`` and the ``pretrend`` check.
+
+    ``pretrend`` holds: ``years`` (pre-period years tested), ``max_abs_z`` (largest
+    |posterior mean| / posterior SD), ``wald`` (posterior mean' cov^-1 mean), ``p_joint``
+    (chi-square tail probability of ``wald``: small = zero lies far out in the joint posterior
+    of the pre-period coefficients), ``n_hdi_excluding_zero``, ``p_all_in_rope`` (posterior
+    probability that every pre-period |coef| is inside the ROPE; None without ROPE) and
+    ``flag`` (True when ``p_joint < 0.05``: the parallel-trends assumption is doubtful).
+    """
+
+    target: Target = "gradient"
+    reference_year: Any = None
+    pretrend: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Effects table plus the pre-trend check (columns ``pretrend_flag``, ``pretrend_p``)."""
+        df = super().summary()
+        df["pretrend_flag"] = bool(self.pretrend.get("flag", False))
+        df["pretrend_p"] = self.pretrend.get("p_joint", np.nan)
+        return df
+
+    def __repr__(self) -> str:
+        p = self.pretrend
+        line = (
+            f"  pre-trend check ({self.target}, years {p.get('years')}): "
+            f"p_joint={p.get('p_joint', float('nan')):.3g}, "
+            f"max |z|={p.get('max_abs_z', float('nan')):.2f} - "
+            + ("FLAGGED: parallel trends doubtful" if p.get("flag") else "not flagged")
+        )
+        return super().__repr__() + "\n" + line
+
+    def event_table(self, target: Target | None = None) -> pd.DataFrame:
+        """Year, relative_time, mean, hdi_low, hdi_high, p_direction, period ('pre'/'post'/'ref').
+
+        The reference year is included with a coefficient of exactly 0.
+        """
+        kind = target or self.target
+        if kind not in ("gradient", "level"):
+            raise ValueError(f"target must be 'gradient' or 'level', got {kind!r}")
+        assert self.design is not None
+        start = self.design.start_year
+        rows = []
+        for year in self.design.times:
+            name = _name(kind, year)
+            rel = _relative(year, start)
+            if year == self.reference_year:
+                rows.append({"year": year, "relative_time": rel, "mean": 0.0, "hdi_low": 0.0,
+                             "hdi_high": 0.0, "p_direction": np.nan, "period": "ref"})
+                continue
+            if name not in self.effects:
+                if name not in self.design.effect_names:
+                    raise KeyError(f"this fit has no {kind} coefficients (target={self.target})")
+            e = self.effects.get(name) or _summ(self, name)
+            rows.append({"year": year, "relative_time": rel, "mean": e.mean,
+                         "hdi_low": e.hdi_low, "hdi_high": e.hdi_high,
+                         "p_direction": e.p_direction,
+                         "period": "pre" if year < start else "post"})
+        return pd.DataFrame(rows)
+
+
+def _summ(fit: EventStudyFit, name: str) -> Any:
+    return summarise_effect(fit.draws(name), name=name)
+
+
+def _relative(year: Any, start: Any) -> Any:
+    try:
+        return int(year) - int(start)
+    except (TypeError, ValueError):
+        return None
+
+
+def pretrend_check(
+    draws: np.ndarray, names: Sequence[str], rope: tuple[float, float] | None
+) -> dict[str, Any]:
+    """Joint check of pre-period coefficients from their draws (n_draws x k)."""
+    k = draws.shape[1]
+    if k == 0:
+        return {"years": [], "n_pre": 0, "flag": False,
+                "note": "no pre-period years besides the reference year: pre-trends untestable"}
+    m = draws.mean(axis=0)
+    cov = np.atleast_2d(np.cov(draws, rowvar=False))
+    sd = np.sqrt(np.diag(cov))
+    wald = float(m @ np.linalg.solve(cov, m))
+    p_joint = float(stats.chi2.sf(wald, df=k))
+    lo = np.quantile(draws, 0.025, axis=0)
+    hi = np.quantile(draws, 0.975, axis=0)
+    p_rope = None
+    if rope is not None:
+        inside = (draws >= rope[0]) & (draws <= rope[1])
+        p_rope = float(inside.all(axis=1).mean())
+    return {
+        "years": list(names),
+        "n_pre": k,
+        "max_abs_z": float(np.max(np.abs(m) / sd)),
+        "wald": wald,
+        "p_joint": p_joint,
+        "n_hdi_excluding_zero": int(np.sum((lo > 0) | (hi < 0))),
+        "p_all_in_rope": p_rope,
+        "flag": bool(p_joint < PRETREND_ALPHA),
+    }
+
+
+def fit_event_study(
+    panel: pd.DataFrame,
+    outcome: str,
+    *,
+    target: Target = "gradient",
+    reference_year: Any = None,
+    rank_col: str = schema.DEPRIVATION_RANK,
+    treated: str = schema.LLR_ICB,
+    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
+    start_year: Any = schema.HEP_START_YEAR,
+    covariates: Sequence[str] = (),
+    icb_year_effects: bool = True,
+    backend: Backend = "pymc",
+    settings: SamplerSettings | None = None,
+    priors: PanelPriors | dict[str, float] | None = None,
+    rope: Rope = "auto",
+    hdi_prob: float = 0.95,
+    unit_col: str = schema.PRACTICE,
+    group_col: str = schema.ICB,
+    time_col: str = schema.YEAR,
+) -> EventStudyFit:
+    """Year-by-year treated-minus-comparator differences relative to ``reference_year``.
+
+    ``target='gradient'`` estimates per-year changes in the treated ICB's SII (and its level),
+    ``target='level'`` per-year level differences only (no rank needed).  Effects: ``post_mean``
+    (average post-period coefficient, the headline), ``pre_mean``, then ``<target>[year]`` for
+    every non-reference year.  The pre-trend check (``fit.pretrend``, also in ``meta``) is always
+    computed; a :class:`PreTrendWarning` is issued when it flags.
+    """
+    if target not in ("gradient", "level"):
+        raise ValueError(f"target must be 'gradient' or 'level', got {target!r}")
+    ref = start_year - 1 if reference_year is None else reference_year
+    if not ref < start_year:
+        raise DesignError(f"reference_year {ref} must be before start_year {start_year}")
+    columns = PanelColumns(unit=unit_col, group=group_col, time=time_col)
+    use_rank = target == "gradient"
+
+    def effects(data: pd.DataFrame, D: np.ndarray, rank_c: np.ndarray | None) -> list[EffectColumn]:
+        years = sorted(to_python(y) for y in data[time_col].unique())
+        if ref not in years:
+            raise DesignError(
+                f"reference_year {ref} has no observed {outcome!r} rows (years: {years})"
+            )
+        is_t = (data[group_col] == str(treated)).to_numpy(float)
+        t = data[time_col].to_numpy()
+        cols = []
+        for year in years:
+            if year == ref:
+                continue
+            ind = is_t * (t == year)
+            cols.append(EffectColumn(_name("level", year), ind, kind="level", time=year))
+            if use_rank:
+                assert rank_c is not None
+                cols.append(
+                    EffectColumn(_name("gradient", year), ind * rank_c, kind="gradient", time=year)
+                )
+        return cols
+
+    design = build_design(
+        panel,
+        outcome,
+        treated=treated,
+        comparators=comparators,
+        start_year=start_year,
+        columns=columns,
+        rank_col=rank_col if use_rank else None,
+        covariates=covariates,
+        effects=effects,
+    )
+    options = ModelOptions(
+        cell_effects=icb_year_effects, gradient=use_rank, cell_gradient=icb_year_effects
+    )
+    target_cols = [e for e in design.effects if e.kind == target]
+    fit = run_panel_fit(
+        design,
+        estimator=f"event_study_{target}",
+        options=options,
+        headline=[e.name for e in target_cols],
+        backend=backend,
+        settings=settings,
+        priors=priors,
+        rope=rope,
+        hdi_prob=hdi_prob,
+        result_cls=EventStudyFit,
+    )
+    assert isinstance(fit, EventStudyFit)
+    fit.target = target
+    fit.reference_year = ref
+    pre = [e for e in target_cols if e.time < start_year]
+    post = [e for e in target_cols if e.time >= start_year]
+    r = resolve_rope(rope, design, target)
+    pre_draws = np.column_stack([fit.draws(e.name) for e in pre]) if pre else np.zeros((1, 0))
+    fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r)
+    derived = {}
+    for label, group in (("post_mean", post), ("pre_mean", pre)):
+        if group:
+            d = np.mean([fit.draws(e.name) for e in group], axis=0)
+            derived[label] = summarise_effect(
+                d, name=f"{label} ({target})", hdi_prob=hdi_prob, rope=r,
+                units=fit.headline.units,
+            )
+    fit.effects = {**derived, **fit.effects}
+    fit.meta.update(
+        {"target": target, "reference_year": ref, "pretrend": dict(fit.pretrend)}
+    )
+    if fit.pretrend["flag"]:
+        warnings.warn(
+            f"event study of {outcome!r} ({target}): pre-period coefficients are jointly "
+            f"inconsistent with zero (p_joint={fit.pretrend['p_joint']:.3g}, years "
+            f"{fit.pretrend['years']}); parallel trends are doubtful",
+            PreTrendWarning,
+            stacklevel=2,
+        )
+    return fit

@@ -1,0 +1,133 @@
+"""Result type and the shared fitting routine of the panel causal estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hepcausal import schema
+from hepcausal.causal.design import PanelDesign
+from hepcausal.causal.panel_model import (
+    Backend,
+    ModelOptions,
+    PanelPriors,
+    effect_draws,
+    present_check_vars,
+    sample_panel_model,
+)
+from hepcausal.diagnostics import check_convergence
+from hepcausal.results import FitResult
+from hepcausal.sampling import SamplerSettings
+from hepcausal.summaries import summarise_effect
+
+Rope = float | tuple[float, float] | str | None
+
+ROPE_FRACTION = 0.1  # "auto" ROPE half-width: 0.1 SD of the outcome over the analysis rows
+
+
+@dataclass(repr=False)
+class CausalFit(FitResult):
+    """A fitted panel causal estimator; ``draws(name)`` gives outcome-scale effect draws.
+
+    The posterior holds the model parameters on the standardised outcome and ``estimand``
+    (dims ``term``): every effect column's coefficient on the outcome scale.
+    """
+
+    design: PanelDesign | None = None
+
+    def draws(self, name: str) -> np.ndarray:
+        """Pooled posterior draws of the named effect (outcome scale)."""
+        est = self.idata.posterior["estimand"]
+        names = [str(v) for v in est.coords["term"].values]
+        if name not in names:
+            raise KeyError(f"unknown effect {name!r}; available: {names}")
+        return np.asarray(est.sel(term=name).values).ravel()
+
+
+def outcome_units(outcome: str) -> str:
+    """Units of an NHS outcome (empty for unknown columns)."""
+    if outcome in schema.FTE_OUTCOMES:
+        return "FTE per 1,000 weighted patients"
+    if outcome in schema.PROPORTION_OUTCOMES:
+        return "proportion"
+    return ""
+
+
+def resolve_rope(rope: Rope, design: PanelDesign, kind: str) -> tuple[float, float] | None:
+    """ROPE of one effect: explicit value, None, or ``"auto"`` (0.1 outcome SD).
+
+    For ``dose`` effects "auto" is 0.1 outcome SD per mean positive dose.
+    """
+    if rope is None:
+        return None
+    if isinstance(rope, str):
+        if rope != "auto":
+            raise ValueError(f"rope must be a number, (low, high), 'auto' or None; got {rope!r}")
+        half = ROPE_FRACTION * design.y_sd
+        if kind == "dose":
+            dose = next(e.values for e in design.effects if e.kind == "dose")
+            half /= float(np.mean(dose[dose > 0]))
+        return (-half, half)
+    if np.isscalar(rope):
+        r = abs(float(rope))  # type: ignore[arg-type]
+        return (-r, r)
+    lo, hi = rope  # type: ignore[misc]
+    return (float(lo), float(hi))
+
+
+def run_panel_fit(
+    design: PanelDesign,
+    *,
+    estimator: str,
+    options: ModelOptions,
+    headline: Sequence[str],
+    backend: Backend = "pymc",
+    settings: SamplerSettings | None = None,
+    priors: PanelPriors | dict[str, float] | None = None,
+    rope: Rope = "auto",
+    hdi_prob: float = 0.95,
+    result_cls: type[CausalFit] = CausalFit,
+    extra_meta: dict[str, Any] | None = None,
+) -> CausalFit:
+    """Sample the panel-effects model, check convergence, summarise the effects.
+
+    ``headline`` names the effect columns to summarise first (in order); the remaining effect
+    columns follow in design order.
+    """
+    pri = PanelPriors.from_any(priors)
+    s = settings or SamplerSettings()
+    idata = sample_panel_model(design, backend=backend, settings=s, priors=pri, options=options)
+    est = effect_draws(idata, design)
+    idata.posterior["estimand"] = est
+    diag = check_convergence(idata, present_check_vars(idata))
+    order = list(dict.fromkeys([*headline, *design.effect_names]))
+    kinds = {e.name: e.kind for e in design.effects}
+    units = outcome_units(design.outcome)
+    effects = {}
+    for name in order:
+        kind = kinds[name]
+        u = f"{units} per unit of dose" if kind == "dose" and units else units
+        effects[name] = summarise_effect(
+            est.sel(term=name),
+            name=name,
+            hdi_prob=hdi_prob,
+            rope=resolve_rope(rope, design, kind),
+            units=u,
+        )
+    meta: dict[str, Any] = {
+        "estimator": estimator,
+        "backend": backend,
+        "settings": s.to_dict(),
+        "priors": pri.to_dict(),
+        "model": options.to_dict(),
+        "rope": rope if not isinstance(rope, tuple) else list(rope),
+        **design.describe(),
+        **(extra_meta or {}),
+    }
+    if backend == "stan":
+        meta["stan_engine"] = idata.posterior.attrs.get("stan_engine")
+    return result_cls(idata=idata, diagnostics=diag, effects=effects, meta=meta, design=design)
+

@@ -1,0 +1,314 @@
+"""The panel-effects model behind DiD, DDD, event study and dose-response (PyMC and Stan).
+
+On the standardised outcome ``y* = (y - mean) / sd`` (row ``n``: unit ``i`` in group ``g``,
+year ``t``, group-year cell ``c = (g, t)``, centred rank ``x = r - 0.5``)::
+
+    y*_n = m_g + tau_t + a_i                               # ICB means, year effects, practices
+         + sigma_cell * dc(z)_gt                           # ICB x year level shocks
+         + sigma_trend * w_g * time_n                      # optional ICB-specific trends
+         + x_n * (b_g + beta_t + sigma_cell_gradient * dc(v)_gt)  # gradient (DDD / event)
+         + E_n . effect + C_n . beta_cov + eps_n,  eps ~ N(0, sigma)
+
+with practice intercepts ``a_i ~ N(m_g, sigma_unit)`` around their ICB mean. Year effects ``tau``
+and ``beta_t`` sum to zero over years (``tau = Q tau_raw`` with ``Q`` an orthonormal basis of the
+zero-sum subspace, so ``tau`` has the ZeroSumNormal prior; no redundant intercept); ICB means
+``m_g`` and ICB gradients ``b_g`` are fixed effects. In gradient models the static part of the ICB
+gradient is moved into the practice means: ``a_i ~ N(m_g + b_g (rbar_i - 0.5), sigma_unit)`` and the
+row uses ``b_g (r_it - rbar_i)`` (``rbar_i`` = the practice's mean rank) - the same model, but
+``b_g`` no longer trades off against the practice intercepts. The ICB x year shocks are non-centred
+and *double-centred* (``z`` is a G x T matrix of standard normals with its row and column means
+removed, as in the synthetic generator) so they cannot trade off against ``m_g`` or ``tau_t``; their
+marginal SD is ``sigma_cell * sqrt((1 - 1/G)(1 - 1/T))``. ICB trends are non-centred and sum to zero
+over ICBs. The practice intercepts are *centred* by default (``ModelOptions.centred_units``): each
+practice has several years of data, so its intercept is data-dominated, and non-centring it makes
+``m_g`` trade off against the mean of its practices' standardised deviations (we measured bulk ESS
+~60 for ``m_g`` in 1,000 draws non-centred); ``centred_units=False`` gives
+``a_i = m_g + sigma_unit z_i`` for panels with few years.
+
+``E`` holds the named effect columns (e.g. ``D = treated x post`` and ``D * x``): their
+coefficients are the causal estimands.  With a single treated ICB the treated post-period cells
+carry their own ICB x year shocks, so the uncertainty of the effect is driven by how much
+ICB-years vary (``sigma_cell``), not by the number of practices.
+
+``models/panel_effects.stan`` is the same program with the same priors and parameter names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import arviz as az
+import numpy as np
+import xarray as xr
+
+from hepcausal.causal.design import PanelDesign
+from hepcausal.sampling import SamplerSettings, sample_pymc
+
+Backend = Literal["pymc", "stan"]
+STAN_PROGRAM = "panel_effects"
+
+
+@dataclass(frozen=True)
+class PanelPriors:
+    """Prior scales on the standardised outcome (outcome SD = 1); Normal / half-Normal."""
+
+    group_sd: float = 2.0  # ICB means m_g
+    year_sd: float = 1.0  # year effects tau_t
+    unit_sigma: float = 1.0  # half-Normal scale of sigma_unit
+    cell_sigma: float = 0.5  # half-Normal scale of sigma_cell (ICB x year level shocks)
+    trend_sigma: float = 0.5  # half-Normal scale of sigma_trend
+    gradient_sd: float = 2.0  # ICB gradients b_g and year gradient effects beta_t
+    cell_gradient_sigma: float = 0.5  # half-Normal scale of sigma_cell_gradient
+    effect_sd: float = 1.0  # causal effects (per unit of the scaled effect column)
+    covariate_sd: float = 1.0  # coefficients of standardised covariates
+    noise_sigma: float = 1.0  # half-Normal scale of the residual sigma
+
+    @classmethod
+    def from_any(cls, priors: PanelPriors | dict[str, float] | None) -> PanelPriors:
+        """Accept a PanelPriors, a dict of overrides (unknown keys are an error) or None."""
+        if priors is None:
+            return cls()
+        if isinstance(priors, PanelPriors):
+            return priors
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(priors) - known)
+        if unknown:
+            raise ValueError(f"unknown prior key(s) {unknown}; known: {sorted(known)}")
+        out = replace(cls(), **{k: float(v) for k, v in priors.items()})
+        bad = [k for k, v in asdict(out).items() if not v > 0]
+        if bad:
+            raise ValueError(f"prior scales must be positive: {bad}")
+        return out
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which structural blocks of the panel-effects model are switched on."""
+
+    cell_effects: bool = True  # ICB x year level shocks
+    gradient: bool = False  # rank gradient block (needs design.rank_c)
+    cell_gradient: bool = True  # ICB x year gradient shocks (when gradient)
+    group_trends: bool = False  # ICB-specific linear trends
+    centred_units: bool = True  # practice intercepts centred on their ICB mean
+
+    def to_dict(self) -> dict[str, bool]:
+        return asdict(self)
+
+
+CHECK_VARS = (
+    "effect",
+    "group_mean",
+    "year_effect",
+    "year_raw",
+    "sigma_unit",
+    "sigma",
+    "sigma_cell",
+    "sigma_trend",
+    "gradient_group",
+    "gradient_year",
+    "gradient_year_raw",
+    "sigma_cell_gradient",
+    "beta_cov",
+)
+
+
+def _coords(design: PanelDesign) -> dict[str, Any]:
+    return {
+        "term": design.effect_names,
+        "group": design.groups,
+        "year": [str(t) for t in design.times],
+        "year_basis": [f"basis{k}" for k in range(len(design.times) - 1)],
+        "unit": [str(u) for u in design.units],
+        "cell": [f"{g}:{t}" for g, t in design.cells],
+        "covariate": list(design.covariates),
+    }
+
+
+def zero_sum_basis(n: int) -> np.ndarray:
+    """An n x (n-1) orthonormal basis of the vectors summing to zero (Helmert contrasts)."""
+    if n < 2:
+        return np.zeros((n, 0))
+    H = np.zeros((n, n - 1))
+    for k in range(1, n):
+        H[:k, k - 1] = 1.0
+        H[k, k - 1] = -k
+        H[:, k - 1] /= np.sqrt(k * (k + 1))
+    return H
+
+
+def unit_mean_rank(design: PanelDesign) -> np.ndarray:
+    """Each unit's mean centred rank ``rbar_i - 0.5`` over its rows."""
+    assert design.rank_c is not None
+    n_unit = len(design.units)
+    s = np.bincount(design.unit_idx, weights=design.rank_c, minlength=n_unit)
+    return s / np.bincount(design.unit_idx, minlength=n_unit)
+
+
+def _double_centre(z: Any) -> Any:
+    """Remove row and column means of a (group x year) tensor."""
+    return z - z.mean(axis=1, keepdims=True) - z.mean(axis=0, keepdims=True) + z.mean()
+
+
+def build_pymc_model(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> Any:
+    """The PyMC version of the panel-effects model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if options.gradient and design.rank_c is None:
+        raise ValueError("gradient model needs a rank column")
+    coords = _coords(design)
+    n_time = len(design.times)
+    with pm.Model(coords=coords) as model:
+        group_mean = pm.Normal("group_mean", 0.0, priors.group_sd, dims="group")
+        Q = zero_sum_basis(n_time)
+        year_raw = pm.Normal("year_raw", 0.0, priors.year_sd, dims="year_basis")
+        tau = pm.Deterministic("year_effect", pt.dot(Q, year_raw), dims="year")
+        sigma_unit = pm.HalfNormal("sigma_unit", priors.unit_sigma)
+        unit_mean = group_mean[design.unit_group]
+        if options.gradient:
+            gradient_group = pm.Normal("gradient_group", 0.0, priors.gradient_sd, dims="group")
+            unit_rank = unit_mean_rank(design)
+            unit_mean = unit_mean + gradient_group[design.unit_group] * unit_rank
+        if options.centred_units:
+            unit_raw = pm.Normal("unit_raw", unit_mean, sigma_unit, dims="unit")
+            unit_effect = unit_raw
+        else:
+            unit_raw = pm.Normal("unit_raw", 0.0, 1.0, dims="unit")
+            unit_effect = unit_mean + sigma_unit * unit_raw
+        mu = tau[design.time_idx] + unit_effect[design.unit_idx]
+        gi, ti = design.group_idx, design.time_idx
+        if options.cell_effects:
+            sigma_cell = pm.HalfNormal("sigma_cell", priors.cell_sigma)
+            z_cell = pm.Normal("z_cell", 0.0, 1.0, dims=("group", "year"))
+            mu = mu + sigma_cell * _double_centre(z_cell)[gi, ti]
+        if options.group_trends:
+            sigma_trend = pm.HalfNormal("sigma_trend", priors.trend_sigma)
+            z_trend = pm.Normal("z_trend", 0.0, 1.0, dims="group")
+            mu = mu + sigma_trend * (z_trend - z_trend.mean())[gi] * design.time_scaled
+        if options.gradient:
+            gradient_year_raw = pm.Normal(
+                "gradient_year_raw", 0.0, priors.gradient_sd, dims="year_basis"
+            )
+            beta_t = pm.Deterministic("gradient_year", pt.dot(Q, gradient_year_raw), dims="year")
+            rank_within = design.rank_c - unit_rank[design.unit_idx]
+            mu = mu + gradient_group[gi] * rank_within
+            slope = beta_t[ti]
+            if options.cell_gradient:
+                sigma_cg = pm.HalfNormal("sigma_cell_gradient", priors.cell_gradient_sigma)
+                z_cg = pm.Normal("z_cell_gradient", 0.0, 1.0, dims=("group", "year"))
+                slope = slope + sigma_cg * _double_centre(z_cg)[gi, ti]
+            mu = mu + slope * design.rank_c
+        effect = pm.Normal("effect", 0.0, priors.effect_sd, dims="term")
+        mu = mu + pt.dot(design.effect_matrix, effect)
+        if design.cov.shape[1]:
+            beta_cov = pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate")
+            mu = mu + pt.dot(design.cov, beta_cov)
+        sigma = pm.HalfNormal("sigma", priors.noise_sigma)
+        pm.Normal("y", mu, sigma, observed=design.y)
+    return model
+
+
+def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> dict[str, Any]:
+    """Data for ``models/panel_effects.stan`` (1-based indices, flags for optional blocks)."""
+    if options.gradient and design.rank_c is None:
+        raise ValueError("gradient model needs a rank column")
+    n = design.n_obs
+    rank = design.rank_c if design.rank_c is not None else np.zeros(n)
+    return {
+        "N": n,
+        "n_unit": len(design.units),
+        "n_group": len(design.groups),
+        "n_time": len(design.times),
+        "unit": design.unit_idx + 1,
+        "unit_group": design.unit_group + 1,
+        "grp": design.group_idx + 1,
+        "tim": design.time_idx + 1,
+        "gt": design.time_idx * len(design.groups) + design.group_idx + 1,
+        "y": design.y,
+        "rank_c": np.asarray(rank, float),
+        "unit_rank": unit_mean_rank(design) if options.gradient else np.zeros(len(design.units)),
+        "Q_year": zero_sum_basis(len(design.times)),
+        "time_c": design.time_scaled,
+        "K": len(design.effects),
+        "X_eff": design.effect_matrix,
+        "P": design.cov.shape[1],
+        "X_cov": design.cov,
+        "centred_units": int(options.centred_units),
+        "use_cell": int(options.cell_effects),
+        "use_trend": int(options.group_trends),
+        "use_gradient": int(options.gradient),
+        "use_cell_gradient": int(options.gradient and options.cell_gradient),
+        **{f"prior_{k}": v for k, v in priors.to_dict().items()},
+    }
+
+
+def _squeeze_stan(idata: az.InferenceData) -> az.InferenceData:
+    """Make Stan's optional (size-0/1 array) scalars look like PyMC's scalars."""
+    post = idata.posterior
+    keep = {}
+    for name, da in post.data_vars.items():
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if any(post.sizes[d] == 0 for d in extra):
+            continue  # switched-off block
+        if name.startswith("sigma") and len(extra) == 1 and post.sizes[extra[0]] == 1:
+            da = da.squeeze(extra[0], drop=True)
+        keep[name] = da
+    idata.posterior = xr.Dataset(keep, attrs=post.attrs)
+    return idata
+
+
+def sample_panel_model(
+    design: PanelDesign,
+    *,
+    backend: Backend = "pymc",
+    settings: SamplerSettings | None = None,
+    priors: PanelPriors | None = None,
+    options: ModelOptions | None = None,
+) -> az.InferenceData:
+    """Sample the panel-effects model with PyMC (default) or Stan; same model, same priors."""
+    pri = priors or PanelPriors()
+    opt = options or ModelOptions()
+    s = settings or SamplerSettings()
+    if backend == "pymc":
+        return sample_pymc(build_pymc_model(design, pri, opt), s)
+    if backend == "stan":
+        from hepcausal.stan import sample_stan
+
+        coords = _coords(design)
+        dims = {
+            "effect": ["term"],
+            "group_mean": ["group"],
+            "year_raw": ["year_basis"],
+            "year_effect": ["year"],
+            "gradient_year_raw": ["year_basis"],
+            "unit_raw": ["unit"],
+            "gradient_group": ["group"],
+            "gradient_year": ["year"],
+            "z_cell": ["group", "year"],
+            "z_cell_gradient": ["group", "year"],
+            "z_trend": ["group"],
+        }
+        if design.cov.shape[1]:
+            dims["beta_cov"] = ["covariate"]
+        idata = sample_stan(
+            STAN_PROGRAM, stan_data(design, pri, opt), s, coords=coords, dims=dims
+        )
+        return _squeeze_stan(idata)
+    raise ValueError(f"backend must be 'pymc' or 'stan', got {backend!r}")
+
+
+def effect_draws(idata: az.InferenceData, design: PanelDesign) -> xr.DataArray:
+    """Posterior draws of every effect on the outcome scale: ``effect * y_sd / scale``."""
+    eff = idata.posterior["effect"]
+    scale = xr.DataArray([e.scale for e in design.effects], dims="term",
+                         coords={"term": design.effect_names})
+    return eff * design.y_sd / scale
+
+
+def present_check_vars(idata: az.InferenceData) -> list[str]:
+    """The hyperparameters and effects to check for convergence (not the many z's)."""
+    return [v for v in CHECK_VARS if v in idata.posterior]

@@ -1,0 +1,365 @@
+"""The ``hepcausal`` command line: run, sweep, report, simulate, data, check.
+
+Errors print a one-line message and exit non-zero (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+examples:
+  hepcausal run experiments/synthetic_baseline.toml          # fit on built-in synthetic data
+  hepcausal run experiments/baseline.toml --out runs          # the published design, NHS data
+  hepcausal sweep experiments/sensitivity.toml --workers 2    # sensitivity analyses
+  hepcausal report runs/baseline-0123456789ab                 # HTML report of a run
+  hepcausal simulate --preset small --seed 1 --out panel.csv  # synthetic panel + truth json
+  hepcausal data --out nhs_panel.csv                          # build + check the NHS panel
+  hepcausal check experiments/sensitivity.toml                # validate a config, list runs
+
+run 'hepcausal COMMAND --help' for the options of each command.
+"""
+
+
+class CliError(Exception):
+    """A user-facing error (printed without traceback)."""
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from hepcausal.experiments.config import parse_override
+
+    out: dict[str, Any] = {}
+    for key in ("draws", "tune", "chains", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[f"sampler.{key}"] = value
+    for text in getattr(args, "set", None) or []:
+        k, v = parse_override(text)
+        out[k] = v
+    return out
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from hepcausal.experiments.config import load_config
+
+    cfg = load_config(args.config)
+    ov = _overrides(args)
+    return cfg.with_overrides(ov) if ov else cfg
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("overrides (change the config without editing it)")
+    g.add_argument("--draws", type=int, help="posterior draws per chain (sampler.draws)")
+    g.add_argument("--tune", type=int, help="tuning steps per chain (sampler.tune)")
+    g.add_argument("--chains", type=int, help="number of chains (sampler.chains)")
+    g.add_argument("--seed", type=int, help="random seed (sampler.seed)")
+    g.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any dotted config key, value in TOML syntax (bare words are "
+                        "strings); repeatable, e.g. --set analysis.comparators=all "
+                        "--set priors.effect_sd=2.5 --set 'analysis.comparators=[\"QJ2\"]'")
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hepcausal.experiments.runner import run_experiment
+
+    cfg = _load(args)
+    if cfg.sweep is not None:
+        print(f"note: {args.config} has a [sweep] table; running its base point only "
+              "(use 'hepcausal sweep' for all points)", file=sys.stderr)
+    res = run_experiment(cfg, out_dir=args.out, force=args.force, figures=not args.no_figures)
+    print(res.describe())
+    if not res.diagnostics.ok:
+        print("WARNING: convergence checks FAILED - do not trust these estimates "
+              "(increase draws/tune or target_accept, or reparameterise).", file=sys.stderr)
+        if args.strict:
+            return 3
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hepcausal.experiments.sweep import run_sweep
+
+    cfg = _load(args)
+    if cfg.sweep is None:
+        raise CliError(f"{args.config} has no [sweep] table; use 'hepcausal run' instead")
+    res = run_sweep(cfg, out_dir=args.out, workers=args.workers, scheduler=args.scheduler,
+                    force=args.force, progress=not args.no_progress,
+                    figures=not args.no_figures)
+    if not res.table.empty:
+        cols = ["run", "mean", "hdi_low", "hdi_high", "p_direction", "p_rope", "diagnostics_ok",
+                "cached"]
+        with _pd_options():
+            print(res.table[cols].to_string(index=False))
+    for kind, path in res.files.items():
+        print(f"{kind}: {path}")
+    print(f"Sweep directory: {res.sweep_dir}")
+    bad = [] if res.table.empty else list(res.table.loc[~res.table["diagnostics_ok"], "run"])
+    if bad:
+        print(f"WARNING: convergence checks FAILED for {len(bad)} run(s): {bad}", file=sys.stderr)
+    if res.failed:
+        for name, err in res.failed.items():
+            print(f"FAILED {name}: {err}", file=sys.stderr)
+        return 1
+    return 3 if bad and args.strict else 0
+
+
+def _pd_options() -> Any:
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                             "display.precision", 3)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hepcausal.api import write_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise CliError(f"run directory {run_dir} does not exist")
+    out = write_report(run_dir, **({"out": args.out} if args.out else {}))
+    print(f"Report: {out}")
+    return 0
+
+
+def _simulation_config(args: argparse.Namespace) -> Any:
+    from hepcausal.experiments.config import ConfigError, _simulation_factory, load_config
+
+    settings: dict[str, Any] = {}
+    if args.config:
+        cfg = load_config(args.config)
+        settings = dict(cfg.data.synthetic)
+    if args.preset is not None:
+        settings["preset"] = args.preset
+    for key in ("n_practices", "seed", "gradient_effect", "level_effect"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    try:
+        sim = _simulation_factory(**settings)
+        sim.validate()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid simulation settings: {exc}") from exc
+    return sim
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hepcausal.data.synthetic import simulate_panel
+    from hepcausal.experiments.inputs import _jsonable, write_panel
+    from hepcausal.experiments.store import write_json
+
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise CliError(f"--out {out} must end in .csv or .parquet")
+    sim_cfg = _simulation_config(args)
+    sim = simulate_panel(sim_cfg)
+    write_panel(sim.panel, out)
+    truth = sim.truth
+    truth_doc = {
+        key: _jsonable(getattr(truth, key))
+        for key in ("gradient_effect", "level_effect", "dose_effect", "params", "clipped", "sii",
+                    "level")
+        if hasattr(truth, key)
+    }
+    truth_doc["config"] = _jsonable(sim_cfg)
+    truth_path = write_json(out.with_name(out.stem + ".truth.json"), truth_doc)
+    n_prac = sim.panel["practice_code"].nunique()
+    print(f"Synthetic panel: {len(sim.panel)} practice-years, {n_prac} practices -> {out}")
+    print(f"Truth: {truth_path}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from hepcausal.api import build_nhs_panel
+    from hepcausal.experiments.config import DataConfig, load_config
+    from hepcausal.experiments.inputs import write_panel
+
+    inclusion: dict[str, Any] = {}
+    data_dir = args.data_dir
+    if args.config:
+        cfg = load_config(args.config)
+        inclusion = dict(cfg.data.inclusion)
+        data_dir = data_dir or cfg.data.data_dir
+    if args.min_list_size is not None:
+        inclusion["min_list_size"] = args.min_list_size
+    rules = DataConfig(source="nhs", inclusion=inclusion).inclusion_rules()
+    built = build_nhs_panel(data_dir, rules)
+    from hepcausal.data.validate import validate_panel
+
+    validate_panel(built.panel, source="NHS panel")
+    print(built.report)
+    panel = built.panel
+    print(f"\nPanel: {len(panel)} practice-years, {panel['practice_code'].nunique()} practices, "
+          f"{panel['icb_code'].nunique()} ICBs, years {panel['year'].min()}-{panel['year'].max()}")
+    if args.out:
+        out = write_panel(panel, args.out)
+        incl = out.with_name(out.stem + ".inclusion.csv")
+        built.report.table().to_csv(incl, index=False)
+        print(f"Wrote {out} and {incl}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from hepcausal.experiments.sweep import expand_sweep
+
+    cfg = _load(args)
+    print(cfg.to_toml(), end="")
+    points = expand_sweep(cfg)
+    print(f"\n# config OK: {len(points)} run(s)")
+    for p in points:
+        print(f"#   {p.name}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="hepcausal",
+        description="Bayesian causal inference on inequality in English general practice: "
+                    "did LLR's Health Equity Payments change the deprivation gradient?",
+        epilog=EPILOG, formatter_class=fmt,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--quiet", action="store_true", help="less progress output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "run", help="fit one experiment config", formatter_class=fmt,
+        description="Fit one experiment (TOML config). Prints the headline sentence, the "
+                    "diagnostics line and the run directory. Unchanged config + data are not "
+                    "refitted (the stored run is returned) unless --force.",
+        epilog="examples:\n  hepcausal run experiments/synthetic_baseline.toml\n"
+               "  hepcausal run experiments/baseline.toml --draws 2000 --seed 7 --out runs\n"
+               "  hepcausal run experiments/baseline.toml --set analysis.rank=need\n",
+    )
+    p.add_argument("config", help="experiment TOML file")
+    p.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
+    p.add_argument("--force", action="store_true", help="refit even if a cached run exists")
+    p.add_argument("--no-figures", action="store_true", help="skip figures")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when convergence checks fail")
+    _add_overrides(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "sweep", help="run a sensitivity sweep", formatter_class=fmt,
+        description="Run every point of a config's [sweep] grid in parallel, skipping finished "
+                    "runs (an interrupted sweep resumes where it stopped). Writes "
+                    "OUT/<name>/sweep_summary.csv and .tex with every headline effect.",
+        epilog="examples:\n  hepcausal sweep experiments/sensitivity.toml --workers 2\n"
+               "  hepcausal sweep experiments/sensitivity.toml --scheduler tcp://10.0.0.5:8786\n"
+               "  hepcausal check experiments/sensitivity.toml   # list the runs first\n",
+    )
+    p.add_argument("config", help="experiment TOML file with a [sweep] table")
+    p.add_argument("--out", default="runs", help="output folder (default: runs)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="local worker processes (default 2; 1 = run in this process)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask distributed scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--force", action="store_true", help="refit every point")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-figures", action="store_true",
+                   help="skip the figures of each run (the sweep forest plot is still drawn)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when any run fails its convergence checks")
+    _add_overrides(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "report", help="write the HTML report of a run", formatter_class=fmt,
+        description="Write an HTML report (figures, effects table, diagnostics, provenance) "
+                    "into a run directory.",
+        epilog="example:\n  hepcausal report runs/synthetic_baseline-0123456789ab\n",
+    )
+    p.add_argument("run_dir", help="a run directory written by 'hepcausal run'")
+    p.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "simulate", help="write a synthetic panel with known truth", formatter_class=fmt,
+        description="Simulate a national practice x year panel with known effects. Writes the "
+                    "panel (.csv or .parquet) and OUT-STEM.truth.json with the true effects.",
+        epilog="examples:\n  hepcausal simulate --out panel.csv\n"
+               "  hepcausal simulate --preset small --seed 3 --gradient-effect -0.05 "
+               "--out small.parquet\n"
+               "  hepcausal simulate --config experiments/synthetic_baseline.toml --out p.csv\n",
+    )
+    p.add_argument("--config", help="take [data.synthetic] settings from this config")
+    p.add_argument("--preset", choices=["small", "national"],
+                   help="'small' = 12 ICBs, fast; 'national' = all 42 ICBs (default)")
+    p.add_argument("--n-practices", type=int, dest="n_practices", help="number of practices")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--gradient-effect", type=float, dest="gradient_effect",
+                   help="true change of the treated ICB's gradient (model scale)")
+    p.add_argument("--level-effect", type=float, dest="level_effect",
+                   help="true change of the treated ICB's level (model scale)")
+    p.add_argument("--out", required=True, help="output panel file (.csv or .parquet)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "data", help="build and check the real NHS panel", formatter_class=fmt,
+        description="Build the practice x year panel from the NHS files, validate it and print "
+                    "the inclusion table (every dropped practice counted by rule).",
+        epilog="examples:\n  hepcausal data                      # uses $HEPCAUSAL_NHS_DATA\n"
+               "  hepcausal data --data-dir /data/nhs --min-list-size 1000 --out panel.csv\n",
+    )
+    p.add_argument("--data-dir", help="NHS data folder (default: $HEPCAUSAL_NHS_DATA)")
+    p.add_argument("--config", help="take [data.inclusion] rules from this config")
+    p.add_argument("--min-list-size", type=float, dest="min_list_size",
+                   help="minimum registered list size (inclusion rule)")
+    p.add_argument("--out", help="write the panel (.csv or .parquet) and its inclusion table")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser(
+        "check", help="validate a config and list its runs", formatter_class=fmt,
+        description="Validate a config, print it fully resolved and list the runs it defines.",
+        epilog="example:\n  hepcausal check experiments/sensitivity.toml\n",
+    )
+    p.add_argument("config", help="experiment TOML file")
+    _add_overrides(p)
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hepcausal`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else logging.INFO
+    logger = logging.getLogger("hepcausal")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    if args.quiet:
+        warnings.filterwarnings("ignore", message=".*BLAS.*")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("hepcausal: interrupted (finished runs are kept; rerun to resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"hepcausal: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Loaders for the published NHS England / OHID practice files (see ``docs`` and the data README).
+
+Every loader reads one published file, finds its columns by normalised-header regexes (headers
+drift between years), and returns a tidy frame with schema column names and ``year`` = fiscal-year
+end.  A required column that cannot be found raises
+:class:`~hepcausal.data.headers.ColumnNotFoundError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepcausal import schema as S
+from hepcausal.data.headers import (
+    fiscal_year_from_name,
+    match_columns,
+    parse_dates,
+    read_csv_text,
+    to_number,
+)
+
+__all__ = [
+    "PRACTICE_CODE_PATTERN",
+    "imd_wide",
+    "load_ccg_icb",
+    "load_imd",
+    "load_payments",
+    "load_qof",
+    "load_workforce",
+]
+
+PRACTICE_CODE_PATTERN = r"[A-Z]\d{5}"
+_SUB_ICB_PATTERN = r"[A-Z0-9]{3,5}"
+_NO_PCN = {"unknown or no pcn", "no pcn", "unknown", "n/a", "none", ""}
+
+# Workforce FTE columns (raw counts, not yet per 1,000 patients).
+GP_FTE_RAW = "gp_fte"
+LOCUM_TRAINEE_FTE_RAW = "locum_trainee_fte"
+NURSE_FTE_RAW = "nurse_fte"
+DPC_FTE_RAW = "dpc_fte"
+ADMIN_FTE_RAW = "admin_fte"
+WORKFORCE_PATIENTS = "workforce_patients"
+
+
+def _clean_codes(values: pd.Series) -> pd.Series:
+    return values.astype("str").str.strip().str.upper().mask(values.isna())
+
+
+def _check_practice_codes(codes: pd.Series, *, source: str | Path, column: str) -> None:
+    bad = codes.isna() | ~codes.fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)
+    if bad.any():
+        rows = list(codes.index[bad][:5])
+        raise ValueError(
+            f"{source}: column {column!r} has invalid practice codes {list(codes[bad][:5])} "
+            f"at rows {rows} (expected e.g. 'A81001')"
+        )
+    dup = codes.duplicated(keep=False)
+    if dup.any():
+        rows = list(codes.index[dup][:6])
+        raise ValueError(
+            f"{source}: column {column!r} has duplicated practice codes "
+            f"{sorted(set(codes[dup]))[:5]} at rows {rows}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# NHS Payments to General Practice
+# --------------------------------------------------------------------------------------------
+
+_PAYMENT_PATTERNS = {
+    S.PRACTICE: r"practice code",
+    S.SUB_ICB: [r"sub icb( location| loc)? code", r"ccg code"],
+    S.PCN: r"pcn code",
+    S.LIST_SIZE: r"(average )?number of registered patients( last known figure)?",
+    S.WEIGHTED_LIST_SIZE: r"(average )?number of weighted patients( last known figure)?",
+    "open_date": r"practice open date",
+    "close_date": r"practice close date",
+}
+_PAYMENT_OPTIONAL = (S.PCN, "open_date", "close_date")
+
+
+def load_payments(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
+    """Load one 'NHS Payments to General Practice' practice-level CSV (2017/18 onwards).
+
+    Returns one row per practice with ``practice_code``, ``year`` (fiscal-year end, from the file
+    name unless given), ``sub_icb_code`` (the CCG or sub-ICB code printed in that year's file),
+    ``pcn_code`` (missing before 2019/20 and for 'Unknown or no PCN'), ``list_size`` and
+    ``weighted_list_size`` (the file's registered / weighted patients: 'last known figure' in
+    2017/18, 2020/21, 2021/22; the year's average in the others), ``open_date`` and
+    ``close_date`` (Excel serials up to 2019/20, dd/mm/yyyy later; both parsed).
+    """
+    path = Path(path)
+    fy = fiscal_year_from_name(path) if year is None else int(year)
+    raw = read_csv_text(path)
+    cols = match_columns(raw, _PAYMENT_PATTERNS, source=path, optional=_PAYMENT_OPTIONAL)
+    out = pd.DataFrame(index=raw.index)
+    out[S.PRACTICE] = _clean_codes(raw[cols[S.PRACTICE]])
+    _check_practice_codes(out[S.PRACTICE], source=path, column=cols[S.PRACTICE])
+    out[S.YEAR] = fy
+    out[S.SUB_ICB] = _clean_codes(raw[cols[S.SUB_ICB]])
+    if S.PCN in cols:
+        pcn = _clean_codes(raw[cols[S.PCN]])
+        out[S.PCN] = pcn.mask(pcn.fillna("").str.lower().isin(_NO_PCN))
+    else:
+        out[S.PCN] = pd.Series(np.nan, index=raw.index, dtype="str")
+    for col in (S.LIST_SIZE, S.WEIGHTED_LIST_SIZE):
+        out[col] = to_number(raw[cols[col]], column=cols[col], source=path)
+    for col in ("open_date", "close_date"):
+        out[col] = parse_dates(raw[cols[col]]) if col in cols else pd.NaT
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Quality and Outcomes Framework
+# --------------------------------------------------------------------------------------------
+
+_QOF_PATTERNS = {
+    S.PRACTICE: r"practice code",
+    "qof_points": r"achievement score (max )?\d+( max)?",
+    "qof_percent": r"qof points total \d+ available( per cent| %)?",
+    "qof_list_size": [r"list size", r"all ages"],
+    S.SUB_ICB: [r"sub icb( location| loc)? ods code", r"ccg( ods)? code( practice parent)?"],
+}
+_QOF_OPTIONAL = ("qof_percent", "qof_list_size", S.SUB_ICB)
+
+
+def load_qof(
+    path: str | Path, *, year: int | None = None, max_points: float | None = None
+) -> pd.DataFrame:
+    """Load one QOF practice achievement CSV (2017/18 onwards).
+
+    Returns ``practice_code``, ``year``, ``qof_points`` (achievement score), ``qof_max_points``
+    (the year's maximum: 559 up to 2019/20, 635 from 2021/22, read from the header unless given),
+    ``qof_percent`` (the file's own 'points total / max available (%)', on [0, 100]),
+    ``qof_achievement`` = points / max points on [0, 1], and ``qof_list_size``.  Raises if
+    the published percentage is outside [0, 100] or disagrees with points / max.
+    """
+    path = Path(path)
+    fy = fiscal_year_from_name(path) if year is None else int(year)
+    raw = read_csv_text(path)
+    cols = match_columns(raw, _QOF_PATTERNS, source=path, optional=_QOF_OPTIONAL)
+    if max_points is None:
+        nums = re.findall(r"\d+", re.sub(r"\s", " ", cols["qof_points"]))
+        if not nums:
+            raise ValueError(f"{path}: cannot read the maximum QOF points from header "
+                             f"{cols['qof_points']!r}; pass max_points=")
+        max_points = float(nums[-1])
+    out = pd.DataFrame(index=raw.index)
+    out[S.PRACTICE] = _clean_codes(raw[cols[S.PRACTICE]])
+    _check_practice_codes(out[S.PRACTICE], source=path, column=cols[S.PRACTICE])
+    out[S.YEAR] = fy
+    out["qof_points"] = to_number(raw[cols["qof_points"]], column=cols["qof_points"], source=path)
+    out[S.QOF_MAX_POINTS] = float(max_points)
+    bad = (out["qof_points"] < 0) | (out["qof_points"] > max_points)
+    if bad.any():
+        raise ValueError(
+            f"{path}: column {cols['qof_points']!r} outside [0, {max_points:g}] at rows "
+            f"{list(out.index[bad][:5])} (practices {list(out.loc[bad, S.PRACTICE][:5])})"
+        )
+    out[S.QOF] = out["qof_points"] / max_points
+    if "qof_percent" in cols:
+        pct = to_number(raw[cols["qof_percent"]], column=cols["qof_percent"], source=path)
+        bad = (pct < 0) | (pct > 100)
+        if bad.any():
+            raise ValueError(
+                f"{path}: column {cols['qof_percent']!r} outside [0, 100] at rows "
+                f"{list(pct.index[bad][:5])}"
+            )
+        off = (pct - 100 * out[S.QOF]).abs() > 0.05
+        if off.any():
+            raise ValueError(
+                f"{path}: column {cols['qof_percent']!r} disagrees with points / "
+                f"{max_points:g} at rows {list(pct.index[off][:5])}"
+            )
+        out["qof_percent"] = pct
+    else:
+        out["qof_percent"] = 100 * out[S.QOF]
+    if "qof_list_size" in cols:
+        out["qof_list_size"] = to_number(
+            raw[cols["qof_list_size"]], column=cols["qof_list_size"], source=path
+        )
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Fingertips 93553 practice deprivation
+# --------------------------------------------------------------------------------------------
+
+_IMD_PATTERNS = {
+    S.PRACTICE: [r"areacode", r"area code"],
+    "imd_edition": r"year",
+    "value": r"value",
+    "indicator": [r"indicatorid", r"indicator id"],
+}
+
+
+def load_imd(path: str | Path) -> pd.DataFrame:
+    """Load the Fingertips indicator 93553 practice deprivation file (long format).
+
+    Returns ``practice_code``, ``imd_edition`` (2010, 2015, 2019: the IMD edition, not a fiscal
+    year) and ``imd_score``.  Non-practice area rows (England, regions) are excluded.
+    """
+    path = Path(path)
+    raw = read_csv_text(path)
+    cols = match_columns(raw, _IMD_PATTERNS, source=path, optional=("indicator",))
+    if "indicator" in cols:
+        ind = raw[cols["indicator"]].str.strip()
+        if not ind.eq("93553").all():
+            raise ValueError(f"{path}: column {cols['indicator']!r} has indicators other than "
+                             f"93553: {sorted(set(ind) - {'93553'})[:5]}")
+    out = pd.DataFrame({
+        S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]]),
+        "imd_edition": to_number(raw[cols["imd_edition"]], column=cols["imd_edition"],
+                                 source=path).astype("int64"),
+        S.IMD: to_number(raw[cols["value"]], column=cols["value"], source=path),
+    })
+    out = out[out[S.PRACTICE].fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)]
+    dup = out.duplicated([S.PRACTICE, "imd_edition"], keep=False)
+    if dup.any():
+        raise ValueError(f"{path}: duplicated (AreaCode, Year) at rows {list(out.index[dup][:6])}")
+    return out.reset_index(drop=True)
+
+
+def imd_wide(imd: pd.DataFrame) -> pd.DataFrame:
+    """One row per practice: ``imd_score`` (IMD 2019) and ``imd2015_score`` (IMD 2015)."""
+    wide = imd.pivot(index=S.PRACTICE, columns="imd_edition", values=S.IMD)
+    out = pd.DataFrame(index=wide.index)
+    out[S.IMD] = wide[2019] if 2019 in wide else np.nan
+    out[S.IMD2015] = wide[2015] if 2015 in wide else np.nan
+    return out.reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# GP workforce, fiscal-year means
+# --------------------------------------------------------------------------------------------
+
+_WORKFORCE_PATTERNS = {
+    S.PRACTICE: r"practice code",
+    S.YEAR: r"year",
+    WORKFORCE_PATIENTS: r"total patients",
+    GP_FTE_RAW: r"total gp ext ?gl fte",
+    LOCUM_TRAINEE_FTE_RAW: r"total locu+m trn fte",
+    NURSE_FTE_RAW: r"total nurses? fte",
+    DPC_FTE_RAW: r"total dpc fte",
+    ADMIN_FTE_RAW: r"total admin fte",
+}
+
+
+def load_workforce(path: str | Path) -> pd.DataFrame:
+    """Load the practice x fiscal-year GP workforce means (``Year`` = fiscal-year end).
+
+    Returns ``practice_code``, ``year``, ``workforce_patients`` and raw FTE columns ``gp_fte``
+    (GPs excluding locums and trainees), ``locum_trainee_fte``, ``nurse_fte``, ``dpc_fte``,
+    ``admin_fte``.  The file's own IMD columns are ignored (use :func:`load_imd`).
+    """
+    path = Path(path)
+    raw = read_csv_text(path)
+    cols = match_columns(raw, _WORKFORCE_PATTERNS, source=path,
+                         optional=(LOCUM_TRAINEE_FTE_RAW,))
+    out = pd.DataFrame({S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]])})
+    out[S.YEAR] = to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path).astype("int64")
+    for key in _WORKFORCE_PATTERNS:
+        if key in (S.PRACTICE, S.YEAR) or key not in cols:
+            continue
+        out[key] = to_number(raw[cols[key]], column=cols[key], source=path)
+        neg = out[key] < 0
+        if neg.any():
+            raise ValueError(f"{path}: column {cols[key]!r} is negative at rows "
+                             f"{list(out.index[neg][:5])}")
+    dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
+    if dup.any():
+        raise ValueError(f"{path}: duplicated (practice, year) at rows {list(out.index[dup][:6])}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# CCG / sub-ICB -> ICB lookup
+# --------------------------------------------------------------------------------------------
+
+_LOOKUP_PATTERNS = {
+    "code": [r"(ccg|sub icb( location| loc)?)( ods)? code", r"ccg code"],
+    S.ICB: r"icb( ods)? code",
+    S.ICB_NAME: r"icb name",
+}
+
+
+def load_ccg_icb(path: str | Path) -> pd.DataFrame:
+    """Load the CCG / sub-ICB code -> ICB lookup: columns ``code``, ``icb_code``, ``icb_name``.
+
+    Entries whose code is not an ODS-style code (3-5 letters/digits, e.g. a free-text note) are
+    left out because no practice can carry them; conflicting duplicate codes raise.
+    """
+    path = Path(path)
+    raw = read_csv_text(path)
+    cols = match_columns(raw, _LOOKUP_PATTERNS, source=path)
+    out = pd.DataFrame({
+        "code": _clean_codes(raw[cols["code"]]),
+        S.ICB: _clean_codes(raw[cols[S.ICB]]),
+        S.ICB_NAME: raw[cols[S.ICB_NAME]].str.strip(),
+    })
+    out = out[out["code"].fillna("").str.fullmatch(_SUB_ICB_PATTERN)].drop_duplicates()
+    conflict = out["code"].duplicated(keep=False)
+    if conflict.any():
+        raise ValueError(f"{path}: codes mapped to more than one ICB: "
+                         f"{sorted(set(out.loc[conflict, 'code']))[:5]}")
+    return out.reset_index(drop=True)
+
+
+def payments_files(data_dir: str | Path) -> list[Path]:
+    """Payments CSVs in ``data_dir/payments`` (sorted by fiscal year)."""
+    return sorted((Path(data_dir) / "payments").glob("nhspaymentsgp-*.csv"),
+                  key=fiscal_year_from_name)
+
+
+def qof_files(data_dir: str | Path) -> list[Path]:
+    """QOF CSVs in ``data_dir/qof`` (sorted by fiscal year)."""
+    return sorted((Path(data_dir) / "qof").glob("qof-*.csv"), key=fiscal_year_from_name)
+

@@ -1,0 +1,683 @@
+"""Synthetic national practice x year panels with a known data-generating process.
+
+The default configuration mimics England: the 42 ICBs of :mod:`hepcausal.data.icb_table` with their
+real practice counts, list sizes and IMD 2019 distributions, ~6,500 practices in the first year,
+fiscal years 2018..2024, closures and mergers, and NHS Leicester, Leicestershire and Rutland (QK1)
+treated from FY 2021/22 (``year == 2022``).
+
+Data-generating process (outcome ``k``, practice ``i`` in ICB ``g``, year ``t``)::
+
+    r_it   = deprivation_rank: population-weighted (list_size) relative rank of imd_score within
+             ICB x year (hepcausal.inequality.ranks.add_relative_rank; 0 = most deprived)
+    eta_it = alpha_gt + beta_gt * (r_it - 0.5) + u_i + dose_effect * hep_dose_it + e_it
+    alpha_gt = mu + a_g + c_t + d_gt           (+ level_effect    if g treated and t >= start_year)
+    beta_gt  = b0 + b_g + b_t + f_gt           (+ gradient_effect if g treated and t >= start_year)
+    u_i ~ N(0, tau^2),  e_it ~ N(0, sigma^2)
+
+``a_g``, ``b_g`` sum to zero over ICBs, ``c_t``, ``b_t`` sum to zero over years and the ICB x year
+deviations ``d_gt``, ``f_gt`` are double-centred (zero row and column sums), so ``mu`` and ``b0``
+are the grand means a sum-to-zero model estimates.  FTE outcomes are ``y = eta`` (identity scale,
+so ``beta_gt`` is the SII in FTE per 1,000 weighted patients); negative draws are clipped to 0 and
+counted in :attr:`SimulationTruth.clipped`.  Proportion outcomes use ``logit p = eta`` and
+``y = Binomial(n, p) / n`` (``n`` = ``qof_max_points`` or ``gpps_responses``), so their truth is on
+the logit scale; :meth:`SimulationTruth.sii_probability_scale` gives the implied probability-scale
+SII.
+
+Because ranks are computed within ICB x year with population weights, the weighted mean of
+``r - 0.5`` is exactly zero, so ``alpha_gt`` is the population-weighted ICB-year mean of the linear
+predictor net of the practice-specific terms.  The realised (finite-sample) targets that a per
+ICB-year weighted regression of the noise-free linear predictor on rank recovers are
+``alpha_gt + wmean(v)`` and ``beta_gt + wslope(v on r)`` with ``v = u_i + dose_effect * hep_dose``;
+both are reported (columns ``*_realised``).  A model with ICB-year intercepts/slopes and
+practice random effects targets ``alpha_gt`` / ``beta_gt``; per ICB-year classical SIIs (no
+practice effects) target the realised columns.  Clipping of FTE values at 0 (rare, counted) is not
+reflected in either.
+
+Practices: IMD 2019 scores drawn from each ICB's real quantile function (constant over years, as in
+the real panel); registered lists lognormal around the ICB's real median with a small-practice
+component (a few < 1,000), growing ~2%/yr; weighted/registered ratio ~0.9-1.15 rising with
+deprivation; sub-ICBs are blocks of the deprivation order (real codes); PCNs are groups of 4-8
+practices within a sub-ICB.  Each year practices close (``closure_rate``; gone from that year) or
+are absorbed by a PCN neighbour (``merger_rate``; the absorber's list jumps), recorded in
+``truth.events``.  ``need_score = z(IMD) + 0.5 z(log weighted/registered) + 0.5 z(list turnover)``
+(higher = more need; turnover is a latent practice attribute rising with deprivation).
+
+Calibration (``benchmarks/calibrate_synthetic.py``, real 2018-2023 vs default synthetic): list
+size median 7,804 vs 7,623, p90 15,437 vs 15,919; IMD median 21.4 vs 21.3; GP FTE per 1,000
+weighted patients median 0.448 vs 0.458, ICB-year SII median 0.122 vs 0.113; QOF median 0.966 vs
+0.968.  Known gaps: real FTE outcomes are right-skewed with 1-15% exact zeros (DPC is
+zero-inflated), which identity-scale Gaussian outcomes do not reproduce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from hepcausal import schema as S
+from hepcausal.data.icb_table import ICB_BY_CODE, ICB_ROWS, IMD_PROBS, IcbRow
+from hepcausal.inequality.ranks import add_relative_rank
+
+__all__ = [
+    "DEFAULT_OUTCOME_SPECS",
+    "OutcomeSpec",
+    "SimulationConfig",
+    "SimulationTruth",
+    "SyntheticPanel",
+    "simulate_panel",
+]
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """Generative constants of one outcome (model scale: identity for FTE, logit for proportions).
+
+    Attributes:
+        mu: grand mean of the ICB-year intercepts.
+        sd_icb: SD of the ICB intercept effects ``a_g``.
+        trend: linear year trend of ``c_t`` per year (centred on the mean year).
+        step_2022: extra shift of ``c_t`` from year 2022 on (e.g. the QOF 2021/22 indicator change).
+        sd_year: SD of the year noise added to ``c_t``.
+        b0: grand mean gradient (SII on the model scale).
+        sd_icb_gradient: SD of the ICB gradient effects ``b_g``.
+        gradient_trend: linear year trend of ``b_t`` per year.
+        sd_year_gradient: SD of the year noise added to ``b_t``.
+        sd_icb_year: SD of the ICB x year intercept deviations ``d_gt`` (before double centring).
+        sd_icb_year_gradient: SD of the ICB x year gradient deviations ``f_gt``.
+        tau: SD of the practice effects ``u_i``.
+        sigma: SD of the practice-year noise ``e_it``.
+    """
+
+    mu: float
+    sd_icb: float
+    trend: float
+    sd_year: float
+    b0: float
+    sd_icb_gradient: float
+    gradient_trend: float
+    sd_year_gradient: float
+    sd_icb_year: float
+    sd_icb_year_gradient: float
+    tau: float
+    sigma: float
+    step_2022: float = 0.0
+
+
+# Calibrated against the real files by benchmarks/calibrate_synthetic.py (see its output in the
+# module report).  FTE outcomes: FTE per 1,000 weighted patients; proportions: logit scale.
+DEFAULT_OUTCOME_SPECS: Final[Mapping[str, OutcomeSpec]] = {
+    S.GP_FTE: OutcomeSpec(
+        mu=0.45, sd_icb=0.06, trend=-0.008, sd_year=0.003,
+        b0=0.12, sd_icb_gradient=0.055, gradient_trend=0.0, sd_year_gradient=0.005,
+        sd_icb_year=0.01, sd_icb_year_gradient=0.02, tau=0.125, sigma=0.06,
+    ),
+    S.NURSE_FTE: OutcomeSpec(
+        mu=0.245, sd_icb=0.045, trend=-0.001, sd_year=0.003,
+        b0=0.003, sd_icb_gradient=0.045, gradient_trend=0.0, sd_year_gradient=0.005,
+        sd_icb_year=0.01, sd_icb_year_gradient=0.02, tau=0.055, sigma=0.035,
+    ),
+    S.DPC_FTE: OutcomeSpec(
+        mu=0.19, sd_icb=0.035, trend=0.012, sd_year=0.003,
+        b0=0.05, sd_icb_gradient=0.04, gradient_trend=0.0, sd_year_gradient=0.005,
+        sd_icb_year=0.008, sd_icb_year_gradient=0.02, tau=0.035, sigma=0.02,
+    ),
+    S.ADMIN_FTE: OutcomeSpec(
+        mu=1.12, sd_icb=0.07, trend=0.016, sd_year=0.005,
+        b0=0.03, sd_icb_gradient=0.08, gradient_trend=0.0, sd_year_gradient=0.01,
+        sd_icb_year=0.02, sd_icb_year_gradient=0.06, tau=0.22, sigma=0.12,
+    ),
+    S.QOF: OutcomeSpec(
+        mu=3.2, sd_icb=0.3, trend=0.0, sd_year=0.05, step_2022=-1.45,
+        b0=0.5, sd_icb_gradient=0.3, gradient_trend=0.0, sd_year_gradient=0.03,
+        sd_icb_year=0.08, sd_icb_year_gradient=0.2, tau=0.7, sigma=0.5,
+    ),
+    S.GPPS_OVERALL: OutcomeSpec(
+        mu=1.3, sd_icb=0.2, trend=-0.05, sd_year=0.03, step_2022=-0.4,
+        b0=0.35, sd_icb_gradient=0.1, gradient_trend=0.0, sd_year_gradient=0.02,
+        sd_icb_year=0.05, sd_icb_year_gradient=0.08, tau=0.45, sigma=0.2,
+    ),
+}
+
+# Registered list size in the first year: per practice, lognormal around the ICB's 2022 median x
+# LIST_MEDIAN_FACTOR (lists grow ~2%/yr), with a share of small practices (heavier left tail).
+LIST_MEDIAN_FACTOR: Final = 0.95
+LIST_SIGMA: Final = 0.5
+LIST_SMALL_SHARE: Final = 0.1
+LIST_SMALL_MEDIAN: Final = 3000.0
+LIST_SMALL_SIGMA: Final = 0.7
+
+SMALL_ICBS: Final = (S.LLR_ICB, *S.PUBLISHED_COMPARATORS, "QWE")
+
+
+def _default_icbs() -> tuple[IcbRow, ...]:
+    return ICB_ROWS
+
+
+def _default_gradient_effect() -> dict[str, float]:
+    return {S.GP_FTE: -0.04}
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Configuration of :func:`simulate_panel` (all effects on the model scale of each outcome).
+
+    Attributes:
+        n_practices: practices in the first year, split over ``icbs`` proportionally to their real
+            practice counts (or equally with ``equal_icb_sizes``).
+        icbs: ICB rows (code, name, size, median list, sub-ICB codes, IMD quantiles); default the 42
+            real ICBs.  Pass ICB codes (str) or :class:`IcbRow` objects.
+        equal_icb_sizes: give every ICB ``n_practices / len(icbs)`` practices.
+        years: fiscal years (year end), consecutive.
+        treated_icb: ICB code receiving the intervention.
+        start_year: first treated fiscal year (2022 = FY 2021/22).
+        gradient_effect: true change of ``beta_gt`` (SII on the model scale) in the treated ICB from
+            ``start_year``; a mapping outcome -> value, or a scalar applied to ``effect_outcomes``.
+        level_effect: true change of ``alpha_gt`` in the treated ICB from ``start_year`` (same
+            form).
+        effect_outcomes: outcomes a scalar ``gradient_effect`` / ``level_effect`` / ``dose_effect``
+            applies to.
+        dose: if True, only the most under-funded half of treated-ICB practices (highest
+            ``need_score`` in ``start_year``) are funded (``hep_treated``) and receive
+            ``hep_dose`` GBP per weighted patient (between ``dose_range``, increasing with need);
+            if False all treated-ICB practices have ``hep_treated = 1`` from ``start_year`` and
+            ``hep_dose = 0``.
+        dose_range: (min, max) dose in GBP per weighted patient.
+        dose_effect: change of ``eta`` per GBP per weighted patient (mapping or scalar), applied
+            only when ``dose`` is True.
+        closure_rate: annual probability that a practice closes (it disappears from later years).
+        merger_rate: annual probability that a practice is absorbed by another practice of its PCN
+            (the absorber's list jumps by the absorbed list).
+        list_growth: mean annual growth of registered lists (log scale).
+        outcome_specs: generative constants per outcome.
+        noise_scale: multiplies ``tau``, ``sigma`` and all ICB x year deviation SDs (0 = noise-free
+            linear predictor; proportion outcomes keep their binomial sampling noise).
+        gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
+        qof_missing_years: years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
+        seed: random seed; same config => identical panel.
+    """
+
+    n_practices: int = 6500
+    icbs: tuple[IcbRow | str, ...] = field(default_factory=_default_icbs)
+    equal_icb_sizes: bool = False
+    years: tuple[int, ...] = S.STUDY_YEARS
+    treated_icb: str = S.LLR_ICB
+    start_year: int = S.HEP_START_YEAR
+    gradient_effect: Mapping[str, float] | float = field(default_factory=_default_gradient_effect)
+    level_effect: Mapping[str, float] | float = 0.0
+    effect_outcomes: tuple[str, ...] = (S.GP_FTE,)
+    dose: bool = False
+    dose_range: tuple[float, float] = (2.0, 10.0)
+    dose_effect: Mapping[str, float] | float = 0.0
+    closure_rate: float = 0.007
+    merger_rate: float = 0.008
+    list_growth: float = 0.02
+    outcome_specs: Mapping[str, OutcomeSpec] = field(
+        default_factory=lambda: dict(DEFAULT_OUTCOME_SPECS)
+    )
+    noise_scale: float = 1.0
+    gpps_responses: tuple[int, int] = (100, 300)
+    qof_missing_years: tuple[int, ...] = ()
+    seed: int = 20240401
+
+    @classmethod
+    def small(cls, **overrides: object) -> SimulationConfig:
+        """Fast preset for tests: QK1, the 10 published comparators and QWE, ~40 practices each."""
+        base: dict[str, object] = {
+            "n_practices": 480,
+            "icbs": tuple(ICB_BY_CODE[c] for c in SMALL_ICBS),
+            "equal_icb_sizes": True,
+        }
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> SimulationConfig:
+        """Copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    # -- resolved views --------------------------------------------------------------------------
+    def icb_rows(self) -> tuple[IcbRow, ...]:
+        rows = []
+        for item in self.icbs:
+            if isinstance(item, str):
+                if item not in ICB_BY_CODE:
+                    raise ValueError(f"SimulationConfig.icbs: unknown ICB code {item!r}")
+                rows.append(ICB_BY_CODE[item])
+            else:
+                rows.append(IcbRow(*item))
+        return tuple(rows)
+
+    def effect(self, which: str, outcome: str) -> float:
+        """Resolved true effect (``gradient``, ``level`` or ``dose``) for ``outcome``."""
+        value = {
+            "gradient": self.gradient_effect,
+            "level": self.level_effect,
+            "dose": self.dose_effect,
+        }[which]
+        if which == "dose" and not self.dose:
+            return 0.0
+        if isinstance(value, Mapping):
+            return float(value.get(outcome, 0.0))
+        return float(value) if outcome in self.effect_outcomes else 0.0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the offending config key."""
+        rows = self.icb_rows()
+        codes = [r.code for r in rows]
+        if len(set(codes)) != len(codes):
+            raise ValueError("SimulationConfig.icbs: duplicate ICB codes")
+        if self.treated_icb not in codes:
+            raise ValueError(f"SimulationConfig.treated_icb {self.treated_icb!r} not in icbs")
+        yrs = list(self.years)
+        if len(yrs) < 2 or yrs != list(range(yrs[0], yrs[0] + len(yrs))):
+            raise ValueError("SimulationConfig.years must be >= 2 consecutive years")
+        if not yrs[0] < self.start_year <= yrs[-1]:
+            raise ValueError("SimulationConfig.start_year must leave >= 1 pre and >= 1 post year")
+        if self.n_practices < 3 * len(rows):
+            raise ValueError("SimulationConfig.n_practices must be >= 3 per ICB")
+        for key in ("closure_rate", "merger_rate"):
+            v = getattr(self, key)
+            if not 0.0 <= v < 0.5:
+                raise ValueError(f"SimulationConfig.{key} must be in [0, 0.5), got {v}")
+        if self.noise_scale < 0:
+            raise ValueError("SimulationConfig.noise_scale must be >= 0")
+        lo, hi = self.dose_range
+        if not 0 <= lo <= hi:
+            raise ValueError("SimulationConfig.dose_range must satisfy 0 <= min <= max")
+        missing = set(S.OUTCOMES) - set(self.outcome_specs)
+        if missing:
+            raise ValueError(f"SimulationConfig.outcome_specs lacks {sorted(missing)}")
+        for name in ("gradient_effect", "level_effect", "dose_effect"):
+            v = getattr(self, name)
+            if isinstance(v, Mapping) and set(v) - set(S.OUTCOMES):
+                raise ValueError(
+                    f"SimulationConfig.{name}: unknown outcomes {set(v) - set(S.OUTCOMES)}"
+                )
+
+
+@dataclass
+class SimulationTruth:
+    """The known truth behind a synthetic panel.
+
+    Attributes:
+        config: the configuration used.
+        params: outcome -> dict with ``mu``, ``b0``, ``tau``, ``sigma`` (floats), ``a_g``, ``b_g``
+            (Series by ICB), ``c_t``, ``b_t`` (Series by year), ``d_gt``, ``f_gt`` (DataFrames ICB x
+            year deviations) and ``scale`` (``"identity"`` or ``"logit"``).
+        sii: columns outcome, icb_code, year, sii (= beta_gt incl. treatment, model scale),
+            sii_realised (beta_gt + weighted slope of the practice-specific terms on rank), scale.
+        level: columns outcome, icb_code, year, level (= alpha_gt incl. treatment),
+            level_realised (alpha_gt + weighted mean of the practice-specific terms), scale.
+        practice_effects: columns outcome, practice_code, u.
+        gradient_effect, level_effect, dose_effect: outcome -> true effect (model scale).
+        events: closures and mergers (practice_code, year = first year absent, event,
+            absorbed_into).
+        clipped: outcome -> number of FTE values below 0 clipped to 0.
+    """
+
+    config: SimulationConfig
+    params: dict[str, dict[str, object]]
+    sii: pd.DataFrame
+    level: pd.DataFrame
+    practice_effects: pd.DataFrame
+    gradient_effect: dict[str, float]
+    level_effect: dict[str, float]
+    dose_effect: dict[str, float]
+    events: pd.DataFrame
+    clipped: dict[str, int]
+
+    def _contrast(
+        self, table: pd.DataFrame, value: str, outcome: str, comparators: Sequence[str] | None
+    ) -> float:
+        cfg = self.config
+        tab = table.loc[table["outcome"] == outcome]
+        if tab.empty:
+            raise KeyError(f"unknown outcome {outcome!r}")
+        treated = cfg.treated_icb
+        comps = (
+            list(comparators) if comparators is not None else sorted(set(tab[S.ICB]) - {treated})
+        )
+        unknown = set(comps) - set(tab[S.ICB])
+        if unknown or treated in comps or not comps:
+            raise ValueError(
+                f"comparators must be non-empty ICB codes other than {treated}: {comps}"
+            )
+        post = tab[S.YEAR] >= cfg.start_year
+
+        def change(codes: list[str]) -> float:
+            sub = tab[S.ICB].isin(codes)
+            per_icb = tab.loc[sub].groupby([S.ICB, post[sub]])[value].mean().unstack()
+            return float((per_icb[True] - per_icb[False]).mean())
+
+        return change([treated]) - change(comps)
+
+    def ddd(
+        self, outcome: str, comparators: Sequence[str] | None = None, *, realised: bool = False
+    ) -> float:
+        """Realised DDD estimand on the gradient (model scale).
+
+        ``[mean_post beta_Tt - mean_pre beta_Tt] - mean over comparators c of
+        [mean_post beta_ct - mean_pre beta_ct]`` (comparators default to all other ICBs).  With the
+        additive effect and no differential trends this equals ``gradient_effect[outcome]``
+        exactly when the ICB x year gradient deviations are zero (``noise_scale=0``), and up to
+        their contrast otherwise.  ``realised=True`` uses ``sii_realised`` (adds the finite-sample
+        slope of the practice effects / dose terms).
+        """
+        return self._contrast(self.sii, "sii_realised" if realised else "sii", outcome, comparators)
+
+    def did(
+        self, outcome: str, comparators: Sequence[str] | None = None, *, realised: bool = False
+    ) -> float:
+        """Realised DiD estimand on the level ``alpha_gt`` (same definition as :meth:`ddd`).
+
+        Equals ``level_effect[outcome]`` when the ICB x year intercept deviations are zero.
+        """
+        col = "level_realised" if realised else "level"
+        return self._contrast(self.level, col, outcome, comparators)
+
+    def sii_probability_scale(self) -> pd.DataFrame:
+        """Implied probability-scale SII of the proportion outcomes per ICB-year.
+
+        ``expit(alpha + beta/2) - expit(alpha - beta/2)``: the difference in success probability
+        between the least and most deprived ends for a practice with ``u = e = 0``.
+        """
+        lv = self.level.set_index(["outcome", S.ICB, S.YEAR])["level"]
+        out = self.sii.loc[self.sii["scale"] == "logit"].copy()
+        a = lv.loc[list(zip(out["outcome"], out[S.ICB], out[S.YEAR], strict=True))].to_numpy()
+        b = out["sii"].to_numpy()
+        out["sii_probability"] = _expit(a + b / 2) - _expit(a - b / 2)
+        return out.reset_index(drop=True)
+
+
+@dataclass
+class SyntheticPanel:
+    """A synthetic panel (schema of :mod:`hepcausal.schema`) and its :class:`SimulationTruth`."""
+
+    panel: pd.DataFrame
+    truth: SimulationTruth
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _allocate(rows: tuple[IcbRow, ...], n: int, equal: bool) -> np.ndarray:
+    w = np.ones(len(rows)) if equal else np.array([r.n_practices for r in rows], float)
+    raw = n * w / w.sum()
+    counts = np.floor(raw).astype(int)
+    counts[np.argsort(-(raw - counts))[: n - counts.sum()]] += 1
+    return np.maximum(counts, 3)
+
+
+def _centre(x: np.ndarray) -> np.ndarray:
+    return x - x.mean()
+
+
+def _double_centre(m: np.ndarray) -> np.ndarray:
+    return m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+
+
+def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
+    """Simulate a practice x year panel and its truth (deterministic given ``config.seed``)."""
+    cfg = config or SimulationConfig()
+    cfg.validate()
+    rng = np.random.default_rng(cfg.seed)
+    rows = cfg.icb_rows()
+    years = np.asarray(cfg.years)
+    n_years = len(years)
+    counts = _allocate(rows, cfg.n_practices, cfg.equal_icb_sizes)
+    n = int(counts.sum())
+    icb_idx = np.repeat(np.arange(len(rows)), counts)
+
+    # --- static practice attributes ------------------------------------------------------------
+    imd = np.empty(n)
+    base_list = np.empty(n)
+    sub_icb = np.empty(n, dtype=object)
+    pcn = np.empty(n, dtype=object)
+    pcn_id = np.empty(n, dtype=int)
+    pcn_counter = 0
+    probs = np.asarray(IMD_PROBS)
+    for g, row in enumerate(rows):
+        idx = np.flatnonzero(icb_idx == g)
+        m = idx.size
+        imd[idx] = np.interp(rng.uniform(size=m), probs, np.asarray(row.imd_quantiles))
+        # lognormal list sizes around the ICB median; ~1.5% small/atypical practices
+        comp = rng.uniform(size=m)
+        base_list[idx] = np.exp(
+            np.where(
+                comp < LIST_SMALL_SHARE,
+                rng.normal(np.log(LIST_SMALL_MEDIAN), LIST_SMALL_SIGMA, m),
+                rng.normal(np.log(row.median_list * LIST_MEDIAN_FACTOR), LIST_SIGMA, m),
+            )
+        )
+        # sub-ICBs: contiguous blocks of (noisy) deprivation order so sub-ICBs differ in IMD
+        order = np.argsort(imd[idx] + rng.normal(0, 6.0, m))
+        k = len(row.sub_icbs)
+        sub_sizes = np.diff(np.round(np.linspace(0, m, k + 1)).astype(int))
+        sub_icb[idx[order]] = np.repeat(np.asarray(row.sub_icbs, dtype=object), sub_sizes)
+        # PCNs: groups of 4-8 practices within each sub-ICB
+        for s in row.sub_icbs:
+            members = rng.permutation(idx[sub_icb[idx] == s])
+            start = 0
+            while start < members.size:
+                size = int(rng.integers(4, 9))
+                if members.size - (start + size) < 4:
+                    size = members.size - start
+                pcn_id[members[start : start + size]] = pcn_counter
+                pcn[members[start : start + size]] = f"U{10000 + pcn_counter:05d}"
+                pcn_counter += 1
+                start += size
+    practice_codes = np.array([f"S{i + 1:05d}" for i in range(n)], dtype=object)
+    z_imd = (imd - 22.0) / 12.0
+    # weighted / registered ratio: persistent, rising with deprivation (corr ~0.2 in real data)
+    log_ratio_i = 0.02 * z_imd + rng.normal(0.0, 0.09, n)
+    turnover = np.clip(0.08 + 0.025 * z_imd + rng.normal(0.0, 0.03, n), 0.01, None)
+
+    # --- list sizes over time, closures and mergers --------------------------------------------
+    growth_i = rng.normal(cfg.list_growth, 0.03, n)
+    tt = np.arange(n_years)
+    list_mat = base_list[:, None] * np.exp(
+        growth_i[:, None] * tt[None, :] + rng.normal(0.0, 0.015, (n, n_years))
+    )
+    alive = np.ones((n, n_years), dtype=bool)
+    events = []
+    for j in range(1, n_years):
+        live = np.flatnonzero(alive[:, j])
+        u = rng.uniform(size=live.size)
+        closing = live[u < cfg.closure_rate]
+        merging = live[(u >= cfg.closure_rate) & (u < cfg.closure_rate + cfg.merger_rate)]
+        for i in closing:
+            alive[i, j:] = False
+            events.append((practice_codes[i], int(years[j]), "closure", None))
+        gone = set(closing.tolist())
+        for i in merging:
+            partners = [
+                p
+                for p in np.flatnonzero((pcn_id == pcn_id[i]) & alive[:, j])
+                if p != i and p not in gone and p not in set(merging.tolist())
+            ]
+            if not partners:
+                continue
+            p = int(rng.choice(partners))
+            list_mat[p, j:] += list_mat[i, j:]
+            alive[i, j:] = False
+            gone.add(int(i))
+            events.append((practice_codes[i], int(years[j]), "merger", practice_codes[p]))
+    ev = pd.DataFrame(events, columns=[S.PRACTICE, S.YEAR, "event", "absorbed_into"])
+
+    pi, ti = np.nonzero(alive)
+    df = pd.DataFrame(
+        {
+            S.PRACTICE: practice_codes[pi],
+            S.YEAR: years[ti].astype("int64"),
+            S.PCN: pcn[pi],
+            S.SUB_ICB: sub_icb[pi],
+            S.ICB: np.array([r.code for r in rows], dtype=object)[icb_idx[pi]],
+            S.ICB_NAME: np.array([r.name for r in rows], dtype=object)[icb_idx[pi]],
+            S.LIST_SIZE: np.round(list_mat[pi, ti], 1),
+        }
+    )
+    ratio = np.exp(log_ratio_i[pi] + rng.normal(0.0, 0.01, pi.size))
+    df[S.WEIGHTED_LIST_SIZE] = np.round(df[S.LIST_SIZE].to_numpy() * ratio, 1)
+    df[S.IMD] = np.round(imd[pi], 3)
+    df[S.IMD2015] = np.round(imd[pi] * np.exp(rng.normal(0.0, 0.06, n))[pi], 3)
+    df = add_relative_rank(df, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK)
+    need = z_imd + (log_ratio_i / 0.09) * 0.5 + (turnover - 0.08) / 0.03 * 0.5
+    df[S.NEED_SCORE] = np.round(need[pi], 4)
+    df = add_relative_rank(df, S.NEED_SCORE, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.NEED_RANK)
+
+    # --- treatment and dose ----------------------------------------------------------------------
+    g_idx = icb_idx[pi]
+    treated_g = [r.code for r in rows].index(cfg.treated_icb)
+    in_treated = g_idx == treated_g
+    post = years[ti] >= cfg.start_year
+    dose_i = np.zeros(n)
+    if cfg.dose:
+        start_j = int(np.flatnonzero(years == cfg.start_year)[0])
+        cand = np.flatnonzero((icb_idx == treated_g) & alive[:, start_j])
+        ranked = cand[np.argsort(-need[cand], kind="stable")]
+        funded = ranked[: int(np.ceil(ranked.size / 2))]
+        if funded.size:
+            nr = need[funded]
+            scale = (nr - nr.min()) / (np.ptp(nr) if np.ptp(nr) > 0 else 1.0)
+            lo, hi = cfg.dose_range
+            dose_i[funded] = np.round(lo + (hi - lo) * scale, 2)
+        hep_dose = np.where(in_treated & post, dose_i[pi], 0.0)
+        hep_treated = (hep_dose > 0).astype("int64")
+    else:
+        hep_dose = np.zeros(pi.size)
+        hep_treated = (in_treated & post).astype("int64")
+    df[S.HEP_TREATED] = hep_treated
+    df[S.HEP_DOSE] = hep_dose
+
+    # --- outcomes --------------------------------------------------------------------------------
+    r = df[S.DEPRIVATION_RANK].to_numpy() - 0.5
+    w = df[S.LIST_SIZE].to_numpy()
+    cell = g_idx * n_years + ti
+    n_cells = len(rows) * n_years
+    sw = np.bincount(cell, weights=w, minlength=n_cells)
+    swr2 = np.bincount(cell, weights=w * r * r, minlength=n_cells)
+    icb_codes = [r_.code for r_ in rows]
+    qof_max = np.where(years[ti] <= 2020, 559, 635).astype("int64")
+    lo_n, hi_n = cfg.gpps_responses
+    gpps_n = rng.integers(lo_n, hi_n + 1, pi.size).astype("int64")
+    df[S.QOF_MAX_POINTS] = qof_max
+    df[S.GPPS_RESPONSES] = gpps_n
+    params: dict[str, dict[str, object]] = {}
+    sii_rows, level_rows, pe_rows = [], [], []
+    clipped: dict[str, int] = {}
+    ns = cfg.noise_scale
+    tc = years - years.mean()
+    for k in S.OUTCOMES:
+        sp = cfg.outcome_specs[k]
+        a_g = _centre(rng.normal(0, sp.sd_icb, len(rows)))
+        b_g = _centre(rng.normal(0, sp.sd_icb_gradient, len(rows)))
+        c_t = _centre(
+            sp.trend * tc + sp.step_2022 * (years >= 2022) + rng.normal(0, sp.sd_year, n_years)
+        )
+        b_t = _centre(sp.gradient_trend * tc + rng.normal(0, sp.sd_year_gradient, n_years))
+        d_gt = _double_centre(rng.normal(0, sp.sd_icb_year * ns, (len(rows), n_years)))
+        f_gt = _double_centre(rng.normal(0, sp.sd_icb_year_gradient * ns, (len(rows), n_years)))
+        u_i = rng.normal(0, sp.tau * ns, n)
+        e = rng.normal(0, sp.sigma * ns, pi.size)
+        treat_gt = np.zeros((len(rows), n_years))
+        treat_gt[treated_g, years >= cfg.start_year] = 1.0
+        lev_eff, grad_eff, dose_eff = (cfg.effect(x, k) for x in ("level", "gradient", "dose"))
+        alpha = sp.mu + a_g[:, None] + c_t[None, :] + d_gt + lev_eff * treat_gt
+        beta = sp.b0 + b_g[:, None] + b_t[None, :] + f_gt + grad_eff * treat_gt
+        v = u_i[pi] + dose_eff * hep_dose
+        eta = alpha.ravel()[cell] + beta.ravel()[cell] * r + v + e
+        # realised targets: weighted projection of the practice-specific terms on [1, r - 0.5]
+        v_mean = np.bincount(cell, weights=w * v, minlength=n_cells) / np.where(sw > 0, sw, 1)
+        v_slope = np.bincount(cell, weights=w * r * v, minlength=n_cells) / np.where(
+            swr2 > 0, swr2, 1
+        )
+        scale = "identity" if k in S.FTE_OUTCOMES else "logit"
+        if k in S.FTE_OUTCOMES:
+            clipped[k] = int((eta < 0).sum())
+            y = np.round(np.maximum(eta, 0.0), 6)
+        else:
+            nn = qof_max if k == S.QOF else gpps_n
+            y = rng.binomial(nn, _expit(eta)) / nn
+            if k == S.QOF and cfg.qof_missing_years:
+                y = np.where(np.isin(years[ti], cfg.qof_missing_years), np.nan, y)
+        df[k] = y
+        params[k] = {
+            "mu": sp.mu,
+            "b0": sp.b0,
+            "tau": sp.tau * ns,
+            "sigma": sp.sigma * ns,
+            "scale": scale,
+            "a_g": pd.Series(a_g, index=icb_codes, name="a_g"),
+            "b_g": pd.Series(b_g, index=icb_codes, name="b_g"),
+            "c_t": pd.Series(c_t, index=years, name="c_t"),
+            "b_t": pd.Series(b_t, index=years, name="b_t"),
+            "d_gt": pd.DataFrame(d_gt, index=icb_codes, columns=years),
+            "f_gt": pd.DataFrame(f_gt, index=icb_codes, columns=years),
+        }
+        present = sw.reshape(len(rows), n_years) > 0
+        gg, yy = np.nonzero(present)
+        flat = gg * n_years + yy
+        base = {
+            "outcome": k,
+            S.ICB: np.asarray(icb_codes, dtype=object)[gg],
+            S.YEAR: years[yy],
+        }
+        sii_rows.append(
+            pd.DataFrame(
+                {
+                    **base,
+                    "sii": beta[gg, yy],
+                    "sii_realised": beta[gg, yy] + v_slope[flat],
+                    "scale": scale,
+                }
+            )
+        )
+        level_rows.append(
+            pd.DataFrame(
+                {
+                    **base,
+                    "level": alpha[gg, yy],
+                    "level_realised": alpha[gg, yy] + v_mean[flat],
+                    "scale": scale,
+                }
+            )
+        )
+        pe_rows.append(pd.DataFrame({"outcome": k, S.PRACTICE: practice_codes, "u": u_i}))
+
+    df = df.sort_values([S.PRACTICE, S.YEAR], kind="stable").reset_index(drop=True)
+    column_order = [
+        *S.ID_COLUMNS,
+        S.LIST_SIZE,
+        S.WEIGHTED_LIST_SIZE,
+        S.IMD,
+        S.IMD2015,
+        S.DEPRIVATION_RANK,
+        S.NEED_SCORE,
+        S.NEED_RANK,
+        S.HEP_TREATED,
+        S.HEP_DOSE,
+        *S.OUTCOMES,
+        S.QOF_MAX_POINTS,
+        S.GPPS_RESPONSES,
+    ]
+    df = df[column_order]
+    for c in (S.PRACTICE, S.PCN, S.SUB_ICB, S.ICB, S.ICB_NAME):
+        df[c] = df[c].astype("str")
+    truth = SimulationTruth(
+        config=cfg,
+        params=params,
+        sii=pd.concat(sii_rows, ignore_index=True),
+        level=pd.concat(level_rows, ignore_index=True),
+        practice_effects=pd.concat(pe_rows, ignore_index=True),
+        gradient_effect={k: cfg.effect("gradient", k) for k in S.OUTCOMES},
+        level_effect={k: cfg.effect("level", k) for k in S.OUTCOMES},
+        dose_effect={k: cfg.effect("dose", k) for k in S.OUTCOMES},
+        events=ev,
+        clipped=clipped,
+    )
+    return SyntheticPanel(panel=df, truth=truth)

@@ -1,0 +1,165 @@
+"""Validation of a practice x fiscal-year panel against :mod:`hepcausal.schema`.
+
+:func:`validate_panel` checks a panel and returns a normalised copy with canonical dtypes; every
+problem found is listed in one :class:`PanelValidationError` whose message names the source, the
+column and the offending rows (index label, practice code and year).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from hepcausal import schema as S
+
+__all__ = ["ENGLAND_ICB_CODES", "PanelValidationError", "validate_panel"]
+
+# The 42 integrated care boards of England (ODS codes), as in the CCG/sub-ICB -> ICB lookup.
+ENGLAND_ICB_CODES: Final = frozenset({
+    "QE1", "QF7", "QGH", "QH8", "QHG", "QHL", "QHM", "QJ2", "QJG", "QJK", "QJM", "QK1", "QKK",
+    "QKS", "QM7", "QMF", "QMJ", "QMM", "QNC", "QNQ", "QNX", "QOC", "QOP", "QOQ", "QOX", "QPM",
+    "QR1", "QRL", "QRV", "QSL", "QT1", "QT6", "QU9", "QUA", "QUE", "QUY", "QVV", "QWE", "QWO",
+    "QWU", "QXU", "QYG",
+})
+
+_STRING_COLUMNS: Final = (S.PRACTICE, S.PCN, S.SUB_ICB, S.ICB, S.ICB_NAME)
+_FLOAT_COLUMNS: Final = (
+    S.LIST_SIZE, S.WEIGHTED_LIST_SIZE, S.IMD, S.IMD2015, S.DEPRIVATION_RANK, S.NEED_SCORE,
+    S.NEED_RANK, S.HEP_DOSE, *S.OUTCOMES, S.QOF_MAX_POINTS, S.GPPS_RESPONSES,
+)
+_UNIT_INTERVAL: Final = (S.QOF, S.GPPS_OVERALL, S.DEPRIVATION_RANK, S.NEED_RANK)
+_NON_NEGATIVE: Final = (*S.FTE_OUTCOMES, S.HEP_DOSE, S.GPPS_RESPONSES)
+_MAX_LISTED: Final = 5
+
+
+class PanelValidationError(ValueError):
+    """A panel violates the schema; ``problems`` lists one message per failed check."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} validation problem(s):\n{lines}")
+
+
+def _where(df: pd.DataFrame, mask: pd.Series) -> str:
+    """Describe the first offending rows as 'row <label> (practice X, year Y)'."""
+    idx = mask[mask.fillna(False).astype(bool)].index
+    parts = []
+    for label in idx[:_MAX_LISTED]:
+        bits = []
+        if S.PRACTICE in df:
+            bits.append(f"practice {df.at[label, S.PRACTICE]}")
+        if S.YEAR in df:
+            bits.append(f"year {df.at[label, S.YEAR]}")
+        parts.append(f"row {label!r} ({', '.join(bits)})" if bits else f"row {label!r}")
+    more = f" and {len(idx) - _MAX_LISTED} more" if len(idx) > _MAX_LISTED else ""
+    return f"{len(idx)} row(s): " + "; ".join(parts) + more
+
+
+def validate_panel(
+    df: pd.DataFrame,
+    *,
+    source: str = "panel",
+    known_icbs: Collection[str] | None = ENGLAND_ICB_CODES,
+    year_range: tuple[int, int] = (2000, 2100),
+    required: Collection[str] = S.REQUIRED_COLUMNS,
+) -> pd.DataFrame:
+    """Check ``df`` against the panel schema and return a copy with canonical dtypes.
+
+    Checks: required columns present; ``(practice_code, year)`` unique; list sizes present and
+    positive; proportions and ranks in [0, 1]; FTE outcomes, HEP dose and GPPS responses
+    non-negative; ``icb_code`` in ``known_icbs`` (the 42 English ICBs by default; ``None`` skips
+    the check); ``year`` an integer within ``year_range`` (inclusive); ``hep_treated`` 0/1.
+    Canonical dtypes: identifiers ``str``, ``year`` int64, measures float64, ``hep_treated``
+    int64.  Raises :class:`PanelValidationError` listing every problem.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise PanelValidationError(source, [f"missing required column(s): {missing}"])
+    problems: list[str] = []
+    out = df.copy()
+
+    for col in _STRING_COLUMNS:
+        if col in out:
+            values = out[col]
+            out[col] = values.astype("str").str.strip().mask(values.isna())
+    for col in (*_FLOAT_COLUMNS, S.YEAR):
+        if col in out:
+            num = pd.to_numeric(out[col], errors="coerce")
+            bad = num.isna() & out[col].notna()
+            if bad.any():
+                problems.append(f"column {col!r}: non-numeric values at {_where(out, bad)}")
+            out[col] = num.astype(float)
+
+    if S.PRACTICE in out:
+        bad = out[S.PRACTICE].isna() | out[S.PRACTICE].eq("")
+        if bad.any():
+            problems.append(f"column {S.PRACTICE!r}: missing practice code at {_where(out, bad)}")
+
+    if S.YEAR in out:
+        year = out[S.YEAR]
+        bad = year.isna() | (year != np.round(year))
+        if bad.any():
+            problems.append(f"column {S.YEAR!r}: missing or non-integer year at {_where(out, bad)}")
+        lo, hi = year_range
+        bad = year.notna() & ((year < lo) | (year > hi))
+        if bad.any():
+            problems.append(
+                f"column {S.YEAR!r}: year outside [{lo}, {hi}] (fiscal-year end) at "
+                f"{_where(out, bad)}"
+            )
+        if not year.isna().any():
+            out[S.YEAR] = year.astype("int64")
+
+    if S.PRACTICE in out and S.YEAR in out:
+        dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
+        if dup.any():
+            problems.append(
+                f"columns ({S.PRACTICE!r}, {S.YEAR!r}): duplicated practice-years at "
+                f"{_where(out, dup)}"
+            )
+
+    for col in (S.LIST_SIZE, S.WEIGHTED_LIST_SIZE):
+        if col in out:
+            bad = out[col].isna() | (out[col] <= 0)
+            if bad.any():
+                problems.append(f"column {col!r}: missing or non-positive list size at "
+                                f"{_where(out, bad)}")
+
+    for col in _UNIT_INTERVAL:
+        if col in out:
+            bad = out[col].notna() & ((out[col] < 0) | (out[col] > 1))
+            if bad.any():
+                problems.append(f"column {col!r}: proportion outside [0, 1] at {_where(out, bad)}")
+
+    for col in _NON_NEGATIVE:
+        if col in out:
+            bad = out[col].notna() & (out[col] < 0)
+            if bad.any():
+                problems.append(f"column {col!r}: negative value at {_where(out, bad)}")
+
+    if known_icbs is not None and S.ICB in out:
+        known = set(known_icbs)
+        bad = ~out[S.ICB].isin(known)
+        if bad.any():
+            codes = sorted(set(out.loc[bad, S.ICB].fillna("<missing>")))[:_MAX_LISTED]
+            problems.append(f"column {S.ICB!r}: unknown ICB code(s) {codes} at {_where(out, bad)}")
+
+    if S.HEP_TREATED in out:
+        treated = pd.to_numeric(out[S.HEP_TREATED], errors="coerce")
+        bad = ~treated.isin([0, 1])
+        if bad.any():
+            problems.append(f"column {S.HEP_TREATED!r}: values other than 0/1 at "
+                            f"{_where(out, bad)}")
+        else:
+            out[S.HEP_TREATED] = treated.astype("int64")
+
+    if problems:
+        raise PanelValidationError(source, problems)
+    return out

@@ -1,0 +1,173 @@
+"""The data of a run: synthetic, real NHS or a panel file, with a content fingerprint.
+
+The fingerprint enters the run's cache key: for NHS data it is the sha256 of every file in the
+data folder (cheap; computed before the panel is built so that a cached run never rebuilds it),
+for a panel file its sha256, and for synthetic data the hash of the simulated panel itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import hepcausal
+from hepcausal.experiments.config import Config
+from hepcausal.experiments.provenance import sha256_file
+
+
+def panel_hash(panel: pd.DataFrame) -> str:
+    """sha256 of a panel's columns, dtypes-independent values and row order."""
+    h = hashlib.sha256()
+    h.update(json.dumps([str(c) for c in panel.columns]).encode())
+    h.update(np.ascontiguousarray(pd.util.hash_pandas_object(panel, index=False).to_numpy()))
+    return h.hexdigest()
+
+
+def read_panel(path: str | Path) -> pd.DataFrame:
+    """Read a panel written by ``hepcausal simulate`` / ``hepcausal data`` (csv or parquet)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"panel file {p} does not exist")
+    if p.suffix == ".parquet":
+        return pd.read_parquet(p)
+    if p.suffix == ".csv":
+        from hepcausal import schema
+
+        codes = {c: str for c in (schema.PRACTICE, schema.PCN, schema.SUB_ICB, schema.ICB,
+                                  schema.ICB_NAME)}
+        return pd.read_csv(p, dtype=codes)
+    raise ValueError(f"panel file {p} must be .csv or .parquet")
+
+
+def write_panel(panel: pd.DataFrame, path: str | Path) -> Path:
+    """Write a panel to csv or parquet (by suffix), atomically."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    if p.suffix == ".parquet":
+        panel.to_parquet(tmp, index=False)
+    elif p.suffix == ".csv":
+        panel.to_csv(tmp, index=False)
+    else:
+        raise ValueError(f"output {p} must end in .csv or .parquet")
+    tmp.replace(p)
+    return p
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, pd.DataFrame):
+        return obj.to_dict(orient="records")
+    if isinstance(obj, pd.Series):
+        return obj.to_dict()
+    if isinstance(obj, float | int | str | bool) or obj is None:
+        return obj
+    return str(obj)
+
+
+@dataclass
+class RunData:
+    """A run's input data; the NHS panel is built lazily on first access of ``panel``."""
+
+    config: Config
+    fingerprint: str
+    files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    generator: dict[str, Any] | None = None  # synthetic generator settings
+    truth: Any = None
+    report: Any = None  # InclusionReport
+    _panel: pd.DataFrame | None = None
+
+    @property
+    def panel(self) -> pd.DataFrame:
+        if self._panel is None:
+            self._panel, self.report = _build_nhs(self.config)
+        return self._panel
+
+    def provenance(self) -> dict[str, Any]:
+        """What identifies the data: file hashes or generator settings + seed."""
+        out: dict[str, Any] = {"source": self.config.data.source, "fingerprint": self.fingerprint}
+        if self.files:
+            out["files_sha256"] = dict(self.files)
+        if self.generator is not None:
+            out["generator"] = _jsonable(self.generator)
+            out["generator_seed"] = self.generator.get("seed")
+        if self._panel is not None:
+            out["panel_rows"] = len(self._panel)
+            out["panel_sha256"] = panel_hash(self._panel)
+        return out
+
+
+def _inclusion_rules(cfg: Config) -> Any:
+    rules = cfg.data.inclusion_rules()
+    if "outcomes" not in cfg.data.inclusion and hasattr(rules, "outcomes"):
+        # the analysis outcome must be observed, whatever the default outcome list is
+        rules = dataclasses.replace(rules, outcomes=(cfg.analysis.outcome,))
+    return rules
+
+
+def _build_nhs(cfg: Config) -> tuple[pd.DataFrame, Any]:
+    from hepcausal.data.nhs import build_nhs_panel
+
+    built = build_nhs_panel(cfg.data.resolved_data_dir(), _inclusion_rules(cfg))
+    return built.panel, built.report
+
+
+def _apply_inclusion(cfg: Config, panel: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+    if not cfg.data.inclusion:
+        return panel, None
+    from hepcausal.data.inclusion import apply_inclusion
+
+    return apply_inclusion(panel, _inclusion_rules(cfg))
+
+
+def nhs_files(data_dir: Path) -> dict[str, str]:
+    """sha256 of every data file under the NHS folder (relative path -> hash)."""
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no files in the NHS data folder {data_dir}")
+    return {str(p.relative_to(data_dir)): sha256_file(p) for p in files}
+
+
+def _fingerprint(parts: dict[str, Any]) -> str:
+    parts = {**parts, "hepcausal": hepcausal.__version__}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_data(cfg: Config) -> RunData:
+    """Fingerprint (and, except for NHS data, load) the data of a config."""
+    src = cfg.data.source
+    if src == "nhs":
+        files = nhs_files(cfg.data.resolved_data_dir())
+        return RunData(cfg, _fingerprint({"nhs": files}), files=files)
+    if src == "file":
+        path = Path(cfg.data.path or "")
+        digest = sha256_file(path) if path.is_file() else None
+        if digest is None:
+            raise FileNotFoundError(f"'data.path': panel file {path} does not exist")
+        panel, report = _apply_inclusion(cfg, read_panel(path))
+        return RunData(cfg, _fingerprint({"file": digest}), files={str(path): digest},
+                       report=report, _panel=panel)
+    from hepcausal.data.synthetic import simulate_panel
+
+    sim_cfg = cfg.data.simulation_config()
+    sim = simulate_panel(sim_cfg)
+    panel, report = _apply_inclusion(cfg, sim.panel)
+    generator = dataclasses.asdict(sim_cfg) if dataclasses.is_dataclass(sim_cfg) else {}
+    fp = _fingerprint({"synthetic": panel_hash(sim.panel)})
+    return RunData(cfg, fp, generator=generator, truth=sim.truth, report=report, _panel=panel)

@@ -1,0 +1,168 @@
+"""Run one experiment: build the data, fit the configured estimator, store the run.
+
+Runs are cached by content: the hash of the resolved config plus the data fingerprint names the
+run directory, and an unchanged config on unchanged data returns the stored result without
+refitting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hepcausal.diagnostics import ConvergenceWarning
+from hepcausal.experiments.config import Config, ConfigLike, as_config
+from hepcausal.experiments.inputs import RunData, prepare_data
+from hepcausal.experiments.provenance import environment, now_iso
+from hepcausal.experiments.registry import call_estimator
+from hepcausal.experiments.store import RunResult, is_complete, load_run, run_dir_name, save_run
+from hepcausal.results import FitResult
+
+log = logging.getLogger("hepcausal.experiments")
+
+
+def _figures_function() -> Callable[..., Any] | None:
+    """``hepcausal.plots.plot_result(result, out_dir) -> list[Path]`` when available."""
+    try:
+        from hepcausal import plots
+    except ImportError:
+        return None
+    return getattr(plots, "plot_result", None)
+
+
+def _truth_summary(data: RunData, cfg: Config) -> dict[str, Any] | None:
+    truth = data.truth
+    if truth is None:
+        return None
+    out: dict[str, Any] = {}
+    for key in ("gradient_effect", "level_effect", "dose_effect", "clipped"):
+        if hasattr(truth, key):
+            out[key] = getattr(truth, key)
+    a = cfg.analysis
+    comps = None if a.comparators == "all" else list(a.comparator_codes())
+    for name in ("ddd", "did"):
+        fn = getattr(truth, name, None)
+        if fn is None:
+            continue
+        try:
+            out[f"true_{name}"] = float(fn(a.outcome, comps))
+        except (ValueError, KeyError) as exc:
+            out[f"true_{name}"] = None
+            out[f"true_{name}_error"] = str(exc)
+    return out
+
+
+def _standard_args(cfg: Config, cores: int | None) -> dict[str, Any]:
+    a = cfg.analysis
+    comparators: Any = "all" if a.comparators == "all" else list(a.comparator_codes())
+    out = {
+        "rank_col": a.rank_col,
+        "treated": a.treated_icb,
+        "comparators": comparators,
+        "start_year": a.start_year,
+        "backend": cfg.estimator.backend,
+        "settings": cfg.sampler_settings(cores=cores),
+        "priors": dict(cfg.priors),
+        "hdi_prob": cfg.summary.hdi_prob,
+        "rope": cfg.summary.rope_for(a.outcome),
+        # ICBs to model, for estimators without a treated/comparator split (e.g. the gradient)
+        "icbs": None if comparators == "all" else [a.treated_icb, *comparators],
+    }
+    rope = out.pop("rope")
+    if rope is not None:  # unset: the estimator's own default applies
+        out["rope"] = None if rope == "none" else rope
+    return out
+
+
+def _warn_if_failed(name: str, result: FitResult) -> None:
+    if not result.diagnostics.ok:
+        warnings.warn(
+            f"run {name!r}: CONVERGENCE CHECK FAILED - do not trust these estimates: "
+            f"{result.diagnostics}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def fit_config(cfg: Config, data: RunData, *, cores: int | None = None) -> FitResult:
+    """Fit the configured estimator to the data (no caching, nothing written)."""
+    result = call_estimator(
+        cfg.estimator.name,
+        data.panel,
+        cfg.analysis.outcome,
+        _standard_args(cfg, cores),
+        dict(cfg.estimator.options),
+    )
+    if not isinstance(result, FitResult):
+        raise TypeError(
+            f"estimator {cfg.estimator.name!r} returned {type(result).__name__}, not a FitResult"
+        )
+    return result
+
+
+def run_experiment(
+    config: ConfigLike,
+    *,
+    out_dir: str | Path = "runs",
+    force: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    cores: int | None = None,
+    figures: bool = True,
+) -> RunResult:
+    """Run (or load from cache) one experiment and store it under ``out_dir``.
+
+    ``config`` is a :class:`Config` or a TOML path; ``overrides`` replaces dotted keys
+    (e.g. ``{"sampler.draws": 200}``).  A config with a ``[sweep]`` table runs its base point.
+    With ``force=True`` the run is refitted even when a cached result exists.
+    """
+    cfg = as_config(config)
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+    cfg = cfg.without_sweep()
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    data = prepare_data(cfg)
+    key = cfg.hash(data.fingerprint)
+    run_dir = out / run_dir_name(cfg.name, key)
+    if not force and is_complete(run_dir):
+        log.info("%s: cached (unchanged config and data), not refitted: %s", cfg.name, run_dir)
+        cached = load_run(run_dir, cached=True)
+        _warn_if_failed(cfg.name, cached.result)
+        return cached
+    started = now_iso()
+    log.info("%s: fitting %s on %s data", cfg.name, cfg.estimator.name, cfg.data.source)
+    result = fit_config(cfg, data, cores=cores)
+    _warn_if_failed(cfg.name, result)
+    prov = {
+        "name": cfg.name,
+        "config_hash": key,
+        "config_source": cfg.source,
+        "seed": cfg.sampler.seed,
+        "sampler": cfg.sampler_settings(cores=cores).to_dict(),
+        "data": data.provenance(),
+        "started": started,
+        "finished": now_iso(),
+        "seconds": round(time.perf_counter() - t0, 2),
+        **environment(),
+    }
+    return save_run(
+        out,
+        cfg.name,
+        cfg,
+        key,
+        result,
+        prov,
+        report=data.report,
+        truth=_truth_summary(data, cfg),
+        figures=_figures_function() if figures else None,
+        force=force,
+    )
+
+
+def load_result(run_dir: str | Path) -> RunResult:
+    """Load a stored run directory."""
+    return load_run(run_dir, cached=True)

@@ -1,0 +1,245 @@
+"""The results store: one directory per run, written atomically and read back as a RunResult.
+
+A run directory ``<out>/<name>-<hash12>/`` holds::
+
+    idata.nc               posterior (ArviZ InferenceData, netCDF)
+    summary.csv            effects table (one row per estimand; the first is the headline)
+    diagnostics.json       R-hat, ESS, divergences, ok flag and problems
+    config.resolved.toml   the fully resolved config
+    provenance.json        versions, git commit, data hashes, seed, timestamps, config hash
+    meta.json              the estimator's FitResult.meta
+    inclusion.csv/.txt     inclusion report (when rules were applied), inclusion_dropped.csv
+    truth.json             synthetic truth (synthetic data)
+    figures/               figures from hepcausal.plots
+    run.json               completion marker: name, hash, headline, status
+
+It is first written to a hidden temporary sibling and renamed into place, so a directory with
+``run.json`` is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import tomllib
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import pandas as pd
+
+from hepcausal.diagnostics import Diagnostics
+from hepcausal.experiments.config import Config, config_from_dict
+from hepcausal.experiments.inputs import _jsonable
+from hepcausal.results import FitResult
+from hepcausal.summaries import EffectSummary
+
+RUN_MARKER = "run.json"
+
+
+def run_dir_name(name: str, config_hash: str) -> str:
+    return f"{name}-{config_hash[:12]}"
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(_jsonable(obj), fh, indent=2, sort_keys=False, allow_nan=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | Path) -> Any:
+    with Path(path).open() as fh:
+        return json.load(fh)
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """True when the directory holds a finished run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_MARKER).is_file() or not (run_dir / "idata.nc").is_file():
+        return False
+    try:
+        return read_json(run_dir / RUN_MARKER).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass
+class RunResult:
+    """A finished run: the fit, its config, where it is stored, and whether it came from cache."""
+
+    name: str
+    run_dir: Path
+    config: Config
+    config_hash: str
+    result: FitResult
+    cached: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def headline(self) -> EffectSummary:
+        return self.result.headline
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        return self.result.diagnostics
+
+    def summary(self) -> pd.DataFrame:
+        return self.result.summary()
+
+    def describe(self) -> str:
+        """Headline sentence, diagnostics line and run directory (what the CLI prints)."""
+        lines = [self.headline.sentence(), f"Diagnostics: {self.diagnostics}"]
+        state = " (cached: unchanged config and data, not refitted)" if self.cached else ""
+        lines.append(f"Run directory: {self.run_dir}{state}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"RunResult({self.name!r}, {str(self.run_dir)!r}, cached={self.cached})"
+
+
+def _write_report(run_dir: Path, report: Any) -> None:
+    if report is None:
+        return
+    if hasattr(report, "table"):
+        report.table().to_csv(run_dir / "inclusion.csv", index=False)
+    dropped = getattr(report, "dropped", None)
+    if isinstance(dropped, pd.DataFrame):
+        dropped.to_csv(run_dir / "inclusion_dropped.csv", index=False)
+    (run_dir / "inclusion.txt").write_text(str(report) + "\n")
+
+
+def save_run(
+    out_dir: Path,
+    name: str,
+    config: Config,
+    config_hash: str,
+    result: FitResult,
+    provenance: dict[str, Any],
+    *,
+    report: Any = None,
+    truth: Any = None,
+    figures: Any = None,
+    force: bool = False,
+) -> RunResult:
+    """Write a run directory atomically and return it as a RunResult.
+
+    ``figures`` is an optional callable ``(result, figures_dir) -> list[Path]`` run inside the
+    temporary directory; its failure is recorded in ``run.json`` and warned about, not raised.
+    """
+    import warnings
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / run_dir_name(name, config_hash)
+    tmp = out_dir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        result.save(tmp / "idata.nc")
+        result.summary().to_csv(tmp / "summary.csv", index=False)
+        write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
+        (tmp / "config.resolved.toml").write_text(config.to_toml())
+        write_json(tmp / "meta.json", result.meta)
+        _write_report(tmp, report)
+        if truth is not None:
+            write_json(tmp / "truth.json", truth)
+        fig_paths: list[Path] = []
+        fig_error = None
+        if figures is not None:
+            try:
+                fig_paths = [Path(p) for p in (figures(result, tmp / "figures") or [])]
+            except Exception as exc:  # figures must never lose a finished fit
+                fig_error = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"figures for run {name!r} failed: {fig_error}", stacklevel=2)
+        rel_figs = [str(p.relative_to(tmp)) if p.is_relative_to(tmp) else str(p)
+                    for p in fig_paths]
+        write_json(tmp / "provenance.json", provenance)
+        marker = {
+            "status": "complete",
+            "name": name,
+            "config_hash": config_hash,
+            "estimator": config.estimator.name,
+            "headline": result.headline.to_dict(),
+            "diagnostics_ok": result.diagnostics.ok,
+            "figures": rel_figs,
+            "figures_error": fig_error,
+        }
+        write_json(tmp / RUN_MARKER, marker)
+        if final.exists():
+            if not force and is_complete(final):
+                shutil.rmtree(tmp)  # another process finished the same run first
+                return load_run(final, cached=True)
+            old = out_dir / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    figs = [final / p for p in rel_figs]
+    return RunResult(name, final, config, config_hash, result, False, provenance, figs)
+
+
+def _none(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
+def _effects_from_csv(path: Path) -> dict[str, EffectSummary]:
+    table = pd.read_csv(path, keep_default_na=True)
+    names = {f.name for f in fields(EffectSummary)}
+    effects: dict[str, EffectSummary] = {}
+    for row in table.to_dict(orient="records"):
+        lo, hi = _none(row.pop("rope_low", None)), _none(row.pop("rope_high", None))
+        kw = {k: _none(v) for k, v in row.items() if k in names}
+        kw["rope"] = (float(lo), float(hi)) if lo is not None and hi is not None else None
+        kw["units"] = kw.get("units") or ""
+        kw["name"] = str(kw["name"])
+        kw["n_draws"] = int(kw["n_draws"])
+        effects[kw["name"]] = EffectSummary(**kw)
+    return effects
+
+
+def load_diagnostics(path: str | Path) -> Diagnostics:
+    d = read_json(path)
+    names = {f.name for f in fields(Diagnostics)}
+    kw = {k: v for k, v in d.items() if k in names}
+    kw["problems"] = tuple(kw.get("problems", ()))
+    for k in ("max_rhat", "min_ess_bulk", "min_ess_tail"):
+        kw[k] = float("nan") if kw.get(k) is None else float(kw[k])
+    return Diagnostics(**kw)
+
+
+def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
+    """Read a finished run directory back (posterior, effects, diagnostics, config)."""
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        raise FileNotFoundError(f"{run_dir} is not a finished hepcausal run (no complete run.json)")
+    marker = read_json(run_dir / RUN_MARKER)
+    idata = az.from_netcdf(str(run_dir / "idata.nc"))
+    meta = read_json(run_dir / "meta.json") if (run_dir / "meta.json").is_file() else {}
+    result = FitResult(
+        idata=idata,
+        diagnostics=load_diagnostics(run_dir / "diagnostics.json"),
+        effects=_effects_from_csv(run_dir / "summary.csv"),
+        meta=meta,
+    )
+    with (run_dir / "config.resolved.toml").open("rb") as fh:
+        config = config_from_dict(tomllib.load(fh), source=str(run_dir / "config.resolved.toml"))
+    prov = read_json(run_dir / "provenance.json")
+    figs = [run_dir / p for p in marker.get("figures", [])]
+    return RunResult(marker["name"], run_dir, config, marker["config_hash"], result, cached,
+                     prov, figs)

@@ -1,0 +1,412 @@
+"""Data preparation for the hierarchical gradient model: design, scaling, sufficient statistics.
+
+The model (see :mod:`hepcausal.models.gradient`) is linear in the cell parameters
+``theta = (alpha_{g,t}, beta_{g,t})`` (``2 G T`` entries, ``alpha`` first, cell ``k = g T + t``).
+For the Gaussian likelihood the practice effects are integrated out analytically and the
+likelihood needs only the sufficient statistics computed here (see :class:`GaussianStats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from hepcausal import schema as S
+
+Likelihood = Literal["gaussian", "lognormal", "binomial", "beta_binomial"]
+LIKELIHOODS: tuple[str, ...] = ("gaussian", "lognormal", "binomial", "beta_binomial")
+
+# Prior scales, in multiples of the outcome scale ``s`` (the SD of the outcome for gaussian /
+# lognormal, 1 on the logit scale).  Users override them in outcome units via ``priors=``.
+PRIOR_DEFAULTS: dict[str, float] = {
+    "mu_sd": 2.5,  # global level mu ~ N(outcome mean, mu_sd)
+    "slope_sd": 2.5,  # global SII b0 ~ N(0, slope_sd)
+    "sigma_icb": 1.0,  # SD of ICB level effects a_g ~ HalfNormal(sigma_icb)
+    "sigma_icb_slope": 1.0,  # SD of ICB SII effects b_g ~ HalfNormal(.)
+    "year_sd": 1.0,  # year level effects c_t (sum to zero), fixed scale
+    "year_slope_sd": 1.0,  # year SII effects (sum to zero), fixed scale
+    "sigma_int": 0.5,  # SD of ICB x year level deviations d_gt ~ HalfNormal(.)
+    "sigma_int_slope": 0.5,  # SD of ICB x year SII deviations f_gt ~ HalfNormal(.)
+    "tau": 1.0,  # practice effect SD ~ HalfNormal(tau)
+    "sigma": 1.0,  # residual SD (gaussian / lognormal) ~ HalfNormal(sigma)
+    "overdispersion": 0.5,  # beta-binomial: 1/sqrt(phi) ~ HalfNormal(.) (not scaled)
+}
+UNSCALED_PRIORS = ("overdispersion",)
+
+
+def zero_sum_basis(n: int) -> np.ndarray:
+    """Orthonormal (Helmert) basis ``(n, n-1)`` of the sum-to-zero subspace of R^n.
+
+    ``B @ z`` with ``z ~ N(0, I)`` is exactly PyMC's ``ZeroSumNormal(sigma=1)``; using the
+    explicit basis lets the Stan program reproduce the same parameterisation.
+    """
+    b = np.zeros((n, n - 1))
+    for k in range(1, n):
+        b[:k, k - 1] = 1.0 / np.sqrt(k * (k + 1))
+        b[k, k - 1] = -k / np.sqrt(k * (k + 1))
+    return b
+
+
+@dataclass(frozen=True)
+class GaussianStats:
+    """Sufficient statistics of the practice-marginalised Gaussian likelihood.
+
+    Blocks ``j = 0..J-1``: block 0 holds the within-practice deviations (weight ``1/sigma^2``,
+    ``df = N - P``); block ``j >= 1`` holds the practice means of the practices observed
+    ``n_j`` times (weight ``1 / (tau^2 + sigma^2 / n_j)``, ``count = P_j``).  For weights ``w``::
+
+        loglik = -0.5 * sum_j [ count_j * log(1/w_j) + w_j * (syy_j - 2 theta'sxy_j
+                                                            + theta' Sxx_j theta) ] + const
+
+    ``Sxx_j`` is stored sparsely on the union pattern (upper triangle, off-diagonals doubled):
+    ``theta' Sxx_j theta = sum_k sxx[k, j] * theta[row_k] * theta[col_k]``.
+    """
+
+    n_per: np.ndarray  # (J-1,) practice sizes n_j of the mean blocks
+    count: np.ndarray  # (J,) df of block 0 then P_j
+    syy: np.ndarray  # (J,)
+    sxy: np.ndarray  # (K, J)
+    sxx: np.ndarray  # (nnz, J)
+    row: np.ndarray  # (nnz,) int
+    col: np.ndarray  # (nnz,) int
+
+
+@dataclass
+class GradientData:
+    """The prepared panel: indices, scaled outcome and everything the backends need."""
+
+    outcome: str
+    rank_col: str
+    likelihood: str
+    icbs: list[str]
+    years: list[int]
+    practices: list[str]
+    practice_idx: np.ndarray  # (N,)
+    cell_idx: np.ndarray  # (N,) g * T + t
+    rc: np.ndarray  # (N,) rank - 0.5
+    y: np.ndarray  # (N,) outcome on the model scale (log for lognormal; proportion for binomial)
+    loc: float  # outcome centre on the model scale
+    scale: float  # outcome scale s (1 for logit)
+    weights: np.ndarray  # (G, T) population weights of ICBs within each year (columns sum to 1)
+    weight_source: str
+    successes: np.ndarray | None = None  # binomial
+    trials: np.ndarray | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    n_rounded: int = 0
+
+    @property
+    def n_icb(self) -> int:
+        return len(self.icbs)
+
+    @property
+    def n_year(self) -> int:
+        return len(self.years)
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_practice(self) -> int:
+        return len(self.practices)
+
+    @property
+    def z(self) -> np.ndarray:
+        """Standardised outcome (gaussian / lognormal)."""
+        return (self.y - self.loc) / self.scale
+
+    def design(self) -> sp.csr_matrix:
+        """Sparse ``(N, 2GT)`` design: 1 in the cell's alpha column, ``rc`` in its beta column."""
+        k = self.n_icb * self.n_year
+        n = self.n_obs
+        rows = np.concatenate([np.arange(n), np.arange(n)])
+        cols = np.concatenate([self.cell_idx, self.cell_idx + k])
+        vals = np.concatenate([np.ones(n), self.rc])
+        return sp.csr_matrix((vals, (rows, cols)), shape=(n, 2 * k))
+
+    def gaussian_stats(self) -> GaussianStats:
+        """Sufficient statistics of the marginalised Gaussian likelihood (standardised outcome)."""
+        x = self.design()
+        z = self.z
+        p = self.n_practice
+        inc = sp.csr_matrix(
+            (np.ones(self.n_obs), (self.practice_idx, np.arange(self.n_obs))),
+            shape=(p, self.n_obs),
+        )
+        n_i = np.asarray(inc.sum(axis=1)).ravel()
+        xbar = sp.diags(1.0 / n_i) @ inc @ x  # (P, K)
+        zbar = (inc @ z) / n_i
+        nx = sp.diags(n_i) @ xbar
+        blocks_xx = [(x.T @ x - xbar.T @ nx).tocsr()]
+        blocks_xy = [x.T @ z - nx.T @ zbar]
+        blocks_yy = [float(z @ z - np.sum(n_i * zbar**2))]
+        counts = [float(self.n_obs - p)]
+        sizes = np.unique(n_i)
+        for n in sizes:
+            sel = n_i == n
+            xs = xbar[sel]
+            blocks_xx.append((xs.T @ xs).tocsr())
+            blocks_xy.append(xs.T @ zbar[sel])
+            blocks_yy.append(float(np.sum(zbar[sel] ** 2)))
+            counts.append(float(sel.sum()))
+        pattern = sum(abs(b) for b in blocks_xx)
+        pattern = sp.triu(pattern).tocoo()
+        row, col = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
+        mult = np.where(row == col, 1.0, 2.0)
+        sxx = np.column_stack([np.asarray(b[row, col]).ravel() * mult for b in blocks_xx])
+        return GaussianStats(
+            n_per=sizes.astype(float),
+            count=np.asarray(counts),
+            syy=np.asarray(blocks_yy),
+            sxy=np.column_stack(blocks_xy),
+            sxx=sxx,
+            row=row,
+            col=col,
+        )
+
+
+CENTRING_BLOCKS = ("a", "b", "d", "f")
+
+
+def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
+    """Centred or non-centred parameterisation of each hierarchical block, from the data.
+
+    A block is centred when the data pin its effects down well relative to their spread
+    (Betancourt & Girolami 2015): with practice means ``m_i`` of the working response (the
+    standardised outcome; empirical logits for binomial data) and ranks ``r_i``, the ICB level
+    block ``a`` (slope block ``b``) is centred when the SD across ICBs of the per-ICB mean (OLS
+    slope) exceeds ``ratio`` times the root-mean-square of their standard errors.  The ICB x year
+    interaction blocks ``d``, ``f`` stay non-centred (cells hold few practices).
+    """
+    if data.successes is not None:
+        work = np.log((data.successes + 0.5) / (data.trials - data.successes + 0.5)) - data.loc
+    else:
+        work = data.z
+    n_i = np.bincount(data.practice_idx, minlength=data.n_practice)
+    m = np.bincount(data.practice_idx, weights=work) / n_i
+    rc = np.bincount(data.practice_idx, weights=data.rc) / n_i
+    first = np.zeros(data.n_practice, dtype=np.int64)
+    first[data.practice_idx[::-1]] = (data.cell_idx // data.n_year)[::-1]  # ICB at first row
+    means, mean_se, slopes, slope_se = [], [], [], []
+    for g in range(data.n_icb):
+        sel = first == g
+        if sel.sum() < 4:
+            continue
+        y, x = m[sel], rc[sel]
+        means.append(y.mean())
+        mean_se.append(y.std(ddof=1) / np.sqrt(sel.sum()))
+        xc = x - x.mean()
+        sxx = float(xc @ xc)
+        if sxx <= 0:
+            continue
+        b = float(xc @ (y - y.mean())) / sxx
+        resid = y - y.mean() - b * xc
+        slopes.append(b)
+        slope_se.append(np.sqrt(resid @ resid / (sel.sum() - 2) / sxx))
+
+    def informative(est: list[float], se: list[float]) -> bool:
+        if len(est) < 3:
+            return False
+        return bool(np.std(est, ddof=1) > ratio * np.sqrt(np.mean(np.square(se))))
+
+    return {"a": informative(means, mean_se), "b": informative(slopes, slope_se),
+            "d": False, "f": False}
+
+
+def resolve_centring(
+    data: GradientData, centring: Mapping[str, bool] | str | None
+) -> dict[str, bool]:
+    """'auto'/None -> :func:`choose_centring`; a dict overrides blocks (keys a, b, d, f)."""
+    if centring is None or centring == "auto":
+        return choose_centring(data)
+    if isinstance(centring, str):
+        raise ValueError(
+            f"centring must be 'auto' or a dict over {CENTRING_BLOCKS}, got {centring!r}"
+        )
+    unknown = set(centring) - set(CENTRING_BLOCKS)
+    if unknown:
+        raise KeyError(f"unknown centring block(s) {sorted(unknown)}; valid: {CENTRING_BLOCKS}")
+    out = choose_centring(data)
+    out.update({k: bool(v) for k, v in centring.items()})
+    return out
+
+
+def resolve_priors(priors: Mapping[str, float] | None, scale: float) -> dict[str, float]:
+    """Prior scales on the standardised model scale; ``priors`` (outcome units) override defaults.
+
+    Raises ``KeyError`` naming an unknown key and ``ValueError`` for a non-positive value.
+    """
+    out = dict(PRIOR_DEFAULTS)
+    for key, value in (priors or {}).items():
+        if key not in PRIOR_DEFAULTS:
+            raise KeyError(
+                f"unknown prior key {key!r}; valid keys: {sorted(PRIOR_DEFAULTS)}"
+            )
+        v = float(value)
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"prior {key!r} must be a positive finite scale, got {value!r}")
+        out[key] = v if key in UNSCALED_PRIORS else v / scale
+    return out
+
+
+def resolve_likelihood(outcome: str, likelihood: str) -> str:
+    """'auto' -> beta_binomial for proportion outcomes with a denominator, else gaussian."""
+    if likelihood == "auto":
+        return "beta_binomial" if outcome in S.PROPORTION_DENOMINATORS else "gaussian"
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be 'auto' or one of {LIKELIHOODS}, got {likelihood!r}")
+    if likelihood in ("binomial", "beta_binomial") and outcome not in S.PROPORTION_DENOMINATORS:
+        raise ValueError(
+            f"likelihood {likelihood!r} needs a proportion outcome with a denominator "
+            f"({sorted(S.PROPORTION_DENOMINATORS)}), got outcome {outcome!r}"
+        )
+    return likelihood
+
+
+def prepare_gradient_data(
+    panel: pd.DataFrame,
+    outcome: str,
+    *,
+    rank_col: str = S.DEPRIVATION_RANK,
+    likelihood: str = "auto",
+    icbs: Sequence[str] | None = None,
+    years: Sequence[int] | None = None,
+    standardise: tuple[float, float] | None = None,
+) -> GradientData:
+    """Validate the panel and build the model inputs; every dropped row is counted by reason.
+
+    ``standardise=(loc, scale)`` fixes the outcome centring/scaling (model scale) instead of
+    the data's mean and SD (used by simulation-based calibration, where the prior must not
+    depend on the data).
+    """
+    lik = resolve_likelihood(outcome, likelihood)
+    denom = S.PROPORTION_DENOMINATORS.get(outcome) if lik in ("binomial", "beta_binomial") else None
+    needed = [S.PRACTICE, S.YEAR, S.ICB, outcome, rank_col] + ([denom] if denom else [])
+    missing = [c for c in needed if c not in panel.columns]
+    if missing:
+        raise KeyError(f"panel is missing column(s) {missing} needed by the gradient model")
+    df = panel
+    dropped: dict[str, int] = {}
+    if icbs is not None:
+        icbs = [str(c) for c in icbs]
+        unknown = sorted(set(icbs) - set(df[S.ICB].astype(str)))
+        if unknown:
+            raise ValueError(f"icbs not in the panel's {S.ICB} column: {unknown}")
+        keep = df[S.ICB].astype(str).isin(icbs)
+        dropped["icb not selected"] = int((~keep).sum())
+        df = df[keep]
+    if years is not None:
+        years = [int(y) for y in years]
+        unknown_y = sorted(set(years) - set(df[S.YEAR].astype(int)))
+        if unknown_y:
+            raise ValueError(f"years not in the panel's {S.YEAR} column: {unknown_y}")
+        keep = df[S.YEAR].astype(int).isin(years)
+        dropped["year not selected"] = int((~keep).sum())
+        df = df[keep]
+
+    def _drop(mask: pd.Series, reason: str) -> None:
+        nonlocal df
+        dropped[reason] = int(mask.sum())
+        df = df[~mask]
+
+    _drop(df[S.ICB].isna() | df[S.PRACTICE].isna(), f"missing {S.ICB} or {S.PRACTICE}")
+    y_raw = pd.to_numeric(df[outcome], errors="coerce").astype(float)
+    _drop(~np.isfinite(y_raw), f"missing {outcome}")
+    r_raw = pd.to_numeric(df[rank_col], errors="coerce").astype(float)
+    _drop(~np.isfinite(r_raw), f"missing {rank_col}")
+    if denom:
+        d_raw = pd.to_numeric(df[denom], errors="coerce").astype(float)
+        _drop(~(np.isfinite(d_raw) & (d_raw > 0)), f"missing or non-positive {denom}")
+    if lik == "lognormal":
+        _drop(pd.to_numeric(df[outcome]).astype(float) <= 0, f"non-positive {outcome} (lognormal)")
+    if df.empty:
+        raise ValueError(f"no rows left to fit {outcome!r} after dropping: {dropped}")
+    if df.duplicated([S.PRACTICE, S.YEAR]).any():
+        first = df.loc[df.duplicated([S.PRACTICE, S.YEAR]), [S.PRACTICE, S.YEAR]].iloc[0]
+        raise ValueError(f"duplicate practice-year rows, e.g. {tuple(first)}")
+
+    r = df[rank_col].astype(float).to_numpy()
+    bad = (r < 0) | (r > 1)
+    if bad.any():
+        raise ValueError(
+            f"column {rank_col!r} must lie in [0, 1]; row {df.index[np.argmax(bad)]!r} has "
+            f"{r[np.argmax(bad)]}"
+        )
+    y = df[outcome].astype(float).to_numpy()
+    icb_codes = df[S.ICB].astype(str).to_numpy()
+    year_vals = df[S.YEAR].astype(int).to_numpy()
+    icb_levels = sorted(set(icb_codes))
+    year_levels = sorted(set(year_vals.tolist()))
+    if len(icb_levels) < 2 or len(year_levels) < 2:
+        raise ValueError(
+            f"the gradient model needs at least 2 ICBs and 2 years, got {len(icb_levels)} ICB(s) "
+            f"and {len(year_levels)} year(s)"
+        )
+    g = pd.Index(icb_levels).get_indexer(icb_codes)
+    t = pd.Index(year_levels).get_indexer(year_vals)
+    pr_codes = df[S.PRACTICE].astype(str).to_numpy()
+    pr_levels = sorted(set(pr_codes))
+    pidx = pd.Index(pr_levels).get_indexer(pr_codes)
+    n_t = len(year_levels)
+
+    wcol = S.LIST_SIZE if S.LIST_SIZE in df.columns else None
+    w_obs = (
+        pd.to_numeric(df[wcol], errors="coerce").astype(float).fillna(0.0).to_numpy()
+        if wcol
+        else np.ones(len(df))
+    )
+    weights = np.zeros((len(icb_levels), n_t))
+    np.add.at(weights, (g, t), np.clip(w_obs, 0, None))
+    if np.any(weights.sum(axis=0) <= 0):
+        weights = np.zeros_like(weights)
+        np.add.at(weights, (g, t), 1.0)
+        wcol = None
+    weights = weights / weights.sum(axis=0, keepdims=True)
+
+    successes = trials = None
+    n_rounded = 0
+    if lik in ("gaussian", "lognormal"):
+        ym = np.log(y) if lik == "lognormal" else y
+        loc, scale = float(ym.mean()), float(ym.std())
+        if not scale > 0:
+            raise ValueError(f"outcome {outcome!r} is constant; cannot fit a gradient")
+    else:
+        if np.any((y < 0) | (y > 1)):
+            i = int(np.argmax((y < 0) | (y > 1)))
+            raise ValueError(
+                f"proportion {outcome!r} must lie in [0, 1]; row {df.index[i]!r}: {y[i]}"
+            )
+        tr_raw = df[denom].astype(float).to_numpy()
+        trials = np.rint(tr_raw).astype(np.int64)
+        successes = np.rint(y * tr_raw).astype(np.int64)
+        n_rounded = int(np.sum(~np.isclose(y * tr_raw, successes) | ~np.isclose(tr_raw, trials)))
+        p = float(np.clip(successes.sum() / trials.sum(), 1e-4, 1 - 1e-4))
+        loc, scale = float(np.log(p / (1 - p))), 1.0
+        ym = y
+    if standardise is not None:
+        loc, scale = float(standardise[0]), float(standardise[1])
+    return GradientData(
+        outcome=outcome,
+        rank_col=rank_col,
+        likelihood=lik,
+        icbs=icb_levels,
+        years=year_levels,
+        practices=pr_levels,
+        practice_idx=pidx.astype(np.int64),
+        cell_idx=(g * n_t + t).astype(np.int64),
+        rc=r - 0.5,
+        y=ym,
+        loc=loc,
+        scale=scale,
+        weights=weights,
+        weight_source=wcol or "equal (no list_size column)",
+        successes=successes,
+        trials=trials,
+        dropped={k: v for k, v in dropped.items()},
+        n_rounded=n_rounded,
+    )

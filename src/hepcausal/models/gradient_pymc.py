@@ -1,0 +1,139 @@
+"""PyMC implementation of the hierarchical gradient model (mirrored by ``models/gradient_*.stan``).
+
+Everything is on the standardised model scale ``z = (y - loc) / scale`` (``scale = 1`` and
+``loc = logit(pooled proportion)`` for the binomial likelihoods); ``sii`` and ``level`` are
+reported back on the model scale (``sii = scale * beta``, ``level = loc + scale * alpha``).
+
+Cell parameters (ICB g, year t)::
+
+    alpha_gt = mu + a_g + c_t + d_gt        beta_gt = b0 + b_g + e_t + f_gt
+    a = sigma_icb * B_G z_a                 b = sigma_icb_slope * B_G z_b
+    c = year_sd * B_T z_c                   e = year_slope_sd * B_T z_e
+    d = sigma_int * B_G Z_d B_T'            f = sigma_int_slope * B_G Z_f B_T'
+
+with ``B_n`` the orthonormal sum-to-zero basis (:func:`zero_sum_basis`) and all ``z`` standard
+normal: every effect block sums to zero (over ICBs, over years, and both for the interactions),
+so ``mu`` and ``b0`` are the unweighted means of ``alpha`` and ``beta`` and there is no
+intercept ridge; the hierarchies are non-centred.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from hepcausal.models.gradient_data import GradientData, zero_sum_basis
+
+
+def _coords(data: GradientData) -> dict[str, list]:
+    return {
+        "icb": list(data.icbs),
+        "year": list(data.years),
+        "icb_zs": list(range(data.n_icb - 1)),
+        "year_zs": list(range(data.n_year - 1)),
+    }
+
+
+def _raw(name: str, scale, centred: bool, dims):
+    """Effect coordinates in the sum-to-zero basis: centred N(0, scale) or scale * N(0, 1)."""
+    if centred:
+        return pm.Normal(name, 0.0, scale, dims=dims)
+    return scale * pm.Normal(name, 0.0, 1.0, dims=dims)
+
+
+def _cells(
+    data: GradientData, pr: dict[str, float], centring: dict[str, bool]
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Add the cell-parameter hierarchy to the current model; return (alpha, beta) as (G, T)."""
+    bg = pt.constant(zero_sum_basis(data.n_icb))
+    bt = pt.constant(zero_sum_basis(data.n_year))
+    mu = pm.Normal("mu", 0.0, pr["mu_sd"])
+    b0 = pm.Normal("b0", 0.0, pr["slope_sd"])
+    sigma_icb = pm.HalfNormal("sigma_icb", pr["sigma_icb"])
+    sigma_icb_slope = pm.HalfNormal("sigma_icb_slope", pr["sigma_icb_slope"])
+    sigma_int = pm.HalfNormal("sigma_int", pr["sigma_int"])
+    sigma_int_slope = pm.HalfNormal("sigma_int_slope", pr["sigma_int_slope"])
+    cen = centring
+    a = pt.dot(bg, _raw("z_a", sigma_icb, cen["a"], "icb_zs"))
+    b = pt.dot(bg, _raw("z_b", sigma_icb_slope, cen["b"], "icb_zs"))
+    c = pr["year_sd"] * pt.dot(bt, pm.Normal("z_c", 0.0, 1.0, dims="year_zs"))
+    e = pr["year_slope_sd"] * pt.dot(bt, pm.Normal("z_e", 0.0, 1.0, dims="year_zs"))
+    d = pt.dot(pt.dot(bg, _raw("z_d", sigma_int, cen["d"], ("icb_zs", "year_zs"))), bt.T)
+    f = pt.dot(pt.dot(bg, _raw("z_f", sigma_int_slope, cen["f"], ("icb_zs", "year_zs"))), bt.T)
+    alpha = mu + a[:, None] + c[None, :] + d
+    beta = b0 + b[:, None] + e[None, :] + f
+    pm.Deterministic("sii", data.scale * beta, dims=("icb", "year"))
+    pm.Deterministic("level", data.loc + data.scale * alpha, dims=("icb", "year"))
+    return alpha, beta
+
+
+def build_pymc_model(
+    data: GradientData,
+    pr: dict[str, float],
+    *,
+    marginalise: bool = True,
+    centring: dict[str, bool] | None = None,
+) -> pm.Model:
+    """The PyMC gradient model for ``data`` with prior scales ``pr`` (standardised scale).
+
+    Gaussian / lognormal: ``marginalise=True`` integrates the practice effects out and uses the
+    sufficient statistics (cost independent of the number of rows); ``marginalise=False`` keeps
+    explicit non-centred practice effects (same posterior for every other parameter).
+    Binomial / beta-binomial always use explicit non-centred practice effects.
+    """
+    with pm.Model(coords=_coords(data) | {"practice": list(data.practices)}) as model:
+        alpha, beta = _cells(data, pr, centring or dict.fromkeys("abdf", False))
+        tau = pm.HalfNormal("tau", pr["tau"])
+        if data.likelihood in ("gaussian", "lognormal"):
+            sigma = pm.HalfNormal("sigma", pr["sigma"])
+            if marginalise:
+                _marginal_gaussian(data, alpha, beta, sigma, tau)
+            else:
+                u = tau * pm.Normal("z_u", 0.0, 1.0, dims="practice")
+                m = _linpred(data, alpha, beta) + u[data.practice_idx]
+                pm.Normal("y", m, sigma, observed=data.z)
+        else:
+            u = tau * pm.Normal("z_u", 0.0, 1.0, dims="practice")
+            eta = data.loc + _linpred(data, alpha, beta) + u[data.practice_idx]
+            if data.likelihood == "binomial":
+                pm.Binomial("y", n=data.trials, logit_p=eta, observed=data.successes)
+            else:
+                psi = pm.HalfNormal("overdispersion", pr["overdispersion"])
+                phi = 1.0 / pt.sqr(psi)
+                p = pm.math.invlogit(eta)
+                pm.BetaBinomial("y", alpha=p * phi, beta=(1 - p) * phi, n=data.trials,
+                                observed=data.successes)
+    return model
+
+
+def _linpred(data: GradientData, alpha: pt.TensorVariable, beta: pt.TensorVariable):
+    a = alpha.flatten()[data.cell_idx]
+    b = beta.flatten()[data.cell_idx]
+    return a + b * data.rc
+
+
+def _marginal_gaussian(data: GradientData, alpha, beta, sigma, tau) -> None:
+    st = data.gaussian_stats()
+    theta = pt.concatenate([alpha.flatten(), beta.flatten()])
+    var = pt.concatenate([pt.stack([pt.sqr(sigma)]), pt.sqr(tau) + pt.sqr(sigma) / st.n_per])
+    w = 1.0 / var
+    ew = pt.dot(pt.constant(st.sxx), w)
+    quad = pt.sum(ew * theta[st.row] * theta[st.col])
+    # the outcome enters only through syy and sxy: data containers, so a compiled model can be
+    # re-used for new outcomes on the same design (simulation-based calibration)
+    syy = pm.Data("suff_syy", st.syy)
+    sxy = pm.Data("suff_sxy", st.sxy)
+    lin = pt.dot(theta, pt.dot(sxy, w))
+    ll = -0.5 * (pt.dot(st.count, pt.log(var)) + pt.dot(syy, w) - 2.0 * lin + quad)
+    pm.Potential("marginal_loglik", ll)
+
+
+def marginal_loglik_numpy(data: GradientData, theta: np.ndarray, sigma: float, tau: float) -> float:
+    """The marginalised log-likelihood of :func:`build_pymc_model` in NumPy (for tests)."""
+    st = data.gaussian_stats()
+    var = np.concatenate([[sigma**2], tau**2 + sigma**2 / st.n_per])
+    w = 1.0 / var
+    quad = np.sum((st.sxx @ w) * theta[st.row] * theta[st.col])
+    lin = theta @ (st.sxy @ w)
+    return float(-0.5 * (st.count @ np.log(var) + st.syy @ w - 2 * lin + quad))

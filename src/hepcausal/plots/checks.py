@@ -1,0 +1,193 @@
+"""Posterior of the headline effect, prior/posterior predictive checks, MCMC diagnostic plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from hepcausal.plots.style import (
+    ACCENT_COLOUR,
+    DOUBLE_COLUMN,
+    LLR_COLOUR,
+    ROPE_SHADE,
+    SINGLE_COLUMN,
+    hepcausal_style,
+    new_axes,
+)
+from hepcausal.summaries import summarise_effect
+
+
+def plot_effect_posterior(
+    draws: object,
+    *,
+    name: str = "effect",
+    xlabel: str | None = None,
+    units: str = "",
+    hdi_prob: float = 0.95,
+    rope: tuple[float, float] | float | None = None,
+    colour: str = LLR_COLOUR,
+    ax: Axes | None = None,
+) -> Figure:
+    """Posterior density of a scalar estimand with its HDI, the ROPE and P(direction) annotated."""
+    s = summarise_effect(draws, name=name, hdi_prob=hdi_prob, rope=rope, units=units)
+    x = np.asarray(getattr(draws, "values", draws), dtype=float).ravel()
+    grid, dens = az.kde(x)
+    with hepcausal_style():
+        fig, ax = new_axes(ax, (SINGLE_COLUMN, SINGLE_COLUMN * 0.7))
+        if s.rope is not None:
+            ax.axvspan(*s.rope, color=ROPE_SHADE, lw=0, zorder=0, label="ROPE")
+        inside = (grid >= s.hdi_low) & (grid <= s.hdi_high)
+        ax.fill_between(grid, 0, dens, where=inside, color=colour, alpha=0.3, lw=0,
+                        label=f"{hdi_prob:.0%} HDI", zorder=1)
+        ax.plot(grid, dens, color=colour, lw=1.4, zorder=2)
+        ax.axvline(0, color="black", lw=0.6, zorder=1.5)
+        ax.axvline(s.mean, color=colour, lw=0.8, ls="--", zorder=2)
+        ax.set_ylim(0, dens.max() * 1.5)
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+        u = f" ({units})" if units else ""
+        ax.set_xlabel((xlabel or name) + u)
+        ax.set_ylabel("Posterior density")
+        lines = [
+            f"mean {s.mean:.3g}",
+            f"{hdi_prob:.0%} HDI [{s.hdi_low:.3g}, {s.hdi_high:.3g}]",
+            f"P({'>' if s.p_positive >= 0.5 else '<'} 0) = {s.p_direction:.3f}",
+        ]
+        if s.p_rope is not None:
+            lines.append(f"P(ROPE) = {s.p_rope:.3f}")
+        right = s.mean < (grid.min() + grid.max()) / 2
+        ax.text(0.98 if right else 0.02, 0.97, "\n".join(lines), transform=ax.transAxes,
+                ha="right" if right else "left", va="top", fontsize=6.5,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#BDBDBD", "lw": 0.5})
+        ax.legend(loc="upper left" if right else "upper right", fontsize=6.5)
+    return fig
+
+
+def plot_ppc(
+    idata: az.InferenceData,
+    *,
+    group: str = "posterior",
+    var_names: Sequence[str] | None = None,
+    num_pp_samples: int = 100,
+    kind: str = "kde",
+    xlabel: str | None = None,
+    seed: int = 0,
+    ax: Axes | None = None,
+) -> Figure:
+    """Prior (``group='prior'``) or posterior predictive check: ArviZ ``plot_ppc`` in our style.
+
+    Needs ``observed_data`` and ``{group}_predictive`` groups in ``idata``.
+    """
+    pp_group = f"{group}_predictive"
+    if not hasattr(idata, pp_group):
+        raise ValueError(f"InferenceData has no '{pp_group}' group; sample it first")
+    if not hasattr(idata, "observed_data"):
+        raise ValueError("InferenceData has no 'observed_data' group")
+    pp = getattr(idata, pp_group)
+    common = [str(v) for v in idata.observed_data.data_vars if v in pp]
+    if not var_names and not common:
+        raise ValueError(f"no observed variable has draws in '{pp_group}'")
+    names = list(var_names) if var_names else common[:1]
+    with hepcausal_style():
+        fig, ax = new_axes(ax, (SINGLE_COLUMN, SINGLE_COLUMN * 0.7))
+        n_avail = int(pp.sizes["chain"] * pp.sizes["draw"])
+        az.plot_ppc(
+            idata, group=group, var_names=names, num_pp_samples=min(num_pp_samples, n_avail),
+            kind=kind, ax=ax, random_seed=seed,
+            colors=[ACCENT_COLOUR if group == "posterior" else "#9E9E9E", "black", LLR_COLOUR],
+            textsize=7, legend=True,
+        )
+        ax.set_title(f"{'Prior' if group == 'prior' else 'Posterior'} predictive check",
+                     loc="left")
+        ax.set_xlabel(xlabel or names[0].replace("_", " "))
+        if kind == "kde":
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * 1.3)  # room for the legend
+        leg = ax.get_legend()
+        if leg is not None:
+            leg.set_frame_on(False)
+            for t in leg.get_texts():
+                t.set_fontsize(6.5)
+    return fig
+
+
+def plot_trace_rank(
+    idata: az.InferenceData,
+    var_names: Sequence[str] | None = None,
+    *,
+    max_vars: int = 6,
+) -> Figure:
+    """Trace (marginal densities per chain) and rank plots of up to ``max_vars`` scalar parameters.
+
+    Variables default to the scalar posterior variables (then the first elements of vectors);
+    PyMC's transformed copies (``*__``) are skipped.
+    """
+    post = idata.posterior
+    if var_names is None:
+        shown = {v: da for v, da in post.data_vars.items() if not str(v).endswith("__")}
+        scalars = [v for v, da in shown.items() if da.ndim == 2]
+        others = [v for v, da in shown.items() if da.ndim > 2]
+        var_names = [str(v) for v in (scalars + others)][:max_vars]
+    var_names = list(var_names)[:max_vars]
+    if not var_names:
+        raise ValueError("no posterior variables to plot")
+    # Keep the figure readable: flatten vectors to at most 2 coordinates per variable.
+    rows = 0
+    for v in var_names:
+        extra = [d for d in post[v].dims if d not in ("chain", "draw")]
+        n = int(np.prod([post[v].sizes[d] for d in extra])) if extra else 1
+        rows += min(n, 2) if extra else 1
+    n_rows = max(1, min(rows, 2 * max_vars))
+    with hepcausal_style():
+        fig, axes = plt.subplots(n_rows, 2, figsize=(DOUBLE_COLUMN, 0.95 * n_rows + 0.3),
+                                 squeeze=False)
+        row = 0
+        for v in var_names:
+            da = post[v]
+            extra = [d for d in da.dims if d not in ("chain", "draw")]
+            stacked = da.stack(_flat=extra) if extra else da.expand_dims(_flat=[0], axis=-1)
+            n_el = int(stacked.sizes["_flat"])
+            for k in range(min(n_el, 2) if extra else 1):
+                if row >= n_rows:
+                    break
+                vals = np.asarray(stacked.isel(_flat=k).transpose("chain", "draw").values,
+                                  dtype=float)
+                label = v if not extra else f"{v}[{_flat_label(stacked, k)}]"
+                _trace_row(axes[row, 0], axes[row, 1], vals, label)
+                row += 1
+        for r in range(row, n_rows):
+            axes[r, 0].set_visible(False)
+            axes[r, 1].set_visible(False)
+        axes[0, 0].set_title("Trace (per chain)")
+        axes[0, 1].set_title("Rank plot (uniform if chains agree)")
+    return fig
+
+
+def _flat_label(stacked: object, k: int) -> str:
+    idx = stacked.indexes["_flat"][k]  # type: ignore[attr-defined]
+    return ", ".join(str(i) for i in idx) if isinstance(idx, tuple) else str(idx)
+
+
+def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
+    n_chains, n_draws = vals.shape
+    colours = [ACCENT_COLOUR, LLR_COLOUR, "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    for c in range(n_chains):
+        ax_t.plot(np.arange(n_draws), vals[c], lw=0.4, alpha=0.8, color=colours[c % len(colours)])
+    ax_t.text(0.005, 0.97, label, transform=ax_t.transAxes, ha="left", va="top", fontsize=6.5,
+              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+              zorder=5)
+    ax_t.set_xlabel("Draw" if ax_t.get_subplotspec().is_last_row() else "")
+    ranks = np.argsort(np.argsort(vals.ravel())).reshape(vals.shape)
+    bins = np.linspace(0, vals.size, 21)
+    expected = n_draws / 20
+    for c in range(n_chains):
+        h, _ = np.histogram(ranks[c], bins=bins)
+        ax_r.stairs(h, bins, lw=0.8, color=colours[c % len(colours)], baseline=None)
+    ax_r.axhline(expected, color="black", lw=0.5, ls="--")
+    ax_r.set_yticks([])
+    ax_r.set_xlabel("Rank (all chains)" if ax_r.get_subplotspec().is_last_row() else "")

@@ -1,0 +1,164 @@
+"""Tests of the offline HTML run and sweep reports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import arviz as az
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pandas as pd
+import pytest
+
+from hepcausal import plots
+from hepcausal.diagnostics import check_convergence
+from hepcausal.report import ReportError, effect_from_row, write_report, write_sweep_report
+from hepcausal.results import FitResult
+from hepcausal.summaries import summarise_effect
+
+SRC_HREF = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+
+
+def assert_offline(text: str) -> None:
+    """Every src/href is an inline data URI, an in-page anchor or a relative path."""
+    refs = SRC_HREF.findall(text)
+    assert refs
+    for r in refs:
+        if r.startswith("data:"):
+            assert r.startswith("data:image/png;base64,")
+        else:
+            assert "http" not in r and "//" not in r and ":" not in r, r
+    assert "<script" not in text and "<link" not in text and "@import" not in text
+
+
+def _idata(seed: int, shift_chain: float = 0.0) -> az.InferenceData:
+    rng = np.random.default_rng(seed)
+    effect = rng.normal(0.03, 0.01, (2, 500))
+    effect[1] += shift_chain  # a non-mixing chain fails R-hat
+    sigma = np.abs(rng.normal(1, 0.1, (2, 500)))
+    return az.from_dict(posterior={"delta_gradient": effect, "sigma": sigma},
+                        sample_stats={"diverging": np.zeros((2, 500), dtype=bool)})
+
+
+def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
+    """A run directory in the layout of hepcausal.experiments.store."""
+    idata = _idata(0, shift_chain=0.05 if failed else 0.0)
+    diag = check_convergence(idata, warn=False)
+    eff = {
+        "delta_gradient": summarise_effect(idata.posterior["delta_gradient"], name="delta_gradient",
+                                           rope=0.01, units="FTE per 1,000 weighted patients"),
+        "sigma": summarise_effect(idata.posterior["sigma"], name="sigma"),
+    }
+    result = FitResult(idata=idata, diagnostics=diag, effects=eff,
+                       meta={"estimator": "ddd", "outcome": "gp_fte_per_1k", "treated": "QK1",
+                             "dropped": {"missing outcome": 3}})
+    run = tmp / "run-abc123"
+    run.mkdir(parents=True)
+    result.save(run / "idata.nc")
+    result.summary().to_csv(run / "summary.csv", index=False)
+    (run / "diagnostics.json").write_text(json.dumps(diag.to_dict()))
+    (run / "meta.json").write_text(json.dumps(result.meta))
+    (run / "config.resolved.toml").write_text(
+        'name = "primary"\n[analysis]\noutcome = "gp_fte_per_1k"  # <b>not html</b>\n')
+    (run / "provenance.json").write_text(json.dumps({
+        "name": "primary", "config_hash": "abc123", "seed": 20211,
+        "git": {"commit": "deadbeef" * 5, "dirty": False}, "python": "3.11.9",
+        "packages": {"pymc": "5.28.0", "arviz": "0.23.0"},
+        "data": {"source": "nhs", "fingerprint": "f00d", "files_sha256": {"qof.csv": "aa" * 32}},
+    }))
+    pd.DataFrame({"rule": ["min list size", "has IMD"], "practices_dropped": [12, 4],
+                  "rows_dropped": [60, 20]}).to_csv(run / "inclusion.csv", index=False)
+    marker = {"status": "complete", "name": "primary", "estimator": "ddd",
+              "diagnostics_ok": diag.ok, "figures": [], "figures_error": None}
+    if figures:
+        paths = plots.plot_result(result, run / "figures", formats=["svg", "png"])
+        marker["figures"] = [str(p.relative_to(run)) for p in paths]
+    (run / "run.json").write_text(json.dumps(marker))
+    return run
+
+
+def test_report_sections_inline_figures_and_offline(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    out = write_report(run)
+    assert out == run / "report.html"
+    text = out.read_text()
+    for anchor in ("headline", "effects", "diagnostics", "figures", "inclusion", "config",
+                   "provenance"):
+        assert f'id="{anchor}"' in text
+    assert "The estimated delta_gradient is" in text  # headline sentence
+    assert "All convergence checks passed" in text and 'class="warning"' not in text
+    # every figure embedded, with its caption, as a data URI (two figures: posterior, trace)
+    assert text.count('src="data:image/png;base64,') == 2
+    assert "Posterior of the headline estimand" in text
+    # offline: no external URL in any src or href, no external stylesheet or script
+    assert_offline(text)
+    # config is escaped text, provenance and inclusion are shown
+    assert "&lt;b&gt;not html&lt;/b&gt;" in text
+    assert "deadbeef" in text and "20211" in text and "aa" * 32 in text
+    assert "min list size" in text and "missing outcome" in text
+
+
+def test_failed_diagnostics_show_warning_box(tmp_path: Path) -> None:
+    run = make_run(tmp_path, failed=True, figures=False)
+    text = write_report(run).read_text()
+    assert 'id="convergence-warning"' in text
+    assert "CONVERGENCE CHECK FAILED" in text
+    assert "R-hat" in text.split('id="convergence-warning"')[1].split("</div>")[0]
+    assert "No figures in this run directory" in text
+
+
+def test_effect_from_row_round_trips_summary(tmp_path: Path) -> None:
+    run = make_run(tmp_path, figures=False)
+    row = pd.read_csv(run / "summary.csv").iloc[0].to_dict()
+    idata = az.from_netcdf(run / "idata.nc")
+    s = summarise_effect(idata.posterior["delta_gradient"], name="delta_gradient", rope=0.01,
+                         units="FTE per 1,000 weighted patients")
+    assert effect_from_row(row).sentence() == s.sentence()
+
+
+def test_report_errors_name_the_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="not found"):
+        write_report(tmp_path / "nope")
+    (tmp_path / "r").mkdir()
+    with pytest.raises(ReportError, match=r"summary\.csv"):
+        write_report(tmp_path / "r")
+    run = make_run(tmp_path, figures=False)
+    (run / "diagnostics.json").unlink()
+    with pytest.raises(ReportError, match=r"diagnostics\.json"):
+        write_report(run)
+
+
+def test_sweep_report_links_runs_and_flags_failures(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    good = make_run(sweep / "a", figures=False)
+    bad = make_run(sweep / "b", failed=True, figures=False)
+    rows = []
+    for name, rd in (("primary", good), ("no trends", bad)):
+        head = pd.read_csv(rd / "summary.csv").iloc[0].to_dict()
+        ok = json.loads((rd / "diagnostics.json").read_text())["ok"]
+        rows.append({"run": name, "analysis.trends": name == "no trends", **head,
+                     "estimand": head["name"], "diagnostics_ok": ok, "run_dir": str(rd)})
+    table = pd.DataFrame(rows).drop(columns=["name"])
+    table.to_csv(sweep / "sweep_summary.csv", index=False)
+    plots.plot_sweep_forest(table, sweep / "forest.png")
+    text = write_sweep_report(sweep).read_text()
+    assert 'id="convergence-warning"' in text and "no trends" in text
+    assert 'href="a/run-abc123/report.html"' in text and (good / "report.html").is_file()
+    assert text.count('src="data:image/png;base64,') == 1
+    assert_offline(text)
+
+
+def test_event_study_pretrend_in_headline(tmp_path: Path) -> None:
+    run = make_run(tmp_path, figures=False)
+    summary = pd.read_csv(run / "summary.csv")
+    summary["pretrend_flag"] = True
+    summary["pretrend_p"] = 0.012
+    summary.to_csv(run / "summary.csv", index=False)
+    text = write_report(run).read_text()
+    headline = text.split('class="headline">')[1].split("</div>")[0]
+    assert "joint p = 0.012 (FLAGGED: parallel trends doubtful)" in headline
