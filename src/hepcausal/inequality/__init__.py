@@ -1,1 +1,1 @@
-"""Inequality measures: relative ranks, classical and Bayesian slope/relative index of inequality."""
+"""Inequality measures: relative ranks, classical and Bayesian slope/relative indices."""
