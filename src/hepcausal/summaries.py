@@ -29,12 +29,12 @@ class EffectSummary:
 
     def sentence(self) -> str:
         """A plain-language statement of the result."""
-        direction = "increase" if self.median >= 0 else "decrease"
+        direction = "an increase" if self.median >= 0 else "a decrease"
         units = f" {self.units}" if self.units else ""
         text = (
             f"The estimated {self.name} is {self.mean:.3g}{units} "
             f"({self.hdi_prob:.0%} HDI {self.hdi_low:.3g} to {self.hdi_high:.3g}); "
-            f"the posterior probability of an {direction} is {self.p_direction:.1%}"
+            f"the posterior probability of {direction} is {self.p_direction:.1%}"
         )
         if self.rope is not None and self.p_rope is not None:
             lo, hi = self.rope
