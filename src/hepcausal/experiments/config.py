@@ -256,12 +256,13 @@ class EstimatorConfig:
 class SamplerConfig:
     """MCMC settings (``hepcausal.sampling.SamplerSettings``)."""
 
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    target_accept: float = 0.9
-    seed: int = 20211
-    sampler: str = "nutpie"
+    # Defaults come from SamplerSettings, the one source of truth for sampler defaults.
+    draws: int = SamplerSettings.draws
+    tune: int = SamplerSettings.tune
+    chains: int = SamplerSettings.chains
+    target_accept: float = SamplerSettings.target_accept
+    seed: int = SamplerSettings.seed
+    sampler: str = SamplerSettings.sampler
 
     KEYS = ("draws", "tune", "chains", "target_accept", "seed", "sampler")
 
