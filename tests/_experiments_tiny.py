@@ -58,7 +58,7 @@ def fit_tiny_did(
         delta = pm.Normal("delta", 0, effect_sd)
         sigma = pm.HalfNormal("sigma", priors.get("noise_sd", 1.0))
         pm.Normal("y", a[g_idx] + b[t_idx] + delta * d, sigma, observed=(y - loc) / scale)
-    idata = sample_pymc(model, settings or SamplerSettings(draws=300, tune=300))
+    idata = sample_pymc(model, settings or SamplerSettings(draws=300, tune=300, chains=2))
     idata.posterior["effect"] = idata.posterior["delta"] * scale
     diag = check_convergence(idata, ["a", "b", "delta", "sigma"], ess_min=100)
     eff = summarise_effect(idata.posterior["effect"], name="tiny DiD effect", hdi_prob=hdi_prob,

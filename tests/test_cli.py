@@ -85,6 +85,7 @@ def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
         [sampler]
         draws = 100
         tune = 300
+        chains = 2
     """)
     assert main(["run", str(cfg), "--out", "runs", "--draws", "300", "--seed", "11"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -130,6 +131,7 @@ def test_sweep_end_to_end(tmp_path, capsys):
         [sampler]
         draws = 300
         tune = 300
+        chains = 2
         [summary]
         rope = 0.01
         [sweep]

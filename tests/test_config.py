@@ -20,6 +20,7 @@ from hepcausal.experiments.config import (
     parse_override,
 )
 from hepcausal.experiments.sweep import expand_sweep
+from hepcausal.sampling import SamplerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,7 +154,14 @@ def test_resolution_and_defaults(tmp_path):
     assert cfg.analysis.rank_col == schema.DEPRIVATION_RANK
     assert cfg.analysis.start_year == schema.HEP_START_YEAR
     settings = cfg.sampler_settings()
-    assert (settings.draws, settings.tune, settings.chains) == (100, 100, 2)
+    assert (settings.draws, settings.tune, settings.chains) == (100, 100, SamplerSettings().chains)
+    assert settings.mass_matrix is None  # "auto": the estimator's choice
+    low = cfg.with_overrides({"sampler.mass_matrix": "low_rank"}).sampler_settings()
+    assert low.mass_matrix == "low_rank"
+    with pytest.raises(ConfigError, match=r"'sampler\.mass_matrix' must be 'auto'"):
+        cfg.with_overrides({"sampler.mass_matrix": "dense"})
+    with pytest.raises(ConfigError, match=r"'sampler\.mass_matrix' 'low_rank' needs"):
+        cfg.with_overrides({"sampler.mass_matrix": "low_rank", "sampler.sampler": "pymc"})
     published = cfg.with_overrides({"analysis.comparators": "published"})
     assert published.analysis.comparator_codes() == schema.PUBLISHED_COMPARATORS
     assert cfg.analysis.comparator_codes(["QK1", "QJ2", "QE1"]) == ("QE1", "QJ2")

@@ -11,7 +11,7 @@ import pytest
 
 from hepcausal.diagnostics import ConvergenceWarning, check_convergence
 from hepcausal.inequality.ranks import add_relative_rank, relative_rank
-from hepcausal.sampling import SamplerSettings
+from hepcausal.sampling import SamplerSettings, sample_pymc
 from hepcausal.stan import _jsonable, resolve_engine, stan_program_path
 from hepcausal.summaries import summarise_effect
 
@@ -101,6 +101,30 @@ def test_sampler_settings_validation() -> None:
     with pytest.raises(ValueError, match="sampler"):
         SamplerSettings(sampler="gibbs")  # type: ignore[arg-type]
     assert SamplerSettings().with_(draws=10).draws == 10
+    with pytest.raises(ValueError, match="mass_matrix must be"):
+        SamplerSettings(mass_matrix="dense")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs sampler='nutpie'"):
+        SamplerSettings(mass_matrix="low_rank", sampler="pymc")
+
+
+@pytest.mark.parametrize(
+    ("setting", "model_choice", "low_rank"),
+    [(None, "diag", False), (None, "low_rank", True), ("diag", "low_rank", False),
+     ("low_rank", "diag", True)],
+)
+def test_mass_matrix_choice_reaches_nutpie(
+    monkeypatch: pytest.MonkeyPatch, setting, model_choice, low_rank
+) -> None:
+    """The settings' mass matrix overrides the model's choice; low_rank goes to nutpie."""
+    import pymc as pm
+
+    seen: dict = {}
+    monkeypatch.setattr(pm, "sample", lambda **kw: seen.update(kw))
+    with pm.Model() as model:
+        pm.Normal("x")
+    sample_pymc(model, SamplerSettings(mass_matrix=setting), mass_matrix=model_choice)
+    got = seen.get("nuts_sampler_kwargs", {}).get("low_rank_modified_mass_matrix", False)
+    assert got is low_rank and seen["nuts_sampler"] == "nutpie" and seen["chains"] == 4
 
 
 def test_stan_plumbing_errors(monkeypatch: pytest.MonkeyPatch) -> None:

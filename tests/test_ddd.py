@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from hepcausal import schema as S
 from hepcausal.causal.design import DesignError
 from hepcausal.causal.did import fit_ddd, fit_did
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
+from hepcausal.diagnostics import ConvergenceWarning
 from hepcausal.sampling import SamplerSettings
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")
@@ -16,7 +19,9 @@ COMPS = list(ICBS[1:])
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=12)
 
-pytestmark = pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
+# Short chains (2 x 500) keep CI fast; they are not expected to pass the convergence check, so its
+# warning is silenced in those tests.  The recovery test runs the package defaults and must pass it.
+SHORT = pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 
 
 def _sim(**kw):
@@ -30,23 +35,29 @@ def gradient_panel():
     return _sim(level_effect=0.0, gradient_effect=-0.15, seed=201)
 
 
+@pytest.mark.filterwarnings("error::hepcausal.diagnostics.ConvergenceWarning")
 def test_ddd_recovers_gradient_effect_and_did_misses_it(gradient_panel) -> None:
     truth = gradient_panel.truth
     ddd_true, did_true = truth.ddd(S.GP_FTE, COMPS), truth.did(S.GP_FTE, COMPS)
-    fit = fit_ddd(gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
+    # package defaults (4 chains x 1000, low-rank mass matrix): must pass R-hat <= 1.01, ESS >= 400
+    fit = fit_ddd(gradient_panel.panel, S.GP_FTE, comparators=COMPS,
+                  settings=SamplerSettings(seed=12))
+    assert fit.diagnostics.ok, fit.diagnostics
     g, lev = fit.effects["delta_gradient"], fit.effects["delta_level"]
     assert fit.headline is g
     assert g.hdi_low <= ddd_true <= g.hdi_high, (ddd_true, g)
     assert g.hdi_high < 0 and g.p_direction > 0.99  # detected
     assert lev.hdi_low <= did_true <= lev.hdi_high, (did_true, lev)
-    assert fit.diagnostics.max_rhat < 1.05
     assert fit.meta["rank_col"] == S.DEPRIVATION_RANK
     # Wrong model: DiD ignores the gradient, so the same panel looks like "no effect".
-    did = fit_did(gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
+    with warnings.catch_warnings():  # short chains (see SHORT)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        did = fit_did(gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
     assert did.headline.hdi_low < 0 < did.headline.hdi_high
     assert abs(did.headline.mean) < abs(g.mean) / 3
 
 
+@SHORT
 def test_ddd_null_effect_covers_zero() -> None:
     sp = _sim(level_effect=0.0, gradient_effect=0.0, seed=202)
     fit = fit_ddd(sp.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)

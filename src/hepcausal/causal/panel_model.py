@@ -274,7 +274,8 @@ def sample_panel_model(
     opt = options or ModelOptions()
     s = settings or SamplerSettings()
     if backend == "pymc":
-        return sample_pymc(build_pymc_model(design, pri, opt), s)
+        # low-rank mass matrix: a treated cell's effect and its ICB x year shock form a ridge
+        return sample_pymc(build_pymc_model(design, pri, opt), s, mass_matrix="low_rank")
     if backend == "stan":
         from hepcausal.stan import sample_stan
 

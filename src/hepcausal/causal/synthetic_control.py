@@ -356,7 +356,7 @@ def fit_synthetic_control(
     pri = _priors(priors)
     s = settings or SamplerSettings(target_accept=0.95)
     model = build_model(d, method, intercept=intercept, priors=pri)
-    idata = sample_pymc(model, s)
+    idata = sample_pymc(model, s, mass_matrix="low_rank")
     raw = ("X_err", "weights_raw", "z_w")  # latent helpers: checked through ``weights``
     checked = [rv.name for rv in model.free_RVs if rv.name not in raw] + ["weights"]
     diag: Diagnostics = check_convergence(idata, checked)

@@ -263,11 +263,14 @@ class SamplerConfig:
     target_accept: float = SamplerSettings.target_accept
     seed: int = SamplerSettings.seed
     sampler: str = SamplerSettings.sampler
+    mass_matrix: str = "auto"  # auto (the estimator's choice) | diag | low_rank (nutpie)
 
-    KEYS = ("draws", "tune", "chains", "target_accept", "seed", "sampler")
+    KEYS = ("draws", "tune", "chains", "target_accept", "seed", "sampler", "mass_matrix")
 
     def settings(self, **extra: Any) -> SamplerSettings:
-        return SamplerSettings(**dataclasses.asdict(self), **extra)
+        kw = dataclasses.asdict(self)
+        kw["mass_matrix"] = None if self.mass_matrix == "auto" else self.mass_matrix
+        return SamplerSettings(**kw, **extra)
 
 
 @dataclass(frozen=True)
@@ -525,6 +528,13 @@ def _parse_sampler(t: dict[str, Any], source: str) -> SamplerConfig:
     _require(sampler in ("nutpie", "pymc", "numpyro"), "sampler.sampler", source,
              f"must be 'nutpie', 'pymc' or 'numpyro', got {sampler!r}")
     kw["sampler"] = sampler
+    mm = _typed(t.get("mass_matrix", d.mass_matrix), (str,), "sampler.mass_matrix", source,
+                "a string")
+    _require(mm in ("auto", "diag", "low_rank"), "sampler.mass_matrix", source,
+             f"must be 'auto', 'diag' or 'low_rank', got {mm!r}")
+    _require(mm != "low_rank" or sampler == "nutpie", "sampler.mass_matrix", source,
+             "'low_rank' needs sampler = 'nutpie'")
+    kw["mass_matrix"] = mm
     return SamplerConfig(**kw)
 
 
