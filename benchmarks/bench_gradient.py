@@ -5,7 +5,7 @@
   ``pm.sample`` defaults (PyMC NUTS, default PyTensor mode).
 * fast: :func:`hepcausal.models.gradient_pymc.build_pymc_model` (sum-to-zero, data-chosen
   centring, practice effects integrated out, sufficient statistics), sampled with nutpie with the
-  package defaults (4 chains x 1000 + 1000: twice the naive model's draws, timed in full).
+  4 chains x 1000 + 1000 (twice the naive model's draws, timed in full).
 * stan (``--stan``): the same fast model in ``models/gradient_gaussian.stan``.
 
 Prints compile and sampling wall time, min bulk ESS, ESS/s, max R-hat, divergences and the

@@ -62,7 +62,7 @@ def main() -> None:
             failed += not fit.diagnostics.ok
             print(f"  {label} {i}: truth {truth:+.3f}, DDD {h.mean:+.3f} "
                   f"[{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] "
-                  f"{'ok' if fit.diagnostics.ok else 'CONVERGENCE FAILED'}", flush=True)
+                  f"{'ok' if fit.diagnostics.ok else fit.diagnostics}", flush=True)
         n = args.sims
         print(f"{label}: coverage of the true DDD by the 95% HDI {_rate(covered, n)}; "
               f"HDI excludes 0 {_rate(excluded, n)}; convergence failures {failed}", flush=True)
