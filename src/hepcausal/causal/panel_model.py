@@ -30,6 +30,12 @@ coefficients are the causal estimands.  With a single treated ICB the treated po
 carry their own ICB x year shocks, so the uncertainty of the effect is driven by how much
 ICB-years vary (``sigma_cell``), not by the number of practices.
 
+Sampling: with one treated ICB each treated cell's effect and its ICB x year shock are identified
+only through their sum (plus the shock's prior), a narrow ridge that a diagonal mass matrix
+crosses slowly (bulk ESS 282 for event-study coefficients at 4 x 1000); PyMC fits therefore use
+nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override with
+``SamplerSettings(mass_matrix="diag")``).
+
 ``models/panel_effects.stan`` is the same program with the same priors and parameter names.
 """
 
