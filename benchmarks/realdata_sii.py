@@ -63,11 +63,9 @@ def main() -> None:
         raise SystemExit("give --data or set HEPCAUSAL_NHS_DATA to the NHS data folder")
     panel = build_nhs_panel(args.data).panel
     print(f"panel: {len(panel)} practice-years, {panel[S.PRACTICE].nunique()} practices")
-    lines = []
     for key in args.outcomes:
         outcome = OUTCOMES[key]
         tab, line = compare(panel, outcome, SamplerSettings(draws=args.draws))
-        lines.append(line)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             tab.to_csv(Path(args.out) / f"sii_{key}.csv", index=False)
