@@ -48,24 +48,40 @@ def main() -> None:
         covered = excluded = failed = 0
         for i in range(args.sims):
             seed = args.seed * 10_000 + i
-            cfg = SimulationConfig.small(n_practices=args.practices, icbs=ICBS, years=YEARS,
-                                         level_effect=0.0, gradient_effect=effect, seed=seed)
+            cfg = SimulationConfig.small(
+                n_practices=args.practices,
+                icbs=ICBS,
+                years=YEARS,
+                level_effect=0.0,
+                gradient_effect=effect,
+                seed=seed,
+            )
             sp = simulate_panel(cfg)
             truth = sp.truth.ddd(S.GP_FTE, comps)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fit = fit_ddd(sp.panel, S.GP_FTE, comparators=comps,
-                              settings=SamplerSettings(draws=args.draws, seed=seed))
+                fit = fit_ddd(
+                    sp.panel,
+                    S.GP_FTE,
+                    comparators=comps,
+                    settings=SamplerSettings(draws=args.draws, seed=seed),
+                )
             h = fit.headline
             covered += h.hdi_low <= truth <= h.hdi_high
             excluded += not (h.hdi_low <= 0 <= h.hdi_high)
             failed += not fit.diagnostics.ok
-            print(f"  {label} {i}: truth {truth:+.3f}, DDD {h.mean:+.3f} "
-                  f"[{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] "
-                  f"{'ok' if fit.diagnostics.ok else fit.diagnostics}", flush=True)
+            print(
+                f"  {label} {i}: truth {truth:+.3f}, DDD {h.mean:+.3f} "
+                f"[{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] "
+                f"{'ok' if fit.diagnostics.ok else fit.diagnostics}",
+                flush=True,
+            )
         n = args.sims
-        print(f"{label}: coverage of the true DDD by the 95% HDI {_rate(covered, n)}; "
-              f"HDI excludes 0 {_rate(excluded, n)}; convergence failures {failed}", flush=True)
+        print(
+            f"{label}: coverage of the true DDD by the 95% HDI {_rate(covered, n)}; "
+            f"HDI excludes 0 {_rate(excluded, n)}; convergence failures {failed}",
+            flush=True,
+        )
     print(f"wall time {time.perf_counter() - t0:.0f} s")
 
 

@@ -39,15 +39,22 @@ def compare(
     took = time.perf_counter() - t0
     var = "sii" if fit.meta["likelihood"] == "gaussian" else "sii_prob"
     bayes = fit.sii_table(var, hdi_prob=0.95).rename(
-        columns={"mean": "bayes", "hdi_low": "bayes_low", "hdi_high": "bayes_high"})
-    classical = sii_table(panel, outcome, method="unit", rank_col=S.DEPRIVATION_RANK,
-                          national=True, seed=1)
-    classical = classical.rename(columns={"sii": "classical", "lower": "classical_low",
-                                          "upper": "classical_high"})
-    merged = bayes.merge(classical[[S.ICB, S.YEAR, "classical", "classical_low",
-                                    "classical_high", "n_practices"]], on=[S.ICB, S.YEAR])
-    line = (f"{outcome}: likelihood {fit.meta['likelihood']}, {fit.meta['n_obs']} rows, "
-            f"{took:.0f} s; {fit.diagnostics}")
+        columns={"mean": "bayes", "hdi_low": "bayes_low", "hdi_high": "bayes_high"}
+    )
+    classical = sii_table(
+        panel, outcome, method="unit", rank_col=S.DEPRIVATION_RANK, national=True, seed=1
+    )
+    classical = classical.rename(
+        columns={"sii": "classical", "lower": "classical_low", "upper": "classical_high"}
+    )
+    merged = bayes.merge(
+        classical[[S.ICB, S.YEAR, "classical", "classical_low", "classical_high", "n_practices"]],
+        on=[S.ICB, S.YEAR],
+    )
+    line = (
+        f"{outcome}: likelihood {fit.meta['likelihood']}, {fit.meta['n_obs']} rows, "
+        f"{took:.0f} s; {fit.diagnostics}"
+    )
     return merged, line
 
 
@@ -75,13 +82,19 @@ def main() -> None:
         for area in (NATIONAL, args.treated):
             sub = tab[tab[S.ICB] == area].sort_values(S.YEAR)
             for _, x in sub.iterrows():
-                print(f"  {area:8s} {x[S.YEAR]}  Bayes {x['bayes']:+.4f} [{x['bayes_low']:+.4f}, "
-                      f"{x['bayes_high']:+.4f}]   classical {x['classical']:+.4f} "
-                      f"[{x['classical_low']:+.4f}, {x['classical_high']:+.4f}]")
-        width_ratio = ((icb_rows["bayes_high"] - icb_rows["bayes_low"])
-                       / (icb_rows["classical_high"] - icb_rows["classical_low"])).median()
-        print(f"  correlation over {len(icb_rows)} ICB-years {r:.2f}; median interval width "
-              f"Bayes / classical {width_ratio:.2f}")
+                print(
+                    f"  {area:8s} {x[S.YEAR]}  Bayes {x['bayes']:+.4f} [{x['bayes_low']:+.4f}, "
+                    f"{x['bayes_high']:+.4f}]   classical {x['classical']:+.4f} "
+                    f"[{x['classical_low']:+.4f}, {x['classical_high']:+.4f}]"
+                )
+        width_ratio = (
+            (icb_rows["bayes_high"] - icb_rows["bayes_low"])
+            / (icb_rows["classical_high"] - icb_rows["classical_low"])
+        ).median()
+        print(
+            f"  correlation over {len(icb_rows)} ICB-years {r:.2f}; median interval width "
+            f"Bayes / classical {width_ratio:.2f}"
+        )
         print("  " + line, flush=True)
 
 

@@ -28,10 +28,14 @@ def main() -> None:
     took = time.perf_counter() - t0
     hist = res.histogram()
     print(f"SBC of the QK1 post-pre SII change: {args.sims} simulations, ranks 0..{res.n_draws}")
-    print(f"rank histogram ({res.n_bins} bins, expected {args.sims / res.n_bins:.1f} each): "
-          f"{hist.tolist()}")
-    print(f"chi-square {res.chi2:.2f} on {res.n_bins - 1} df, p = {res.pvalue:.3f} "
-          f"({'uniform: OK' if res.pvalue > 0.01 else 'NOT uniform'})")
+    print(
+        f"rank histogram ({res.n_bins} bins, expected {args.sims / res.n_bins:.1f} each): "
+        f"{hist.tolist()}"
+    )
+    print(
+        f"chi-square {res.chi2:.2f} on {res.n_bins - 1} df, p = {res.pvalue:.3f} "
+        f"({'uniform: OK' if res.pvalue > 0.01 else 'NOT uniform'})"
+    )
     print(f"90% central interval coverage of the true contrast: {res.coverage_90:.3f}")
     print(f"min ESS of the contrast over simulations: {res.min_ess:.0f}; wall time {took:.0f} s")
 

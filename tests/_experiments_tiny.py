@@ -61,8 +61,9 @@ def fit_tiny_did(
     idata = sample_pymc(model, settings or SamplerSettings(draws=300, tune=300, chains=2))
     idata.posterior["effect"] = idata.posterior["delta"] * scale
     diag = check_convergence(idata, ["a", "b", "delta", "sigma"], ess_min=100)
-    eff = summarise_effect(idata.posterior["effect"], name="tiny DiD effect", hdi_prob=hdi_prob,
-                           rope=rope)
+    eff = summarise_effect(
+        idata.posterior["effect"], name="tiny DiD effect", hdi_prob=hdi_prob, rope=rope
+    )
     log = os.environ.get("HEPCAUSAL_TEST_FIT_LOG")
     if log:
         with Path(log).open("a") as fh:

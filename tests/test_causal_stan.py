@@ -25,8 +25,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def panel():
-    cfg = SimulationConfig.small(n_practices=175, icbs=ICBS, years=YEARS, level_effect=0.04,
-                                 gradient_effect=-0.12, seed=501)
+    cfg = SimulationConfig.small(
+        n_practices=175, icbs=ICBS, years=YEARS, level_effect=0.04, gradient_effect=-0.12, seed=501
+    )
     return simulate_panel(cfg).panel
 
 

@@ -66,14 +66,32 @@ def write_config(path: Path, body: str) -> Path:
 
 def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["simulate", "--preset", "small", "--n-practices", "240", "--seed", "5",
-                 "--gradient-effect", "-0.05", "--out", "panel.csv"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--preset",
+                "small",
+                "--n-practices",
+                "240",
+                "--seed",
+                "5",
+                "--gradient-effect",
+                "-0.05",
+                "--out",
+                "panel.csv",
+            ]
+        )
+        == 0
+    )
     assert "Truth:" in capsys.readouterr().out
     panel = pd.read_csv("panel.csv")
     truth = json.loads(Path("panel.truth.json").read_text())
     assert truth["gradient_effect"]["gp_fte_per_1k"] == -0.05
     assert truth["config"]["seed"] == 5 and panel["icb_code"].nunique() == 12
-    cfg = write_config(tmp_path / "fromfile.toml", f"""
+    cfg = write_config(
+        tmp_path / "fromfile.toml",
+        f"""
         [data]
         source = "file"
         path = "panel.csv"
@@ -86,7 +104,8 @@ def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
         draws = 100
         tune = 300
         chains = 2
-    """)
+    """,
+    )
     assert main(["run", str(cfg), "--out", "runs", "--draws", "300", "--seed", "11"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("The estimated tiny DiD effect is")
@@ -95,7 +114,7 @@ def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
     run = load_run(out[2].split(": ", 1)[1])
     assert run.config.sampler.draws == 300 and run.config.sampler.seed == 11
     prov = json.loads((run.run_dir / "provenance.json").read_text())
-    (fname, digest), = prov["data"]["files_sha256"].items()
+    ((fname, digest),) = prov["data"]["files_sha256"].items()
     assert fname.endswith("panel.csv") and len(digest) == 64
     if run.figures:  # figures from hepcausal.plots.plot_result
         assert all(p.is_file() for p in run.figures)
@@ -115,7 +134,9 @@ def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
 
 
 def test_sweep_end_to_end(tmp_path, capsys):
-    cfg = write_config(tmp_path / "mini.toml", f"""
+    cfg = write_config(
+        tmp_path / "mini.toml",
+        f"""
         name = "mini"
         [data]
         source = "synthetic"
@@ -136,10 +157,24 @@ def test_sweep_end_to_end(tmp_path, capsys):
         rope = 0.01
         [sweep]
         grid = {{"analysis.comparators" = ["all", ["QJ2", "QE1", "QWO"]]}}
-    """)
+    """,
+    )
     out_dir = tmp_path / "out"
-    assert main(["sweep", str(cfg), "--workers", "1", "--out", str(out_dir),
-                 "--no-progress", "--no-figures"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(cfg),
+                "--workers",
+                "1",
+                "--out",
+                str(out_dir),
+                "--no-progress",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "Sweep directory:" in printed and "csv:" in printed and "tex:" in printed
     table = pd.read_csv(out_dir / "mini" / "sweep_summary.csv")
@@ -147,7 +182,8 @@ def test_sweep_end_to_end(tmp_path, capsys):
     assert set(table["analysis.comparators"]) == {"all", "QJ2+QE1+QWO"}
     assert table["config_hash"].nunique() == 2
     assert {"mean", "hdi_low", "hdi_high", "p_direction", "p_rope", "diagnostics_ok"} <= set(
-        table.columns)
+        table.columns
+    )
     assert (table["hdi_low"] <= table["mean"]).all() and (table["mean"] <= table["hdi_high"]).all()
     if "forest:" in printed:  # hepcausal.plots provides the sweep forest plot
         assert (out_dir / "mini" / "forest.png").is_file()
@@ -175,8 +211,12 @@ def test_sweep_end_to_end(tmp_path, capsys):
 @pytest.mark.realdata
 def test_data_command_on_real_files(nhs_data_dir, tmp_path, capsys):
     out = tmp_path / "nhs.csv"
-    assert main(["data", "--data-dir", str(nhs_data_dir), "--min-list-size", "1000",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["data", "--data-dir", str(nhs_data_dir), "--min-list-size", "1000", "--out", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "min_list_size" in printed and ">= 1000" in printed
     panel = pd.read_csv(out)

@@ -77,15 +77,24 @@ def merged(tmp_path: Path, extra: dict) -> Path:
         ({"analysis": {"outcme": "gp"}}, "analysis.outcme", "analysis.outcome"),
         ({"sampler": {"draw": 10}}, "sampler.draw", "sampler.draws"),
         ({"data": {"soruce": "nhs"}}, "data.soruce", "data.source"),
-        ({"data": {"synthetic": {"n_practises": 10}}}, "data.synthetic.n_practises",
-         "data.synthetic.n_practices"),
-        ({"data": {"inclusion": {"min_list_sise": 1000}}}, "data.inclusion.min_list_sise",
-         "data.inclusion.min_list_size"),
+        (
+            {"data": {"synthetic": {"n_practises": 10}}},
+            "data.synthetic.n_practises",
+            "data.synthetic.n_practices",
+        ),
+        (
+            {"data": {"inclusion": {"min_list_sise": 1000}}},
+            "data.inclusion.min_list_sise",
+            "data.inclusion.min_list_size",
+        ),
         ({"estimator": {"efect_sd": 2.0}}, "estimator.efect_sd", "estimator.effect_sd"),
         ({"summery": {"hdi_prob": 0.9}}, "summery", "summary"),
         ({"sweep": {"grid": {"analysis.rnk": ["need"]}}}, "analysis.rnk", "analysis.rank"),
-        ({"sweep": {"grid": {"analysis.rank": ["need"]}, "mdoe": "grid"}}, "sweep.mdoe",
-         "sweep.mode"),
+        (
+            {"sweep": {"grid": {"analysis.rank": ["need"]}, "mdoe": "grid"}},
+            "sweep.mdoe",
+            "sweep.mode",
+        ),
     ],
 )
 def test_misspelt_key_names_key_file_and_suggestion(tmp_path, extra, bad, suggestion):
@@ -208,7 +217,9 @@ def test_grid_expansion_cartesian(tmp_path):
 
 
 def test_grid_one_at_a_time_with_labels(tmp_path):
-    cfg = load_text(tmp_path, """
+    cfg = load_text(
+        tmp_path,
+        """
         [sweep]
         mode = "one_at_a_time"
         [sweep.grid]
@@ -217,16 +228,23 @@ def test_grid_one_at_a_time_with_labels(tmp_path):
         "priors" = [{}, {noise_sd = 3.0}]
         [sweep.labels]
         "priors" = ["default", "wider"]
-    """)
+    """,
+    )
     points = expand_sweep(cfg)
     # base + one alternative per key (values equal to the base are not repeated)
     assert [p.name for p in points] == [
-        "t__base", "t__comparators=published", "t__start_year=2021", "t__priors=wider",
+        "t__base",
+        "t__comparators=published",
+        "t__start_year=2021",
+        "t__priors=wider",
     ]
     assert points[0].varied == {}
     assert points[3].config.priors == {"noise_sd": 3.0}
-    assert points[3].labels == {"analysis.comparators": "all", "analysis.start_year": "2022",
-                                "priors": "wider"}
+    assert points[3].labels == {
+        "analysis.comparators": "all",
+        "analysis.start_year": "2022",
+        "priors": "wider",
+    }
 
 
 def test_grid_bad_value_names_point(tmp_path):
@@ -237,8 +255,11 @@ def test_grid_bad_value_names_point(tmp_path):
 
 def test_labels_must_match_grid(tmp_path):
     with pytest.raises(ConfigError, match=r"sweep\.labels"):
-        load_text(tmp_path, '[sweep]\ngrid = {"analysis.rank" = ["need"]}\n'
-                            'labels = {"analysis.rank" = ["a", "b"]}\n')
+        load_text(
+            tmp_path,
+            '[sweep]\ngrid = {"analysis.rank" = ["need"]}\n'
+            'labels = {"analysis.rank" = ["a", "b"]}\n',
+        )
 
 
 # ------------------------------------------------------------------ hashing
@@ -262,7 +283,7 @@ def test_hash_stable_and_sensitive(tmp_path):
 
 
 def test_toml_round_trip_and_hash_across_processes(tmp_path):
-    cfg = load_text(tmp_path, SWEEP + '[summary]\nrope = 0.01\n[priors]\nnoise_sd = 2.0\n')
+    cfg = load_text(tmp_path, SWEEP + "[summary]\nrope = 0.01\n[priors]\nnoise_sd = 2.0\n")
     again = load_config(write(tmp_path, cfg.to_toml(), "resolved.toml"))
     assert again.to_dict() | {"name": cfg.name} == cfg.to_dict()
     assert again.hash("x") == cfg.hash("x")
@@ -273,7 +294,9 @@ def test_toml_round_trip_and_hash_across_processes(tmp_path):
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "resolved.toml"), str(REPO / "tests")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == cfg.hash("x")
 
@@ -290,8 +313,15 @@ def test_sensitivity_set_covers_the_planned_analyses():
     points = expand_sweep(load_config(REPO / "experiments" / "sensitivity.toml"))
     names = [p.name.split("__", 1)[1] for p in points]
     assert names == [
-        "base", "comparators=all", "rank=need", "outcome=nurse", "outcome=admin", "outcome=qof",
-        "priors=wider", "start_year=2021", "min_list_size=1000.0",
+        "base",
+        "comparators=all",
+        "rank=need",
+        "outcome=nurse",
+        "outcome=admin",
+        "outcome=qof",
+        "priors=wider",
+        "start_year=2021",
+        "min_list_size=1000.0",
     ]
     base = points[0].config
     assert base.data.source == "nhs" and base.estimator.name == "ddd"
@@ -335,12 +365,15 @@ def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
     panel = simulate_panel(SimulationConfig.small(n_practices=240, seed=2)).panel
     comps = ["QJ2", "QE1", "QWO"]
     with pytest.raises(Captured):
-        synthetic_control(panel, schema.GP_FTE, comparators=comps, start_year=2021,
-                          rope=0.01)
+        synthetic_control(panel, schema.GP_FTE, comparators=comps, start_year=2021, rope=0.01)
     assert seen["treated"] == "QK1" and seen["start"] == 2021 and seen["donors"] == comps
     assert list(seen["wide"].columns) == sorted(["QK1", *comps])
-    expected = sii_table(panel[panel[schema.ICB].isin(["QK1", *comps])], schema.GP_FTE,
-                         method="unit", rank_col=schema.DEPRIVATION_RANK)
+    expected = sii_table(
+        panel[panel[schema.ICB].isin(["QK1", *comps])],
+        schema.GP_FTE,
+        method="unit",
+        rank_col=schema.DEPRIVATION_RANK,
+    )
     exp = expected.set_index([schema.YEAR, schema.ICB])
     for year, row in seen["wide"].iterrows():
         for icb, value in row.items():

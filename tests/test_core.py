@@ -109,8 +109,12 @@ def test_sampler_settings_validation() -> None:
 
 @pytest.mark.parametrize(
     ("setting", "model_choice", "low_rank"),
-    [(None, "diag", False), (None, "low_rank", True), ("diag", "low_rank", False),
-     ("low_rank", "diag", True)],
+    [
+        (None, "diag", False),
+        (None, "low_rank", True),
+        ("diag", "low_rank", False),
+        ("low_rank", "diag", True),
+    ],
 )
 def test_mass_matrix_choice_reaches_nutpie(
     monkeypatch: pytest.MonkeyPatch, setting, model_choice, low_rank

@@ -31,18 +31,27 @@ PAY = FIX / "payments"
 
 # ------------------------------------------------------------------ format edge cases (fixtures)
 
+
 def test_headers_normalise_bom_newlines_and_footnotes() -> None:
     assert normalise_header("\ufeffNHS England (Region) code") == "nhs england region code"
     assert normalise_header("Sub ICB Loc \nODS code") == "sub icb loc ods code"
     assert normalise_header("Average number of registered patients1") == (
-        "average number of registered patients")
+        "average number of registered patients"
+    )
     assert normalise_header("QOF points total/559 available (%)") == (
-        "qof points total 559 available %")
+        "qof points total 559 available %"
+    )
 
 
-@pytest.mark.parametrize("name, year", [
-    ("nhspaymentsgp-17-18-csv.csv", 2018), ("nhspaymentsgp-21-22-prac-csv-v2.csv", 2022),
-    ("qof-2019-20.csv", 2020), ("qof-2022-23.csv", 2023)])
+@pytest.mark.parametrize(
+    "name, year",
+    [
+        ("nhspaymentsgp-17-18-csv.csv", 2018),
+        ("nhspaymentsgp-21-22-prac-csv-v2.csv", 2022),
+        ("qof-2019-20.csv", 2020),
+        ("qof-2022-23.csv", 2023),
+    ],
+)
 def test_fiscal_year_end_from_file_name(name: str, year: int) -> None:
     assert fiscal_year_from_name(name) == year
 
@@ -80,16 +89,21 @@ def test_payments_2022_23_sub_icb_bom_text_dates_no_pcn() -> None:
 
 def test_payments_errors_name_file_and_column(tmp_path: Path) -> None:
     f = tmp_path / "nhspaymentsgp-20-21-prac-csv.csv"
-    f.write_text("CCG Code,Practice Code,Number of Registered Patients (Last Known Figure)\n"
-                 "03W,C82001,100\n")
+    f.write_text(
+        "CCG Code,Practice Code,Number of Registered Patients (Last Known Figure)\n03W,C82001,100\n"
+    )
     with pytest.raises(ColumnNotFoundError, match=r"nhspaymentsgp-20-21.*weighted_list_size"):
         load_payments(f)
-    f.write_text("CCG Code,Practice Code,Average Number of Registered Patients,"
-                 "Average Number of Weighted Patients\n03W,C82001,many,100\n")
+    f.write_text(
+        "CCG Code,Practice Code,Average Number of Registered Patients,"
+        "Average Number of Weighted Patients\n03W,C82001,many,100\n"
+    )
     with pytest.raises(ValueError, match=r"'Average Number of Registered Patients'.*rows \[0\]"):
         load_payments(f)
-    f.write_text("CCG Code,Practice Code,Average Number of Registered Patients,"
-                 "Average Number of Weighted Patients\n03W,C82001,1,1\n03W,C82001,2,2\n")
+    f.write_text(
+        "CCG Code,Practice Code,Average Number of Registered Patients,"
+        "Average Number of Weighted Patients\n03W,C82001,1,1\n03W,C82001,2,2\n"
+    )
     with pytest.raises(ValueError, match="duplicated practice codes"):
         load_payments(f)
 
@@ -106,12 +120,16 @@ def test_qof_max_points_from_header_and_missing_markers() -> None:
 
 def test_qof_inconsistent_or_out_of_range_percent(tmp_path: Path) -> None:
     f = tmp_path / "qof-2018-19.csv"
-    f.write_text("Practice code,Achievement score (559 max),QOF points total/559 available (%)\n"
-                 "C82001,559,90\n")
+    f.write_text(
+        "Practice code,Achievement score (559 max),QOF points total/559 available (%)\n"
+        "C82001,559,90\n"
+    )
     with pytest.raises(ValueError, match=r"disagrees.*rows \[0\]"):
         load_qof(f)
-    f.write_text("Practice code,Achievement score (559 max),QOF points total/559 available (%)\n"
-                 "C82001,600,107.3\n")
+    f.write_text(
+        "Practice code,Achievement score (559 max),QOF points total/559 available (%)\n"
+        "C82001,600,107.3\n"
+    )
     with pytest.raises(ValueError, match=r"outside \[0, 559\].*C82001"):
         load_qof(f)
     f.write_text("Practice code,Points\nC82001,500\n")
@@ -180,13 +198,15 @@ def test_build_treatment_and_year_errors() -> None:
 
 
 def test_need_score_orders_need() -> None:
-    df = pd.DataFrame({
-        S.YEAR: [2020] * 4,
-        S.LIST_SIZE: [1000.0] * 4,
-        S.WEIGHTED_LIST_SIZE: [900.0, 1000.0, 1100.0, 1200.0],
-        "list_turnover": [0.01, 0.02, 0.03, np.nan],
-        S.IMD: [10.0, 20.0, 30.0, 40.0],
-    })
+    df = pd.DataFrame(
+        {
+            S.YEAR: [2020] * 4,
+            S.LIST_SIZE: [1000.0] * 4,
+            S.WEIGHTED_LIST_SIZE: [900.0, 1000.0, 1100.0, 1200.0],
+            "list_turnover": [0.01, 0.02, 0.03, np.nan],
+            S.IMD: [10.0, 20.0, 30.0, 40.0],
+        }
+    )
     score = need_score(df)
     assert score.is_monotonic_increasing
     assert score.notna().all()  # a missing component uses the others

@@ -14,13 +14,23 @@ def _panel() -> pd.DataFrame:
     rows = []
     for i, (code, icb, sub) in enumerate([("C82001", "QK1", "03W"), ("A83001", "QHM", "16C")]):
         for year in (2021, 2022):
-            rows.append({
-                S.PRACTICE: code, S.YEAR: year, S.PCN: f"U1111{i}", S.SUB_ICB: sub, S.ICB: icb,
-                S.ICB_NAME: f"ICB {icb}", S.LIST_SIZE: 4000 + i, S.WEIGHTED_LIST_SIZE: 4100.5,
-                S.IMD: 10.0 + 20 * i, S.GP_FTE: 0.5, S.QOF: 0.95,
-                S.DEPRIVATION_RANK: 0.25 + 0.5 * i,
-                S.HEP_TREATED: int(icb == S.LLR_ICB and year >= 2022),
-            })
+            rows.append(
+                {
+                    S.PRACTICE: code,
+                    S.YEAR: year,
+                    S.PCN: f"U1111{i}",
+                    S.SUB_ICB: sub,
+                    S.ICB: icb,
+                    S.ICB_NAME: f"ICB {icb}",
+                    S.LIST_SIZE: 4000 + i,
+                    S.WEIGHTED_LIST_SIZE: 4100.5,
+                    S.IMD: 10.0 + 20 * i,
+                    S.GP_FTE: 0.5,
+                    S.QOF: 0.95,
+                    S.DEPRIVATION_RANK: 0.25 + 0.5 * i,
+                    S.HEP_TREATED: int(icb == S.LLR_ICB and year >= 2022),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -40,8 +40,9 @@ def test_ddd_recovers_gradient_effect_and_did_misses_it(gradient_panel) -> None:
     truth = gradient_panel.truth
     ddd_true, did_true = truth.ddd(S.GP_FTE, COMPS), truth.did(S.GP_FTE, COMPS)
     # package defaults (4 chains x 2000, low-rank mass matrix): must pass R-hat <= 1.01, ESS >= 400
-    fit = fit_ddd(gradient_panel.panel, S.GP_FTE, comparators=COMPS,
-                  settings=SamplerSettings(seed=12))
+    fit = fit_ddd(
+        gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SamplerSettings(seed=12)
+    )
     assert fit.diagnostics.ok, fit.diagnostics
     g, lev = fit.effects["delta_gradient"], fit.effects["delta_level"]
     assert fit.headline is g

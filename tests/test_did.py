@@ -39,8 +39,7 @@ def test_did_recovers_level_effect_with_covariate_and_missing(effect_panel) -> N
     panel = effect_panel.panel.copy()
     panel.loc[panel.index[:7], S.GP_FTE] = np.nan  # dropped and counted
     truth = effect_panel.truth.did(S.GP_FTE, COMPS)
-    fit = fit_did(panel, S.GP_FTE, comparators=COMPS, covariates=[S.LIST_SIZE],
-                  settings=SETTINGS)
+    fit = fit_did(panel, S.GP_FTE, comparators=COMPS, covariates=[S.LIST_SIZE], settings=SETTINGS)
     h = fit.headline
     assert h.name == "delta"
     assert h.hdi_low <= truth <= h.hdi_high, (truth, h)
@@ -59,8 +58,9 @@ def test_did_null_effect_not_declared_and_icb_year_shocks_widen(null_panel) -> N
     fit = fit_did(null_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
     h = fit.headline
     assert h.hdi_low < 0 < h.hdi_high, h
-    naive = fit_did(null_panel.panel, S.GP_FTE, comparators=COMPS, icb_year_effects=False,
-                    settings=SETTINGS)
+    naive = fit_did(
+        null_panel.panel, S.GP_FTE, comparators=COMPS, icb_year_effects=False, settings=SETTINGS
+    )
     assert "sigma_cell" not in naive.idata.posterior
     # practice-level noise alone treats ~1,600 practice-years as independent evidence
     assert naive.headline.sd < 0.75 * h.sd, (naive.headline.sd, h.sd)
@@ -93,8 +93,9 @@ def test_design_errors(effect_panel) -> None:
 def test_design_comparators_all_generic_columns_and_drops(effect_panel) -> None:
     p = effect_panel.panel.rename(columns={S.PRACTICE: "id", S.ICB: "region", S.YEAR: "t"})
     p.loc[p.index[:3], S.GP_FTE] = np.nan
-    d = build_design(p, S.GP_FTE, comparators="all",
-                     columns=PanelColumns(unit="id", group="region", time="t"))
+    d = build_design(
+        p, S.GP_FTE, comparators="all", columns=PanelColumns(unit="id", group="region", time="t")
+    )
     assert d.comparators == tuple(sorted(COMPS))
     assert d.drops["missing_outcome"] == 3 and d.n_obs == len(p) - 3
     assert d.effect_names == ["delta"]
@@ -103,5 +104,6 @@ def test_design_comparators_all_generic_columns_and_drops(effect_panel) -> None:
     assert abs(d.y.mean()) < 1e-9 and d.y.std() == pytest.approx(1.0)
     # a subset of comparators excludes (and counts) the other groups' rows
     d2 = build_design(effect_panel.panel, S.GP_FTE, comparators=["QJ2", "QOQ"])
-    assert d2.drops["other_groups"] == int((~effect_panel.panel[S.ICB].isin(
-        ["QK1", "QJ2", "QOQ"])).sum())
+    assert d2.drops["other_groups"] == int(
+        (~effect_panel.panel[S.ICB].isin(["QK1", "QJ2", "QOQ"])).sum()
+    )

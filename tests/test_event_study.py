@@ -36,23 +36,40 @@ def _per_year_truth(truth, ref: int = 2021) -> dict[int, float]:
 
 
 def test_event_study_gradient_recovers_path_without_false_pretrend() -> None:
-    sp = simulate_panel(SimulationConfig.small(
-        n_practices=270, icbs=ICBS, years=YEARS, level_effect=0.0, gradient_effect=-0.15,
-        seed=301))
+    sp = simulate_panel(
+        SimulationConfig.small(
+            n_practices=270,
+            icbs=ICBS,
+            years=YEARS,
+            level_effect=0.0,
+            gradient_effect=-0.15,
+            seed=301,
+        )
+    )
     fit = fit_event_study(sp.panel, S.GP_FTE, comparators=COMPS, settings=SamplerSettings(seed=13))
     # defaults: the event coefficients must mix (R-hat <= 1.01, bulk and tail ESS >= 400)
     assert check_convergence(fit.idata, ["effect"], warn=False).ok
     assert fit.diagnostics.max_rhat <= 1.01 and fit.diagnostics.n_divergences == 0
     assert isinstance(fit, EventStudyFit) and fit.reference_year == 2021
     tab = fit.event_table()
-    assert list(tab.columns) == ["year", "relative_time", "mean", "hdi_low", "hdi_high",
-                                 "p_direction", "period"]
+    assert list(tab.columns) == [
+        "year",
+        "relative_time",
+        "mean",
+        "hdi_low",
+        "hdi_high",
+        "p_direction",
+        "period",
+    ]
     assert tab["year"].tolist() == list(YEARS)
     assert tab["period"].tolist() == ["pre"] * 3 + ["ref"] + ["post"] * 3
     assert tab["relative_time"].tolist() == [-4, -3, -2, -1, 0, 1, 2]
     truth = _per_year_truth(sp.truth)
-    covered = [lo <= truth[y] <= hi for y, lo, hi in
-               zip(tab["year"], tab["hdi_low"], tab["hdi_high"], strict=True) if y != 2021]
+    covered = [
+        lo <= truth[y] <= hi
+        for y, lo, hi in zip(tab["year"], tab["hdi_low"], tab["hdi_high"], strict=True)
+        if y != 2021
+    ]
     assert all(covered), (tab, truth)
     post = tab[tab["period"] == "post"]
     assert (post["mean"] < 0).all()  # single years are noisy (one ICB-year each) ...
@@ -70,15 +87,16 @@ def test_event_study_gradient_recovers_path_without_false_pretrend() -> None:
 
 def test_event_study_flags_planted_pretrend() -> None:
     """Treated ICB on a steeper level trend in every year: pre-period coefficients are non-zero."""
-    sp = simulate_panel(SimulationConfig.small(
-        n_practices=270, icbs=ICBS, years=YEARS, level_effect=0.0, gradient_effect=0.0,
-        seed=302))
+    sp = simulate_panel(
+        SimulationConfig.small(
+            n_practices=270, icbs=ICBS, years=YEARS, level_effect=0.0, gradient_effect=0.0, seed=302
+        )
+    )
     panel = sp.panel.copy()
     treated = panel[S.ICB] == "QK1"
     panel.loc[treated, S.GP_FTE] += 0.03 * (panel.loc[treated, S.YEAR] - 2021)
     with pytest.warns(PreTrendWarning, match="parallel trends are doubtful"):
-        fit = fit_event_study(panel, S.GP_FTE, target="level", comparators=COMPS,
-                              settings=SETTINGS)
+        fit = fit_event_study(panel, S.GP_FTE, target="level", comparators=COMPS, settings=SETTINGS)
     assert fit.pretrend["flag"] and fit.pretrend["p_joint"] < 0.01
     assert fit.summary()["pretrend_flag"].all()
     tab = fit.event_table()
@@ -100,8 +118,9 @@ def test_pretrend_check_statistic() -> None:
 
 
 def test_event_study_input_errors() -> None:
-    sp = simulate_panel(SimulationConfig.small(n_practices=54, icbs=ICBS[:3], years=YEARS,
-                                               seed=303))
+    sp = simulate_panel(
+        SimulationConfig.small(n_practices=54, icbs=ICBS[:3], years=YEARS, seed=303)
+    )
     with pytest.raises(DesignError, match="reference_year 2022 must be before"):
         fit_event_study(sp.panel, S.GP_FTE, reference_year=2022, comparators=["QJ2"])
     with pytest.raises(DesignError, match="reference_year 2010 has no observed"):

@@ -79,11 +79,13 @@ def test_year_from_name() -> None:
 
 
 def test_merge_into_panel() -> None:
-    panel = pd.DataFrame({
-        S.PRACTICE: ["C82001", "C82001", "C82002", "Z00001"],
-        S.YEAR: [2023, 2024, 2023, 2023],
-        S.GPPS_OVERALL: np.nan,  # replaced by the merge
-    })
+    panel = pd.DataFrame(
+        {
+            S.PRACTICE: ["C82001", "C82001", "C82002", "Z00001"],
+            S.YEAR: [2023, 2024, 2023, 2023],
+            S.GPPS_OVERALL: np.nan,  # replaced by the merge
+        }
+    )
     merged = merge_gpps(panel, load_gpps([G2023, G2024]))
     assert len(merged) == len(panel)
     assert merged[S.GPPS_OVERALL].tolist()[:2] == pytest.approx([0.855, 0.85])
@@ -97,8 +99,7 @@ def test_merged_panel_validates(tmp_path: Path) -> None:
     from hepcausal.data.nhs import build_nhs_panel
 
     rules = InclusionRules(window=(2018, 2023), require_all_years=False, missing_outcome="keep")
-    build = build_nhs_panel(FIX / "nhs", rules, years=[2018, 2020, 2023],
-                            gpps_paths=[G2023, G2024])
+    build = build_nhs_panel(FIX / "nhs", rules, years=[2018, 2020, 2023], gpps_paths=[G2023, G2024])
     p = build.panel.set_index([S.PRACTICE, S.YEAR])
     assert p.loc[("C82001", 2023), S.GPPS_OVERALL] == pytest.approx(0.855)
     assert np.isnan(p.loc[("C82001", 2020), S.GPPS_OVERALL])

@@ -31,8 +31,9 @@ def small_panel(seed: int = 3, **spec_changes: float):
     specs = dict(DEFAULT_OUTCOME_SPECS)
     if spec_changes:
         specs[S.GP_FTE] = dataclasses.replace(specs[S.GP_FTE], **spec_changes)
-    cfg = SimulationConfig.small(n_practices=240, icbs=ICBS, years=YEARS, seed=seed,
-                                 outcome_specs=specs)
+    cfg = SimulationConfig.small(
+        n_practices=240, icbs=ICBS, years=YEARS, seed=seed, outcome_specs=specs
+    )
     return simulate_panel(cfg)
 
 
@@ -126,8 +127,9 @@ def test_permuted_ranks_miss_the_true_gradient(gp_panel, gp_fit: GradientFit) ->
 
 def test_marginalised_equals_full_model(gp_panel, gp_fit: GradientFit) -> None:
     """Integrating the practice effects out leaves the posterior unchanged (within MC error)."""
-    full = fit_gradient(gp_panel[1], S.GP_FTE, settings=SETTINGS.with_(draws=800),
-                        marginalise=False)
+    full = fit_gradient(
+        gp_panel[1], S.GP_FTE, settings=SETTINGS.with_(draws=800), marginalise=False
+    )
     assert not full.meta["marginalised"] and gp_fit.meta["marginalised"]
     for var in ("sii", "mu", "b0", "tau", "sigma"):
         a, b = gp_fit.idata.posterior[var], full.idata.posterior[var]

@@ -45,8 +45,10 @@ def _agree(a: GradientFit, b: GradientFit, var: str = "sii", z_max: float = 4.5)
 def test_gaussian_stan_matches_pymc(panel) -> None:
     pymc_fit = fit_gradient(panel, S.GP_FTE, settings=SETTINGS)
     stan_fit = fit_gradient(panel, S.GP_FTE, backend="stan", settings=SETTINGS)
-    assert stan_fit.meta["backend"] == "stan" and stan_fit.meta["centring"] == pymc_fit.meta[
-        "centring"]
+    assert (
+        stan_fit.meta["backend"] == "stan"
+        and stan_fit.meta["centring"] == pymc_fit.meta["centring"]
+    )
     assert stan_fit.idata.posterior.attrs["stan_program"] == "gradient_gaussian.stan"
     _agree(pymc_fit, stan_fit, "sii")
     _agree(pymc_fit, stan_fit, "level")

@@ -20,31 +20,43 @@ from hepcausal.data.inclusion import (
 YEARS = list(range(2018, 2025))
 
 
-def _practice(code: str, icb: str | None = "QHM", lists: list[float] | None = None,
-              years: list[int] | None = None, imd: float = 20.0) -> pd.DataFrame:
+def _practice(
+    code: str,
+    icb: str | None = "QHM",
+    lists: list[float] | None = None,
+    years: list[int] | None = None,
+    imd: float = 20.0,
+) -> pd.DataFrame:
     years = YEARS if years is None else years
     lists = [5000.0] * len(years) if lists is None else lists
-    return pd.DataFrame({
-        S.PRACTICE: code, S.YEAR: years, S.ICB: icb, S.LIST_SIZE: lists,
-        S.WEIGHTED_LIST_SIZE: [x * 1.05 for x in lists], S.IMD: imd, S.GP_FTE: 0.5,
-    })
+    return pd.DataFrame(
+        {
+            S.PRACTICE: code,
+            S.YEAR: years,
+            S.ICB: icb,
+            S.LIST_SIZE: lists,
+            S.WEIGHTED_LIST_SIZE: [x * 1.05 for x in lists],
+            S.IMD: imd,
+            S.GP_FTE: 0.5,
+        }
+    )
 
 
 @pytest.fixture()
 def panel() -> pd.DataFrame:
     parts = [
-        _practice("P00001", "QK1"),                                               # kept
-        _practice("P00002", "QK1", years=[y for y in YEARS if y != 2020]),        # gap
-        _practice("P00003", lists=[5000, 5000, 450, 5000, 5000, 5000, 5000]),    # small list
-        _practice("P00004", lists=[5000, 5000, 5000, 5600, 5600, 5600, 5600]),   # merger jump
-        _practice("P00005", lists=[800, 800, 895, 895, 895, 895, 895]),           # +11.9% but 95
-        _practice("P00006", lists=[5000, 5000, 5450, 5450, 5450, 5450, 5450]),   # +9% 450 pts
-        _practice("P00007", "QK1", imd=np.nan),                                   # no IMD
-        _practice("P00008"),                                                      # 1 missing FTE
-        _practice("P00009", years=[2017, *YEARS]),                                # out of window
-        _practice("P00010", icb=None),                                            # no ICB
+        _practice("P00001", "QK1"),  # kept
+        _practice("P00002", "QK1", years=[y for y in YEARS if y != 2020]),  # gap
+        _practice("P00003", lists=[5000, 5000, 450, 5000, 5000, 5000, 5000]),  # small list
+        _practice("P00004", lists=[5000, 5000, 5000, 5600, 5600, 5600, 5600]),  # merger jump
+        _practice("P00005", lists=[800, 800, 895, 895, 895, 895, 895]),  # +11.9% but 95
+        _practice("P00006", lists=[5000, 5000, 5450, 5450, 5450, 5450, 5450]),  # +9% 450 pts
+        _practice("P00007", "QK1", imd=np.nan),  # no IMD
+        _practice("P00008"),  # 1 missing FTE
+        _practice("P00009", years=[2017, *YEARS]),  # out of window
+        _practice("P00010", icb=None),  # no ICB
         _practice("P00011", "QK1", lists=[5000, 5000, 5000, 5000, 5000, 5000, 4000]),  # 2024 jump
-        _practice("P00012", lists=[5000, 6000, 6000, 6000, 6000, 6000, 6000]),   # first step
+        _practice("P00012", lists=[5000, 6000, 6000, 6000, 6000, 6000, 6000]),  # first step
     ]
     df = pd.concat(parts, ignore_index=True)
     df.loc[(df[S.PRACTICE] == "P00008") & (df[S.YEAR] == 2021), S.GP_FTE] = np.nan
@@ -53,16 +65,22 @@ def panel() -> pd.DataFrame:
 
 def _step(report: InclusionReport, rule: str) -> tuple[int, int, int, int]:
     s = next(s for s in report.steps if s.rule == rule)
-    return (s.practices_dropped, s.practice_years_dropped, s.llr_practices_dropped,
-            s.llr_practice_years_dropped)
+    return (
+        s.practices_dropped,
+        s.practice_years_dropped,
+        s.llr_practices_dropped,
+        s.llr_practice_years_dropped,
+    )
 
 
 def _assert_adds_up(report: InclusionReport, kept: pd.DataFrame) -> None:
     assert report.practices_in == report.practices_dropped + report.practices_kept
     assert report.practice_years_in == report.practice_years_dropped + report.practice_years_kept
     assert report.llr_practices_in == report.llr_practices_dropped + report.llr_practices_kept
-    assert (report.llr_practice_years_in
-            == report.llr_practice_years_dropped + report.llr_practice_years_kept)
+    assert (
+        report.llr_practice_years_in
+        == report.llr_practice_years_dropped + report.llr_practice_years_kept
+    )
     assert len(report.dropped) == report.practice_years_dropped
     assert len(kept) == report.practice_years_kept
     assert kept[S.PRACTICE].nunique() == report.practices_kept
@@ -84,8 +102,7 @@ def test_default_rules_drop_exactly_the_bad_practices(panel: pd.DataFrame) -> No
     assert report.llr_practices_kept == 1
     assert set(kept[S.YEAR]) == set(YEARS)
     dropped = report.dropped
-    assert set(dropped.loc[dropped["rule"] == "no_list_jumps", S.PRACTICE]) == {"P00004",
-                                                                                "P00011"}
+    assert set(dropped.loc[dropped["rule"] == "no_list_jumps", S.PRACTICE]) == {"P00004", "P00011"}
 
 
 def test_report_prints_a_table(panel: pd.DataFrame) -> None:
@@ -100,10 +117,12 @@ def test_report_prints_a_table(panel: pd.DataFrame) -> None:
     assert steps["practice_years"].sum() + table["practice_years"].iloc[-1] == len(panel)
 
 
-@pytest.mark.parametrize("policy, practices, years", [
-    ("drop_year", 0, 1), ("drop_practice", 1, 7), ("keep", 0, 0)])
-def test_missing_outcome_policies(panel: pd.DataFrame, policy: str, practices: int,
-                                  years: int) -> None:
+@pytest.mark.parametrize(
+    "policy, practices, years", [("drop_year", 0, 1), ("drop_practice", 1, 7), ("keep", 0, 0)]
+)
+def test_missing_outcome_policies(
+    panel: pd.DataFrame, policy: str, practices: int, years: int
+) -> None:
     kept, report = apply_inclusion(panel, InclusionRules(missing_outcome=policy))
     _assert_adds_up(report, kept)
     assert _step(report, "missing_outcome")[:2] == (practices, years)
@@ -111,8 +130,14 @@ def test_missing_outcome_policies(panel: pd.DataFrame, policy: str, practices: i
 
 
 def test_rules_can_be_switched_off_and_configured(panel: pd.DataFrame) -> None:
-    off = InclusionRules(window=None, require_all_years=False, min_list_size=None,
-                         max_jump_fraction=None, require_imd=False, missing_outcome="keep")
+    off = InclusionRules(
+        window=None,
+        require_all_years=False,
+        min_list_size=None,
+        max_jump_fraction=None,
+        require_imd=False,
+        missing_outcome="keep",
+    )
     kept, report = apply_inclusion(panel, off)
     _assert_adds_up(report, kept)
     # only the always-on rule icb_known drops anything
@@ -134,8 +159,7 @@ def test_rules_can_be_switched_off_and_configured(panel: pd.DataFrame) -> None:
 
 
 def test_jumps_between_list_sources_are_not_checked(panel: pd.DataFrame) -> None:
-    panel = panel.assign(**{LIST_SOURCE: np.where(panel[S.YEAR] == 2024, "workforce",
-                                                   "payments")})
+    panel = panel.assign(**{LIST_SOURCE: np.where(panel[S.YEAR] == 2024, "workforce", "payments")})
     _, report = apply_inclusion(panel)
     assert _step(report, "no_list_jumps")[0] == 1  # P00011's 2024 step is across sources
     _, report = apply_inclusion(panel, InclusionRules(jump_skip_source_change=False))

@@ -41,14 +41,22 @@ def sii_table(seed: int = 0) -> pd.DataFrame:
         base = rng.normal(-0.08, 0.03)
         for y in STUDY_YEARS:
             m = base + (0.04 if code == LLR_ICB and y >= 2022 else 0.0) + rng.normal(0, 0.01)
-            rows.append({"icb_code": code, "year": y, "mean": m, "hdi_low": m - 0.03,
-                         "hdi_high": m + 0.03})
+            rows.append(
+                {"icb_code": code, "year": y, "mean": m, "hdi_low": m - 0.03, "hdi_high": m + 0.03}
+            )
     return pd.DataFrame(rows)
 
 
 def classical_table(t: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"icb_code": t["icb_code"], "year": t["year"], "sii": t["mean"] + 0.01,
-                         "lower": t["mean"] - 0.05, "upper": t["mean"] + 0.06})
+    return pd.DataFrame(
+        {
+            "icb_code": t["icb_code"],
+            "year": t["year"],
+            "sii": t["mean"] + 0.01,
+            "lower": t["mean"] - 0.05,
+            "upper": t["mean"] + 0.06,
+        }
+    )
 
 
 def event_table() -> pd.DataFrame:
@@ -57,16 +65,25 @@ def event_table() -> pd.DataFrame:
     half = np.full(rel.size, 0.02)
     half[rel == -1] = 0.0
     mean[rel == -1] = 0.0
-    return pd.DataFrame({"year": rel + 2022, "relative_time": rel, "mean": mean,
-                         "hdi_low": mean - half, "hdi_high": mean + half})
+    return pd.DataFrame(
+        {
+            "year": rel + 2022,
+            "relative_time": rel,
+            "mean": mean,
+            "hdi_low": mean - half,
+            "hdi_high": mean + half,
+        }
+    )
 
 
 def fake_idata(seed: int = 0, n_obs: int = 40) -> az.InferenceData:
     rng = np.random.default_rng(seed)
     return az.from_dict(
-        posterior={"effect": rng.normal(0.03, 0.01, (2, 200)),
-                   "sigma": np.abs(rng.normal(1, 0.1, (2, 200))),
-                   "beta": rng.normal(0, 1, (2, 200, 3))},
+        posterior={
+            "effect": rng.normal(0.03, 0.01, (2, 200)),
+            "sigma": np.abs(rng.normal(1, 0.1, (2, 200))),
+            "beta": rng.normal(0, 1, (2, 200, 3)),
+        },
         posterior_predictive={"y": rng.normal(0, 1, (2, 200, n_obs))},
         prior_predictive={"y": rng.normal(0, 3, (1, 100, n_obs))},
         observed_data={"y": rng.normal(0, 1, n_obs)},
@@ -118,8 +135,7 @@ def test_sii_overlay_highlights_llr_and_accepts_ax() -> None:
 
 
 def test_sii_grid_has_one_panel_per_icb() -> None:
-    fig = plots.plot_sii_trajectories(sii_table(), layout="grid", ncols=3,
-                                      outcome="gp_fte_per_1k")
+    fig = plots.plot_sii_trajectories(sii_table(), layout="grid", ncols=3, outcome="gp_fte_per_1k")
     visible = [a for a in fig.axes if a.get_visible()]
     assert len(visible) == len(ICBS)
     assert visible[0].get_title(loc="left") == "LLR (QK1)"
@@ -196,13 +212,21 @@ def test_placebo_ratios_highlight_treated() -> None:
 
 # ----------------------------------------------------------------------------- forest
 def sweep_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "run": ["primary", "no trends", "stan"], "estimand": ["ddd"] * 3,
-        "mean": [0.03, 0.02, 0.031], "hdi_low": [0.01, -0.01, 0.012],
-        "hdi_high": [0.05, 0.05, 0.05], "p_direction": [0.99, 0.9, 0.995],
-        "p_rope": [0.02, 0.2, 0.01], "rope_low": [-0.01] * 3, "rope_high": [0.01] * 3,
-        "diagnostics_ok": [True, False, True], "units": ["per 1,000"] * 3,
-    })
+    return pd.DataFrame(
+        {
+            "run": ["primary", "no trends", "stan"],
+            "estimand": ["ddd"] * 3,
+            "mean": [0.03, 0.02, 0.031],
+            "hdi_low": [0.01, -0.01, 0.012],
+            "hdi_high": [0.05, 0.05, 0.05],
+            "p_direction": [0.99, 0.9, 0.995],
+            "p_rope": [0.02, 0.2, 0.01],
+            "rope_low": [-0.01] * 3,
+            "rope_high": [0.01] * 3,
+            "diagnostics_ok": [True, False, True],
+            "units": ["per 1,000"] * 3,
+        }
+    )
 
 
 def test_forest_columns_rope_and_failed_runs(tmp_path: Path) -> None:
@@ -263,8 +287,12 @@ def _fit_result(idata: az.InferenceData, cls: type = FitResult, **kw) -> FitResu
 def test_plot_result_generic_fit(tmp_path: Path) -> None:
     paths = plots.plot_result(_fit_result(fake_idata()), tmp_path, formats=["svg", "png"])
     stems = {p.stem for p in paths}
-    assert stems == {"effect_posterior", "trace_rank", "prior_predictive_check",
-                     "posterior_predictive_check"}
+    assert stems == {
+        "effect_posterior",
+        "trace_rank",
+        "prior_predictive_check",
+        "posterior_predictive_check",
+    }
     assert all(p.stat().st_size > 0 for p in paths)
     assert {p.suffix for p in paths} == {".svg", ".png"}
     captions = json.loads((tmp_path / "captions.json").read_text())
@@ -285,13 +313,20 @@ def test_plot_result_gradient_fit(tmp_path: Path) -> None:
     )
     key = f"national_sii_change_{years[0]}_{years[-1]}"
     change = nat[..., -1] - nat[..., 0]
-    fit = GradientFit(idata=idata, diagnostics=check_convergence(idata, warn=False),
-                      effects={key: summarise_effect(change, name="change")},
-                      meta={"outcome": "gp_fte_per_1k"})
+    fit = GradientFit(
+        idata=idata,
+        diagnostics=check_convergence(idata, warn=False),
+        effects={key: summarise_effect(change, name="change")},
+        meta={"outcome": "gp_fte_per_1k"},
+    )
     np.testing.assert_allclose(plots.headline_draws(fit), change.ravel())
     paths = plots.plot_result(fit, tmp_path, formats=["png"])
-    assert {p.stem for p in paths} == {"sii_trajectories", "sii_small_multiples",
-                                       "effect_posterior", "trace_rank"}
+    assert {p.stem for p in paths} == {
+        "sii_trajectories",
+        "sii_small_multiples",
+        "effect_posterior",
+        "trace_rank",
+    }
 
 
 def test_plot_result_causal_fit_uses_estimand_draws(tmp_path: Path) -> None:
@@ -299,9 +334,11 @@ def test_plot_result_causal_fit_uses_estimand_draws(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(5)
     est = rng.normal([0.03, -0.01], 0.01, (2, 200, 2))
-    idata = az.from_dict(posterior={"estimand": est, "sigma": np.abs(rng.normal(1, .1, (2, 200)))},
-                         coords={"term": ["delta_gradient", "delta"]},
-                         dims={"estimand": ["term"]})
+    idata = az.from_dict(
+        posterior={"estimand": est, "sigma": np.abs(rng.normal(1, 0.1, (2, 200)))},
+        coords={"term": ["delta_gradient", "delta"]},
+        dims={"estimand": ["term"]},
+    )
     eff = {"delta_gradient": summarise_effect(est[..., 0], name="delta_gradient")}
     fit = CausalFit(idata=idata, diagnostics=check_convergence(idata, warn=False), effects=eff)
     np.testing.assert_allclose(plots.headline_draws(fit), est[..., 0].ravel())
@@ -341,23 +378,38 @@ def test_synthetic_control_adapter(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
     years = np.arange(2018, 2025)
     cf = rng.normal(-0.08, 0.005, (2, 100, years.size))
-    idata = az.from_dict(posterior={"effect": rng.normal(0.02, 0.01, (2, 100))},
-                         posterior_predictive={"counterfactual": cf,
-                                               "avg_post_effect": rng.normal(0.02, .01, (2, 100))},
-                         coords={"time": years}, dims={"counterfactual": ["time"]})
-    series = pd.DataFrame({"observed": np.linspace(-0.1, -0.05, years.size)},
-                          index=pd.Index(years, name="time"))
-    weights = pd.DataFrame({"mean": [0.7, 0.2, 0.1], "hdi_low": [0.5, 0.0, 0.0],
-                            "hdi_high": [0.9, 0.4, 0.3]}, index=pd.Index(["A", "B", "C"],
-                                                                          name="donor"))
-    eff = {"avg_post_effect": summarise_effect(idata.posterior_predictive["avg_post_effect"],
-                                               name="average post effect")}
-    fit = SyntheticControlFit(idata=idata, diagnostics=check_convergence(idata, warn=False),
-                              effects=eff, treated="QK1", start=2022, series=series,
-                              weights=weights)
+    idata = az.from_dict(
+        posterior={"effect": rng.normal(0.02, 0.01, (2, 100))},
+        posterior_predictive={
+            "counterfactual": cf,
+            "avg_post_effect": rng.normal(0.02, 0.01, (2, 100)),
+        },
+        coords={"time": years},
+        dims={"counterfactual": ["time"]},
+    )
+    series = pd.DataFrame(
+        {"observed": np.linspace(-0.1, -0.05, years.size)}, index=pd.Index(years, name="time")
+    )
+    weights = pd.DataFrame(
+        {"mean": [0.7, 0.2, 0.1], "hdi_low": [0.5, 0.0, 0.0], "hdi_high": [0.9, 0.4, 0.3]},
+        index=pd.Index(["A", "B", "C"], name="donor"),
+    )
+    eff = {
+        "avg_post_effect": summarise_effect(
+            idata.posterior_predictive["avg_post_effect"], name="average post effect"
+        )
+    }
+    fit = SyntheticControlFit(
+        idata=idata,
+        diagnostics=check_convergence(idata, warn=False),
+        effects=eff,
+        treated="QK1",
+        start=2022,
+        series=series,
+        weights=weights,
+    )
     figs = plots.result_figures(fit)
-    assert [s for s, _, _ in figs][:3] == ["synthetic_control", "donor_weights",
-                                          "effect_posterior"]
+    assert [s for s, _, _ in figs][:3] == ["synthetic_control", "donor_weights", "effect_posterior"]
     obs_line = figs[0][1].axes[0].get_lines()[0]
     np.testing.assert_allclose(obs_line.get_ydata(), series["observed"])
     assert [t.get_text() for t in figs[1][1].axes[0].get_yticklabels()] == ["C", "B", "A"]
@@ -368,13 +420,27 @@ def test_placebo_adapters(tmp_path: Path) -> None:
 
     years = np.arange(2018, 2025)
     rng = np.random.default_rng(7)
-    gaps = pd.DataFrame(rng.normal(0, 0.01, (years.size, 4)), index=years,
-                        columns=["QK1", "A", "B", "C"])
-    table = pd.DataFrame({"ratio": [3.0, 1.0, 1.5, 9.0], "excluded": [False, False, False, True]},
-                         index=pd.Index(["QK1", "A", "B", "C"], name="unit"))
-    pl = PlaceboResult(treated="QK1", start=2022, table=table, gaps=gaps, rank=1, n_placebos=2,
-                       n_excluded=1, excluded=["C"], p_value=1 / 3, p_value_floor=1 / 3,
-                       inference="map", pre_rmspe_factor=20.0)
+    gaps = pd.DataFrame(
+        rng.normal(0, 0.01, (years.size, 4)), index=years, columns=["QK1", "A", "B", "C"]
+    )
+    table = pd.DataFrame(
+        {"ratio": [3.0, 1.0, 1.5, 9.0], "excluded": [False, False, False, True]},
+        index=pd.Index(["QK1", "A", "B", "C"], name="unit"),
+    )
+    pl = PlaceboResult(
+        treated="QK1",
+        start=2022,
+        table=table,
+        gaps=gaps,
+        rank=1,
+        n_placebos=2,
+        n_excluded=1,
+        excluded=["C"],
+        p_value=1 / 3,
+        p_value_floor=1 / 3,
+        inference="map",
+        pre_rmspe_factor=20.0,
+    )
     figs = {stem: fig for stem, fig, _ in plots.result_figures(pl)}
     assert list(figs) == ["placebo_gaps", "placebo_rmspe"]
     ax = figs["placebo_gaps"].axes[0]
@@ -384,9 +450,18 @@ def test_placebo_adapters(tmp_path: Path) -> None:
     bars = figs["placebo_rmspe"].axes[0].patches
     assert len(bars) == 3  # excluded unit not ranked
     intime = PlaceboInTimeResult(
-        treated="QK1", start=2022, fits={},
-        table=pd.DataFrame({"mean": [0.01, -0.02], "hdi_low": [-0.03, -0.05],
-                            "hdi_high": [0.05, 0.01], "p_direction": [0.7, 0.8]},
-                           index=pd.Index([2020, 2021], name="fake_start")))
+        treated="QK1",
+        start=2022,
+        fits={},
+        table=pd.DataFrame(
+            {
+                "mean": [0.01, -0.02],
+                "hdi_low": [-0.03, -0.05],
+                "hdi_high": [0.05, 0.01],
+                "p_direction": [0.7, 0.8],
+            },
+            index=pd.Index([2020, 2021], name="fake_start"),
+        ),
+    )
     paths = plots.plot_result(intime, tmp_path, formats=["png"])
     assert [p.name for p in paths] == ["placebo_in_time.png"]

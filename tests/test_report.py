@@ -40,8 +40,10 @@ def _idata(seed: int, shift_chain: float = 0.0) -> az.InferenceData:
     effect = rng.normal(0.03, 0.01, (2, 500))
     effect[1] += shift_chain  # a non-mixing chain fails R-hat
     sigma = np.abs(rng.normal(1, 0.1, (2, 500)))
-    return az.from_dict(posterior={"delta_gradient": effect, "sigma": sigma},
-                        sample_stats={"diverging": np.zeros((2, 500), dtype=bool)})
+    return az.from_dict(
+        posterior={"delta_gradient": effect, "sigma": sigma},
+        sample_stats={"diverging": np.zeros((2, 500), dtype=bool)},
+    )
 
 
 def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
@@ -49,13 +51,25 @@ def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
     idata = _idata(0, shift_chain=0.05 if failed else 0.0)
     diag = check_convergence(idata, warn=False)
     eff = {
-        "delta_gradient": summarise_effect(idata.posterior["delta_gradient"], name="delta_gradient",
-                                           rope=0.01, units="FTE per 1,000 weighted patients"),
+        "delta_gradient": summarise_effect(
+            idata.posterior["delta_gradient"],
+            name="delta_gradient",
+            rope=0.01,
+            units="FTE per 1,000 weighted patients",
+        ),
         "sigma": summarise_effect(idata.posterior["sigma"], name="sigma"),
     }
-    result = FitResult(idata=idata, diagnostics=diag, effects=eff,
-                       meta={"estimator": "ddd", "outcome": "gp_fte_per_1k", "treated": "QK1",
-                             "dropped": {"missing outcome": 3}})
+    result = FitResult(
+        idata=idata,
+        diagnostics=diag,
+        effects=eff,
+        meta={
+            "estimator": "ddd",
+            "outcome": "gp_fte_per_1k",
+            "treated": "QK1",
+            "dropped": {"missing outcome": 3},
+        },
+    )
     run = tmp / "run-abc123"
     run.mkdir(parents=True)
     result.save(run / "idata.nc")
@@ -63,17 +77,40 @@ def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
     (run / "diagnostics.json").write_text(json.dumps(diag.to_dict()))
     (run / "meta.json").write_text(json.dumps(result.meta))
     (run / "config.resolved.toml").write_text(
-        'name = "primary"\n[analysis]\noutcome = "gp_fte_per_1k"  # <b>not html</b>\n')
-    (run / "provenance.json").write_text(json.dumps({
-        "name": "primary", "config_hash": "abc123", "seed": 20211,
-        "git": {"commit": "deadbeef" * 5, "dirty": False}, "python": "3.11.9",
-        "packages": {"pymc": "5.28.0", "arviz": "0.23.0"},
-        "data": {"source": "nhs", "fingerprint": "f00d", "files_sha256": {"qof.csv": "aa" * 32}},
-    }))
-    pd.DataFrame({"rule": ["min list size", "has IMD"], "practices_dropped": [12, 4],
-                  "rows_dropped": [60, 20]}).to_csv(run / "inclusion.csv", index=False)
-    marker = {"status": "complete", "name": "primary", "estimator": "ddd",
-              "diagnostics_ok": diag.ok, "figures": [], "figures_error": None}
+        'name = "primary"\n[analysis]\noutcome = "gp_fte_per_1k"  # <b>not html</b>\n'
+    )
+    (run / "provenance.json").write_text(
+        json.dumps(
+            {
+                "name": "primary",
+                "config_hash": "abc123",
+                "seed": 20211,
+                "git": {"commit": "deadbeef" * 5, "dirty": False},
+                "python": "3.11.9",
+                "packages": {"pymc": "5.28.0", "arviz": "0.23.0"},
+                "data": {
+                    "source": "nhs",
+                    "fingerprint": "f00d",
+                    "files_sha256": {"qof.csv": "aa" * 32},
+                },
+            }
+        )
+    )
+    pd.DataFrame(
+        {
+            "rule": ["min list size", "has IMD"],
+            "practices_dropped": [12, 4],
+            "rows_dropped": [60, 20],
+        }
+    ).to_csv(run / "inclusion.csv", index=False)
+    marker = {
+        "status": "complete",
+        "name": "primary",
+        "estimator": "ddd",
+        "diagnostics_ok": diag.ok,
+        "figures": [],
+        "figures_error": None,
+    }
     if figures:
         paths = plots.plot_result(result, run / "figures", formats=["svg", "png"])
         marker["figures"] = [str(p.relative_to(run)) for p in paths]
@@ -86,8 +123,15 @@ def test_report_sections_inline_figures_and_offline(tmp_path: Path) -> None:
     out = write_report(run)
     assert out == run / "report.html"
     text = out.read_text()
-    for anchor in ("headline", "effects", "diagnostics", "figures", "inclusion", "config",
-                   "provenance"):
+    for anchor in (
+        "headline",
+        "effects",
+        "diagnostics",
+        "figures",
+        "inclusion",
+        "config",
+        "provenance",
+    ):
         assert f'id="{anchor}"' in text
     assert "The estimated delta_gradient is" in text  # headline sentence
     assert "All convergence checks passed" in text and 'class="warning"' not in text
@@ -115,8 +159,12 @@ def test_effect_from_row_round_trips_summary(tmp_path: Path) -> None:
     run = make_run(tmp_path, figures=False)
     row = pd.read_csv(run / "summary.csv").iloc[0].to_dict()
     idata = az.from_netcdf(run / "idata.nc")
-    s = summarise_effect(idata.posterior["delta_gradient"], name="delta_gradient", rope=0.01,
-                         units="FTE per 1,000 weighted patients")
+    s = summarise_effect(
+        idata.posterior["delta_gradient"],
+        name="delta_gradient",
+        rope=0.01,
+        units="FTE per 1,000 weighted patients",
+    )
     assert effect_from_row(row).sentence() == s.sentence()
 
 
@@ -141,8 +189,16 @@ def test_sweep_report_links_runs_and_flags_failures(tmp_path: Path) -> None:
     for name, rd in (("primary", good), ("no trends", bad)):
         head = pd.read_csv(rd / "summary.csv").iloc[0].to_dict()
         ok = json.loads((rd / "diagnostics.json").read_text())["ok"]
-        rows.append({"run": name, "analysis.trends": name == "no trends", **head,
-                     "estimand": head["name"], "diagnostics_ok": ok, "run_dir": str(rd)})
+        rows.append(
+            {
+                "run": name,
+                "analysis.trends": name == "no trends",
+                **head,
+                "estimand": head["name"],
+                "diagnostics_ok": ok,
+                "run_dir": str(rd),
+            }
+        )
     table = pd.DataFrame(rows).drop(columns=["name"])
     table.to_csv(sweep / "sweep_summary.csv", index=False)
     plots.plot_sweep_forest(table, sweep / "forest.png")

@@ -60,8 +60,14 @@ def test_unequal_populations_hand_example():
 def test_quantile_order_sorts_most_to_least_deprived():
     base = sii([10, 12, 14, 16, 18], [100, 200, 300, 200, 100], se=[1] * 5, n_sim=1000, seed=3)
     perm = [3, 0, 4, 1, 2]
-    shuffled = sii(np.array([10, 12, 14, 16, 18])[perm], np.array([100, 200, 300, 200, 100])[perm],
-                   se=[1] * 5, quantile_order=np.array([1, 2, 3, 4, 5])[perm], n_sim=1000, seed=3)
+    shuffled = sii(
+        np.array([10, 12, 14, 16, 18])[perm],
+        np.array([100, 200, 300, 200, 100])[perm],
+        se=[1] * 5,
+        quantile_order=np.array([1, 2, 3, 4, 5])[perm],
+        n_sim=1000,
+        seed=3,
+    )
     assert shuffled.sii == pytest.approx(base.sii, abs=1e-12)
     assert shuffled.sii_ci == base.sii_ci
 
@@ -83,7 +89,7 @@ def test_phe_point_estimate_equals_lstsq_of_phe_regression():
     # PHE: lm(sqrt(a) * y ~ sqrt(a) + sqrt(a) * b - 1); solved here with numpy lstsq.
     pop, y = np.array(PHE_POP, float), np.array(PHE_VALUE)
     a = pop / pop.sum()
-    b = (np.cumsum(a) - a / 2)
+    b = np.cumsum(a) - a / 2
     design = np.column_stack([np.sqrt(a), b * np.sqrt(a)])
     (intercept, slope), *_ = np.linalg.lstsq(design, np.sqrt(a) * y, rcond=None)
     res = sii(PHE_VALUE, PHE_POP, se=PHE_SE, rii=True, n_sim=1000, seed=1)
@@ -117,8 +123,9 @@ def test_log_transform_back_transforms_exactly():
     pops = np.array([120.0, 80, 100, 150, 50])
     b = ordered_relative_rank(pops)
     rate = np.exp(1 + 0.5 * b)
-    res = sii(rate, pops, se=0.01 * rate, value_type="rate", transform=True, rii=True,
-              n_sim=1000, seed=2)
+    res = sii(
+        rate, pops, se=0.01 * rate, value_type="rate", transform=True, rii=True, n_sim=1000, seed=2
+    )
     assert res.sii == pytest.approx(np.exp(1.5) - np.e, abs=1e-10)
     assert res.rii == pytest.approx(np.exp(0.5), abs=1e-10)
     assert res.sii_lower < res.sii < res.sii_upper
@@ -131,8 +138,16 @@ def test_logit_transform_back_transforms_exactly():
     pops = np.array([100.0] * 5)
     b = ordered_relative_rank(pops)
     p = expit(-1 + 2 * b)
-    res = sii(p, pops, se=np.full(5, 1e-4), value_type="proportion", transform=True, rii=True,
-              n_sim=1000, seed=4)
+    res = sii(
+        p,
+        pops,
+        se=np.full(5, 1e-4),
+        value_type="proportion",
+        transform=True,
+        rii=True,
+        n_sim=1000,
+        seed=4,
+    )
     assert res.sii == pytest.approx(expit(1) - expit(-1), abs=1e-10)
     assert res.rii == pytest.approx(expit(1) / expit(-1), abs=1e-10)
     # tiny SEs -> limits collapse onto the estimate (PHE back-transforms around rank 1/2)
@@ -148,8 +163,17 @@ def test_transformed_limits_follow_phe_back_transformation():
     rate = np.array([2.0, 2.3, 2.2, 2.8, 3.1])
     lower, upper = rate * 0.85, rate * 1.15
     n_sim, seed = 4000, 8
-    res = sii(rate, pops, lower=lower, upper=upper, value_type="rate", transform=True, rii=True,
-              n_sim=n_sim, seed=seed)
+    res = sii(
+        rate,
+        pops,
+        lower=lower,
+        upper=upper,
+        value_type="rate",
+        transform=True,
+        rii=True,
+        n_sim=n_sim,
+        seed=seed,
+    )
     se = (np.log(upper) - np.log(lower)) / stats.norm.ppf(0.975) / 2
     a = pops / pops.sum()
     b = np.cumsum(a) - a / 2
@@ -231,8 +255,10 @@ def _sii_statistic(value_type="other", transform=False):
     def statistic(*samples, axis=-1):
         means = np.stack([np.mean(s, axis=axis) for s in samples], axis=-1)
         counts = np.array([s.shape[axis] for s in samples], dtype=float)
-        return quantile_mean_sii(means * counts, np.broadcast_to(counts, means.shape),
-                                 value_type, transform)
+        return quantile_mean_sii(
+            means * counts, np.broadcast_to(counts, means.shape), value_type, transform
+        )
+
     return statistic
 
 
@@ -244,12 +270,19 @@ def test_bca_equals_scipy_on_same_replicates(value_type, level):
     q = np.repeat(np.arange(1, 6), [8, 10, 12, 9, 11])
     y = rng.gamma(2.0, 1 + 0.2 * q)
     df = pd.DataFrame({"y": y, "q": q})
-    res = sii_bootstrap(df, "y", quantile_col="q", value_type=value_type, n_boot=2000,
-                        confidence=level, seed=1)
+    res = sii_bootstrap(
+        df, "y", quantile_col="q", value_type=value_type, n_boot=2000, confidence=level, seed=1
+    )
     samples = [y[q == i] for i in range(1, 6)]
-    ref = stats.bootstrap(samples, _sii_statistic(value_type, value_type != "other"),
-                          n_resamples=0, method="BCa", confidence_level=level, vectorized=True,
-                          bootstrap_result=SimpleNamespace(bootstrap_distribution=res.replicates))
+    ref = stats.bootstrap(
+        samples,
+        _sii_statistic(value_type, value_type != "other"),
+        n_resamples=0,
+        method="BCa",
+        confidence_level=level,
+        vectorized=True,
+        bootstrap_result=SimpleNamespace(bootstrap_distribution=res.replicates),
+    )
     assert res.sii_lower == pytest.approx(ref.confidence_interval.low, abs=1e-10)
     assert res.sii_upper == pytest.approx(ref.confidence_interval.high, abs=1e-10)
 
@@ -260,8 +293,14 @@ def test_bca_close_to_scipy_independent_resampling():
     y = rng.lognormal(0.3 - 0.1 * q, 0.6)
     df = pd.DataFrame({"y": y, "q": q})
     res = sii_bootstrap(df, "y", quantile_col="q", n_boot=5000, seed=2)
-    ref = stats.bootstrap([y[q == i] for i in range(1, 6)], _sii_statistic(), n_resamples=5000,
-                          method="BCa", vectorized=True, rng=3)
+    ref = stats.bootstrap(
+        [y[q == i] for i in range(1, 6)],
+        _sii_statistic(),
+        n_resamples=5000,
+        method="BCa",
+        vectorized=True,
+        rng=3,
+    )
     width = res.sii_upper - res.sii_lower
     assert abs(res.sii_lower - ref.confidence_interval.low) < 0.06 * width
     assert abs(res.sii_upper - ref.confidence_interval.high) < 0.06 * width
@@ -273,8 +312,13 @@ def test_single_sample_bca_equals_scipy():
     reps = np.array([rng.choice(x, x.size).mean() for _ in range(3000)])
     jack = np.array([np.delete(x, i).mean() for i in range(x.size)])
     lo, hi, info = bca_interval(x.mean(), reps, [jack], 0.95)
-    ref = stats.bootstrap((x,), np.mean, n_resamples=0, method="BCa",
-                          bootstrap_result=SimpleNamespace(bootstrap_distribution=reps))
+    ref = stats.bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=0,
+        method="BCa",
+        bootstrap_result=SimpleNamespace(bootstrap_distribution=reps),
+    )
     assert (lo, hi) == pytest.approx(tuple(ref.confidence_interval), abs=1e-12)
     assert info["acceleration"] == pytest.approx(jackknife_acceleration([jack]))
     assert info["acceleration"] > 0  # right-skewed mean -> positive acceleration
@@ -284,8 +328,9 @@ def test_bootstrap_point_estimate_equals_phe_on_quintile_means():
     rng = np.random.default_rng(5)
     q = np.repeat(np.arange(1, 6), [6, 9, 7, 8, 10])
     y = rng.gamma(3.0, 0.2 + 0.05 * q)
-    res = sii_bootstrap(pd.DataFrame({"y": y, "q": q}), "y", quantile_col="q",
-                        value_type="rate", n_boot=200, seed=0)
+    res = sii_bootstrap(
+        pd.DataFrame({"y": y, "q": q}), "y", quantile_col="q", value_type="rate", n_boot=200, seed=0
+    )
     means = np.array([y[q == i].mean() for i in range(1, 6)])
     counts = np.bincount(q)[1:]
     phe = sii(means, counts, se=0.01 * means, value_type="rate", transform=True, n_sim=1000)
@@ -446,8 +491,9 @@ def test_natural_vs_link_scale_se():
     rate = np.array([2.0, 2.2, 2.5, 2.4, 2.9])
     se_nat = 0.1 * rate
     nat = sii(rate, [1] * 5, se=se_nat, value_type="rate", n_sim=2000, seed=3)
-    link = sii(rate, [1] * 5, se=np.full(5, 0.1), value_type="rate", se_scale="link",
-               n_sim=2000, seed=3)
+    link = sii(
+        rate, [1] * 5, se=np.full(5, 0.1), value_type="rate", se_scale="link", n_sim=2000, seed=3
+    )
     assert nat.sii_ci == link.sii_ci  # delta method: se/rate = 0.1 on the log scale
 
 
@@ -486,27 +532,52 @@ def _hand_panel() -> pd.DataFrame:
     # Outcome = 5 - 2 * rank exactly, so the unit SII is -2 and each quintile mean equals
     # 5 - 2 * (quintile mid-rank 0.1, 0.3, ..., 0.9): the quintile SII is also exactly -2.
     rank = np.arange(10) / 10 + 0.05
-    a = pd.DataFrame({"practice_code": [f"A{i}" for i in range(10)], "icb_code": "AAA",
-                      "year": 2022, "imd_score": 55 - 5.0 * np.arange(10),
-                      "list_size": 5000.0, "gp_fte_per_1k": 5 - 2 * rank})
+    a = pd.DataFrame(
+        {
+            "practice_code": [f"A{i}" for i in range(10)],
+            "icb_code": "AAA",
+            "year": 2022,
+            "imd_score": 55 - 5.0 * np.arange(10),
+            "list_size": 5000.0,
+            "gp_fte_per_1k": 5 - 2 * rank,
+        }
+    )
     # ICB "BBB": 12 practices, one missing outcome and one missing score (both counted).
     rng = np.random.default_rng(0)
-    b = pd.DataFrame({"practice_code": [f"B{i}" for i in range(12)], "icb_code": "BBB",
-                      "year": 2022, "imd_score": rng.uniform(5, 60, 12),
-                      "list_size": 4000.0, "gp_fte_per_1k": rng.uniform(0.4, 0.8, 12)})
+    b = pd.DataFrame(
+        {
+            "practice_code": [f"B{i}" for i in range(12)],
+            "icb_code": "BBB",
+            "year": 2022,
+            "imd_score": rng.uniform(5, 60, 12),
+            "list_size": 4000.0,
+            "gp_fte_per_1k": rng.uniform(0.4, 0.8, 12),
+        }
+    )
     b.loc[0, "gp_fte_per_1k"] = np.nan
     b.loc[1, "imd_score"] = np.nan
     # ICB "CCC": only 6 practices -> a quintile with 1 practice -> skipped with a note.
-    c = b.iloc[:6].assign(practice_code=[f"C{i}" for i in range(6)], icb_code="CCC",
-                          gp_fte_per_1k=0.6, imd_score=np.linspace(10, 50, 6))
+    c = b.iloc[:6].assign(
+        practice_code=[f"C{i}" for i in range(6)],
+        icb_code="CCC",
+        gp_fte_per_1k=0.6,
+        imd_score=np.linspace(10, 50, 6),
+    )
     return pd.concat([a, b, c], ignore_index=True)
 
 
 @pytest.mark.parametrize("method", ["quintile_bootstrap", "phe", "unit"])
 def test_sii_table_hand_panel(method):
     panel = _hand_panel()
-    kwargs = {"method": method, "value_type": "other", "min_per_quantile": 2, "national": True,
-              "n_boot": 200, "n_sim": 1000, "seed": 1}
+    kwargs = {
+        "method": method,
+        "value_type": "other",
+        "min_per_quantile": 2,
+        "national": True,
+        "n_boot": 200,
+        "n_sim": 1000,
+        "seed": 1,
+    }
     if method == "unit":  # 6 practices are enough for a unit-level fit
         tab = sii_table(panel, "gp_fte_per_1k", **kwargs)
         assert tab.set_index("icb_code").loc["CCC", "sii"] == pytest.approx(0.0, abs=1e-12)
@@ -526,8 +597,16 @@ def test_sii_table_hand_panel(method):
     assert np.isfinite(row.loc["England", "sii"])
     if method != "unit":  # an exact line has zero-width sandwich but positive quintile noise
         assert row.loc["AAA", "lower"] <= -2 <= row.loc["AAA", "upper"]
-    again = sii_table(panel[panel.icb_code != "CCC"], "gp_fte_per_1k", method=method,
-                      value_type="other", min_per_quantile=2, n_boot=200, n_sim=1000, seed=1)
+    again = sii_table(
+        panel[panel.icb_code != "CCC"],
+        "gp_fte_per_1k",
+        method=method,
+        value_type="other",
+        min_per_quantile=2,
+        n_boot=200,
+        n_sim=1000,
+        seed=1,
+    )
     assert again.loc[0, "sii"] == pytest.approx(tab.loc[0, "sii"])
 
 

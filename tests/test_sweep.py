@@ -22,8 +22,10 @@ pytestmark = pytest.mark.timeout(600)
 def base_dict(name: str = "s") -> dict:
     return {
         "name": name,
-        "data": {"source": "synthetic",
-                 "synthetic": {"preset": "small", "n_practices": 240, "seed": 3}},
+        "data": {
+            "source": "synthetic",
+            "synthetic": {"preset": "small", "n_practices": 240, "seed": 3},
+        },
         "analysis": {"outcome": "gp", "comparators": "all"},
         "estimator": {"name": TARGET},
         "sampler": {"draws": 300, "tune": 300, "chains": 2},
@@ -50,8 +52,15 @@ def test_run_cache_and_force(tmp_path, fit_log):
     first = run_experiment(cfg, out_dir=tmp_path, figures=False)
     assert not first.cached and n_fits(fit_log) == 1
     files = {p.name for p in first.run_dir.iterdir()}
-    assert {"idata.nc", "summary.csv", "diagnostics.json", "config.resolved.toml",
-            "provenance.json", "run.json", "truth.json"} <= files
+    assert {
+        "idata.nc",
+        "summary.csv",
+        "diagnostics.json",
+        "config.resolved.toml",
+        "provenance.json",
+        "run.json",
+        "truth.json",
+    } <= files
     assert not list(tmp_path.glob(".tmp-*"))  # temp dir renamed into place
     prov = json.loads((first.run_dir / "provenance.json").read_text())
     assert prov["config_hash"] == first.config_hash
@@ -79,8 +88,14 @@ def test_sweep_interrupt_and_resume(tmp_path, fit_log):
         raise Stop(row["run"])
 
     with pytest.raises(Stop):
-        run_sweep(cfg, out_dir=tmp_path, workers=1, progress=False,
-                  on_run_done=stop_after_first, figures=False)
+        run_sweep(
+            cfg,
+            out_dir=tmp_path,
+            workers=1,
+            progress=False,
+            on_run_done=stop_after_first,
+            figures=False,
+        )
     assert n_fits(fit_log) == 1
     manifest = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     status = {p["name"]: p["status"] for p in manifest["points"]}
@@ -114,10 +129,11 @@ def test_sweep_failure_is_recorded(tmp_path):
     d = base_dict("bad")
     d["sweep"] = {"grid": {"priors": [{"not_a_prior": 1.0}]}}
     with pytest.warns(UserWarning, match="1 run\\(s\\) failed"):
-        res = run_sweep(config_from_dict(d), out_dir=tmp_path, workers=1, progress=False,
-                        figures=False)
+        res = run_sweep(
+            config_from_dict(d), out_dir=tmp_path, workers=1, progress=False, figures=False
+        )
     assert res.table.empty and not res.files
-    (name, err), = res.failed.items()
+    ((name, err),) = res.failed.items()
     assert "not_a_prior" in err and "priors" in name
     manifest = json.loads((tmp_path / "bad" / "sweep.json").read_text())
     failed = [p for p in manifest["points"] if p["status"] == "failed"]
@@ -144,10 +160,14 @@ def test_sweep_on_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     d = base_dict("dask")
     d["sweep"] = {"grid": {"analysis.start_year": [2021]}}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        res = run_sweep(config_from_dict(d), out_dir=tmp_path, scheduler=client,
-                        progress=False, figures=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = run_sweep(
+            config_from_dict(d), out_dir=tmp_path, scheduler=client, progress=False, figures=False
+        )
     assert len(res.table) == 1 and not res.failed
     assert is_complete(res.table["run_dir"].iloc[0])

@@ -8,9 +8,19 @@ __version__ = "0.1.0"
 
 # The scripting API (hepcausal.api) is re-exported lazily: ``import hepcausal`` stays cheap.
 _API = (
-    "Config", "ConfigError", "RunResult", "SweepResult", "build_nhs_panel", "expand_sweep",
-    "load_config", "load_run", "register_estimator", "run_experiment", "run_sweep",
-    "simulate_panel", "write_report",
+    "Config",
+    "ConfigError",
+    "RunResult",
+    "SweepResult",
+    "build_nhs_panel",
+    "expand_sweep",
+    "load_config",
+    "load_run",
+    "register_estimator",
+    "run_experiment",
+    "run_sweep",
+    "simulate_panel",
+    "write_report",
 )
 
 

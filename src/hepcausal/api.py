@@ -20,9 +20,20 @@ from hepcausal.experiments.store import RunResult, load_run
 from hepcausal.experiments.sweep import SweepResult, expand_sweep, run_sweep
 
 __all__ = [
-    "Config", "ConfigError", "RunResult", "SweepResult", "build_nhs_panel", "config_from_dict",
-    "expand_sweep", "load_config", "load_run", "register_estimator", "run_experiment",
-    "run_sweep", "simulate_panel", "write_report",
+    "Config",
+    "ConfigError",
+    "RunResult",
+    "SweepResult",
+    "build_nhs_panel",
+    "config_from_dict",
+    "expand_sweep",
+    "load_config",
+    "load_run",
+    "register_estimator",
+    "run_experiment",
+    "run_sweep",
+    "simulate_panel",
+    "write_report",
 ]
 
 

@@ -62,10 +62,14 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tune", type=int, help="tuning steps per chain (sampler.tune)")
     g.add_argument("--chains", type=int, help="number of chains (sampler.chains)")
     g.add_argument("--seed", type=int, help="random seed (sampler.seed)")
-    g.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any dotted config key, value in TOML syntax (bare words are "
-                        "strings); repeatable, e.g. --set analysis.comparators=all "
-                        "--set priors.effect_sd=2.5 --set 'analysis.comparators=[\"QJ2\"]'")
+    g.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any dotted config key, value in TOML syntax (bare words are "
+        "strings); repeatable, e.g. --set analysis.comparators=all "
+        "--set priors.effect_sd=2.5 --set 'analysis.comparators=[\"QJ2\"]'",
+    )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -76,13 +80,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     if cfg.sweep is not None:
-        print(f"note: {args.config} has a [sweep] table; running its base point only "
-              "(use 'hepcausal sweep' for all points)", file=sys.stderr)
+        print(
+            f"note: {args.config} has a [sweep] table; running its base point only "
+            "(use 'hepcausal sweep' for all points)",
+            file=sys.stderr,
+        )
     res = run_experiment(cfg, out_dir=args.out, force=args.force, figures=not args.no_figures)
     print(res.describe())
     if not res.diagnostics.ok:
-        print("WARNING: convergence checks FAILED - do not trust these estimates "
-              "(increase draws/tune or target_accept, or reparameterise).", file=sys.stderr)
+        print(
+            "WARNING: convergence checks FAILED - do not trust these estimates "
+            "(increase draws/tune or target_accept, or reparameterise).",
+            file=sys.stderr,
+        )
         if args.strict:
             return 3
     return 0
@@ -94,12 +104,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg.sweep is None:
         raise CliError(f"{args.config} has no [sweep] table; use 'hepcausal run' instead")
-    res = run_sweep(cfg, out_dir=args.out, workers=args.workers, scheduler=args.scheduler,
-                    force=args.force, progress=not args.no_progress,
-                    figures=not args.no_figures)
+    res = run_sweep(
+        cfg,
+        out_dir=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        force=args.force,
+        progress=not args.no_progress,
+        figures=not args.no_figures,
+    )
     if not res.table.empty:
-        cols = ["run", "mean", "hdi_low", "hdi_high", "p_direction", "p_rope", "diagnostics_ok",
-                "cached"]
+        cols = [
+            "run",
+            "mean",
+            "hdi_low",
+            "hdi_high",
+            "p_direction",
+            "p_rope",
+            "diagnostics_ok",
+            "cached",
+        ]
         with _pd_options():
             print(res.table[cols].to_string(index=False))
     for kind, path in res.files.items():
@@ -118,8 +142,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _pd_options() -> Any:
     import pandas as pd
 
-    return pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                             "display.precision", 3)
+    return pd.option_context(
+        "display.width", 200, "display.max_colwidth", 60, "display.precision", 3
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -168,8 +193,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     truth = sim.truth
     truth_doc = {
         key: _jsonable(getattr(truth, key))
-        for key in ("gradient_effect", "level_effect", "dose_effect", "params", "clipped", "sii",
-                    "level")
+        for key in (
+            "gradient_effect",
+            "level_effect",
+            "dose_effect",
+            "params",
+            "clipped",
+            "sii",
+            "level",
+        )
         if hasattr(truth, key)
     }
     truth_doc["config"] = _jsonable(sim_cfg)
@@ -200,8 +232,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     validate_panel(built.panel, source="NHS panel")
     print(built.report)
     panel = built.panel
-    print(f"\nPanel: {len(panel)} practice-years, {panel['practice_code'].nunique()} practices, "
-          f"{panel['icb_code'].nunique()} ICBs, years {panel['year'].min()}-{panel['year'].max()}")
+    print(
+        f"\nPanel: {len(panel)} practice-years, {panel['practice_code'].nunique()} practices, "
+        f"{panel['icb_code'].nunique()} ICBs, years {panel['year'].min()}-{panel['year'].max()}"
+    )
     if args.out:
         out = write_panel(panel, args.out)
         incl = out.with_name(out.stem + ".inclusion.csv")
@@ -230,59 +264,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hepcausal",
         description="Bayesian causal inference on inequality in English general practice: "
-                    "did LLR's Health Equity Payments change the deprivation gradient?",
-        epilog=EPILOG, formatter_class=fmt,
+        "did LLR's Health Equity Payments change the deprivation gradient?",
+        epilog=EPILOG,
+        formatter_class=fmt,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--quiet", action="store_true", help="less progress output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
-        "run", help="fit one experiment config", formatter_class=fmt,
+        "run",
+        help="fit one experiment config",
+        formatter_class=fmt,
         description="Fit one experiment (TOML config). Prints the headline sentence, the "
-                    "diagnostics line and the run directory. Unchanged config + data are not "
-                    "refitted (the stored run is returned) unless --force.",
+        "diagnostics line and the run directory. Unchanged config + data are not "
+        "refitted (the stored run is returned) unless --force.",
         epilog="examples:\n  hepcausal run experiments/synthetic_baseline.toml\n"
-               "  hepcausal run experiments/baseline.toml --draws 2000 --seed 7 --out runs\n"
-               "  hepcausal run experiments/baseline.toml --set analysis.rank=need\n",
+        "  hepcausal run experiments/baseline.toml --draws 2000 --seed 7 --out runs\n"
+        "  hepcausal run experiments/baseline.toml --set analysis.rank=need\n",
     )
     p.add_argument("config", help="experiment TOML file")
     p.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
     p.add_argument("--force", action="store_true", help="refit even if a cached run exists")
     p.add_argument("--no-figures", action="store_true", help="skip figures")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 3 when convergence checks fail")
+    p.add_argument(
+        "--strict", action="store_true", help="exit with status 3 when convergence checks fail"
+    )
     _add_overrides(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
-        "sweep", help="run a sensitivity sweep", formatter_class=fmt,
+        "sweep",
+        help="run a sensitivity sweep",
+        formatter_class=fmt,
         description="Run every point of a config's [sweep] grid in parallel, skipping finished "
-                    "runs (an interrupted sweep resumes where it stopped). Writes "
-                    "OUT/<name>/sweep_summary.csv and .tex with every headline effect.",
+        "runs (an interrupted sweep resumes where it stopped). Writes "
+        "OUT/<name>/sweep_summary.csv and .tex with every headline effect.",
         epilog="examples:\n  hepcausal sweep experiments/sensitivity.toml --workers 2\n"
-               "  hepcausal sweep experiments/sensitivity.toml --scheduler tcp://10.0.0.5:8786\n"
-               "  hepcausal check experiments/sensitivity.toml   # list the runs first\n",
+        "  hepcausal sweep experiments/sensitivity.toml --scheduler tcp://10.0.0.5:8786\n"
+        "  hepcausal check experiments/sensitivity.toml   # list the runs first\n",
     )
     p.add_argument("config", help="experiment TOML file with a [sweep] table")
     p.add_argument("--out", default="runs", help="output folder (default: runs)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="local worker processes (default 2; 1 = run in this process)")
-    p.add_argument("--scheduler", metavar="ADDR",
-                   help="Dask distributed scheduler address, e.g. tcp://host:8786")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local worker processes (default 2; 1 = run in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="Dask distributed scheduler address, e.g. tcp://host:8786",
+    )
     p.add_argument("--force", action="store_true", help="refit every point")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-figures", action="store_true",
-                   help="skip the figures of each run (the sweep forest plot is still drawn)")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 3 when any run fails its convergence checks")
+    p.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="skip the figures of each run (the sweep forest plot is still drawn)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when any run fails its convergence checks",
+    )
     _add_overrides(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
-        "report", help="write the HTML report of a run", formatter_class=fmt,
+        "report",
+        help="write the HTML report of a run",
+        formatter_class=fmt,
         description="Write an HTML report (figures, effects table, diagnostics, provenance) "
-                    "into a run directory.",
+        "into a run directory.",
         epilog="example:\n  hepcausal report runs/synthetic_baseline-0123456789ab\n",
     )
     p.add_argument("run_dir", help="a run directory written by 'hepcausal run'")
@@ -290,42 +345,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
-        "simulate", help="write a synthetic panel with known truth", formatter_class=fmt,
+        "simulate",
+        help="write a synthetic panel with known truth",
+        formatter_class=fmt,
         description="Simulate a national practice x year panel with known effects. Writes the "
-                    "panel (.csv or .parquet) and OUT-STEM.truth.json with the true effects.",
+        "panel (.csv or .parquet) and OUT-STEM.truth.json with the true effects.",
         epilog="examples:\n  hepcausal simulate --out panel.csv\n"
-               "  hepcausal simulate --preset small --seed 3 --gradient-effect -0.05 "
-               "--out small.parquet\n"
-               "  hepcausal simulate --config experiments/synthetic_baseline.toml --out p.csv\n",
+        "  hepcausal simulate --preset small --seed 3 --gradient-effect -0.05 "
+        "--out small.parquet\n"
+        "  hepcausal simulate --config experiments/synthetic_baseline.toml --out p.csv\n",
     )
     p.add_argument("--config", help="take [data.synthetic] settings from this config")
-    p.add_argument("--preset", choices=["small", "national"],
-                   help="'small' = 12 ICBs, fast; 'national' = all 42 ICBs (default)")
+    p.add_argument(
+        "--preset",
+        choices=["small", "national"],
+        help="'small' = 12 ICBs, fast; 'national' = all 42 ICBs (default)",
+    )
     p.add_argument("--n-practices", type=int, dest="n_practices", help="number of practices")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--gradient-effect", type=float, dest="gradient_effect",
-                   help="true change of the treated ICB's gradient (model scale)")
-    p.add_argument("--level-effect", type=float, dest="level_effect",
-                   help="true change of the treated ICB's level (model scale)")
+    p.add_argument(
+        "--gradient-effect",
+        type=float,
+        dest="gradient_effect",
+        help="true change of the treated ICB's gradient (model scale)",
+    )
+    p.add_argument(
+        "--level-effect",
+        type=float,
+        dest="level_effect",
+        help="true change of the treated ICB's level (model scale)",
+    )
     p.add_argument("--out", required=True, help="output panel file (.csv or .parquet)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
-        "data", help="build and check the real NHS panel", formatter_class=fmt,
+        "data",
+        help="build and check the real NHS panel",
+        formatter_class=fmt,
         description="Build the practice x year panel from the NHS files, validate it and print "
-                    "the inclusion table (every dropped practice counted by rule).",
+        "the inclusion table (every dropped practice counted by rule).",
         epilog="examples:\n  hepcausal data                      # uses $HEPCAUSAL_NHS_DATA\n"
-               "  hepcausal data --data-dir /data/nhs --min-list-size 1000 --out panel.csv\n",
+        "  hepcausal data --data-dir /data/nhs --min-list-size 1000 --out panel.csv\n",
     )
     p.add_argument("--data-dir", help="NHS data folder (default: $HEPCAUSAL_NHS_DATA)")
     p.add_argument("--config", help="take [data.inclusion] rules from this config")
-    p.add_argument("--min-list-size", type=float, dest="min_list_size",
-                   help="minimum registered list size (inclusion rule)")
+    p.add_argument(
+        "--min-list-size",
+        type=float,
+        dest="min_list_size",
+        help="minimum registered list size (inclusion rule)",
+    )
     p.add_argument("--out", help="write the panel (.csv or .parquet) and its inclusion table")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser(
-        "check", help="validate a config and list its runs", formatter_class=fmt,
+        "check",
+        help="validate a config and list its runs",
+        formatter_class=fmt,
         description="Validate a config, print it fully resolved and list the runs it defines.",
         epilog="example:\n  hepcausal check experiments/sensitivity.toml\n",
     )

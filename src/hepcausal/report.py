@@ -25,15 +25,41 @@ SWEEP_REPORT_NAME = "sweep_report.html"
 CONFIG_NAMES = ("config.resolved.toml", "config.toml", "config.json")
 # Figures in reading order; unknown stems follow alphabetically.
 FIGURE_ORDER = (
-    "sii_trajectories", "sii_small_multiples", "event_study", "synthetic_control",
-    "donor_weights", "placebo_rmspe", "effect_posterior", "forest", "prior_predictive_check",
-    "posterior_predictive_check", "trace_rank",
+    "sii_trajectories",
+    "sii_small_multiples",
+    "event_study",
+    "synthetic_control",
+    "donor_weights",
+    "placebo_rmspe",
+    "effect_posterior",
+    "forest",
+    "prior_predictive_check",
+    "posterior_predictive_check",
+    "trace_rank",
 )
-EFFECT_COLUMNS = ("name", "mean", "median", "sd", "hdi_low", "hdi_high", "p_direction",
-                  "p_rope", "rope_low", "rope_high", "units")
-EFFECT_HEADERS = {"hdi_low": "HDI low", "hdi_high": "HDI high", "p_direction": "P(direction)",
-                  "p_rope": "P(ROPE)", "rope_low": "ROPE low", "rope_high": "ROPE high",
-                  "sd": "SD", "name": "estimand"}
+EFFECT_COLUMNS = (
+    "name",
+    "mean",
+    "median",
+    "sd",
+    "hdi_low",
+    "hdi_high",
+    "p_direction",
+    "p_rope",
+    "rope_low",
+    "rope_high",
+    "units",
+)
+EFFECT_HEADERS = {
+    "hdi_low": "HDI low",
+    "hdi_high": "HDI high",
+    "p_direction": "P(direction)",
+    "p_rope": "P(ROPE)",
+    "rope_low": "ROPE low",
+    "rope_high": "ROPE high",
+    "sd": "SD",
+    "name": "estimand",
+}
 
 
 class ReportError(ValueError):
@@ -90,17 +116,27 @@ def _diagnostics_section(diag: dict[str, Any]) -> tuple[str, bool]:
     problems = list(diag.get("problems") or [])
     ok = bool(diag.get("ok", not problems))
     if ok:
-        box = ('<div class="ok">All convergence checks passed (R-hat, bulk and tail ESS, '
-               "divergences).</div>")
+        box = (
+            '<div class="ok">All convergence checks passed (R-hat, bulk and tail ESS, '
+            "divergences).</div>"
+        )
     else:
         items = "".join(f"<li>{esc(p)}</li>" for p in problems) or "<li>(no details)</li>"
-        box = ('<div class="warning" id="convergence-warning">CONVERGENCE CHECK FAILED: do not '
-               f"trust these estimates.<ul>{items}</ul></div>")
+        box = (
+            '<div class="warning" id="convergence-warning">CONVERGENCE CHECK FAILED: do not '
+            f"trust these estimates.<ul>{items}</ul></div>"
+        )
     rows = [
-        ("max R-hat", f"{fmt(diag.get('max_rhat'))} (threshold {fmt(diag.get('rhat_max'))}; "
-                      f"worst: {diag.get('worst_rhat_var') or '-'})"),
-        ("min bulk ESS", f"{fmt(diag.get('min_ess_bulk'))} (threshold {fmt(diag.get('ess_min'))};"
-                         f" worst: {diag.get('worst_ess_var') or '-'})"),
+        (
+            "max R-hat",
+            f"{fmt(diag.get('max_rhat'))} (threshold {fmt(diag.get('rhat_max'))}; "
+            f"worst: {diag.get('worst_rhat_var') or '-'})",
+        ),
+        (
+            "min bulk ESS",
+            f"{fmt(diag.get('min_ess_bulk'))} (threshold {fmt(diag.get('ess_min'))};"
+            f" worst: {diag.get('worst_ess_var') or '-'})",
+        ),
         ("min tail ESS", fmt(diag.get("min_ess_tail"))),
         ("divergent transitions", fmt(diag.get("n_divergences"))),
         ("chains x draws", f"{diag.get('n_chains')} x {diag.get('n_draws')}"),
@@ -163,36 +199,60 @@ def _provenance_section(prov: dict[str, Any] | None) -> str:
             out += html_table([{"file": k, "sha256": v} for k, v in sorted(files.items())])
         gen = data.get("generator")
         if gen:
-            out += ("<h3>Data generator</h3><pre>"
-                    + esc(json.dumps(gen, indent=2, sort_keys=True, default=str)) + "</pre>")
+            out += (
+                "<h3>Data generator</h3><pre>"
+                + esc(json.dumps(gen, indent=2, sort_keys=True, default=str))
+                + "</pre>"
+            )
     pkgs = prov.get("packages") or {}
     if pkgs:
         out += "<h3>Package versions</h3>" + html_table(
-            [{"package": k, "version": v if v is not None else "not installed"}
-             for k, v in sorted(pkgs.items())])
+            [
+                {"package": k, "version": v if v is not None else "not installed"}
+                for k, v in sorted(pkgs.items())
+            ]
+        )
     return out
 
 
 def _meta_section(meta: dict[str, Any] | None) -> str:
     if not meta:
         return ""
-    keys = ("estimator", "backend", "outcome", "treated", "comparators", "start_year", "years",
-            "n_obs", "n_units", "n_groups", "likelihood", "rank_col", "effect_columns")
-    rows = [(k, ", ".join(map(str, meta[k])) if isinstance(meta[k], list) else meta[k])
-            for k in keys if k in meta]
-    out = "<h2 id=\"model\">Model</h2>" + kv_table(rows) if rows else ""
+    keys = (
+        "estimator",
+        "backend",
+        "outcome",
+        "treated",
+        "comparators",
+        "start_year",
+        "years",
+        "n_obs",
+        "n_units",
+        "n_groups",
+        "likelihood",
+        "rank_col",
+        "effect_columns",
+    )
+    rows = [
+        (k, ", ".join(map(str, meta[k])) if isinstance(meta[k], list) else meta[k])
+        for k in keys
+        if k in meta
+    ]
+    out = '<h2 id="model">Model</h2>' + kv_table(rows) if rows else ""
     dropped = meta.get("dropped")
     if dropped:
         out += "<h3>Rows dropped by the estimator</h3>" + html_table(
-            [{"reason": k, "rows": v} for k, v in dropped.items()])
+            [{"reason": k, "rows": v} for k, v in dropped.items()]
+        )
     notes = meta.get("notes")
     if notes:
         out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
     return out
 
 
-def write_report(run_dir: str | Path, *, out: str | Path | None = None,
-                 title: str | None = None) -> Path:
+def write_report(
+    run_dir: str | Path, *, out: str | Path | None = None, title: str | None = None
+) -> Path:
     """Write ``report.html`` (self-contained, opens offline) for a run directory; return it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -216,20 +276,37 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None,
 
     diag_html, ok = _diagnostics_section(diag)
     parts: list[str] = [f"<h1>{esc(title)}</h1>"]
-    sub = [s for s in (estimator and f"estimator {estimator}",
-                       (prov or {}).get("finished") and f"finished {prov['finished']}",
-                       f"directory {run_dir.name}") if s]
+    sub = [
+        s
+        for s in (
+            estimator and f"estimator {estimator}",
+            (prov or {}).get("finished") and f"finished {prov['finished']}",
+            f"directory {run_dir.name}",
+        )
+        if s
+    ]
     parts.append(f'<p class="subtitle">{esc(" | ".join(sub))}</p>')
-    sections = [("headline", "Headline"), ("effects", "Effects"), ("diagnostics", "Diagnostics"),
-                ("figures", "Figures"), ("inclusion", "Inclusion"), ("config", "Configuration"),
-                ("provenance", "Provenance")]
-    parts.append("<nav><ul>" + "".join(f'<li><a href="#{a}">{esc(t)}</a></li>'
-                                       for a, t in sections) + "</ul></nav>")
+    sections = [
+        ("headline", "Headline"),
+        ("effects", "Effects"),
+        ("diagnostics", "Diagnostics"),
+        ("figures", "Figures"),
+        ("inclusion", "Inclusion"),
+        ("config", "Configuration"),
+        ("provenance", "Provenance"),
+    ]
+    parts.append(
+        "<nav><ul>"
+        + "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in sections)
+        + "</ul></nav>"
+    )
 
     parts.append('<h2 id="headline">Headline</h2>')
     if not ok:
-        parts.append('<div class="warning">The sampler failed its convergence checks (see '
-                     "Diagnostics); the numbers below are not trustworthy.</div>")
+        parts.append(
+            '<div class="warning">The sampler failed its convergence checks (see '
+            "Diagnostics); the numbers below are not trustworthy.</div>"
+        )
     if rows:
         sentences = [effect_from_row(rows[0]).sentence()]
         p_pre = _num(rows[0].get("pretrend_p"))
@@ -237,9 +314,9 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None,
             flagged = str(rows[0].get("pretrend_flag")).lower() in ("true", "1")
             sentences.append(
                 f"Pre-trend check: joint p = {p_pre:.3g} "
-                + ("(FLAGGED: parallel trends doubtful)." if flagged else "(not flagged)."))
-        parts.append('<div class="headline">' + "<br>".join(esc(s) for s in sentences)
-                     + "</div>")
+                + ("(FLAGGED: parallel trends doubtful)." if flagged else "(not flagged).")
+            )
+        parts.append('<div class="headline">' + "<br>".join(esc(s) for s in sentences) + "</div>")
     else:
         parts.append('<p class="note">summary.csv has no estimands.</p>')
 
@@ -247,16 +324,26 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None,
     cols = [c for c in EFFECT_COLUMNS if c in summary.columns]
     prob = summary["hdi_prob"].dropna().iloc[0] if "hdi_prob" in summary and len(summary) else None
     if prob is not None:
-        parts.append(f'<p class="note">Posterior means with {float(prob):.0%} highest-density '
-                     "intervals; P(direction) = posterior probability of the sign of the median;"
-                     " P(ROPE) = posterior mass inside the region of practical equivalence. The "
-                     "first row is the headline estimand.</p>")
+        parts.append(
+            f'<p class="note">Posterior means with {float(prob):.0%} highest-density '
+            "intervals; P(direction) = posterior probability of the sign of the median;"
+            " P(ROPE) = posterior mass inside the region of practical equivalence. The "
+            "first row is the headline estimand.</p>"
+        )
     parts.append(html_table(rows, cols, headers=EFFECT_HEADERS))
     if truth:
-        parts.append("<h3>Simulation truth</h3>" + kv_table(
-            (k, v if not isinstance(v, dict | list) else json.dumps(v, sort_keys=True,
-                                                                     default=str))
-            for k, v in sorted(truth.items())))
+        parts.append(
+            "<h3>Simulation truth</h3>"
+            + kv_table(
+                (
+                    k,
+                    v
+                    if not isinstance(v, dict | list)
+                    else json.dumps(v, sort_keys=True, default=str),
+                )
+                for k, v in sorted(truth.items())
+            )
+        )
 
     parts.append('<h2 id="diagnostics">Diagnostics</h2>' + diag_html)
     parts.append(_meta_section(meta))
@@ -264,8 +351,9 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None,
     parts.append('<h2 id="figures">Figures</h2>')
     figs = _figures(run_dir, marker)
     if (marker or {}).get("figures_error"):
-        parts.append(f'<div class="warning">Figure generation failed: '
-                     f'{esc(marker["figures_error"])}</div>')  # type: ignore[index]
+        parts.append(
+            f'<div class="warning">Figure generation failed: {esc(marker["figures_error"])}</div>'
+        )  # type: ignore[index]
     if figs:
         parts += [figure_html(p, cap, i + 1) for i, (p, cap) in enumerate(figs)]
     else:
@@ -278,13 +366,16 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None,
         dropped = run_dir / "inclusion_dropped.csv"
         if dropped.is_file():
             n = len(pd.read_csv(dropped))
-            parts.append(f'<p class="note">{n:,} dropped practice-year rows are listed with '
-                         "their reasons in inclusion_dropped.csv.</p>")
+            parts.append(
+                f'<p class="note">{n:,} dropped practice-year rows are listed with '
+                "their reasons in inclusion_dropped.csv.</p>"
+            )
     else:
         parts.append('<p class="note">No inclusion rules were applied (no inclusion.csv).</p>')
     if (run_dir / "inclusion.txt").is_file():
-        parts.append("<pre>" + esc((run_dir / "inclusion.txt").read_text(encoding="utf-8"))
-                     + "</pre>")
+        parts.append(
+            "<pre>" + esc((run_dir / "inclusion.txt").read_text(encoding="utf-8")) + "</pre>"
+        )
 
     parts.append('<h2 id="config">Configuration</h2>')
     cfg = _config_text(run_dir)
@@ -305,12 +396,24 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-SWEEP_COLUMNS = ("run", "estimand", "mean", "hdi_low", "hdi_high", "p_direction", "p_rope",
-                 "diagnostics_ok", "max_rhat", "min_ess_bulk", "n_divergences")
+SWEEP_COLUMNS = (
+    "run",
+    "estimand",
+    "mean",
+    "hdi_low",
+    "hdi_high",
+    "p_direction",
+    "p_rope",
+    "diagnostics_ok",
+    "max_rhat",
+    "min_ess_bulk",
+    "n_divergences",
+)
 
 
-def write_sweep_report(sweep_dir: str | Path, *, out: str | Path | None = None,
-                       title: str | None = None) -> Path:
+def write_sweep_report(
+    sweep_dir: str | Path, *, out: str | Path | None = None, title: str | None = None
+) -> Path:
     """Write ``sweep_report.html`` for a sweep directory (``sweep_summary.csv`` + forest plot).
 
     Each run links to its own ``report.html`` (written here if missing) by relative path.
@@ -325,15 +428,36 @@ def write_sweep_report(sweep_dir: str | Path, *, out: str | Path | None = None,
     title = title or f"hepcausal sweep: {name}"
     rows = _records(table)
     failed = [bool(r.get("diagnostics_ok")) is False for r in rows]
-    parts = [f"<h1>{esc(title)}</h1>",
-             f'<p class="subtitle">{len(rows)} runs | directory {esc(sweep_dir.name)}</p>']
+    parts = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="subtitle">{len(rows)} runs | directory {esc(sweep_dir.name)}</p>',
+    ]
     if any(failed):
         bad = [str(r.get("run")) for r, f in zip(rows, failed, strict=True) if f]
-        parts.append('<div class="warning" id="convergence-warning">CONVERGENCE CHECK FAILED in '
-                     f"{len(bad)} run(s): {esc(', '.join(bad))}. Do not trust those rows.</div>")
-    varied = [c for c in table.columns if c not in SWEEP_COLUMNS and c not in (
-        "median", "sd", "hdi_prob", "p_positive", "rope_low", "rope_high", "units", "cached",
-        "config_hash", "run_dir", "n_draws", "name")]
+        parts.append(
+            '<div class="warning" id="convergence-warning">CONVERGENCE CHECK FAILED in '
+            f"{len(bad)} run(s): {esc(', '.join(bad))}. Do not trust those rows.</div>"
+        )
+    varied = [
+        c
+        for c in table.columns
+        if c not in SWEEP_COLUMNS
+        and c
+        not in (
+            "median",
+            "sd",
+            "hdi_prob",
+            "p_positive",
+            "rope_low",
+            "rope_high",
+            "units",
+            "cached",
+            "config_hash",
+            "run_dir",
+            "n_draws",
+            "name",
+        )
+    ]
     cols = ["run", *varied, *[c for c in SWEEP_COLUMNS[1:] if c in table.columns]]
     links = []
     for r in rows:
@@ -355,17 +479,27 @@ def write_sweep_report(sweep_dir: str | Path, *, out: str | Path | None = None,
         r["report"] = link
         body_rows.append(r)
     parts.append('<h2 id="table">Headline estimand by run</h2>')
-    headers = {**EFFECT_HEADERS, "diagnostics_ok": "converged", "max_rhat": "max R-hat",
-               "min_ess_bulk": "min bulk ESS", "n_divergences": "divergences"}
-    table_html = html_table(body_rows, cols, headers=headers,
-                            row_class=["failed" if f else "" for f in failed])
+    headers = {
+        **EFFECT_HEADERS,
+        "diagnostics_ok": "converged",
+        "max_rhat": "max R-hat",
+        "min_ess_bulk": "min bulk ESS",
+        "n_divergences": "divergences",
+    }
+    table_html = html_table(
+        body_rows, cols, headers=headers, row_class=["failed" if f else "" for f in failed]
+    )
     parts.append(table_html)
     linked = [(str(r.get("run")), link) for r, link in zip(rows, links, strict=True) if link]
     if linked:
-        parts.append("<h3>Run reports</h3><ul>" + "".join(
-            f'<li><a href="{esc(link)}">{esc(run)}</a></li>' for run, link in linked) + "</ul>")
-    forest = next((p for p in (sweep_dir / "forest.png", sweep_dir / "forest.svg")
-                   if p.is_file()), None)
+        parts.append(
+            "<h3>Run reports</h3><ul>"
+            + "".join(f'<li><a href="{esc(link)}">{esc(run)}</a></li>' for run, link in linked)
+            + "</ul>"
+        )
+    forest = next(
+        (p for p in (sweep_dir / "forest.png", sweep_dir / "forest.svg") if p.is_file()), None
+    )
     if forest is not None:
         parts.append('<h2 id="forest">Forest plot</h2>')
         captions = _read_json(sweep_dir / "captions.json") or {}

@@ -82,7 +82,8 @@ def html_table(
     for i, r in enumerate(rows):
         cls = f' class="{esc(row_class[i])}"' if row_class and row_class[i] else ""
         cells = "".join(
-            f'<td class="num">{esc(fmt(r.get(c)))}</td>' if _is_num(r.get(c))
+            f'<td class="num">{esc(fmt(r.get(c)))}</td>'
+            if _is_num(r.get(c))
             else f"<td>{esc(fmt(r.get(c)))}</td>"
             for c in cols
         )
@@ -108,7 +109,7 @@ def png_css_width(raw: bytes) -> int | None:
     i = raw.find(b"pHYs")
     if i < 0 or raw[i + 12] != 1:  # unit 1 = metre
         return None
-    dpi = int.from_bytes(raw[i + 4:i + 8], "big") * 0.0254
+    dpi = int.from_bytes(raw[i + 4 : i + 8], "big") * 0.0254
     if dpi <= 0:
         return None
     return round(width_px / dpi * CSS_PX_PER_INCH * FIGURE_ZOOM)
@@ -137,8 +138,8 @@ def figure_html(path: Path, caption: str, number: int) -> str:
 def page(title: str, body: str) -> str:
     """The complete self-contained HTML document."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n"
         "</body>\n</html>\n"
     )

@@ -58,7 +58,16 @@ PROPORTION_DENOMINATORS: Final = {QOF: QOF_MAX_POINTS, GPPS_OVERALL: GPPS_RESPON
 LLR_ICB: Final = "QK1"
 LLR_SUB_ICBS: Final = ("03W", "04C", "04V")
 PUBLISHED_COMPARATORS: Final = (
-    "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU", "QJM", "QNC",
+    "QJ2",
+    "QOQ",
+    "QT1",
+    "QHM",
+    "QWO",
+    "QF7",
+    "QE1",
+    "QWU",
+    "QJM",
+    "QNC",
 )
 HEP_START_YEAR: Final = 2022  # FY 2021/22
 STUDY_YEARS: Final = tuple(range(2018, 2025))  # FY 2017/18 .. 2023/24

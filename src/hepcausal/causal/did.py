@@ -28,9 +28,7 @@ from hepcausal.sampling import SamplerSettings
 __all__ = ["CausalFit", "fit_ddd", "fit_did"]
 
 
-def _columns(
-    unit_col: str, group_col: str, time_col: str, treat_col: str | None
-) -> PanelColumns:
+def _columns(unit_col: str, group_col: str, time_col: str, treat_col: str | None) -> PanelColumns:
     return PanelColumns(unit=unit_col, group=group_col, time=time_col, treat=treat_col)
 
 

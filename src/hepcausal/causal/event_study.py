@@ -93,17 +93,33 @@ class EventStudyFit(CausalFit):
             name = _name(kind, year)
             rel = _relative(year, start)
             if year == self.reference_year:
-                rows.append({"year": year, "relative_time": rel, "mean": 0.0, "hdi_low": 0.0,
-                             "hdi_high": 0.0, "p_direction": np.nan, "period": "ref"})
+                rows.append(
+                    {
+                        "year": year,
+                        "relative_time": rel,
+                        "mean": 0.0,
+                        "hdi_low": 0.0,
+                        "hdi_high": 0.0,
+                        "p_direction": np.nan,
+                        "period": "ref",
+                    }
+                )
                 continue
             if name not in self.effects:
                 if name not in self.design.effect_names:
                     raise KeyError(f"this fit has no {kind} coefficients (target={self.target})")
             e = self.effects.get(name) or _summ(self, name)
-            rows.append({"year": year, "relative_time": rel, "mean": e.mean,
-                         "hdi_low": e.hdi_low, "hdi_high": e.hdi_high,
-                         "p_direction": e.p_direction,
-                         "period": "pre" if year < start else "post"})
+            rows.append(
+                {
+                    "year": year,
+                    "relative_time": rel,
+                    "mean": e.mean,
+                    "hdi_low": e.hdi_low,
+                    "hdi_high": e.hdi_high,
+                    "p_direction": e.p_direction,
+                    "period": "pre" if year < start else "post",
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -124,8 +140,12 @@ def pretrend_check(
     """Joint check of pre-period coefficients from their draws (n_draws x k)."""
     k = draws.shape[1]
     if k == 0:
-        return {"years": [], "n_pre": 0, "flag": False,
-                "note": "no pre-period years besides the reference year: pre-trends untestable"}
+        return {
+            "years": [],
+            "n_pre": 0,
+            "flag": False,
+            "note": "no pre-period years besides the reference year: pre-trends untestable",
+        }
     m = draws.mean(axis=0)
     cov = np.atleast_2d(np.cov(draws, rowvar=False))
     sd = np.sqrt(np.diag(cov))
@@ -247,13 +267,14 @@ def fit_event_study(
         if group:
             d = np.mean([fit.draws(e.name) for e in group], axis=0)
             derived[label] = summarise_effect(
-                d, name=f"{label} ({target})", hdi_prob=hdi_prob, rope=r,
+                d,
+                name=f"{label} ({target})",
+                hdi_prob=hdi_prob,
+                rope=r,
                 units=fit.headline.units,
             )
     fit.effects = {**derived, **fit.effects}
-    fit.meta.update(
-        {"target": target, "reference_year": ref, "pretrend": dict(fit.pretrend)}
-    )
+    fit.meta.update({"target": target, "reference_year": ref, "pretrend": dict(fit.pretrend)})
     if fit.pretrend["flag"]:
         warnings.warn(
             f"event study of {outcome!r} ({target}): pre-period coefficients are jointly "

@@ -130,4 +130,3 @@ def run_panel_fit(
     if backend == "stan":
         meta["stan_engine"] = idata.posterior.attrs.get("stan_engine")
     return result_cls(idata=idata, diagnostics=diag, effects=effects, meta=meta, design=design)
-

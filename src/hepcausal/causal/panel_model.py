@@ -301,9 +301,7 @@ def sample_panel_model(
         }
         if design.cov.shape[1]:
             dims["beta_cov"] = ["covariate"]
-        idata = sample_stan(
-            STAN_PROGRAM, stan_data(design, pri, opt), s, coords=coords, dims=dims
-        )
+        idata = sample_stan(STAN_PROGRAM, stan_data(design, pri, opt), s, coords=coords, dims=dims)
         return _squeeze_stan(idata)
     raise ValueError(f"backend must be 'pymc' or 'stan', got {backend!r}")
 
@@ -311,8 +309,9 @@ def sample_panel_model(
 def effect_draws(idata: az.InferenceData, design: PanelDesign) -> xr.DataArray:
     """Posterior draws of every effect on the outcome scale: ``effect * y_sd / scale``."""
     eff = idata.posterior["effect"]
-    scale = xr.DataArray([e.scale for e in design.effects], dims="term",
-                         coords={"term": design.effect_names})
+    scale = xr.DataArray(
+        [e.scale for e in design.effects], dims="term", coords={"term": design.effect_names}
+    )
     return eff * design.y_sd / scale
 
 

@@ -48,20 +48,23 @@ def gpps_year_from_name(path: str | Path) -> int:
     """Survey year from 'GPPS_<year>_Practice_data...' (or any 20xx in the name)."""
     match = re.search(r"(?<!\d)(20\d{2})(?!\d)", Path(path).name)
     if not match:
-        raise ValueError(f"{Path(path).name}: cannot infer the GPPS survey year from the file "
-                         "name (expected 'GPPS_<year>_Practice_data...'); pass year=")
+        raise ValueError(
+            f"{Path(path).name}: cannot infer the GPPS survey year from the file "
+            "name (expected 'GPPS_<year>_Practice_data...'); pass year="
+        )
     return int(match.group(1))
 
 
 def _load_one(path: Path, year: int | None, percent: bool | None) -> pd.DataFrame:
     raw = read_csv_text(path)
-    cols = match_columns(raw, _PATTERNS, source=path,
-                         optional=("good", "good_1", "good_2", "base"))
+    cols = match_columns(raw, _PATTERNS, source=path, optional=("good", "good_1", "good_2", "base"))
     has_pair = "good_1" in cols and "good_2" in cols
     if "good" not in cols and not has_pair:
-        raise KeyError(f"{path}: required column 'q28_12pct' (overall experience good %) not "
-                       "found (nor 'overallexp_12pct'/'overallexp.pcteval' or the pair "
-                       f"'overallexp_1_pct' + 'overallexp_2_pct'); headers are {list(raw.columns)}")
+        raise KeyError(
+            f"{path}: required column 'q28_12pct' (overall experience good %) not "
+            "found (nor 'overallexp_12pct'/'overallexp.pcteval' or the pair "
+            f"'overallexp_1_pct' + 'overallexp_2_pct'); headers are {list(raw.columns)}"
+        )
     suppressed: dict[str, int] = {}
 
     def number(key: str) -> pd.Series:
@@ -71,9 +74,11 @@ def _load_one(path: Path, year: int | None, percent: bool | None) -> pd.DataFram
         values = values.mask(codes)
         bad = values < 0
         if bad.any():
-            raise ValueError(f"{path}: column {cols[key]!r} has negative values other than the "
-                             f"suppression codes {SUPPRESSION_CODES} at rows "
-                             f"{list(values.index[bad][:5])}")
+            raise ValueError(
+                f"{path}: column {cols[key]!r} has negative values other than the "
+                f"suppression codes {SUPPRESSION_CODES} at rows "
+                f"{list(values.index[bad][:5])}"
+            )
         return values
 
     if "good" in cols:
@@ -85,15 +90,18 @@ def _load_one(path: Path, year: int | None, percent: bool | None) -> pd.DataFram
         good = good / 100.0
     bad = good > 1 + 1e-9
     if bad.any():
-        raise ValueError(f"{path}: overall-good share above 100% at rows "
-                         f"{list(good.index[bad][:5])}")
-    out = pd.DataFrame({
-        S.PRACTICE: raw[cols[S.PRACTICE]].str.strip().str.upper(),
-        S.YEAR: gpps_year_from_name(path) if year is None else int(year),
-        S.GPPS_OVERALL: good.clip(upper=1.0),
-        "gpps_distributed": number("distributed"),
-        "gpps_received": number("received"),
-    })
+        raise ValueError(
+            f"{path}: overall-good share above 100% at rows {list(good.index[bad][:5])}"
+        )
+    out = pd.DataFrame(
+        {
+            S.PRACTICE: raw[cols[S.PRACTICE]].str.strip().str.upper(),
+            S.YEAR: gpps_year_from_name(path) if year is None else int(year),
+            S.GPPS_OVERALL: good.clip(upper=1.0),
+            "gpps_distributed": number("distributed"),
+            "gpps_received": number("received"),
+        }
+    )
     out[S.GPPS_RESPONSES] = number("base") if "base" in cols else out["gpps_received"]
     out.attrs["suppressed"] = suppressed
     return out
@@ -111,8 +119,7 @@ def load_gpps(
     ``gpps_distributed``, ``gpps_received``; ``attrs["suppressed"]`` = total suppressed cells and
     ``attrs["suppressed_by_column"]`` = counts per file and column.
     """
-    paths = ([path_or_paths] if isinstance(path_or_paths, str | Path)
-             else list(path_or_paths))
+    paths = [path_or_paths] if isinstance(path_or_paths, str | Path) else list(path_or_paths)
     if not paths:
         raise ValueError("load_gpps: no files given")
     if year is not None and len(paths) > 1:
@@ -125,8 +132,10 @@ def load_gpps(
     out = pd.concat(frames, ignore_index=True)
     dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
     if dup.any():
-        raise ValueError(f"GPPS files {[str(p) for p in paths]}: duplicated (practice, year): "
-                         f"{out.loc[dup, [S.PRACTICE, S.YEAR]].head(5).values.tolist()}")
+        raise ValueError(
+            f"GPPS files {[str(p) for p in paths]}: duplicated (practice, year): "
+            f"{out.loc[dup, [S.PRACTICE, S.YEAR]].head(5).values.tolist()}"
+        )
     out.attrs["suppressed_by_column"] = by_col
     out.attrs["suppressed"] = int(sum(sum(d.values()) for d in by_col.values()))
     return out

@@ -136,4 +136,3 @@ def fiscal_year_from_name(path: str | Path) -> int:
         f"{name}: cannot infer the fiscal year from the file name (expected e.g. '17-18' or "
         "'2017-18'); pass year= explicitly"
     )
-

@@ -80,20 +80,27 @@ class InclusionRules:
         if self.window is not None:
             lo, hi = self.window
             if int(lo) != lo or int(hi) != hi or lo > hi:
-                raise ValueError(f"InclusionRules.window must be (first, last) years with "
-                                 f"first <= last, got {self.window!r}")
+                raise ValueError(
+                    f"InclusionRules.window must be (first, last) years with "
+                    f"first <= last, got {self.window!r}"
+                )
         if self.min_list_size is not None and self.min_list_size < 0:
-            raise ValueError(f"InclusionRules.min_list_size must be >= 0, "
-                             f"got {self.min_list_size!r}")
+            raise ValueError(
+                f"InclusionRules.min_list_size must be >= 0, got {self.min_list_size!r}"
+            )
         if self.max_jump_fraction is not None and self.max_jump_fraction < 0:
-            raise ValueError(f"InclusionRules.max_jump_fraction must be >= 0, "
-                             f"got {self.max_jump_fraction!r}")
+            raise ValueError(
+                f"InclusionRules.max_jump_fraction must be >= 0, got {self.max_jump_fraction!r}"
+            )
         if self.max_jump_patients < 0:
-            raise ValueError(f"InclusionRules.max_jump_patients must be >= 0, "
-                             f"got {self.max_jump_patients!r}")
+            raise ValueError(
+                f"InclusionRules.max_jump_patients must be >= 0, got {self.max_jump_patients!r}"
+            )
         if self.missing_outcome not in ("drop_practice", "drop_year", "keep"):
-            raise ValueError("InclusionRules.missing_outcome must be 'drop_practice', "
-                             f"'drop_year' or 'keep', got {self.missing_outcome!r}")
+            raise ValueError(
+                "InclusionRules.missing_outcome must be 'drop_practice', "
+                f"'drop_year' or 'keep', got {self.missing_outcome!r}"
+            )
         if isinstance(self.outcomes, str):
             raise TypeError("InclusionRules.outcomes must be a tuple of column names, not a str")
 
@@ -145,26 +152,64 @@ class InclusionReport:
     def table(self) -> pd.DataFrame:
         """One row per rule plus 'in', 'dropped (total)' and 'kept' rows."""
         cols = ["practices", "practice_years", "llr_practices", "llr_practice_years"]
-        rows = [("in (before rules)", "", self.practices_in, self.practice_years_in,
-                 self.llr_practices_in, self.llr_practice_years_in)]
-        rows += [(s.rule, s.description, s.practices_dropped, s.practice_years_dropped,
-                  s.llr_practices_dropped, s.llr_practice_years_dropped) for s in self.steps]
-        rows.append(("dropped (total)", "", self.practices_dropped, self.practice_years_dropped,
-                     self.llr_practices_dropped, self.llr_practice_years_dropped))
-        rows.append(("kept", "", self.practices_kept, self.practice_years_kept,
-                     self.llr_practices_kept, self.llr_practice_years_kept))
+        rows = [
+            (
+                "in (before rules)",
+                "",
+                self.practices_in,
+                self.practice_years_in,
+                self.llr_practices_in,
+                self.llr_practice_years_in,
+            )
+        ]
+        rows += [
+            (
+                s.rule,
+                s.description,
+                s.practices_dropped,
+                s.practice_years_dropped,
+                s.llr_practices_dropped,
+                s.llr_practice_years_dropped,
+            )
+            for s in self.steps
+        ]
+        rows.append(
+            (
+                "dropped (total)",
+                "",
+                self.practices_dropped,
+                self.practice_years_dropped,
+                self.llr_practices_dropped,
+                self.llr_practice_years_dropped,
+            )
+        )
+        rows.append(
+            (
+                "kept",
+                "",
+                self.practices_kept,
+                self.practice_years_kept,
+                self.llr_practices_kept,
+                self.llr_practice_years_kept,
+            )
+        )
         return pd.DataFrame(rows, columns=["rule", "description", *cols])
 
     def __str__(self) -> str:
         tab = self.table()
         header = f"{'rule':<20} {'practices':>10} {'prac-years':>11} {'LLR prac':>9} {'LLR p-y':>8}"
-        lines = ["Inclusion (rules applied in order; counts are those dropped by each rule)",
-                 header, "-" * len(header)]
+        lines = [
+            "Inclusion (rules applied in order; counts are those dropped by each rule)",
+            header,
+            "-" * len(header),
+        ]
         for i, r in tab.iterrows():
             if r["rule"] == "dropped (total)" or i == 1:
                 lines.append("-" * len(header))
-            lines.append(f"{r['rule']:<20} {r['practices']:>10,} {r['practice_years']:>11,} "
-                         f"{r['llr_practices']:>9,} {r['llr_practice_years']:>8,}")
+            lines.append(
+                f"{r['rule']:<20} {r['practices']:>10,} {r['practice_years']:>11,} "
+                f"{r['llr_practices']:>9,} {r['llr_practice_years']:>8,}"
+            )
         lines.append("")
         lines += [f"{s.rule}: {s.description}" for s in self.steps]
         lines += [f"note: {n}" for n in self.notes]
@@ -201,8 +246,7 @@ def _jumps(panel: pd.DataFrame, rules: InclusionRules) -> pd.Series:
     if rules.jump_skip_source_change and LIST_SOURCE in ordered:
         prev_source = ordered.groupby(S.PRACTICE, sort=False)[LIST_SOURCE].shift(1)
         checked &= ordered[LIST_SOURCE].eq(prev_source).fillna(False).astype(bool)
-    jump = checked & (change > rules.max_jump_fraction * prev) & (
-        change >= rules.max_jump_patients)
+    jump = checked & (change > rules.max_jump_fraction * prev) & (change >= rules.max_jump_patients)
     return _practices_failing(panel, jump.reindex(panel.index).fillna(False))
 
 
@@ -255,38 +299,60 @@ def _rule_masks(
     w = f"{window[0]}-{window[1]}" if window else "all panel years"
     jump_txt = "off"
     if rules.max_jump_fraction is not None:
-        jump_txt = (f"no year-on-year registered list change > {rules.max_jump_fraction:.0%} "
-                    f"and >= {rules.max_jump_patients:g} patients"
-                    + (" after the first year" if rules.jump_skip_first_step else "")
-                    + (f" (steps into {list(rules.jump_skip_years)} not checked)"
-                       if rules.jump_skip_years else "")
-                    + (" (steps between list sources not checked)"
-                       if rules.jump_skip_source_change else ""))
+        jump_txt = (
+            f"no year-on-year registered list change > {rules.max_jump_fraction:.0%} "
+            f"and >= {rules.max_jump_patients:g} patients"
+            + (" after the first year" if rules.jump_skip_first_step else "")
+            + (
+                f" (steps into {list(rules.jump_skip_years)} not checked)"
+                if rules.jump_skip_years
+                else ""
+            )
+            + (" (steps between list sources not checked)" if rules.jump_skip_source_change else "")
+        )
     return [
         ("study_window", f"fiscal years {w} only", study_window if window else None),
         ("icb_known", "practice mapped to an ICB", icb_known),
-        ("open_whole_window", f"practice present in every year {w}",
-         open_whole_window if rules.require_all_years else None),
-        ("min_list_size", f">= {rules.min_list_size:g} registered patients in every year"
-         if rules.min_list_size is not None else "off",
-         min_list if rules.min_list_size is not None else None),
-        ("no_list_jumps", jump_txt,
-         no_list_jumps if rules.max_jump_fraction is not None else None),
-        ("imd_available", "practice has an IMD 2019 score",
-         imd_available if rules.require_imd else None),
-        ("missing_outcome", f"{rules.missing_outcome} when any of {list(rules.outcomes)} is "
-         "missing", missing_outcome if rules.outcomes and rules.missing_outcome != "keep"
-         else None),
-        ("icb_subset", f"ICBs {list(rules.icbs)} only" if rules.icbs is not None else "off",
-         icb_subset if rules.icbs is not None else None),
+        (
+            "open_whole_window",
+            f"practice present in every year {w}",
+            open_whole_window if rules.require_all_years else None,
+        ),
+        (
+            "min_list_size",
+            f">= {rules.min_list_size:g} registered patients in every year"
+            if rules.min_list_size is not None
+            else "off",
+            min_list if rules.min_list_size is not None else None,
+        ),
+        ("no_list_jumps", jump_txt, no_list_jumps if rules.max_jump_fraction is not None else None),
+        (
+            "imd_available",
+            "practice has an IMD 2019 score",
+            imd_available if rules.require_imd else None,
+        ),
+        (
+            "missing_outcome",
+            f"{rules.missing_outcome} when any of {list(rules.outcomes)} is missing",
+            missing_outcome if rules.outcomes and rules.missing_outcome != "keep" else None,
+        ),
+        (
+            "icb_subset",
+            f"ICBs {list(rules.icbs)} only" if rules.icbs is not None else "off",
+            icb_subset if rules.icbs is not None else None,
+        ),
         ("valid_list_size", "registered and weighted list present and positive", valid_list),
     ]
 
 
 def _count(panel: pd.DataFrame) -> tuple[int, int, int, int]:
     llr = _is_llr(panel)
-    return (int(panel[S.PRACTICE].nunique()), len(panel),
-            int(panel.loc[llr, S.PRACTICE].nunique()), int(llr.sum()))
+    return (
+        int(panel[S.PRACTICE].nunique()),
+        len(panel),
+        int(panel.loc[llr, S.PRACTICE].nunique()),
+        int(llr.sum()),
+    )
 
 
 def apply_inclusion(
@@ -304,8 +370,12 @@ def apply_inclusion(
     for col in (S.PRACTICE, S.YEAR):
         if col not in panel:
             raise KeyError(f"apply_inclusion: panel has no column {col!r}")
-    needed = {"min_list_size": S.LIST_SIZE, "no_list_jumps": S.LIST_SIZE, "imd_available": S.IMD,
-              "icb_subset": S.ICB}
+    needed = {
+        "min_list_size": S.LIST_SIZE,
+        "no_list_jumps": S.LIST_SIZE,
+        "imd_available": S.IMD,
+        "icb_subset": S.ICB,
+    }
     current = panel.copy()
     p_in, py_in, lp_in, lpy_in = _count(current)
     steps: list[InclusionStep] = []
@@ -322,18 +392,33 @@ def apply_inclusion(
         dropped_parts.append(removed)
         current = current.loc[~drop]
         after = _count(current)
-        steps.append(InclusionStep(
-            rule, description,
-            before[0] - after[0], before[1] - after[1], before[2] - after[2], before[3] - after[3],
-        ))
+        steps.append(
+            InclusionStep(
+                rule,
+                description,
+                before[0] - after[0],
+                before[1] - after[1],
+                before[2] - after[2],
+                before[3] - after[3],
+            )
+        )
     p_k, py_k, lp_k, lpy_k = _count(current)
-    dropped = (pd.concat(dropped_parts, ignore_index=True) if dropped_parts else
-               pd.DataFrame(columns=[S.PRACTICE, S.YEAR, "rule"]))
+    dropped = (
+        pd.concat(dropped_parts, ignore_index=True)
+        if dropped_parts
+        else pd.DataFrame(columns=[S.PRACTICE, S.YEAR, "rule"])
+    )
     report = InclusionReport(
-        steps=steps, practices_in=p_in, practice_years_in=py_in, llr_practices_in=lp_in,
-        llr_practice_years_in=lpy_in, practices_kept=p_k, practice_years_kept=py_k,
-        llr_practices_kept=lp_k, llr_practice_years_kept=lpy_k, dropped=dropped,
+        steps=steps,
+        practices_in=p_in,
+        practice_years_in=py_in,
+        llr_practices_in=lp_in,
+        llr_practice_years_in=lpy_in,
+        practices_kept=p_k,
+        practice_years_kept=py_k,
+        llr_practices_kept=lp_k,
+        llr_practice_years_kept=lpy_k,
+        dropped=dropped,
         notes=list(notes),
     )
     return current.reset_index(drop=True), report
-

@@ -83,8 +83,12 @@ LOOKUP_FILE = Path("lookups") / "ccg-icb.csv"
 
 TURNOVER = "list_turnover"
 
-_FTE_MAP = {S.GP_FTE: GP_FTE_RAW, S.NURSE_FTE: NURSE_FTE_RAW, S.DPC_FTE: DPC_FTE_RAW,
-            S.ADMIN_FTE: ADMIN_FTE_RAW}
+_FTE_MAP = {
+    S.GP_FTE: GP_FTE_RAW,
+    S.NURSE_FTE: NURSE_FTE_RAW,
+    S.DPC_FTE: DPC_FTE_RAW,
+    S.ADMIN_FTE: ADMIN_FTE_RAW,
+}
 
 
 @dataclass
@@ -105,10 +109,17 @@ def _require(path: Path, what: str) -> Path:
 
 def _geography(payments: pd.DataFrame, lookup: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Per practice: latest sub-ICB code, its ICB code and name; plus unmapped practice codes."""
-    latest = (payments.dropna(subset=[S.SUB_ICB]).sort_values(S.YEAR)
-              .groupby(S.PRACTICE)[S.SUB_ICB].last())
-    geo = latest.rename(S.SUB_ICB).reset_index().merge(
-        lookup.rename(columns={"code": S.SUB_ICB}), on=S.SUB_ICB, how="left")
+    latest = (
+        payments.dropna(subset=[S.SUB_ICB])
+        .sort_values(S.YEAR)
+        .groupby(S.PRACTICE)[S.SUB_ICB]
+        .last()
+    )
+    geo = (
+        latest.rename(S.SUB_ICB)
+        .reset_index()
+        .merge(lookup.rename(columns={"code": S.SUB_ICB}), on=S.SUB_ICB, how="left")
+    )
     unmapped = sorted(geo.loc[geo[S.ICB].isna(), S.PRACTICE])
     return geo, unmapped
 
@@ -133,11 +144,14 @@ def need_score(panel: pd.DataFrame) -> pd.Series:
     Case mix = weighted / registered list; turnover = column ``list_turnover``; IMD = IMD 2019.
     Higher = more need.  Not the (unpublished) LLR need formula.
     """
-    comps = pd.DataFrame({
-        "case_mix": panel[S.WEIGHTED_LIST_SIZE] / panel[S.LIST_SIZE],
-        "turnover": panel[TURNOVER],
-        "imd": panel[S.IMD],
-    }, index=panel.index)
+    comps = pd.DataFrame(
+        {
+            "case_mix": panel[S.WEIGHTED_LIST_SIZE] / panel[S.LIST_SIZE],
+            "turnover": panel[TURNOVER],
+            "imd": panel[S.IMD],
+        },
+        index=panel.index,
+    )
     by_year = comps.groupby(panel[S.YEAR])
     z = (comps - by_year.transform("mean")) / by_year.transform("std")
     return z.mean(axis=1, skipna=True)
@@ -150,44 +164,57 @@ def _raw_panel(
     if not pay_files:
         raise FileNotFoundError(f"{data_dir / 'payments'}: no nhspaymentsgp-*.csv files")
     q_files = qof_files(data_dir)
-    files = {"payments": [str(f) for f in pay_files], "qof": [str(f) for f in q_files],
-             "imd": [str(data_dir / IMD_FILE)], "workforce": [str(data_dir / WORKFORCE_FILE)],
-             "lookup": [str(data_dir / LOOKUP_FILE)]}
+    files = {
+        "payments": [str(f) for f in pay_files],
+        "qof": [str(f) for f in q_files],
+        "imd": [str(data_dir / IMD_FILE)],
+        "workforce": [str(data_dir / WORKFORCE_FILE)],
+        "lookup": [str(data_dir / LOOKUP_FILE)],
+    }
     payments = pd.concat([load_payments(f) for f in pay_files], ignore_index=True)
     lookup = load_ccg_icb(_require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup"))
     workforce = load_workforce(_require(data_dir / WORKFORCE_FILE, "workforce"))
     imd = imd_wide(load_imd(_require(data_dir / IMD_FILE, "Fingertips 93553 deprivation")))
-    qof = (pd.concat([load_qof(f) for f in q_files], ignore_index=True) if q_files else
-           pd.DataFrame(columns=[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS]))
+    qof = (
+        pd.concat([load_qof(f) for f in q_files], ignore_index=True)
+        if q_files
+        else pd.DataFrame(columns=[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS])
+    )
     notes: list[str] = []
 
     pay_years = sorted(payments[S.YEAR].unique())
     wf_years = set(workforce[S.YEAR].unique())
     missing = [y for y in years if y not in pay_years and y not in wf_years]
     if missing:
-        raise ValueError(f"build_nhs_panel(years=...): no payments or workforce data for years "
-                         f"{missing} (payments {pay_years[0]}-{pay_years[-1]}, workforce "
-                         f"{min(wf_years)}-{max(wf_years)})")
+        raise ValueError(
+            f"build_nhs_panel(years=...): no payments or workforce data for years "
+            f"{missing} (payments {pay_years[0]}-{pay_years[-1]}, workforce "
+            f"{min(wf_years)}-{max(wf_years)})"
+        )
 
     # Registered / weighted list: payments where available, else workforce x carried ratio.
     base = payments[payments[S.YEAR].isin(years)][
-        [S.PRACTICE, S.YEAR, S.PCN, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE]].assign(
-        **{LIST_SOURCE: "payments"})
+        [S.PRACTICE, S.YEAR, S.PCN, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE]
+    ].assign(**{LIST_SOURCE: "payments"})
     ext_years = [y for y in years if y not in pay_years]
     if ext_years:
         ratio = payments.assign(r=payments[S.WEIGHTED_LIST_SIZE] / payments[S.LIST_SIZE])
         ratio = ratio[np.isfinite(ratio["r"]) & (ratio["r"] > 0)].sort_values(S.YEAR)
-        ext = workforce[workforce[S.YEAR].isin(ext_years)][[S.PRACTICE, S.YEAR,
-                                                          WORKFORCE_PATIENTS]]
+        ext = workforce[workforce[S.YEAR].isin(ext_years)][[S.PRACTICE, S.YEAR, WORKFORCE_PATIENTS]]
         # nearest payments year: the last one before, else the first one after
         before = ratio.groupby(S.PRACTICE)["r"].last()
         after = ratio.groupby(S.PRACTICE)["r"].first()
-        r = np.where(ext[S.YEAR] > pay_years[-1], ext[S.PRACTICE].map(before),
-                     ext[S.PRACTICE].map(after))
-        ext = ext.assign(**{
-            S.PCN: np.nan, S.LIST_SIZE: ext[WORKFORCE_PATIENTS],
-            S.WEIGHTED_LIST_SIZE: ext[WORKFORCE_PATIENTS] * r, LIST_SOURCE: "workforce",
-        }).drop(columns=WORKFORCE_PATIENTS)
+        r = np.where(
+            ext[S.YEAR] > pay_years[-1], ext[S.PRACTICE].map(before), ext[S.PRACTICE].map(after)
+        )
+        ext = ext.assign(
+            **{
+                S.PCN: np.nan,
+                S.LIST_SIZE: ext[WORKFORCE_PATIENTS],
+                S.WEIGHTED_LIST_SIZE: ext[WORKFORCE_PATIENTS] * r,
+                LIST_SOURCE: "workforce",
+            }
+        ).drop(columns=WORKFORCE_PATIENTS)
         ext[S.PCN] = ext[S.PCN].astype("str").mask(ext[S.PCN].isna())
         n_no_ratio = int(ext[S.WEIGHTED_LIST_SIZE].isna().sum())
         notes.append(
@@ -204,38 +231,48 @@ def _raw_panel(
     panel = panel.merge(geo, on=S.PRACTICE, how="left")
     no_payments = sorted(set(panel[S.PRACTICE]) - set(payments[S.PRACTICE]))
     if unmapped:
-        notes.append(f"{len(unmapped)} practice(s) whose latest CCG/sub-ICB code is not in the "
-                     f"lookup: {unmapped[:10]}")
+        notes.append(
+            f"{len(unmapped)} practice(s) whose latest CCG/sub-ICB code is not in the "
+            f"lookup: {unmapped[:10]}"
+        )
     if no_payments:
-        notes.append(f"{len(no_payments)} practice(s) only in the workforce file (no payments "
-                     "record, hence no sub-ICB/ICB)")
+        notes.append(
+            f"{len(no_payments)} practice(s) only in the workforce file (no payments "
+            "record, hence no sub-ICB/ICB)"
+        )
     movers = _icb_movers(payments, lookup)
-    notes.append(f"geography: each practice's latest CCG/sub-ICB code in the payments files "
-                 f"({len(movers)} practice(s) whose yearly codes map to different ICBs, e.g. "
-                 f"{movers[:3]}, get the ICB of their latest code)")
+    notes.append(
+        f"geography: each practice's latest CCG/sub-ICB code in the payments files "
+        f"({len(movers)} practice(s) whose yearly codes map to different ICBs, e.g. "
+        f"{movers[:3]}, get the ICB of their latest code)"
+    )
 
     wf = workforce.sort_values([S.PRACTICE, S.YEAR])
     prev = wf.groupby(S.PRACTICE)[WORKFORCE_PATIENTS].shift(1)
     prev_year = wf.groupby(S.PRACTICE)[S.YEAR].shift(1)
     wf[TURNOVER] = ((wf[WORKFORCE_PATIENTS] - prev).abs() / prev).where(
-        (wf[S.YEAR] - prev_year).eq(1) & (prev > 0))
+        (wf[S.YEAR] - prev_year).eq(1) & (prev > 0)
+    )
     panel = panel.merge(wf, on=[S.PRACTICE, S.YEAR], how="left")
     for out, raw in _FTE_MAP.items():
         panel[out] = panel[raw] / panel[S.WEIGHTED_LIST_SIZE] * 1000.0
         panel.loc[~(panel[S.WEIGHTED_LIST_SIZE] > 0), out] = np.nan
-    panel = panel.merge(qof[[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS]],
-                        on=[S.PRACTICE, S.YEAR], how="left")
+    panel = panel.merge(
+        qof[[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS]], on=[S.PRACTICE, S.YEAR], how="left"
+    )
     panel = panel.merge(imd, on=S.PRACTICE, how="left")
-    panel[S.HEP_TREATED] = (panel[S.ICB].eq(S.LLR_ICB).fillna(False)
-                            & (panel[S.YEAR] >= S.HEP_START_YEAR)).astype("int64")
+    panel[S.HEP_TREATED] = (
+        panel[S.ICB].eq(S.LLR_ICB).fillna(False) & (panel[S.YEAR] >= S.HEP_START_YEAR)
+    ).astype("int64")
     panel[S.HEP_DOSE] = np.nan
     if gpps_paths is not None:
         paths = [gpps_paths] if isinstance(gpps_paths, str | Path) else list(gpps_paths)
         gpps = load_gpps(paths)
         panel = merge_gpps(panel, gpps)
         files["gpps"] = [str(p) for p in paths]
-        notes.append(f"GPPS: {gpps.attrs.get('suppressed', 0):,} suppressed (-97) cells set "
-                     "missing")
+        notes.append(
+            f"GPPS: {gpps.attrs.get('suppressed', 0):,} suppressed (-97) cells set missing"
+        )
     else:
         panel[S.GPPS_OVERALL] = np.nan
         panel[S.GPPS_RESPONSES] = np.nan
@@ -244,10 +281,28 @@ def _raw_panel(
 
 
 _COLUMN_ORDER = (
-    S.PRACTICE, S.YEAR, S.PCN, S.SUB_ICB, S.ICB, S.ICB_NAME, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE,
-    LIST_SOURCE, S.IMD, S.IMD2015, S.DEPRIVATION_RANK, S.NEED_SCORE, S.NEED_RANK,
-    *S.FTE_OUTCOMES, S.QOF, S.QOF_MAX_POINTS, S.GPPS_OVERALL, S.GPPS_RESPONSES, S.HEP_TREATED,
-    S.HEP_DOSE, TURNOVER,
+    S.PRACTICE,
+    S.YEAR,
+    S.PCN,
+    S.SUB_ICB,
+    S.ICB,
+    S.ICB_NAME,
+    S.LIST_SIZE,
+    S.WEIGHTED_LIST_SIZE,
+    LIST_SOURCE,
+    S.IMD,
+    S.IMD2015,
+    S.DEPRIVATION_RANK,
+    S.NEED_SCORE,
+    S.NEED_RANK,
+    *S.FTE_OUTCOMES,
+    S.QOF,
+    S.QOF_MAX_POINTS,
+    S.GPPS_OVERALL,
+    S.GPPS_RESPONSES,
+    S.HEP_TREATED,
+    S.HEP_DOSE,
+    TURNOVER,
 )
 
 
@@ -275,12 +330,9 @@ def build_nhs_panel(
     panel, report = apply_inclusion(raw, rules, notes=notes)
     panel = panel.copy()
     panel[S.NEED_SCORE] = need_score(panel)
-    panel = add_relative_rank(panel, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR],
-                              out=S.DEPRIVATION_RANK)
-    panel = add_relative_rank(panel, S.NEED_SCORE, S.LIST_SIZE, by=[S.ICB, S.YEAR],
-                              out=S.NEED_RANK)
+    panel = add_relative_rank(panel, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK)
+    panel = add_relative_rank(panel, S.NEED_SCORE, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.NEED_RANK)
     panel = panel[[c for c in _COLUMN_ORDER if c in panel]]
     panel = panel.sort_values([S.PRACTICE, S.YEAR]).reset_index(drop=True)
     panel = validate_panel(panel, source=str(data_dir), year_range=(years[0], years[-1]))
-    return PanelBuild(panel=panel, report=report, unmapped_practices=tuple(unmapped),
-                      files=files)
+    return PanelBuild(panel=panel, report=report, unmapped_practices=tuple(unmapped), files=files)

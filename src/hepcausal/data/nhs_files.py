@@ -146,8 +146,10 @@ def load_qof(
     if max_points is None:
         nums = re.findall(r"\d+", re.sub(r"\s", " ", cols["qof_points"]))
         if not nums:
-            raise ValueError(f"{path}: cannot read the maximum QOF points from header "
-                             f"{cols['qof_points']!r}; pass max_points=")
+            raise ValueError(
+                f"{path}: cannot read the maximum QOF points from header "
+                f"{cols['qof_points']!r}; pass max_points="
+            )
         max_points = float(nums[-1])
     out = pd.DataFrame(index=raw.index)
     out[S.PRACTICE] = _clean_codes(raw[cols[S.PRACTICE]])
@@ -210,14 +212,19 @@ def load_imd(path: str | Path) -> pd.DataFrame:
     if "indicator" in cols:
         ind = raw[cols["indicator"]].str.strip()
         if not ind.eq("93553").all():
-            raise ValueError(f"{path}: column {cols['indicator']!r} has indicators other than "
-                             f"93553: {sorted(set(ind) - {'93553'})[:5]}")
-    out = pd.DataFrame({
-        S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]]),
-        "imd_edition": to_number(raw[cols["imd_edition"]], column=cols["imd_edition"],
-                                 source=path).astype("int64"),
-        S.IMD: to_number(raw[cols["value"]], column=cols["value"], source=path),
-    })
+            raise ValueError(
+                f"{path}: column {cols['indicator']!r} has indicators other than "
+                f"93553: {sorted(set(ind) - {'93553'})[:5]}"
+            )
+    out = pd.DataFrame(
+        {
+            S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]]),
+            "imd_edition": to_number(
+                raw[cols["imd_edition"]], column=cols["imd_edition"], source=path
+            ).astype("int64"),
+            S.IMD: to_number(raw[cols["value"]], column=cols["value"], source=path),
+        }
+    )
     out = out[out[S.PRACTICE].fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)]
     dup = out.duplicated([S.PRACTICE, "imd_edition"], keep=False)
     if dup.any():
@@ -259,8 +266,7 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     raw = read_csv_text(path)
-    cols = match_columns(raw, _WORKFORCE_PATTERNS, source=path,
-                         optional=(LOCUM_TRAINEE_FTE_RAW,))
+    cols = match_columns(raw, _WORKFORCE_PATTERNS, source=path, optional=(LOCUM_TRAINEE_FTE_RAW,))
     out = pd.DataFrame({S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]])})
     out[S.YEAR] = to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path).astype("int64")
     for key in _WORKFORCE_PATTERNS:
@@ -269,8 +275,9 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
         out[key] = to_number(raw[cols[key]], column=cols[key], source=path)
         neg = out[key] < 0
         if neg.any():
-            raise ValueError(f"{path}: column {cols[key]!r} is negative at rows "
-                             f"{list(out.index[neg][:5])}")
+            raise ValueError(
+                f"{path}: column {cols[key]!r} is negative at rows {list(out.index[neg][:5])}"
+            )
     dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
     if dup.any():
         raise ValueError(f"{path}: duplicated (practice, year) at rows {list(out.index[dup][:6])}")
@@ -297,26 +304,30 @@ def load_ccg_icb(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     raw = read_csv_text(path)
     cols = match_columns(raw, _LOOKUP_PATTERNS, source=path)
-    out = pd.DataFrame({
-        "code": _clean_codes(raw[cols["code"]]),
-        S.ICB: _clean_codes(raw[cols[S.ICB]]),
-        S.ICB_NAME: raw[cols[S.ICB_NAME]].str.strip(),
-    })
+    out = pd.DataFrame(
+        {
+            "code": _clean_codes(raw[cols["code"]]),
+            S.ICB: _clean_codes(raw[cols[S.ICB]]),
+            S.ICB_NAME: raw[cols[S.ICB_NAME]].str.strip(),
+        }
+    )
     out = out[out["code"].fillna("").str.fullmatch(_SUB_ICB_PATTERN)].drop_duplicates()
     conflict = out["code"].duplicated(keep=False)
     if conflict.any():
-        raise ValueError(f"{path}: codes mapped to more than one ICB: "
-                         f"{sorted(set(out.loc[conflict, 'code']))[:5]}")
+        raise ValueError(
+            f"{path}: codes mapped to more than one ICB: "
+            f"{sorted(set(out.loc[conflict, 'code']))[:5]}"
+        )
     return out.reset_index(drop=True)
 
 
 def payments_files(data_dir: str | Path) -> list[Path]:
     """Payments CSVs in ``data_dir/payments`` (sorted by fiscal year)."""
-    return sorted((Path(data_dir) / "payments").glob("nhspaymentsgp-*.csv"),
-                  key=fiscal_year_from_name)
+    return sorted(
+        (Path(data_dir) / "payments").glob("nhspaymentsgp-*.csv"), key=fiscal_year_from_name
+    )
 
 
 def qof_files(data_dir: str | Path) -> list[Path]:
     """QOF CSVs in ``data_dir/qof`` (sorted by fiscal year)."""
     return sorted((Path(data_dir) / "qof").glob("qof-*.csv"), key=fiscal_year_from_name)
-

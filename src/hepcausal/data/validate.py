@@ -18,17 +18,66 @@ from hepcausal import schema as S
 __all__ = ["ENGLAND_ICB_CODES", "PanelValidationError", "validate_panel"]
 
 # The 42 integrated care boards of England (ODS codes), as in the CCG/sub-ICB -> ICB lookup.
-ENGLAND_ICB_CODES: Final = frozenset({
-    "QE1", "QF7", "QGH", "QH8", "QHG", "QHL", "QHM", "QJ2", "QJG", "QJK", "QJM", "QK1", "QKK",
-    "QKS", "QM7", "QMF", "QMJ", "QMM", "QNC", "QNQ", "QNX", "QOC", "QOP", "QOQ", "QOX", "QPM",
-    "QR1", "QRL", "QRV", "QSL", "QT1", "QT6", "QU9", "QUA", "QUE", "QUY", "QVV", "QWE", "QWO",
-    "QWU", "QXU", "QYG",
-})
+ENGLAND_ICB_CODES: Final = frozenset(
+    {
+        "QE1",
+        "QF7",
+        "QGH",
+        "QH8",
+        "QHG",
+        "QHL",
+        "QHM",
+        "QJ2",
+        "QJG",
+        "QJK",
+        "QJM",
+        "QK1",
+        "QKK",
+        "QKS",
+        "QM7",
+        "QMF",
+        "QMJ",
+        "QMM",
+        "QNC",
+        "QNQ",
+        "QNX",
+        "QOC",
+        "QOP",
+        "QOQ",
+        "QOX",
+        "QPM",
+        "QR1",
+        "QRL",
+        "QRV",
+        "QSL",
+        "QT1",
+        "QT6",
+        "QU9",
+        "QUA",
+        "QUE",
+        "QUY",
+        "QVV",
+        "QWE",
+        "QWO",
+        "QWU",
+        "QXU",
+        "QYG",
+    }
+)
 
 _STRING_COLUMNS: Final = (S.PRACTICE, S.PCN, S.SUB_ICB, S.ICB, S.ICB_NAME)
 _FLOAT_COLUMNS: Final = (
-    S.LIST_SIZE, S.WEIGHTED_LIST_SIZE, S.IMD, S.IMD2015, S.DEPRIVATION_RANK, S.NEED_SCORE,
-    S.NEED_RANK, S.HEP_DOSE, *S.OUTCOMES, S.QOF_MAX_POINTS, S.GPPS_RESPONSES,
+    S.LIST_SIZE,
+    S.WEIGHTED_LIST_SIZE,
+    S.IMD,
+    S.IMD2015,
+    S.DEPRIVATION_RANK,
+    S.NEED_SCORE,
+    S.NEED_RANK,
+    S.HEP_DOSE,
+    *S.OUTCOMES,
+    S.QOF_MAX_POINTS,
+    S.GPPS_RESPONSES,
 )
 _UNIT_INTERVAL: Final = (S.QOF, S.GPPS_OVERALL, S.DEPRIVATION_RANK, S.NEED_RANK)
 _NON_NEGATIVE: Final = (*S.FTE_OUTCOMES, S.HEP_DOSE, S.GPPS_RESPONSES)
@@ -129,8 +178,9 @@ def validate_panel(
         if col in out:
             bad = out[col].isna() | (out[col] <= 0)
             if bad.any():
-                problems.append(f"column {col!r}: missing or non-positive list size at "
-                                f"{_where(out, bad)}")
+                problems.append(
+                    f"column {col!r}: missing or non-positive list size at {_where(out, bad)}"
+                )
 
     for col in _UNIT_INTERVAL:
         if col in out:
@@ -155,8 +205,9 @@ def validate_panel(
         treated = pd.to_numeric(out[S.HEP_TREATED], errors="coerce")
         bad = ~treated.isin([0, 1])
         if bad.any():
-            problems.append(f"column {S.HEP_TREATED!r}: values other than 0/1 at "
-                            f"{_where(out, bad)}")
+            problems.append(
+                f"column {S.HEP_TREATED!r}: values other than 0/1 at {_where(out, bad)}"
+            )
         else:
             out[S.HEP_TREATED] = treated.astype("int64")
 

@@ -12,9 +12,16 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "Config": "config", "ConfigError": "config", "load_config": "config",
-    "register_estimator": "registry", "run_experiment": "runner", "RunResult": "store",
-    "load_run": "store", "SweepResult": "sweep", "expand_sweep": "sweep", "run_sweep": "sweep",
+    "Config": "config",
+    "ConfigError": "config",
+    "load_config": "config",
+    "register_estimator": "registry",
+    "run_experiment": "runner",
+    "RunResult": "store",
+    "load_run": "store",
+    "SweepResult": "sweep",
+    "expand_sweep": "sweep",
+    "run_sweep": "sweep",
 }
 __all__ = sorted(_WHERE)
 

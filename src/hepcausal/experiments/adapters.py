@@ -47,8 +47,9 @@ def synthetic_control(
     from hepcausal.inequality.classical import sii_table
 
     if backend != "pymc":
-        raise ValueError("the synthetic control has a PyMC backend only: set estimator.backend "
-                         "= 'pymc'")
+        raise ValueError(
+            "the synthetic control has a PyMC backend only: set estimator.backend = 'pymc'"
+        )
     if series not in ("sii", "mean"):
         raise ValueError(f"series must be 'sii' or 'mean', got {series!r}")
     donors = None if comparators == "all" else [str(c) for c in comparators]
@@ -64,13 +65,18 @@ def synthetic_control(
         outcome_se = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="se").sort_index()
         bad = [str(c) for c in wide.columns if wide[c].isna().any()]
         if treated in bad:
-            raise ValueError(f"the treated ICB {treated} has years without an SII: "
-                             f"{tab.loc[tab[schema.ICB] == treated, 'note'].dropna().tolist()}")
+            raise ValueError(
+                f"the treated ICB {treated} has years without an SII: "
+                f"{tab.loc[tab[schema.ICB] == treated, 'note'].dropna().tolist()}"
+            )
         if bad:  # donors without a complete series cannot be used; say which
             import warnings
 
-            warnings.warn(f"synthetic control: donors without a complete SII series dropped: "
-                          f"{bad}", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"synthetic control: donors without a complete SII series dropped: {bad}",
+                UserWarning,
+                stacklevel=2,
+            )
             wide, outcome_se = wide.drop(columns=bad), outcome_se.drop(columns=bad)
             donors = None if donors is None else [d for d in donors if d not in bad]
         wide.columns = [str(c) for c in wide.columns]
@@ -78,8 +84,17 @@ def synthetic_control(
     from hepcausal.causal.panel_fit import outcome_units
 
     fit = fit_synthetic_control(
-        wide, treated, start_year, method=method, intercept=intercept, donors=donors,
-        outcome_se=outcome_se, settings=settings, priors=priors, hdi_prob=hdi_prob, rope=rope,
+        wide,
+        treated,
+        start_year,
+        method=method,
+        intercept=intercept,
+        donors=donors,
+        outcome_se=outcome_se,
+        settings=settings,
+        priors=priors,
+        hdi_prob=hdi_prob,
+        rope=rope,
         units=outcome_units(outcome),
     )
     fit.meta.setdefault("series", series)

@@ -41,7 +41,14 @@ DATA_SOURCES = ("synthetic", "nhs", "file")
 BACKENDS = ("pymc", "stan")
 SWEEP_MODES = ("grid", "one_at_a_time")
 TOP_LEVEL_KEYS = (
-    "name", "description", "data", "analysis", "estimator", "priors", "sampler", "summary",
+    "name",
+    "description",
+    "data",
+    "analysis",
+    "estimator",
+    "priors",
+    "sampler",
+    "summary",
     "sweep",
 )
 # keys that do not change a run's numbers (excluded from the content hash)
@@ -72,9 +79,7 @@ def _check_keys(table: Mapping[str, Any], valid: Iterable[str], prefix: str, sou
     for key in table:
         if key not in valid:
             dotted = f"{prefix}{key}"
-            raise ConfigError(
-                f"{_where(source)}unknown key '{dotted}'{suggest(dotted, valid)}"
-            )
+            raise ConfigError(f"{_where(source)}unknown key '{dotted}'{suggest(dotted, valid)}")
 
 
 def _typed(value: Any, types: tuple[type, ...], key: str, source: str, what: str) -> Any:
@@ -403,8 +408,9 @@ def _section(d: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
 def _parse_data(t: dict[str, Any], source: str) -> DataConfig:
     _check_keys(t, DataConfig.KEYS, "data.", source)
     src = _typed(t.get("source", "synthetic"), (str,), "data.source", source, "a string")
-    _require(src in DATA_SOURCES, "data.source", source,
-             f"must be one of {DATA_SOURCES}, got {src!r}")
+    _require(
+        src in DATA_SOURCES, "data.source", source, f"must be one of {DATA_SOURCES}, got {src!r}"
+    )
     data_dir = t.get("data_dir")
     if data_dir is not None:
         data_dir = _typed(data_dir, (str,), "data.data_dir", source, "a path string")
@@ -419,11 +425,19 @@ def _parse_data(t: dict[str, Any], source: str) -> DataConfig:
     synthetic = dict(t.get("synthetic", {}))
     if synthetic:
         preset = synthetic.get("preset", "national")
-        _require(preset in SYNTHETIC_PRESETS, "data.synthetic.preset", source,
-                 f"must be one of {SYNTHETIC_PRESETS}, got {preset!r}")
+        _require(
+            preset in SYNTHETIC_PRESETS,
+            "data.synthetic.preset",
+            source,
+            f"must be one of {SYNTHETIC_PRESETS}, got {preset!r}",
+        )
         synthetic = _validate_against_dataclass(
-            synthetic, _simulation_config_class(), "data.synthetic.", source,
-            factory=_simulation_factory, extra={"preset": "national"},
+            synthetic,
+            _simulation_config_class(),
+            "data.synthetic.",
+            source,
+            factory=_simulation_factory,
+            extra={"preset": "national"},
         )
     inclusion = dict(t.get("inclusion", {}))
     if "inclusion" in t and not isinstance(t["inclusion"], Mapping):
@@ -459,22 +473,48 @@ def _parse_analysis(t: dict[str, Any], source: str) -> AnalysisConfig:
             )
         )
     rank = _typed(t.get("rank", out.rank), (str,), "analysis.rank", source, "a string")
-    _require(rank in RANK_COLUMNS, "analysis.rank", source,
-             f"must be one of {tuple(RANK_COLUMNS)}, got {rank!r}")
-    treated = _typed(t.get("treated_icb", out.treated_icb), (str,), "analysis.treated_icb",
-                     source, "an ICB code string")
-    start = _typed(t.get("start_year", out.start_year), (int,), "analysis.start_year", source,
-                   "an integer fiscal-year end (2022 = FY2021/22)")
-    _require(2000 < start < 2100, "analysis.start_year", source,
-             f"must be a fiscal-year end such as 2022, got {start}")
+    _require(
+        rank in RANK_COLUMNS,
+        "analysis.rank",
+        source,
+        f"must be one of {tuple(RANK_COLUMNS)}, got {rank!r}",
+    )
+    treated = _typed(
+        t.get("treated_icb", out.treated_icb),
+        (str,),
+        "analysis.treated_icb",
+        source,
+        "an ICB code string",
+    )
+    start = _typed(
+        t.get("start_year", out.start_year),
+        (int,),
+        "analysis.start_year",
+        source,
+        "an integer fiscal-year end (2022 = FY2021/22)",
+    )
+    _require(
+        2000 < start < 2100,
+        "analysis.start_year",
+        source,
+        f"must be a fiscal-year end such as 2022, got {start}",
+    )
     comps = t.get("comparators", out.comparators)
     if isinstance(comps, str):
-        _require(comps in ("published", "all"), "analysis.comparators", source,
-                 f"must be 'published', 'all' or a list of ICB codes, got {comps!r}")
+        _require(
+            comps in ("published", "all"),
+            "analysis.comparators",
+            source,
+            f"must be 'published', 'all' or a list of ICB codes, got {comps!r}",
+        )
     elif isinstance(comps, list | tuple) and comps and all(isinstance(c, str) for c in comps):
         comps = tuple(comps)
-        _require(treated not in comps, "analysis.comparators", source,
-                 f"must not contain the treated ICB {treated!r}")
+        _require(
+            treated not in comps,
+            "analysis.comparators",
+            source,
+            f"must not contain the treated ICB {treated!r}",
+        )
     else:
         raise ConfigError(
             f"{_where(source)}'analysis.comparators' must be 'published', 'all' or a non-empty "
@@ -496,8 +536,12 @@ def _parse_estimator(t: dict[str, Any], source: str) -> EstimatorConfig:
             f"got {name!r}{hint}"
         )
     backend = _typed(t.get("backend", "pymc"), (str,), "estimator.backend", source, "a string")
-    _require(backend in BACKENDS, "estimator.backend", source,
-             f"must be one of {BACKENDS}, got {backend!r}")
+    _require(
+        backend in BACKENDS,
+        "estimator.backend",
+        source,
+        f"must be one of {BACKENDS}, got {backend!r}",
+    )
     options = {k: v for k, v in t.items() if k not in ("name", "backend")}
     if options:
         try:
@@ -515,40 +559,68 @@ def _parse_sampler(t: dict[str, Any], source: str) -> SamplerConfig:
     d = SamplerConfig()
     kw: dict[str, Any] = {}
     for key in ("draws", "tune", "chains", "seed"):
-        kw[key] = _typed(t.get(key, getattr(d, key)), (int,), f"sampler.{key}", source,
-                         "an integer")
+        kw[key] = _typed(
+            t.get(key, getattr(d, key)), (int,), f"sampler.{key}", source, "an integer"
+        )
     _require(kw["draws"] >= 1, "sampler.draws", source, f"must be >= 1, got {kw['draws']}")
     _require(kw["tune"] >= 0, "sampler.tune", source, f"must be >= 0, got {kw['tune']}")
     _require(kw["chains"] >= 1, "sampler.chains", source, f"must be >= 1, got {kw['chains']}")
-    ta = _typed(t.get("target_accept", d.target_accept), (int, float), "sampler.target_accept",
-                source, "a number")
+    ta = _typed(
+        t.get("target_accept", d.target_accept),
+        (int, float),
+        "sampler.target_accept",
+        source,
+        "a number",
+    )
     _require(0.5 <= ta < 1, "sampler.target_accept", source, f"must be in [0.5, 1), got {ta}")
     kw["target_accept"] = ta
     sampler = _typed(t.get("sampler", d.sampler), (str,), "sampler.sampler", source, "a string")
-    _require(sampler in ("nutpie", "pymc", "numpyro"), "sampler.sampler", source,
-             f"must be 'nutpie', 'pymc' or 'numpyro', got {sampler!r}")
+    _require(
+        sampler in ("nutpie", "pymc", "numpyro"),
+        "sampler.sampler",
+        source,
+        f"must be 'nutpie', 'pymc' or 'numpyro', got {sampler!r}",
+    )
     kw["sampler"] = sampler
-    mm = _typed(t.get("mass_matrix", d.mass_matrix), (str,), "sampler.mass_matrix", source,
-                "a string")
-    _require(mm in ("auto", "diag", "low_rank"), "sampler.mass_matrix", source,
-             f"must be 'auto', 'diag' or 'low_rank', got {mm!r}")
-    _require(mm != "low_rank" or sampler == "nutpie", "sampler.mass_matrix", source,
-             "'low_rank' needs sampler = 'nutpie'")
+    mm = _typed(
+        t.get("mass_matrix", d.mass_matrix), (str,), "sampler.mass_matrix", source, "a string"
+    )
+    _require(
+        mm in ("auto", "diag", "low_rank"),
+        "sampler.mass_matrix",
+        source,
+        f"must be 'auto', 'diag' or 'low_rank', got {mm!r}",
+    )
+    _require(
+        mm != "low_rank" or sampler == "nutpie",
+        "sampler.mass_matrix",
+        source,
+        "'low_rank' needs sampler = 'nutpie'",
+    )
     kw["mass_matrix"] = mm
     return SamplerConfig(**kw)
 
 
 def _parse_rope(rope: Any, key: str, source: str) -> float | tuple[float, float] | str:
     if isinstance(rope, str):
-        _require(rope in ("auto", "none"), key, source,
-                 f"must be a number, [low, high], 'auto' or 'none', got {rope!r}")
+        _require(
+            rope in ("auto", "none"),
+            key,
+            source,
+            f"must be a number, [low, high], 'auto' or 'none', got {rope!r}",
+        )
         return rope
     if isinstance(rope, list) and len(rope) == 2:
         pair = tuple(_typed(r, (int, float), key, source, "a number or [low, high]") for r in rope)
         _require(pair[0] <= pair[1], key, source, "must be [low, high] with low <= high")
         return pair  # type: ignore[return-value]
-    value = _typed(rope, (int, float), key, source,
-                   "a half-width number, a [low, high] pair or a table outcome -> rope")
+    value = _typed(
+        rope,
+        (int, float),
+        key,
+        source,
+        "a half-width number, a [low, high] pair or a table outcome -> rope",
+    )
     _require(value > 0, key, source, f"half-width must be > 0, got {value}")
     return value
 
@@ -583,8 +655,9 @@ def _parse_sweep(t: dict[str, Any], source: str) -> SweepConfig:
             'e.g. "analysis.comparators" = ["published", "all"]'
         )
     mode = _typed(t.get("mode", "grid"), (str,), "sweep.mode", source, "a string")
-    _require(mode in SWEEP_MODES, "sweep.mode", source,
-             f"must be one of {SWEEP_MODES}, got {mode!r}")
+    _require(
+        mode in SWEEP_MODES, "sweep.mode", source, f"must be one of {SWEEP_MODES}, got {mode!r}"
+    )
     out: dict[str, list[Any]] = {}
     for key, values in _flatten_grid(grid).items():
         if not isinstance(values, list) or not values:
@@ -603,8 +676,10 @@ def _parse_sweep(t: dict[str, Any], source: str) -> SweepConfig:
                 f"{_where(source)}unknown key 'sweep.labels.\"{key}\"' (not in sweep.grid)"
                 f"{suggest(key, out)}"
             )
-        if not isinstance(lab, list) or len(lab) != len(out[key]) or not all(
-            isinstance(s, str) for s in lab
+        if (
+            not isinstance(lab, list)
+            or len(lab) != len(out[key])
+            or not all(isinstance(s, str) for s in lab)
         ):
             raise ConfigError(
                 f"{_where(source)}'sweep.labels.\"{key}\"' must be a list of {len(out[key])} "
@@ -631,8 +706,12 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "") -> Config:
     _check_keys(d, TOP_LEVEL_KEYS, "", source)
     default_name = Path(source).stem if source else "experiment"
     name = _typed(d.get("name", default_name), (str,), "name", source, "a string")
-    _require(bool(name) and "/" not in name and "\\" not in name, "name", source,
-             f"must be a non-empty string without slashes, got {name!r}")
+    _require(
+        bool(name) and "/" not in name and "\\" not in name,
+        "name",
+        source,
+        f"must be a non-empty string without slashes, got {name!r}",
+    )
     desc = _typed(d.get("description", ""), (str,), "description", source, "a string")
     priors = _section(d, "priors", source)
     sweep = _parse_sweep(_section(d, "sweep", source), source) if "sweep" in d else None
@@ -765,7 +844,18 @@ def as_config(config: ConfigLike) -> Config:
 
 
 __all__: list[str] = [
-    "AnalysisConfig", "Config", "ConfigError", "DataConfig", "EstimatorConfig", "SamplerConfig",
-    "SummaryConfig", "SweepConfig", "as_config", "config_from_dict", "dumps_toml", "load_config",
-    "parse_override", "set_dotted",
+    "AnalysisConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EstimatorConfig",
+    "SamplerConfig",
+    "SummaryConfig",
+    "SweepConfig",
+    "as_config",
+    "config_from_dict",
+    "dumps_toml",
+    "load_config",
+    "parse_override",
+    "set_dotted",
 ]

@@ -40,8 +40,10 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     if p.suffix == ".csv":
         from hepcausal import schema
 
-        codes = {c: str for c in (schema.PRACTICE, schema.PCN, schema.SUB_ICB, schema.ICB,
-                                  schema.ICB_NAME)}
+        codes = {
+            c: str
+            for c in (schema.PRACTICE, schema.PCN, schema.SUB_ICB, schema.ICB, schema.ICB_NAME)
+        }
         return pd.read_csv(p, dtype=codes)
     raise ValueError(f"panel file {p} must be .csv or .parquet")
 
@@ -161,8 +163,13 @@ def prepare_data(cfg: Config) -> RunData:
         if digest is None:
             raise FileNotFoundError(f"'data.path': panel file {path} does not exist")
         panel, report = _apply_inclusion(cfg, read_panel(path))
-        return RunData(cfg, _fingerprint({"file": digest}), files={str(path): digest},
-                       report=report, _panel=panel)
+        return RunData(
+            cfg,
+            _fingerprint({"file": digest}),
+            files={str(path): digest},
+            report=report,
+            _panel=panel,
+        )
     from hepcausal.data.synthetic import simulate_panel
 
     sim_cfg = cfg.data.simulation_config()

@@ -12,8 +12,17 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "hepcausal", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray", "nutpie", "cmdstanpy",
-    "pystan", "httpstan",
+    "hepcausal",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "numpy",
+    "pandas",
+    "xarray",
+    "nutpie",
+    "cmdstanpy",
+    "pystan",
+    "httpstan",
 )
 
 
@@ -42,12 +51,20 @@ def git_info(path: str | Path | None = None) -> dict[str, Any]:
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
             check=True,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -27,8 +27,17 @@ ESTIMATORS: dict[str, str] = {
 
 # keyword arguments the runner fills from the config when the estimator accepts them
 STANDARD_ARGS = (
-    "outcome", "rank_col", "treated", "comparators", "start_year", "backend", "settings",
-    "priors", "hdi_prob", "rope", "icbs",
+    "outcome",
+    "rank_col",
+    "treated",
+    "comparators",
+    "start_year",
+    "backend",
+    "settings",
+    "priors",
+    "hdi_prob",
+    "rope",
+    "icbs",
 )
 
 
@@ -82,8 +91,9 @@ def estimator_options(name: str) -> list[str]:
     return [n for n in names[2:] if n not in STANDARD_ARGS]
 
 
-def call_estimator(name: str, panel: Any, outcome: str, standard: dict[str, Any],
-                   options: dict[str, Any]) -> Any:
+def call_estimator(
+    name: str, panel: Any, outcome: str, standard: dict[str, Any], options: dict[str, Any]
+) -> Any:
     """Call an estimator with the standard arguments it accepts plus its options."""
     func = get_estimator(name)
     params = _parameters(func)

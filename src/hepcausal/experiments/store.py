@@ -161,8 +161,7 @@ def save_run(
             except Exception as exc:  # figures must never lose a finished fit
                 fig_error = f"{type(exc).__name__}: {exc}"
                 warnings.warn(f"figures for run {name!r} failed: {fig_error}", stacklevel=2)
-        rel_figs = [str(p.relative_to(tmp)) if p.is_relative_to(tmp) else str(p)
-                    for p in fig_paths]
+        rel_figs = [str(p.relative_to(tmp)) if p.is_relative_to(tmp) else str(p) for p in fig_paths]
         write_json(tmp / "provenance.json", provenance)
         marker = {
             "status": "complete",
@@ -241,5 +240,6 @@ def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
         config = config_from_dict(tomllib.load(fh), source=str(run_dir / "config.resolved.toml"))
     prov = read_json(run_dir / "provenance.json")
     figs = [run_dir / p for p in marker.get("figures", [])]
-    return RunResult(marker["name"], run_dir, config, marker["config_hash"], result, cached,
-                     prov, figs)
+    return RunResult(
+        marker["name"], run_dir, config, marker["config_hash"], result, cached, prov, figs
+    )

@@ -46,8 +46,19 @@ log = logging.getLogger("hepcausal.experiments")
 
 MANIFEST = "sweep.json"
 HEADLINE_COLUMNS = (
-    "name", "mean", "median", "sd", "hdi_low", "hdi_high", "hdi_prob", "p_direction",
-    "p_positive", "rope_low", "rope_high", "p_rope", "units",
+    "name",
+    "mean",
+    "median",
+    "sd",
+    "hdi_low",
+    "hdi_high",
+    "hdi_prob",
+    "p_direction",
+    "p_positive",
+    "rope_low",
+    "rope_high",
+    "p_rope",
+    "units",
 )
 
 
@@ -159,8 +170,11 @@ def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
         for key, values in cfg.sweep.grid.items():  # label every swept key (base values too)
             if key not in labels:
                 i = base_index[key]
-                labels[key] = (_label(cfg.sweep.labels, key, i, values[i]) if i is not None
-                               else _short(_get_dotted(base, key)))
+                labels[key] = (
+                    _label(cfg.sweep.labels, key, i, values[i])
+                    if i is not None
+                    else _short(_get_dotted(base, key))
+                )
         name = f"{cfg.name}__" + "__".join(parts)
         if name in seen:
             seen[name] += 1
@@ -179,9 +193,15 @@ def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
 # ---------------------------------------------------------------------------- running
 
 
-def _run_point(config: dict[str, Any], source: str, runs_dir: str, force: bool,
-               cores: int | None, figures: bool = True,
-               registry: dict[str, str] | None = None) -> dict[str, Any]:
+def _run_point(
+    config: dict[str, Any],
+    source: str,
+    runs_dir: str,
+    force: bool,
+    cores: int | None,
+    figures: bool = True,
+    registry: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Worker entry point (module level so that spawned processes and Dask can import it).
 
     ``registry`` carries estimators registered at run time in the parent process.
@@ -242,8 +262,10 @@ class SweepResult:
         return load_run(rows["run_dir"].iloc[0])
 
     def __repr__(self) -> str:
-        return (f"SweepResult({self.name!r}, {len(self.table)} runs, "
-                f"{len(self.failed)} failed, {str(self.sweep_dir)!r})")
+        return (
+            f"SweepResult({self.name!r}, {len(self.table)} runs, "
+            f"{len(self.failed)} failed, {str(self.sweep_dir)!r})"
+        )
 
 
 class _Manifest:
@@ -348,8 +370,18 @@ def run_sweep(
 
     from hepcausal.experiments.registry import ESTIMATORS
 
-    args = {p.name: (p.config.to_dict(), p.config.source, str(runs_dir), force, cores, figures,
-                     dict(ESTIMATORS)) for p in todo}
+    args = {
+        p.name: (
+            p.config.to_dict(),
+            p.config.source,
+            str(runs_dir),
+            force,
+            cores,
+            figures,
+            dict(ESTIMATORS),
+        )
+        for p in todo
+    }
     try:
         if scheduler is not None:
             _run_dask(scheduler, todo, args, record, record_failure)
@@ -370,13 +402,21 @@ def run_sweep(
     files = write_sweep_table(table, sweep_dir, list(cfg.sweep.grid) if cfg.sweep else [])
     result = SweepResult(cfg.name, sweep_dir, table, points, failed, files)
     if failed:
-        warnings.warn(f"sweep {cfg.name!r}: {len(failed)} run(s) failed: {sorted(failed)}; "
-                      f"see {manifest.path}", stacklevel=2)
+        warnings.warn(
+            f"sweep {cfg.name!r}: {len(failed)} run(s) failed: {sorted(failed)}; "
+            f"see {manifest.path}",
+            stacklevel=2,
+        )
     return result
 
 
-def _run_local(workers: int, todo: list[SweepPoint], args: dict[str, tuple[Any, ...]],
-               record: Callable[..., None], record_failure: Callable[..., None]) -> None:
+def _run_local(
+    workers: int,
+    todo: list[SweepPoint],
+    args: dict[str, tuple[Any, ...]],
+    record: Callable[..., None],
+    record_failure: Callable[..., None],
+) -> None:
     with _executor(workers) as pool:
         futures = {pool.submit(_run_point, *args[p.name]): p for p in todo}
         pending = set(futures)
@@ -398,13 +438,19 @@ def _run_local(workers: int, todo: list[SweepPoint], args: dict[str, tuple[Any, 
             raise
 
 
-def _run_dask(scheduler: Any, todo: list[SweepPoint], args: dict[str, tuple[Any, ...]],
-              record: Callable[..., None], record_failure: Callable[..., None]) -> None:
+def _run_dask(
+    scheduler: Any,
+    todo: list[SweepPoint],
+    args: dict[str, tuple[Any, ...]],
+    record: Callable[..., None],
+    record_failure: Callable[..., None],
+) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - optional dependency
-        raise ImportError("a Dask scheduler needs 'distributed' (pip install hepcausal[cluster])"
-                          ) from exc
+        raise ImportError(
+            "a Dask scheduler needs 'distributed' (pip install hepcausal[cluster])"
+        ) from exc
     own = not isinstance(scheduler, Client)
     client = Client(scheduler) if own else scheduler
     try:
@@ -434,8 +480,9 @@ def _latex_table(table: pd.DataFrame, varied: list[str]) -> str:
     out["run"] = out["run"].str.split("__", n=1).str[-1]
     out["mean"] = table["mean"].map(lambda v: f"{v:.3g}")
     prob = table["hdi_prob"].iloc[0] if len(table) else 0.95
-    out[f"{prob:.0%} HDI"] = [f"[{lo:.3g}, {hi:.3g}]"
-                              for lo, hi in zip(table["hdi_low"], table["hdi_high"], strict=True)]
+    out[f"{prob:.0%} HDI"] = [
+        f"[{lo:.3g}, {hi:.3g}]" for lo, hi in zip(table["hdi_low"], table["hdi_high"], strict=True)
+    ]
     out["P(direction)"] = table["p_direction"].map(lambda v: f"{v:.2f}")
     if table["p_rope"].notna().any():
         out["P(ROPE)"] = table["p_rope"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")

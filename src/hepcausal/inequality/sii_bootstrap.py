@@ -148,8 +148,10 @@ def sii_bootstrap(
     theta = float(quantile_mean_sii(tot_wy, tot_w, value_type, transform))
     if not np.isfinite(theta):
         raise SIIInputError(f"{src}: SII is not finite (a quantile mean of 0 with log transform?)")
-    notes = [f"transform: {TRANSFORM_NAMES[value_type] if transform else 'none'}",
-             "population: " + ("practice count" if weight_col is None else f"sum of {weight_col}")]
+    notes = [
+        f"transform: {TRANSFORM_NAMES[value_type] if transform else 'none'}",
+        "population: " + ("practice count" if weight_col is None else f"sum of {weight_col}"),
+    ]
     means = tot_wy / tot_w
     if transform and value_type == "proportion" and np.any((means <= 0) | (means >= 1)):
         notes.append("quantile mean of 0 or 1 moved by machine epsilon for the logit")
@@ -185,8 +187,11 @@ def sii_bootstrap(
         else:
             lo, hi = percentile_interval(reps, level)
         cis[level] = (lo, hi)
-    notes.append(f"CI: {method} stratified bootstrap, {reps.size} replicates"
-                 if strata is not None else f"CI: {method} bootstrap, {reps.size} replicates")
+    notes.append(
+        f"CI: {method} stratified bootstrap, {reps.size} replicates"
+        if strata is not None
+        else f"CI: {method} bootstrap, {reps.size} replicates"
+    )
     return SIIResult(
         sii=theta,
         sii_lower=cis[levels[0]][0],
@@ -201,8 +206,14 @@ def sii_bootstrap(
         n_units=n,
         replicates=reps,
         notes=tuple(notes),
-        meta={"quantile_labels": labels, "quantile_means": means, "populations": tot_w,
-              "n_per_quantile": counts, "relative_rank": ordered_relative_rank(tot_w), **info},
+        meta={
+            "quantile_labels": labels,
+            "quantile_means": means,
+            "populations": tot_w,
+            "n_per_quantile": counts,
+            "relative_rank": ordered_relative_rank(tot_w),
+            **info,
+        },
     )
 
 
@@ -226,5 +237,5 @@ def _bootstrap(
             for idx in members
         ]
         freq = np.bincount(np.concatenate(flat), minlength=c * n).reshape(c, n).astype(float)
-        out[start:start + c] = quantile_mean_sii(freq @ m_wy, freq @ m_w, value_type, transform)
+        out[start : start + c] = quantile_mean_sii(freq @ m_wy, freq @ m_w, value_type, transform)
     return out

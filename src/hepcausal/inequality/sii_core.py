@@ -59,8 +59,9 @@ class SIIResult:
             for level, (lo, hi) in (self.rii_ci or {}).items():
                 tag = level_tag(level)
                 out[f"rii_lower{tag}"], out[f"rii_upper{tag}"] = lo, hi
-        out.update(se=self.se, method=self.method, n_quantiles=self.n_quantiles,
-                   n_units=self.n_units)
+        out.update(
+            se=self.se, method=self.method, n_quantiles=self.n_quantiles, n_units=self.n_units
+        )
         return out
 
 
@@ -112,8 +113,9 @@ def check_value_type(value_type: str, transform: bool) -> None:
         raise SIIInputError("transform=True needs value_type 'rate' (log) or 'proportion' (logit)")
 
 
-def check_values(values: np.ndarray, value_type: str, *, name: str = "values",
-                 linked: bool = False) -> None:
+def check_values(
+    values: np.ndarray, value_type: str, *, name: str = "values", linked: bool = False
+) -> None:
     """Finite values in the indicator's range; ``linked`` also requires the log/logit to exist."""
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:

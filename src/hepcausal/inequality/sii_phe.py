@@ -98,8 +98,11 @@ def sii(
             f"number of quantiles must be between {MIN_QUANTILES} and {MAX_QUANTILES}; got {k}"
         )
     if k > 10:
-        warnings.warn("small values can make the SII unstable with more than 10 quantiles",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            "small values can make the SII unstable with more than 10 quantiles",
+            UserWarning,
+            stacklevel=2,
+        )
     order = _order(quantile_order, k)
     y, pop = y[order], pop[order]
     check_weights(pop)
@@ -181,8 +184,12 @@ def sii(
         reliability=reliability or None,
         replicates=sim_sii,
         notes=tuple(notes),
-        meta={"relative_rank": b, "population_share": pop / pop.sum(),
-              "link_intercept": float(intercept), "link_slope": float(slope)},
+        meta={
+            "relative_rank": b,
+            "population_share": pop / pop.sum(),
+            "link_intercept": float(intercept),
+            "link_slope": float(slope),
+        },
     )
 
 
@@ -218,8 +225,9 @@ def _link_scale_se(
         s = s[order]
         bad = np.flatnonzero(~np.isfinite(s) | (s < 0))
         if bad.size:
-            raise SIIInputError(f"se must be non-negative and non-missing; bad positions "
-                                f"{order[bad][:10].tolist()}")
+            raise SIIInputError(
+                f"se must be non-negative and non-missing; bad positions {order[bad][:10].tolist()}"
+            )
         if value_type == "other" or se_scale == "link":
             return s, [f"SE supplied ({se_scale} scale)"]
         deriv = 1.0 / y if value_type == "rate" else 1.0 / (y * (1.0 - y))

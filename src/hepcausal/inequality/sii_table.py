@@ -78,8 +78,7 @@ def sii_table(
         score_col = rank_col
     if method not in ("quintile_bootstrap", "unit", "phe"):
         raise SIIInputError(f"method must be 'quintile_bootstrap', 'unit' or 'phe'; got {method!r}")
-    needed = [*by, outcome, score_col, *([weight_col] if weight_col else []),
-              *(rank_within or ())]
+    needed = [*by, outcome, score_col, *([weight_col] if weight_col else []), *(rank_within or ())]
     missing_cols = [c for c in dict.fromkeys(needed) if c not in panel.columns]
     if missing_cols:
         raise SIIInputError(f"panel: missing column(s) {missing_cols}")
@@ -89,8 +88,10 @@ def sii_table(
     if schema.PRACTICE in panel.columns:
         dup = panel.duplicated(key, keep=False)
         if dup.any():
-            raise SIIInputError(f"panel: duplicate rows for key {key} (rows "
-                                f"{panel.index[dup.to_numpy()][:10].tolist()})")
+            raise SIIInputError(
+                f"panel: duplicate rows for key {key} (rows "
+                f"{panel.index[dup.to_numpy()][:10].tolist()})"
+            )
     vt = value_type or default_value_type(outcome)
     df = panel.copy()
     df["_y"] = pd.to_numeric(df[outcome], errors="raise").astype(float)
@@ -98,8 +99,10 @@ def sii_table(
     if rank_col is not None:
         bad = df["_score"].notna() & ~df["_score"].between(0.0, 1.0)
         if bad.any():
-            raise SIIInputError(f"panel: column {rank_col!r} must lie in [0, 1] (rows "
-                                f"{df.index[bad.to_numpy()][:10].tolist()})")
+            raise SIIInputError(
+                f"panel: column {rank_col!r} must lie in [0, 1] (rows "
+                f"{df.index[bad.to_numpy()][:10].tolist()})"
+            )
         df["_rank"] = df["_score"]
         df["_score"] = -df["_score"]  # higher score = more deprived
     if weight_col:
@@ -132,30 +135,69 @@ def sii_table(
     seeds = np.random.SeedSequence(seed).spawn(len(jobs))
     rows = []
     for (keys, g), ss in zip(jobs, seeds, strict=True):
-        rows.append({**keys, **_one_group(
-            g, method=method, vt=vt, transform=transform, rank_within=fixed_ranks,
-            n_quantiles=n_quantiles, min_per_quantile=min_per_quantile, n_boot=n_boot,
-            ci_method=ci_method, unit_se=unit_se, n_sim=n_sim, confidence=confidence,
-            weighted=weight_col is not None, rng=np.random.default_rng(ss),
-        )})
+        rows.append(
+            {
+                **keys,
+                **_one_group(
+                    g,
+                    method=method,
+                    vt=vt,
+                    transform=transform,
+                    rank_within=fixed_ranks,
+                    n_quantiles=n_quantiles,
+                    min_per_quantile=min_per_quantile,
+                    n_boot=n_boot,
+                    ci_method=ci_method,
+                    unit_se=unit_se,
+                    n_sim=n_sim,
+                    confidence=confidence,
+                    weighted=weight_col is not None,
+                    rng=np.random.default_rng(ss),
+                ),
+            }
+        )
     out = pd.DataFrame(rows)
     skipped = out["note"].str.startswith("skipped").sum()
     if skipped:
-        warnings.warn(f"sii_table: {skipped} of {len(out)} groups skipped (see column 'note')",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"sii_table: {skipped} of {len(out)} groups skipped (see column 'note')",
+            UserWarning,
+            stacklevel=2,
+        )
     return out
 
 
-def _one_group(g: pd.DataFrame, *, method: str, vt: str, transform: bool | None,
-               rank_within: bool, n_quantiles: int, min_per_quantile: int, n_boot: int,
-               ci_method: str, unit_se: str, n_sim: int, confidence: float, weighted: bool,
-               rng: np.random.Generator) -> dict:
+def _one_group(
+    g: pd.DataFrame,
+    *,
+    method: str,
+    vt: str,
+    transform: bool | None,
+    rank_within: bool,
+    n_quantiles: int,
+    min_per_quantile: int,
+    n_boot: int,
+    ci_method: str,
+    unit_se: str,
+    n_sim: int,
+    confidence: float,
+    weighted: bool,
+    rng: np.random.Generator,
+) -> dict:
     n_missing_score = int(g["_score"].isna().sum())
     n_missing = int((g["_y"].isna() & g["_score"].notna()).sum())
     a = g.loc[g["_y"].notna() & g["_score"].notna()]
-    row = {"sii": np.nan, "lower": np.nan, "upper": np.nan, "se": np.nan,
-           "n_practices": len(a), "n_missing": n_missing, "n_missing_score": n_missing_score,
-           "method": method, "note": ""}
+    row = {
+        "sii": np.nan,
+        "lower": np.nan,
+        "upper": np.nan,
+        "se": np.nan,
+        "n_practices": len(a),
+        "n_missing": n_missing,
+        "n_missing_score": n_missing_score,
+        "method": method,
+        "note": "",
+    }
     y, w = a["_y"].to_numpy(), a["_w"].to_numpy()
     rank = a["_rank"].to_numpy() if rank_within else None
     try:
@@ -163,38 +205,72 @@ def _one_group(g: pd.DataFrame, *, method: str, vt: str, transform: bool | None,
             if len(a) < 3:
                 row["note"] = f"skipped: {len(a)} practices (< 3)"
                 return row
-            res = sii_unit(y, w, ranks=rank, scores=None if rank_within else a["_score"].to_numpy(),
-                           se_method=unit_se, n_boot=n_boot, confidence=confidence, seed=rng)
+            res = sii_unit(
+                y,
+                w,
+                ranks=rank,
+                scores=None if rank_within else a["_score"].to_numpy(),
+                se_method=unit_se,
+                n_boot=n_boot,
+                confidence=confidence,
+                seed=rng,
+            )
         else:
             if rank is None:
                 rank = relative_rank(a["_score"].to_numpy(), w) if len(a) else np.empty(0)
             q = quantile_of_rank(rank, n_quantiles)
             counts = np.bincount(q, minlength=n_quantiles + 1)[1:]
             if counts.min() < min_per_quantile:
-                row["note"] = (f"skipped: practices per quantile {counts.tolist()} "
-                               f"(< {min_per_quantile})")
+                row["note"] = (
+                    f"skipped: practices per quantile {counts.tolist()} (< {min_per_quantile})"
+                )
                 return row
-            res = _quantile_method(method, y, w, q, vt, transform, n_boot, ci_method, n_sim,
-                                   confidence, weighted, rng)
+            res = _quantile_method(
+                method, y, w, q, vt, transform, n_boot, ci_method, n_sim, confidence, weighted, rng
+            )
     except SIIInputError as exc:
         row["note"] = f"skipped: {exc}"
         return row
-    row.update(sii=res.sii, lower=res.sii_lower, upper=res.sii_upper, se=res.se,
-               method=res.method, note="; ".join(res.notes))
+    row.update(
+        sii=res.sii,
+        lower=res.sii_lower,
+        upper=res.sii_upper,
+        se=res.se,
+        method=res.method,
+        note="; ".join(res.notes),
+    )
     return row
 
 
-def _quantile_method(method: str, y: np.ndarray, w: np.ndarray, q: np.ndarray, vt: str,
-                     transform: bool | None, n_boot: int, ci_method: str, n_sim: int,
-                     confidence: float, weighted: bool, rng: np.random.Generator) -> SIIResult:
+def _quantile_method(
+    method: str,
+    y: np.ndarray,
+    w: np.ndarray,
+    q: np.ndarray,
+    vt: str,
+    transform: bool | None,
+    n_boot: int,
+    ci_method: str,
+    n_sim: int,
+    confidence: float,
+    weighted: bool,
+    rng: np.random.Generator,
+) -> SIIResult:
     if transform is None:
         transform = vt != "other"
     if method == "quintile_bootstrap":
         frame = pd.DataFrame({"y": y, "weight": w, "q": q})
         return sii_bootstrap(
-            frame, "y", quantile_col="q", weight_col="weight" if weighted else None,
-            value_type=vt, transform=transform, n_boot=n_boot,  # type: ignore[arg-type]
-            method=ci_method, confidence=confidence, seed=rng,  # type: ignore[arg-type]
+            frame,
+            "y",
+            quantile_col="q",
+            weight_col="weight" if weighted else None,
+            value_type=vt,
+            transform=transform,
+            n_boot=n_boot,  # type: ignore[arg-type]
+            method=ci_method,
+            confidence=confidence,
+            seed=rng,  # type: ignore[arg-type]
         )
     k = int(q.max())
     means, pops, ses = np.empty(k), np.empty(k), np.empty(k)
@@ -206,5 +282,13 @@ def _quantile_method(method: str, y: np.ndarray, w: np.ndarray, q: np.ndarray, v
         nj = yj.size
         # SE of the (weighted) mean: sqrt(n/(n-1) * sum w^2 (y - mean)^2) / sum w
         ses[j] = np.sqrt(nj / (nj - 1) * np.sum(wj**2 * (yj - means[j]) ** 2)) / pops[j]
-    return sii(means, pops, se=ses, value_type=vt, transform=transform,  # type: ignore[arg-type]
-               confidence=confidence, n_sim=n_sim, seed=rng)
+    return sii(
+        means,
+        pops,
+        se=ses,
+        value_type=vt,
+        transform=transform,  # type: ignore[arg-type]
+        confidence=confidence,
+        n_sim=n_sim,
+        seed=rng,
+    )

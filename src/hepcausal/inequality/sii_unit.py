@@ -111,8 +111,10 @@ def sii_unit(
                 cis[level] = bca_interval(slope, replicates, [jack], level)[:2]
             else:
                 cis[level] = percentile_interval(replicates, level)
-        notes.append(f"CI: {ci_method} bootstrap of units, {replicates.size} replicates"
-                     + ("; ranks recomputed per resample" if s is not None else ""))
+        notes.append(
+            f"CI: {ci_method} bootstrap of units, {replicates.size} replicates"
+            + ("; ranks recomputed per resample" if s is not None else "")
+        )
     else:
         raise SIIInputError(f"se_method must be one of hc0..hc3 or 'bootstrap'; got {se_method!r}")
     return SIIResult(

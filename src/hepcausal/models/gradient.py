@@ -62,8 +62,21 @@ from hepcausal.summaries import summarise_effect
 
 __all__ = ["PRIOR_DEFAULTS", "GradientFit", "fit_gradient", "gradient_stan_data"]
 
-SAMPLED = ("mu", "b0", "sigma_icb", "sigma_icb_slope", "sigma_int", "sigma_int_slope",
-           "z_a", "z_b", "z_c", "z_e", "z_d", "z_f", "tau")
+SAMPLED = (
+    "mu",
+    "b0",
+    "sigma_icb",
+    "sigma_icb_slope",
+    "sigma_int",
+    "sigma_int_slope",
+    "z_a",
+    "z_b",
+    "z_c",
+    "z_e",
+    "z_d",
+    "z_f",
+    "tau",
+)
 NATIONAL = "England"
 
 
@@ -89,17 +102,31 @@ class GradientFit(FitResult):
         for icb in da["icb"].values:
             for year in da["year"].values:
                 sel = {"icb": icb, "year": year}
-                rows.append((str(icb), int(year), float(mean.sel(sel)), float(sd.sel(sel)),
-                             float(hdi.sel(sel).sel(hdi="lower")),
-                             float(hdi.sel(sel).sel(hdi="higher"))))
+                rows.append(
+                    (
+                        str(icb),
+                        int(year),
+                        float(mean.sel(sel)),
+                        float(sd.sel(sel)),
+                        float(hdi.sel(sel).sel(hdi="lower")),
+                        float(hdi.sel(sel).sel(hdi="higher")),
+                    )
+                )
         if national and f"national_{var}" in post:
             nd = post[f"national_{var}"]
             nh = az.hdi(nd, hdi_prob=hdi_prob)[f"national_{var}"]
             for year in nd["year"].values:
                 x = nd.sel(year=year)
-                rows.append((NATIONAL, int(year), float(x.mean()), float(x.std()),
-                             float(nh.sel(year=year, hdi="lower")),
-                             float(nh.sel(year=year, hdi="higher"))))
+                rows.append(
+                    (
+                        NATIONAL,
+                        int(year),
+                        float(x.mean()),
+                        float(x.std()),
+                        float(nh.sel(year=year, hdi="lower")),
+                        float(nh.sel(year=year, hdi="higher")),
+                    )
+                )
         return pd.DataFrame(rows, columns=[S.ICB, S.YEAR, "mean", "sd", "hdi_low", "hdi_high"])
 
 
@@ -132,8 +159,15 @@ def fit_gradient(
     if backend not in ("pymc", "stan"):
         raise ValueError(f"backend must be 'pymc' or 'stan', got {backend!r}")
     settings = settings or SamplerSettings()
-    data = prepare_gradient_data(panel, outcome, rank_col=rank_col, likelihood=likelihood,
-                                 icbs=icbs, years=years, standardise=standardise)
+    data = prepare_gradient_data(
+        panel,
+        outcome,
+        rank_col=rank_col,
+        likelihood=likelihood,
+        icbs=icbs,
+        years=years,
+        standardise=standardise,
+    )
     pr = resolve_priors(priors, data.scale)
     cen = resolve_centring(data, centring)
     t0 = time.perf_counter()
@@ -149,8 +183,9 @@ def fit_gradient(
         from hepcausal.stan import sample_stan
 
         program, stan_data = gradient_stan_data(data, pr, cen)
-        idata = sample_stan(program, stan_data, settings, coords=_stan_coords(data),
-                            dims=_STAN_DIMS)
+        idata = sample_stan(
+            program, stan_data, settings, coords=_stan_coords(data), dims=_STAN_DIMS
+        )
         idata = _tidy_stan(idata)
     elapsed = time.perf_counter() - t0
     add_derived(idata, data)
@@ -185,15 +220,21 @@ def fit_gradient(
 
 
 def _extra_params(likelihood: str) -> tuple[str, ...]:
-    return {"gaussian": ("sigma",), "lognormal": ("sigma",), "beta_binomial": ("overdispersion",)
-            }.get(likelihood, ())
+    return {
+        "gaussian": ("sigma",),
+        "lognormal": ("sigma",),
+        "beta_binomial": ("overdispersion",),
+    }.get(likelihood, ())
 
 
 def add_derived(idata: az.InferenceData, data: GradientData) -> None:
     """Add ``national_sii`` and the scale-specific contrasts (``rii``, ``sii_prob``) in place."""
     post = idata.posterior
-    w = xr.DataArray(data.weights, dims=("icb", "year"),
-                     coords={"icb": post["icb"].values, "year": post["year"].values})
+    w = xr.DataArray(
+        data.weights,
+        dims=("icb", "year"),
+        coords={"icb": post["icb"].values, "year": post["year"].values},
+    )
     new = {"national_sii": (post["sii"] * w).sum("icb")}
     if data.likelihood == "lognormal":
         new["rii"] = np.exp(post["sii"])
@@ -211,30 +252,44 @@ def _national_effects(idata: az.InferenceData, data: GradientData) -> dict:
     nat = idata.posterior[var]
     first, last = data.years[0], data.years[-1]
     units = {"gaussian": data.outcome, "lognormal": f"log {data.outcome}"}.get(
-        data.likelihood, "probability")
+        data.likelihood, "probability"
+    )
     effects = {
         f"{var}_change_{first}_{last}": summarise_effect(
             nat.sel(year=last) - nat.sel(year=first),
-            name=f"change in national SII {first}->{last}", units=units)
+            name=f"change in national SII {first}->{last}",
+            units=units,
+        )
     }
     for year in data.years:
         effects[f"{var}_{year}"] = summarise_effect(
-            nat.sel(year=year), name=f"national SII {year}", units=units)
+            nat.sel(year=year), name=f"national SII {year}", units=units
+        )
     return effects
 
 
 # ----------------------------------------------------------------------------- Stan backend
 _STAN_DIMS = {
-    "z_a": ["icb_zs"], "z_b": ["icb_zs"], "z_c": ["year_zs"], "z_e": ["year_zs"],
-    "z_d": ["icb_zs", "year_zs"], "z_f": ["icb_zs", "year_zs"], "z_u": ["practice"],
-    "sii": ["icb", "year"], "level": ["icb", "year"],
+    "z_a": ["icb_zs"],
+    "z_b": ["icb_zs"],
+    "z_c": ["year_zs"],
+    "z_e": ["year_zs"],
+    "z_d": ["icb_zs", "year_zs"],
+    "z_f": ["icb_zs", "year_zs"],
+    "z_u": ["practice"],
+    "sii": ["icb", "year"],
+    "level": ["icb", "year"],
 }
 
 
 def _stan_coords(data: GradientData) -> dict[str, list]:
-    return {"icb": list(data.icbs), "year": list(data.years),
-            "icb_zs": list(range(data.n_icb - 1)), "year_zs": list(range(data.n_year - 1)),
-            "practice": list(data.practices)}
+    return {
+        "icb": list(data.icbs),
+        "year": list(data.years),
+        "icb_zs": list(range(data.n_icb - 1)),
+        "year_zs": list(range(data.n_year - 1)),
+        "practice": list(data.practices),
+    }
 
 
 def gradient_stan_data(
@@ -242,25 +297,43 @@ def gradient_stan_data(
 ) -> tuple[str, dict]:
     """The Stan program name and its data for ``data`` (same parameterisation as PyMC)."""
     base = {
-        "G": data.n_icb, "T": data.n_year,
-        "B_G": zero_sum_basis(data.n_icb), "B_T": zero_sum_basis(data.n_year),
-        "loc": data.loc, "scale": data.scale,
+        "G": data.n_icb,
+        "T": data.n_year,
+        "B_G": zero_sum_basis(data.n_icb),
+        "B_T": zero_sum_basis(data.n_year),
+        "loc": data.loc,
+        "scale": data.scale,
         "centred": [int(centring[k]) for k in CENTRING_BLOCKS],
         **{f"prior_{k}": v for k, v in pr.items()},
     }
     if data.likelihood in ("gaussian", "lognormal"):
         st = data.gaussian_stats()
-        base.update({
-            "J": len(st.count), "n_per": st.n_per, "count": st.count, "syy": st.syy,
-            "sxy": st.sxy, "nnz": len(st.row), "sxx": st.sxx,
-            "row_idx": st.row + 1, "col_idx": st.col + 1,
-        })
+        base.update(
+            {
+                "J": len(st.count),
+                "n_per": st.n_per,
+                "count": st.count,
+                "syy": st.syy,
+                "sxy": st.sxy,
+                "nnz": len(st.row),
+                "sxx": st.sxx,
+                "row_idx": st.row + 1,
+                "col_idx": st.col + 1,
+            }
+        )
         return "gradient_gaussian", base
-    base.update({
-        "N": data.n_obs, "P": data.n_practice, "pidx": data.practice_idx + 1,
-        "cell": data.cell_idx + 1, "rc": data.rc, "succ": data.successes,
-        "trials": data.trials, "is_bb": int(data.likelihood == "beta_binomial"),
-    })
+    base.update(
+        {
+            "N": data.n_obs,
+            "P": data.n_practice,
+            "pidx": data.practice_idx + 1,
+            "cell": data.cell_idx + 1,
+            "rc": data.rc,
+            "succ": data.successes,
+            "trials": data.trials,
+            "is_bb": int(data.likelihood == "beta_binomial"),
+        }
+    )
     return "gradient_binomial", base
 
 

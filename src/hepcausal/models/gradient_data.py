@@ -214,8 +214,12 @@ def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
             return False
         return bool(np.std(est, ddof=1) > ratio * np.sqrt(np.mean(np.square(se))))
 
-    return {"a": informative(means, mean_se), "b": informative(slopes, slope_se),
-            "d": False, "f": False}
+    return {
+        "a": informative(means, mean_se),
+        "b": informative(slopes, slope_se),
+        "d": False,
+        "f": False,
+    }
 
 
 def resolve_centring(
@@ -244,9 +248,7 @@ def resolve_priors(priors: Mapping[str, float] | None, scale: float) -> dict[str
     out = dict(PRIOR_DEFAULTS)
     for key, value in (priors or {}).items():
         if key not in PRIOR_DEFAULTS:
-            raise KeyError(
-                f"unknown prior key {key!r}; valid keys: {sorted(PRIOR_DEFAULTS)}"
-            )
+            raise KeyError(f"unknown prior key {key!r}; valid keys: {sorted(PRIOR_DEFAULTS)}")
         v = float(value)
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"prior {key!r} must be a positive finite scale, got {value!r}")

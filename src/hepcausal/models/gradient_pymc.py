@@ -102,8 +102,9 @@ def build_pymc_model(
                 psi = pm.HalfNormal("overdispersion", pr["overdispersion"])
                 phi = 1.0 / pt.sqr(psi)
                 p = pm.math.invlogit(eta)
-                pm.BetaBinomial("y", alpha=p * phi, beta=(1 - p) * phi, n=data.trials,
-                                observed=data.successes)
+                pm.BetaBinomial(
+                    "y", alpha=p * phi, beta=(1 - p) * phi, n=data.trials, observed=data.successes
+                )
     return model
 
 

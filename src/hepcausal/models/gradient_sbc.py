@@ -56,12 +56,18 @@ def draw_prior(data: GradientData, pr: dict[str, float], rng: np.random.Generato
     mu, b0 = rng.normal(0, pr["mu_sd"]), rng.normal(0, pr["slope_sd"])
     s_a, s_b = hn(pr["sigma_icb"]), hn(pr["sigma_icb_slope"])
     s_d, s_f = hn(pr["sigma_int"]), hn(pr["sigma_int_slope"])
-    alpha = (mu + (s_a * bg @ rng.normal(size=g - 1))[:, None]
-             + (pr["year_sd"] * bt @ rng.normal(size=t - 1))[None, :]
-             + s_d * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T)
-    beta = (b0 + (s_b * bg @ rng.normal(size=g - 1))[:, None]
-            + (pr["year_slope_sd"] * bt @ rng.normal(size=t - 1))[None, :]
-            + s_f * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T)
+    alpha = (
+        mu
+        + (s_a * bg @ rng.normal(size=g - 1))[:, None]
+        + (pr["year_sd"] * bt @ rng.normal(size=t - 1))[None, :]
+        + s_d * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T
+    )
+    beta = (
+        b0
+        + (s_b * bg @ rng.normal(size=g - 1))[:, None]
+        + (pr["year_slope_sd"] * bt @ rng.normal(size=t - 1))[None, :]
+        + s_f * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T
+    )
     return {"alpha": alpha, "beta": beta, "tau": hn(pr["tau"]), "sigma": hn(pr["sigma"])}
 
 
@@ -70,8 +76,9 @@ def sbc_design(seed: int = 1) -> pd.DataFrame:
     from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 
     icbs = (S.LLR_ICB, "QJ2", "QOQ", "QT1", "QHM", "QWO")
-    cfg = SimulationConfig.small(n_practices=120, icbs=icbs, years=(2019, 2020, 2021, 2022, 2023),
-                                 seed=seed)
+    cfg = SimulationConfig.small(
+        n_practices=120, icbs=icbs, years=(2019, 2020, 2021, 2022, 2023), seed=seed
+    )
     return simulate_panel(cfg).panel
 
 
@@ -108,8 +115,13 @@ def run_sbc(
         data.y = mean + u[data.practice_idx] + rng.normal(0, par["sigma"], size=data.n_obs)
         st = data.gaussian_stats()
         fit = nutpie.sample(
-            compiled.with_data(suff_syy=st.syy, suff_sxy=st.sxy), draws=draws_per_chain,
-            tune=500, chains=2, cores=2, seed=seed * 100_003 + i, progress_bar=False,
+            compiled.with_data(suff_syy=st.syy, suff_sxy=st.sxy),
+            draws=draws_per_chain,
+            tune=500,
+            chains=2,
+            cores=2,
+            seed=seed * 100_003 + i,
+            progress_bar=False,
             target_accept=0.9,
         )
         sii = fit.posterior["sii"].sel(icb=treated).values  # (chain, draw, year)
@@ -125,5 +137,12 @@ def run_sbc(
     edges = np.linspace(0, n_draws + 1, n_bins + 1)
     counts = np.histogram(ranks_a, bins=edges)[0]
     chi2, p = stats.chisquare(counts)
-    return SBCResult(ranks=ranks_a, n_draws=n_draws, chi2=float(chi2), pvalue=float(p),
-                     coverage_90=float(np.mean(inside)), n_bins=n_bins, min_ess=float(min(ess)))
+    return SBCResult(
+        ranks=ranks_a,
+        n_draws=n_draws,
+        chi2=float(chi2),
+        pvalue=float(p),
+        coverage_90=float(np.mean(inside)),
+        n_bins=n_bins,
+        min_ess=float(min(ess)),
+    )

@@ -42,8 +42,17 @@ def plot_effect_posterior(
         if s.rope is not None:
             ax.axvspan(*s.rope, color=ROPE_SHADE, lw=0, zorder=0, label="ROPE")
         inside = (grid >= s.hdi_low) & (grid <= s.hdi_high)
-        ax.fill_between(grid, 0, dens, where=inside, color=colour, alpha=0.3, lw=0,
-                        label=f"{hdi_prob:.0%} HDI", zorder=1)
+        ax.fill_between(
+            grid,
+            0,
+            dens,
+            where=inside,
+            color=colour,
+            alpha=0.3,
+            lw=0,
+            label=f"{hdi_prob:.0%} HDI",
+            zorder=1,
+        )
         ax.plot(grid, dens, color=colour, lw=1.4, zorder=2)
         ax.axvline(0, color="black", lw=0.6, zorder=1.5)
         ax.axvline(s.mean, color=colour, lw=0.8, ls="--", zorder=2)
@@ -61,9 +70,16 @@ def plot_effect_posterior(
         if s.p_rope is not None:
             lines.append(f"P(ROPE) = {s.p_rope:.3f}")
         right = s.mean < (grid.min() + grid.max()) / 2
-        ax.text(0.98 if right else 0.02, 0.97, "\n".join(lines), transform=ax.transAxes,
-                ha="right" if right else "left", va="top", fontsize=6.5,
-                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#BDBDBD", "lw": 0.5})
+        ax.text(
+            0.98 if right else 0.02,
+            0.97,
+            "\n".join(lines),
+            transform=ax.transAxes,
+            ha="right" if right else "left",
+            va="top",
+            fontsize=6.5,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#BDBDBD", "lw": 0.5},
+        )
         ax.legend(loc="upper left" if right else "upper right", fontsize=6.5)
     return fig
 
@@ -97,13 +113,18 @@ def plot_ppc(
         fig, ax = new_axes(ax, (SINGLE_COLUMN, SINGLE_COLUMN * 0.7))
         n_avail = int(pp.sizes["chain"] * pp.sizes["draw"])
         az.plot_ppc(
-            idata, group=group, var_names=names, num_pp_samples=min(num_pp_samples, n_avail),
-            kind=kind, ax=ax, random_seed=seed,
+            idata,
+            group=group,
+            var_names=names,
+            num_pp_samples=min(num_pp_samples, n_avail),
+            kind=kind,
+            ax=ax,
+            random_seed=seed,
             colors=[ACCENT_COLOUR if group == "posterior" else "#9E9E9E", "black", LLR_COLOUR],
-            textsize=7, legend=True,
+            textsize=7,
+            legend=True,
         )
-        ax.set_title(f"{'Prior' if group == 'prior' else 'Posterior'} predictive check",
-                     loc="left")
+        ax.set_title(f"{'Prior' if group == 'prior' else 'Posterior'} predictive check", loc="left")
         ax.set_xlabel(xlabel or names[0].replace("_", " "))
         if kind == "kde":
             lo, hi = ax.get_ylim()
@@ -144,8 +165,9 @@ def plot_trace_rank(
         rows += min(n, 2) if extra else 1
     n_rows = max(1, min(rows, 2 * max_vars))
     with hepcausal_style():
-        fig, axes = plt.subplots(n_rows, 2, figsize=(DOUBLE_COLUMN, 0.95 * n_rows + 0.3),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            n_rows, 2, figsize=(DOUBLE_COLUMN, 0.95 * n_rows + 0.3), squeeze=False
+        )
         row = 0
         for v in var_names:
             da = post[v]
@@ -155,8 +177,9 @@ def plot_trace_rank(
             for k in range(min(n_el, 2) if extra else 1):
                 if row >= n_rows:
                     break
-                vals = np.asarray(stacked.isel(_flat=k).transpose("chain", "draw").values,
-                                  dtype=float)
+                vals = np.asarray(
+                    stacked.isel(_flat=k).transpose("chain", "draw").values, dtype=float
+                )
                 label = v if not extra else f"{v}[{_flat_label(stacked, k)}]"
                 _trace_row(axes[row, 0], axes[row, 1], vals, label)
                 row += 1
@@ -178,9 +201,17 @@ def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
     colours = [ACCENT_COLOUR, LLR_COLOUR, "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
     for c in range(n_chains):
         ax_t.plot(np.arange(n_draws), vals[c], lw=0.4, alpha=0.8, color=colours[c % len(colours)])
-    ax_t.text(0.005, 0.97, label, transform=ax_t.transAxes, ha="left", va="top", fontsize=6.5,
-              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-              zorder=5)
+    ax_t.text(
+        0.005,
+        0.97,
+        label,
+        transform=ax_t.transAxes,
+        ha="left",
+        va="top",
+        fontsize=6.5,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        zorder=5,
+    )
     ax_t.set_xlabel("Draw" if ax_t.get_subplotspec().is_last_row() else "")
     ranks = np.argsort(np.argsort(vals.ravel())).reshape(vals.shape)
     bins = np.linspace(0, vals.size, 21)

@@ -98,8 +98,9 @@ def headline_draws(result: object, key: str | None = None) -> np.ndarray | None:
             if m and (int(m[1]) >= start) == (key == "post_mean"):
                 terms.append(t)
         if terms:
-            return np.asarray(post["estimand"].sel(term=terms).mean("term").values,
-                              dtype=float).ravel()
+            return np.asarray(
+                post["estimand"].sel(term=terms).mean("term").values, dtype=float
+            ).ravel()
     for group in (post, getattr(idata, "posterior_predictive", None)):
         if group is not None and key in group and group[key].ndim == 2:
             return np.asarray(group[key].values, dtype=float).ravel()
@@ -127,14 +128,22 @@ def _effect_figure(result: object) -> Figures:
         return []
     e = effects[key]
     fig = plot_effect_posterior(
-        draws, name=str(e.name), units=pretty_units(str(getattr(e, "units", "") or "")),
-        hdi_prob=float(getattr(e, "hdi_prob", 0.95)), rope=getattr(e, "rope", None),
+        draws,
+        name=str(e.name),
+        units=pretty_units(str(getattr(e, "units", "") or "")),
+        hdi_prob=float(getattr(e, "hdi_prob", 0.95)),
+        rope=getattr(e, "rope", None),
     )
-    return [("effect_posterior", fig,
-             f"Posterior of the headline estimand ({e.name}) with its "
-             f"{float(getattr(e, 'hdi_prob', 0.95)):.0%} HDI"
-             + (", the region of practical equivalence (shaded)" if e.rope else "")
-             + " and the probability of direction.")]
+    return [
+        (
+            "effect_posterior",
+            fig,
+            f"Posterior of the headline estimand ({e.name}) with its "
+            f"{float(getattr(e, 'hdi_prob', 0.95)):.0%} HDI"
+            + (", the region of practical equivalence (shaded)" if e.rope else "")
+            + " and the probability of direction.",
+        )
+    ]
 
 
 def _diagnostic_figures(result: object) -> Figures:
@@ -149,16 +158,24 @@ def _diagnostic_figures(result: object) -> Figures:
     for worst in (getattr(diag, "worst_rhat_var", ""), getattr(diag, "worst_ess_var", "")):
         if worst and worst in post and worst not in names:
             names.append(str(worst))  # show where convergence is worst
-    names += [str(v) for v, da in post.data_vars.items()
-              if da.ndim == 2 and v not in names and not str(v).endswith("__")]
+    names += [
+        str(v)
+        for v, da in post.data_vars.items()
+        if da.ndim == 2 and v not in names and not str(v).endswith("__")
+    ]
     if not names:
         names = [str(v) for v in post.data_vars][:4]
     out: Figures = []
     fig = plot_trace_rank(idata, names[:6])
     status = f" Diagnostics: {diag}." if diag is not None else ""
-    out.append(("trace_rank", fig,
-                "MCMC traces per chain and rank plots (flat when chains agree) of the estimands "
-                "and scalar parameters." + status))
+    out.append(
+        (
+            "trace_rank",
+            fig,
+            "MCMC traces per chain and rank plots (flat when chains agree) of the estimands "
+            "and scalar parameters." + status,
+        )
+    )
     for group in ("prior", "posterior"):
         pp = getattr(idata, f"{group}_predictive", None)
         obs = getattr(idata, "observed_data", None)
@@ -168,9 +185,14 @@ def _diagnostic_figures(result: object) -> Figures:
             except Exception as exc:  # a predictive check must not lose the other figures
                 log.warning("%s predictive check failed: %s", group, exc)
                 continue
-            out.append((f"{group}_predictive_check", fig,
-                        f"{group.capitalize()} predictive check: simulated data sets against "
-                        "the observed outcome."))
+            out.append(
+                (
+                    f"{group}_predictive_check",
+                    fig,
+                    f"{group.capitalize()} predictive check: simulated data sets against "
+                    "the observed outcome.",
+                )
+            )
     return out
 
 
@@ -186,15 +208,21 @@ def _gradient_figures(result: Any) -> Figures:
     treated = _treated(result)
     ty = _treatment_year(result)
     out: Figures = [
-        ("sii_trajectories", plot_sii_trajectories(icbs, outcome=outcome, treatment_year=ty,
-                                                   highlight=treated),
-         f"Slope index of inequality of {name} by ICS and fiscal year (posterior mean and 95% "
-         f"HDI); {icb_label(treated)} highlighted, comparators in grey; shading marks the HEP "
-         "period."),
-        ("sii_small_multiples", plot_sii_trajectories(icbs, outcome=outcome, treatment_year=ty,
-                                                      highlight=treated, layout="grid"),
-         f"SII of {name} by ICS (one panel each, 95% HDI), with the {icb_label(treated)} "
-         "posterior mean repeated as a dashed reference line."),
+        (
+            "sii_trajectories",
+            plot_sii_trajectories(icbs, outcome=outcome, treatment_year=ty, highlight=treated),
+            f"Slope index of inequality of {name} by ICS and fiscal year (posterior mean and 95% "
+            f"HDI); {icb_label(treated)} highlighted, comparators in grey; shading marks the HEP "
+            "period.",
+        ),
+        (
+            "sii_small_multiples",
+            plot_sii_trajectories(
+                icbs, outcome=outcome, treatment_year=ty, highlight=treated, layout="grid"
+            ),
+            f"SII of {name} by ICS (one panel each, 95% HDI), with the {icb_label(treated)} "
+            "posterior mean repeated as a dashed reference line.",
+        ),
     ]
     return out
 
@@ -205,9 +233,11 @@ def event_pretrend_text(pretrend: dict[str, Any] | None) -> str | None:
         return None
     if not pretrend.get("n_pre"):
         return str(pretrend.get("note") or "Pre-trends untestable")
-    text = (f"Pre-trend check ({pretrend['n_pre']} years): joint p = "
-            f"{float(pretrend.get('p_joint', float('nan'))):.2g}, max |z| = "
-            f"{float(pretrend.get('max_abs_z', float('nan'))):.2f}")
+    text = (
+        f"Pre-trend check ({pretrend['n_pre']} years): joint p = "
+        f"{float(pretrend.get('p_joint', float('nan'))):.2g}, max |z| = "
+        f"{float(pretrend.get('max_abs_z', float('nan'))):.2f}"
+    )
     if pretrend.get("flag"):
         text += "\nFLAGGED: parallel trends doubtful"
     return text
@@ -227,17 +257,25 @@ def _event_study_figures(result: Any) -> Figures:
         except (KeyError, ValueError):
             continue
         what = "the SII (deprivation gradient)" if target == "gradient" else "the mean level"
-        fig = plot_event_study(table, reference=ref, outcome=_outcome(result),
-                               pretrend=pre if target == main and pre else "auto")
+        fig = plot_event_study(
+            table,
+            reference=ref,
+            outcome=_outcome(result),
+            pretrend=pre if target == main and pre else "auto",
+        )
         if target == "level":
-            fig.axes[0].set_ylabel(fig.axes[0].get_ylabel().replace("Effect on SII",
-                                                                     "Effect on level"))
-        out.append((
-            "event_study" if target == main else f"event_study_{target}", fig,
-            f"Event study: effect on {what} by year relative to HEP start (posterior mean and "
-            f"HDI), relative to the reference year {ref_year if ref_year is not None else ''}"
-            " (fixed at zero); the box reports the pre-trend check.",
-        ))
+            fig.axes[0].set_ylabel(
+                fig.axes[0].get_ylabel().replace("Effect on SII", "Effect on level")
+            )
+        out.append(
+            (
+                "event_study" if target == main else f"event_study_{target}",
+                fig,
+                f"Event study: effect on {what} by year relative to HEP start (posterior mean and "
+                f"HDI), relative to the reference year {ref_year if ref_year is not None else ''}"
+                " (fixed at zero); the box reports the pre-trend check.",
+            )
+        )
     return out
 
 
@@ -264,22 +302,33 @@ def _synthetic_control_figures(result: Any) -> Figures:
     out: Figures = []
     if years is not None and observed is not None and cf is not None:
         placebo = _first_attr(result, ("placebo_gaps",))
-        out.append((
-            "synthetic_control",
-            plot_synthetic_control(np.asarray(years), np.asarray(observed), cf,
-                                   treatment_year=int(start), placebo_gaps=placebo,
-                                   outcome=_outcome(result), treated_label=icb_label(treated)),
-            "Synthetic control: (a) observed series and synthetic counterfactual (posterior "
-            "mean, 95% HDI), (b) gap, (c) cumulative gap over the treatment period"
-            + ("; grey lines are placebo gaps." if placebo is not None else "."),
-        ))
+        out.append(
+            (
+                "synthetic_control",
+                plot_synthetic_control(
+                    np.asarray(years),
+                    np.asarray(observed),
+                    cf,
+                    treatment_year=int(start),
+                    placebo_gaps=placebo,
+                    outcome=_outcome(result),
+                    treated_label=icb_label(treated),
+                ),
+                "Synthetic control: (a) observed series and synthetic counterfactual (posterior "
+                "mean, 95% HDI), (b) gap, (c) cumulative gap over the treatment period"
+                + ("; grey lines are placebo gaps." if placebo is not None else "."),
+            )
+        )
     weights = _first_attr(result, ("weights_table", "weights"))
     if weights is not None and not (isinstance(weights, pd.DataFrame) and weights.empty):
         donors = _first_attr(result, ("donors",))
-        out.append(("donor_weights",
-                    plot_donor_weights(weights, donors=list(donors) if donors is not None
-                                       else None),
-                    "Synthetic-control donor weights (posterior mean and 95% HDI)."))
+        out.append(
+            (
+                "donor_weights",
+                plot_donor_weights(weights, donors=list(donors) if donors is not None else None),
+                "Synthetic-control donor weights (posterior mean and 95% HDI).",
+            )
+        )
     return out
 
 
@@ -291,21 +340,35 @@ def _placebo_figures(result: Any) -> Figures:
     start = getattr(result, "start", None) or _treatment_year(result)
     gaps = getattr(result, "gaps", None)
     if isinstance(gaps, pd.DataFrame) and treated in gaps.columns:
-        out.append(("placebo_gaps", plot_placebo_gaps(
-            gaps, treated=treated, treatment_year=int(start),
-            excluded=list(getattr(result, "excluded", []) or []),
-            treated_label=icb_label(treated)),
-            "In-space placebo test: gap between observed and synthetic series of the treated "
-            "unit (highlighted) and of every placebo unit (grey; dotted = excluded for poor "
-            "pre-period fit)."))
+        out.append(
+            (
+                "placebo_gaps",
+                plot_placebo_gaps(
+                    gaps,
+                    treated=treated,
+                    treatment_year=int(start),
+                    excluded=list(getattr(result, "excluded", []) or []),
+                    treated_label=icb_label(treated),
+                ),
+                "In-space placebo test: gap between observed and synthetic series of the treated "
+                "unit (highlighted) and of every placebo unit (grey; dotted = excluded for poor "
+                "pre-period fit).",
+            )
+        )
     ratios = _first_attr(result, ("rmspe_ratios", "ratios"))
     if ratios is not None:
         if isinstance(ratios, pd.DataFrame):
             ratios = ratios.set_index(ratios.columns[0]).iloc[:, 0]
-        out.append(("placebo_rmspe", plot_placebo_ratios(
-            pd.Series(ratios), treated=treated, p_value=getattr(result, "p_value", None)),
-            "In-space placebo test: post/pre RMSPE ratio of each unit; the treated unit is "
-            "highlighted and the exact permutation p-value is its rank over the units."))
+        out.append(
+            (
+                "placebo_rmspe",
+                plot_placebo_ratios(
+                    pd.Series(ratios), treated=treated, p_value=getattr(result, "p_value", None)
+                ),
+                "In-space placebo test: post/pre RMSPE ratio of each unit; the treated unit is "
+                "highlighted and the exact permutation p-value is its rank over the units.",
+            )
+        )
     return out
 
 
@@ -315,12 +378,21 @@ def _placebo_in_time_figures(result: Any) -> Figures:
     if not isinstance(table, pd.DataFrame) or table.empty:
         return []
     t = table.reset_index()
-    t["name"] = [f"fake start {fiscal_year_label(int(v), short=False)}"
-                 if str(v).isdigit() else f"fake start {v}" for v in t.iloc[:, 0]]
+    t["name"] = [
+        f"fake start {fiscal_year_label(int(v), short=False)}"
+        if str(v).isdigit()
+        else f"fake start {v}"
+        for v in t.iloc[:, 0]
+    ]
     fig = plot_forest(t, xlabel="Fake average post-period effect")
-    return [("placebo_in_time", fig,
-             "In-time placebo test: average 'effect' estimated at fake start years using only "
-             "pre-treatment data (posterior mean and 95% HDI); these should cover zero.")]
+    return [
+        (
+            "placebo_in_time",
+            fig,
+            "In-time placebo test: average 'effect' estimated at fake start years using only "
+            "pre-treatment data (posterior mean and 95% HDI); these should cover zero.",
+        )
+    ]
 
 
 ADAPTERS: dict[str, Callable[[Any], Figures]] = {
@@ -375,15 +447,25 @@ def plot_sweep_forest(table: pd.DataFrame, path: str | Path) -> Path:
         t["name"] = t["run"].astype(str)
     if "ok" not in t.columns and "diagnostics_ok" in t.columns:
         t["ok"] = t["diagnostics_ok"]
-    estimand = (str(t["estimand"].dropna().iloc[0])
-                if "estimand" in t.columns and t["estimand"].notna().any() else "headline effect")
-    units = (str(t["units"].dropna().iloc[0])
-             if "units" in t.columns and t["units"].notna().any() else "")
-    prob = float(t["hdi_prob"].dropna().iloc[0]) if "hdi_prob" in t.columns and \
-        t["hdi_prob"].notna().any() else 0.95
+    estimand = (
+        str(t["estimand"].dropna().iloc[0])
+        if "estimand" in t.columns and t["estimand"].notna().any()
+        else "headline effect"
+    )
+    units = (
+        str(t["units"].dropna().iloc[0])
+        if "units" in t.columns and t["units"].notna().any()
+        else ""
+    )
+    prob = (
+        float(t["hdi_prob"].dropna().iloc[0])
+        if "hdi_prob" in t.columns and t["hdi_prob"].notna().any()
+        else 0.95
+    )
     xlabel = estimand + (f" ({units})" if units else "")
     path = Path(path)
-    fig = plot_forest(t, path, xlabel=xlabel, hdi_prob=prob,
-                      title=f"Sensitivity of the {estimand} across runs")
+    fig = plot_forest(
+        t, path, xlabel=xlabel, hdi_prob=prob, title=f"Sensitivity of the {estimand} across runs"
+    )
     plt.close(fig)
     return path.with_suffix(".png")

@@ -65,11 +65,21 @@ def plot_event_study(
         lo = est["hdi_low"].to_numpy(dtype=float)
         hi = est["hdi_high"].to_numpy(dtype=float)
         ax.axhline(0, color="black", lw=0.6, zorder=1)
-        ax.errorbar(x, m, yerr=np.vstack([m - lo, hi - m]), fmt="o", color=colour, ms=4,
-                    elinewidth=1.2, capsize=0, zorder=3)
+        ax.errorbar(
+            x,
+            m,
+            yerr=np.vstack([m - lo, hi - m]),
+            fmt="o",
+            color=colour,
+            ms=4,
+            elinewidth=1.2,
+            capsize=0,
+            zorder=3,
+        )
         ax.plot(x, m, color=colour, lw=0.6, alpha=0.5, zorder=2)
-        ax.plot([reference], [0.0], marker="o", mfc="white", mec="black", ms=4.5, ls="none",
-                zorder=4)
+        ax.plot(
+            [reference], [0.0], marker="o", mfc="white", mec="black", ms=4.5, ls="none", zorder=4
+        )
         xmin, xmax = float(rel.min()) - 0.5, float(max(rel.max(), reference)) + 0.5
         xmin = min(xmin, reference - 0.5)
         ax.axvspan(-0.5, xmax, color=POST_SHADE, lw=0, zorder=0)
@@ -82,7 +92,8 @@ def plot_event_study(
             start = next((ymap[r] - r for r in ymap), None)
             labels = [
                 f"{r:+d}\n{fiscal_year_label(ymap.get(r, (start or 0) + r))}"
-                if start is not None else f"{r:+d}"
+                if start is not None
+                else f"{r:+d}"
                 for r in ticks
             ]
             labels = [lab.replace("+0", "0") for lab in labels]
@@ -98,15 +109,38 @@ def plot_event_study(
             n_lines = 1 + str(pretrend).count("\n")
             ax.set_ylim(lo_y, hi_y + (0.12 + 0.07 * n_lines) * (hi_y - lo_y))  # room for the box
             text = pretrend_text(t, reference) if pretrend == "auto" else pretrend
-            ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=6.5,
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#BDBDBD", "lw": 0.5})
+            ax.text(
+                0.02,
+                0.97,
+                text,
+                transform=ax.transAxes,
+                va="top",
+                ha="left",
+                fontsize=6.5,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#BDBDBD", "lw": 0.5},
+            )
         handles = [
-            Line2D([], [], color=colour, marker="o", ms=4, lw=1.2,
-                   label=f"Mean, {hdi_prob:.0%} HDI"),
-            Line2D([], [], marker="o", mfc="white", mec="black", ms=4.5, ls="none",
-                   label="Reference year"),
+            Line2D(
+                [], [], color=colour, marker="o", ms=4, lw=1.2, label=f"Mean, {hdi_prob:.0%} HDI"
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                mfc="white",
+                mec="black",
+                ms=4.5,
+                ls="none",
+                label="Reference year",
+            ),
             Patch(color=POST_SHADE, lw=0, label="HEP period"),
         ]
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=3,
-                  handlelength=1.4, columnspacing=1.0)
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.3),
+            ncols=3,
+            handlelength=1.4,
+            columnspacing=1.0,
+        )
     return fig

@@ -69,7 +69,8 @@ def plot_forest(
     n = len(t)
     ok = (
         t["ok"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        if "ok" in t.columns else np.ones(n, dtype=bool)
+        if "ok" in t.columns
+        else np.ones(n, dtype=bool)
     )
     has_pd = "p_direction" in t.columns
     has_rope = "p_rope" in t.columns and pd.to_numeric(t["p_rope"], errors="coerce").notna().any()
@@ -88,10 +89,24 @@ def plot_forest(
             colour = LLR_COLOUR if names[i] in highlight else ACCENT_COLOUR
             if not ok[i]:
                 colour = WARN_COLOUR
-            ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colour, lw=1.3, zorder=2,
-                    ls="-" if ok[i] else (0, (2, 1)))
-            ax.plot(m[i], y[i], "o" if ok[i] else "D", ms=4 if ok[i] else 3.8, zorder=3,
-                    color=colour, mfc=colour if ok[i] else "white", mew=1.0)
+            ax.plot(
+                [lo[i], hi[i]],
+                [y[i], y[i]],
+                color=colour,
+                lw=1.3,
+                zorder=2,
+                ls="-" if ok[i] else (0, (2, 1)),
+            )
+            ax.plot(
+                m[i],
+                y[i],
+                "o" if ok[i] else "D",
+                ms=4 if ok[i] else 3.8,
+                zorder=3,
+                color=colour,
+                mfc=colour if ok[i] else "white",
+                mew=1.0,
+            )
         ax.set_yticks(y)
         ax.set_yticklabels([nm if ok[i] else f"{nm} (!)" for i, nm in enumerate(names)])
         for i, lab in enumerate(ax.get_yticklabels()):
@@ -110,28 +125,71 @@ def plot_forest(
                 header.append("P(dir)")
             if has_rope:
                 header.append("P(ROPE)")
-            ax.text(1.03, n - 0.35, "  ".join(f"{h:>7}" for h in header), transform=trans,
-                    ha="left", va="bottom", fontsize=6.5, fontweight="bold", family="monospace",
-                    clip_on=False)
+            ax.text(
+                1.03,
+                n - 0.35,
+                "  ".join(f"{h:>7}" for h in header),
+                transform=trans,
+                ha="left",
+                va="bottom",
+                fontsize=6.5,
+                fontweight="bold",
+                family="monospace",
+                clip_on=False,
+            )
             for i in range(n):
                 cells = []
                 if has_pd:
                     cells.append(_fmt_p(t["p_direction"].iloc[i]))
                 if has_rope:
                     cells.append(_fmt_p(t["p_rope"].iloc[i]))
-                ax.text(1.03, y[i], "  ".join(f"{c:>7}" for c in cells), transform=trans,
-                        ha="left", va="center", fontsize=6.5, family="monospace", clip_on=False)
-        handles: list[object] = [Line2D([], [], color=ACCENT_COLOUR, marker="o", ms=4, lw=1.3,
-                                        label=f"Mean, {hdi_prob:.0%} HDI")]
+                ax.text(
+                    1.03,
+                    y[i],
+                    "  ".join(f"{c:>7}" for c in cells),
+                    transform=trans,
+                    ha="left",
+                    va="center",
+                    fontsize=6.5,
+                    family="monospace",
+                    clip_on=False,
+                )
+        handles: list[object] = [
+            Line2D(
+                [],
+                [],
+                color=ACCENT_COLOUR,
+                marker="o",
+                ms=4,
+                lw=1.3,
+                label=f"Mean, {hdi_prob:.0%} HDI",
+            )
+        ]
         if rope is not None:
             rlo, rhi = rope  # type: ignore[misc]
             handles.append(Patch(color=ROPE_SHADE, lw=0, label=f"ROPE [{rlo:.3g}, {rhi:.3g}]"))
         if not ok.all():
-            handles.append(Line2D([], [], color=WARN_COLOUR, marker="D", mfc="white", ms=3.8,
-                                  lw=1.3, ls=(0, (2, 1)), label="(!) failed convergence"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=WARN_COLOUR,
+                    marker="D",
+                    mfc="white",
+                    ms=3.8,
+                    lw=1.3,
+                    ls=(0, (2, 1)),
+                    label="(!) failed convergence",
+                )
+            )
         if own_figure:
-            fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
-                       handlelength=1.5, columnspacing=1.0)
+            fig.legend(
+                handles=handles,
+                loc="outside lower center",
+                ncols=len(handles),
+                handlelength=1.5,
+                columnspacing=1.0,
+            )
         else:
             ax.legend(handles=handles, loc="best")
         if title:

@@ -63,8 +63,14 @@ def _draw_series(
             zorder=1.0 if zorder > 3 else zorder,  # highlighted band under the other lines
         )
     ax.plot(
-        x, d["mean"].to_numpy(dtype=float), color=colour, lw=lw, zorder=zorder + 0.1,
-        label=label, marker=marker, ms=3,
+        x,
+        d["mean"].to_numpy(dtype=float),
+        color=colour,
+        lw=lw,
+        zorder=zorder + 0.1,
+        label=label,
+        marker=marker,
+        ms=3,
     )
 
 
@@ -74,8 +80,19 @@ def _draw_classical(ax: Axes, c: pd.DataFrame, *, offset: float, label: str | No
     y = c["sii"].to_numpy(dtype=float)
     err = np.vstack([y - c["lower"].to_numpy(dtype=float), c["upper"].to_numpy(dtype=float) - y])
     ax.errorbar(
-        x, y, yerr=err, fmt="o", ms=2.8, mfc="white", mec=ACCENT_COLOUR, ecolor=ACCENT_COLOUR,
-        elinewidth=0.7, capsize=1.5, mew=0.8, zorder=5, label=label,
+        x,
+        y,
+        yerr=err,
+        fmt="o",
+        ms=2.8,
+        mfc="white",
+        mec=ACCENT_COLOUR,
+        ecolor=ACCENT_COLOUR,
+        elinewidth=0.7,
+        capsize=1.5,
+        mew=0.8,
+        zorder=5,
+        label=label,
     )
 
 
@@ -133,20 +150,43 @@ def plot_sii_trajectories(
             n_comp = sum(c != highlight for c in codes)
             handles: list[object] = []
             if highlight in codes:
-                handles.append(Line2D([], [], color=LLR_COLOUR, lw=1.8,
-                                      label=icb_label(highlight, names)))
+                handles.append(
+                    Line2D([], [], color=LLR_COLOUR, lw=1.8, label=icb_label(highlight, names))
+                )
             if n_comp:
-                handles.append(Line2D([], [], color=COMPARATOR_COLOUR, lw=0.9,
-                                      label=f"Comparator ICSs (n={n_comp})"))
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        color=COMPARATOR_COLOUR,
+                        lw=0.9,
+                        label=f"Comparator ICSs (n={n_comp})",
+                    )
+                )
             handles.append(Patch(color=LLR_COLOUR, alpha=0.3, lw=0, label=f"{pct} HDI"))
             if classical is not None:
-                handles.append(Line2D([], [], marker="o", mfc="white", mec=ACCENT_COLOUR,
-                                      color=ACCENT_COLOUR, lw=0.7, ms=3,
-                                      label="Classical SII (95% CI)"))
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        marker="o",
+                        mfc="white",
+                        mec=ACCENT_COLOUR,
+                        color=ACCENT_COLOUR,
+                        lw=0.7,
+                        ms=3,
+                        label="Classical SII (95% CI)",
+                    )
+                )
             if treatment_year is not None:
                 handles.append(Patch(color=POST_SHADE, lw=0, label="HEP period"))
-            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                      ncols=2, handlelength=1.6)
+            ax.legend(
+                handles=handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.2),
+                ncols=2,
+                handlelength=1.6,
+            )
             return fig
 
         if layout != "grid":
@@ -157,7 +197,11 @@ def plot_sii_trajectories(
         ncols = max(1, min(ncols, n))
         nrows = math.ceil(n / ncols)
         fig, axes = plt.subplots(
-            nrows, ncols, sharex=True, sharey=True, squeeze=False,
+            nrows,
+            ncols,
+            sharex=True,
+            sharey=True,
+            squeeze=False,
             figsize=(DOUBLE_COLUMN, 0.28 * DOUBLE_COLUMN * nrows + 0.35),
         )
         ref = table[table[ICB].astype(str) == highlight].sort_values(YEAR)
@@ -166,18 +210,32 @@ def plot_sii_trajectories(
             d = table[table[ICB].astype(str) == code]
             is_llr = code == highlight
             colour = LLR_COLOUR if is_llr else "#4D4D4D"
-            _draw_series(a, d, colour=colour, lw=1.5 if is_llr else 1.1,
-                         band_alpha=0.25, zorder=2, label=None)
+            _draw_series(
+                a,
+                d,
+                colour=colour,
+                lw=1.5 if is_llr else 1.1,
+                band_alpha=0.25,
+                zorder=2,
+                label=None,
+            )
             if not is_llr and not ref.empty:
-                a.plot(ref[YEAR].to_numpy(dtype=float), ref["mean"].to_numpy(dtype=float),
-                       color=LLR_COLOUR, lw=0.8, ls="--", zorder=1.5)
+                a.plot(
+                    ref[YEAR].to_numpy(dtype=float),
+                    ref["mean"].to_numpy(dtype=float),
+                    color=LLR_COLOUR,
+                    lw=0.8,
+                    ls="--",
+                    zorder=1.5,
+                )
             if classical is not None:
                 c = classical[classical[ICB].astype(str) == code]
                 if not c.empty:
                     _draw_classical(a, c, offset=0.15, label=None)
             a.axhline(0, color="black", lw=0.5, zorder=0.6)
-            a.set_title(icb_label(code, names), color=LLR_COLOUR if is_llr else "black",
-                        fontsize=7.5)
+            a.set_title(
+                icb_label(code, names), color=LLR_COLOUR if is_llr else "black", fontsize=7.5
+            )
             a.set_xlim(years[0] - 0.4, years[-1] + 0.4)
             if treatment_year is not None:
                 mark_treatment(a, treatment_year, label=None)
@@ -193,12 +251,31 @@ def plot_sii_trajectories(
         fig.supxlabel("Fiscal year", fontsize=8)
         handles = [Patch(color="#B0B0B0", alpha=0.5, lw=0, label=f"{pct} HDI")]
         if highlight in codes:
-            handles.insert(0, Line2D([], [], color=LLR_COLOUR, lw=0.8, ls="--",
-                                     label=f"{icb_label(highlight, names)} mean, for reference"))
+            handles.insert(
+                0,
+                Line2D(
+                    [],
+                    [],
+                    color=LLR_COLOUR,
+                    lw=0.8,
+                    ls="--",
+                    label=f"{icb_label(highlight, names)} mean, for reference",
+                ),
+            )
         if classical is not None:
-            handles.append(Line2D([], [], marker="o", mfc="white", mec=ACCENT_COLOUR,
-                                  color=ACCENT_COLOUR, lw=0.7, ms=3,
-                                  label="Classical SII (95% CI)"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    mfc="white",
+                    mec=ACCENT_COLOUR,
+                    color=ACCENT_COLOUR,
+                    lw=0.7,
+                    ms=3,
+                    label="Classical SII (95% CI)",
+                )
+            )
         if treatment_year is not None:
             handles.append(Patch(color=POST_SHADE, lw=0, label="HEP period"))
         fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
@@ -219,11 +296,19 @@ def _overlay(
     for code in codes:
         d = table[table[ICB].astype(str) == code]
         if code == highlight:
-            _draw_series(ax, d, colour=LLR_COLOUR, lw=1.8, band_alpha=0.22, zorder=4,
-                         label=None, marker="o")
+            _draw_series(
+                ax, d, colour=LLR_COLOUR, lw=1.8, band_alpha=0.22, zorder=4, label=None, marker="o"
+            )
         else:
-            _draw_series(ax, d, colour=COMPARATOR_COLOUR, lw=0.8,
-                         band_alpha=0.07 if comparator_bands else 0.0, zorder=2, label=None)
+            _draw_series(
+                ax,
+                d,
+                colour=COMPARATOR_COLOUR,
+                lw=0.8,
+                band_alpha=0.07 if comparator_bands else 0.0,
+                zorder=2,
+                label=None,
+            )
     if classical is not None:
         c = classical[classical[ICB].astype(str) == highlight]
         if c.empty:

@@ -64,8 +64,16 @@ def hdi_columns(draws: np.ndarray, hdi_prob: float = 0.95) -> tuple[np.ndarray, 
     return lo, hi
 
 
-def _band(ax: Axes, x: np.ndarray, draws: np.ndarray, colour: str, hdi_prob: float,
-          ls: str = "-", label: str | None = None, lw: float = 1.3) -> None:
+def _band(
+    ax: Axes,
+    x: np.ndarray,
+    draws: np.ndarray,
+    colour: str,
+    hdi_prob: float,
+    ls: str = "-",
+    label: str | None = None,
+    lw: float = 1.3,
+) -> None:
     lo, hi = hdi_columns(draws, hdi_prob)
     ax.fill_between(x, lo, hi, color=colour, alpha=0.22, lw=0, zorder=2)
     ax.plot(x, draws.mean(axis=0), color=colour, lw=lw, ls=ls, zorder=3, label=label)
@@ -156,8 +164,11 @@ def plot_synthetic_control(
             Patch(color="#B0B0B0", alpha=0.5, lw=0, label=f"{hdi_prob:.0%} HDI"),
         ]
         if pl is not None:
-            handles.append(Line2D([], [], color=PLACEBO_COLOUR, lw=0.8,
-                                  label=f"Placebo gaps (n={pl.shape[1]})"))
+            handles.append(
+                Line2D(
+                    [], [], color=PLACEBO_COLOUR, lw=0.8, label=f"Placebo gaps (n={pl.shape[1]})"
+                )
+            )
         handles.append(Patch(color=POST_SHADE, lw=0, label="HEP period"))
         if axes is None:
             fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
@@ -185,8 +196,14 @@ def weights_table(
                 t[col] = t["mean"]
         return t[["donor", "mean", "hdi_low", "hdi_high"]]
     if isinstance(weights, pd.Series):
-        return pd.DataFrame({"donor": weights.index.astype(str), "mean": weights.to_numpy(),
-                             "hdi_low": weights.to_numpy(), "hdi_high": weights.to_numpy()})
+        return pd.DataFrame(
+            {
+                "donor": weights.index.astype(str),
+                "mean": weights.to_numpy(),
+                "hdi_low": weights.to_numpy(),
+                "hdi_high": weights.to_numpy(),
+            }
+        )
     dims = getattr(weights, "dims", None)
     if donors is None and dims is not None:
         other = [d for d in dims if d not in ("chain", "draw", "sample")]
@@ -198,8 +215,9 @@ def weights_table(
     if len(donors) != w.shape[1]:
         raise ValueError(f"{len(donors)} donor names for {w.shape[1]} weight columns")
     lo, hi = hdi_columns(w, hdi_prob) if w.shape[0] > 1 else (w[0], w[0])
-    return pd.DataFrame({"donor": list(donors), "mean": w.mean(axis=0), "hdi_low": lo,
-                         "hdi_high": hi})
+    return pd.DataFrame(
+        {"donor": list(donors), "mean": w.mean(axis=0), "hdi_low": lo, "hdi_high": hi}
+    )
 
 
 def plot_donor_weights(
@@ -221,10 +239,19 @@ def plot_donor_weights(
         fig, ax = new_axes(ax, (SINGLE_COLUMN, max(1.6, 0.17 * n + 0.7)))
         ypos = np.arange(n)
         m = t["mean"].to_numpy(dtype=float)
-        err = np.vstack([m - t["hdi_low"].to_numpy(dtype=float),
-                         t["hdi_high"].to_numpy(dtype=float) - m])
-        ax.errorbar(m, ypos, xerr=np.clip(err, 0, None), fmt="o", color=ACCENT_COLOUR, ms=3.5,
-                    elinewidth=1.0, capsize=0)
+        err = np.vstack(
+            [m - t["hdi_low"].to_numpy(dtype=float), t["hdi_high"].to_numpy(dtype=float) - m]
+        )
+        ax.errorbar(
+            m,
+            ypos,
+            xerr=np.clip(err, 0, None),
+            fmt="o",
+            color=ACCENT_COLOUR,
+            ms=3.5,
+            elinewidth=1.0,
+            capsize=0,
+        )
         names = [(labels or {}).get(str(d), str(d)) for d in t["donor"]]
         ax.set_yticks(ypos)
         ax.set_yticklabels(names)
@@ -264,10 +291,16 @@ def plot_placebo_ratios(
         title = "Placebo-in-space RMSPE ratios"
         ax.set_title(title)
         if p_value is not None:
-            ax.text(0.97, 0.03, f"permutation p = {p_value:.3g}", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=7,
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#BDBDBD",
-                          "lw": 0.5})
+            ax.text(
+                0.97,
+                0.03,
+                f"permutation p = {p_value:.3g}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#BDBDBD", "lw": 0.5},
+            )
     return fig
 
 
@@ -287,8 +320,9 @@ def plot_placebo_gaps(
     Placebos in ``excluded`` (poor pre-period fit) are drawn dotted and lighter.
     """
     if treated not in gaps.columns:
-        raise KeyError(f"placebo gaps: treated unit {treated!r} not among columns "
-                       f"{list(gaps.columns)}")
+        raise KeyError(
+            f"placebo gaps: treated unit {treated!r} not among columns {list(gaps.columns)}"
+        )
     x = np.asarray(gaps.index, dtype=float)
     u = units or outcome_units(outcome)
     excl = {str(e) for e in excluded}
@@ -298,11 +332,24 @@ def plot_placebo_gaps(
             if col == treated:
                 continue
             dotted = str(col) in excl
-            ax.plot(x, gaps[col].to_numpy(dtype=float), color=PLACEBO_COLOUR,
-                    lw=0.6 if dotted else 0.8, ls=":" if dotted else "-", zorder=2,
-                    alpha=0.6 if dotted else 1.0)
-        ax.plot(x, gaps[treated].to_numpy(dtype=float), color=LLR_COLOUR, lw=1.8, marker="o",
-                ms=3, zorder=4)
+            ax.plot(
+                x,
+                gaps[col].to_numpy(dtype=float),
+                color=PLACEBO_COLOUR,
+                lw=0.6 if dotted else 0.8,
+                ls=":" if dotted else "-",
+                zorder=2,
+                alpha=0.6 if dotted else 1.0,
+            )
+        ax.plot(
+            x,
+            gaps[treated].to_numpy(dtype=float),
+            color=LLR_COLOUR,
+            lw=1.8,
+            marker="o",
+            ms=3,
+            zorder=4,
+        )
         ax.axhline(0, color="black", lw=0.5, zorder=1)
         ax.set_xlim(x.min() - 0.4, x.max() + 0.4)
         mark_treatment(ax, treatment_year, label=None)
@@ -311,13 +358,17 @@ def plot_placebo_gaps(
         ax.set_ylabel("Gap, observed − synthetic" + (f"\n({u})" if u else ""))
         n_pl = gaps.shape[1] - 1
         handles: list[object] = [
-            Line2D([], [], color=LLR_COLOUR, lw=1.8, marker="o", ms=3,
-                   label=treated_label or treated),
+            Line2D(
+                [], [], color=LLR_COLOUR, lw=1.8, marker="o", ms=3, label=treated_label or treated
+            ),
             Line2D([], [], color=PLACEBO_COLOUR, lw=0.8, label=f"Placebo units (n={n_pl})"),
         ]
         if excl:
-            handles.append(Line2D([], [], color=PLACEBO_COLOUR, lw=0.6, ls=":",
-                                  label="Excluded (poor pre-fit)"))
+            handles.append(
+                Line2D(
+                    [], [], color=PLACEBO_COLOUR, lw=0.6, ls=":", label="Excluded (poor pre-fit)"
+                )
+            )
         handles.append(Patch(color=POST_SHADE, lw=0, label="Treatment period"))
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2)
     return fig
