@@ -1,0 +1,422 @@
+"""The outcome table: one row per outcome, read by every layer of hepcausal.
+
+Loaders, panel validation, the experiment config, the synthetic generator, the SII table, the
+models and the plots all look outcomes up here, so adding an outcome is one :class:`Outcome` row
+(plus, for a new source column, the loader's header pattern).  Units follow one convention:
+``units`` is what one unit of the stored value means (``"FTE per 1,000 weighted patients"``,
+``"proportion"``), and ``label`` is the axis title in words with those units.
+
+Look-ups take the panel column or the config alias: ``get_outcome("gp")`` and
+``get_outcome("gp_fte_per_1k")`` return the same row.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Literal
+
+from hepcausal import schema as S
+
+OutcomeKind = Literal["rate", "proportion", "count"]
+SiiValueType = Literal["rate", "proportion", "other"]
+OutcomeSource = Literal["workforce", "qof", "gpps", "derived"]
+
+FTE_UNITS: Final = "FTE per 1,000 weighted patients"
+PROPORTION_UNITS: Final = "proportion"
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Generative constants of one outcome in the synthetic generator.
+
+    Model scale: identity for rates, logit for proportions.  Calibrated against the real files
+    by ``benchmarks/calibrate_synthetic.py``.
+
+    Parameters
+    ----------
+    mu : float
+        Grand mean of the ICB-year intercepts.
+    sd_icb : float
+        SD of the ICB intercept effects ``a_g``.
+    trend : float
+        Linear year trend of ``c_t`` per year (centred on the mean year).
+    sd_year : float
+        SD of the year noise added to ``c_t``.
+    b0 : float
+        Grand mean gradient (SII on the model scale).
+    sd_icb_gradient : float
+        SD of the ICB gradient effects ``b_g``.
+    gradient_trend : float
+        Linear year trend of ``b_t`` per year.
+    sd_year_gradient : float
+        SD of the year noise added to ``b_t``.
+    sd_icb_year : float
+        SD of the ICB x year intercept deviations ``d_gt`` (before double centring).
+    sd_icb_year_gradient : float
+        SD of the ICB x year gradient deviations ``f_gt``.
+    tau : float
+        SD of the practice effects ``u_i``.
+    sigma : float
+        SD of the practice-year noise ``e_it``.
+    step_2022 : float
+        Extra shift of ``c_t`` from year 2022 on (e.g. the QOF 2021/22 indicator change).
+    """
+
+    mu: float
+    sd_icb: float
+    trend: float
+    sd_year: float
+    b0: float
+    sd_icb_gradient: float
+    gradient_trend: float
+    sd_year_gradient: float
+    sd_icb_year: float
+    sd_icb_year_gradient: float
+    tau: float
+    sigma: float
+    step_2022: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome: names, units, statistical defaults, validation bounds and data source.
+
+    Parameters
+    ----------
+    column : str
+        Panel column (e.g. ``"gp_fte_per_1k"``).
+    alias : str
+        Short name used in configs (e.g. ``"gp"``).
+    label : str
+        Axis title in words with units.
+    short : str
+        Short name for sentences and legends (e.g. ``"GP FTE"``).
+    units : str
+        What one unit of the stored value means.
+    kind : {"rate", "proportion", "count"}
+        Rates are per-patient quantities (identity scale), proportions lie in [0, 1].
+    denominator : str or None
+        Panel column holding the proportion's denominator (binomial likelihoods), else None.
+    family : str
+        Default likelihood family of the gradient model (a name in
+        :data:`hepcausal.models.families.FAMILIES`).
+    sii_value_type : {"rate", "proportion", "other"}
+        Value type for the PHE SII confidence intervals
+        (:func:`hepcausal.inequality.classical.sii`).
+    sii_transform : {"identity", "log", "logit"}
+        Transform the published study applied before its quintile SII (log for FTE, logit for
+        proportions); the package default SII is on the identity scale.
+    bounds : tuple of float
+        Plausibility bounds ``(low, high)`` used by panel validation (values outside are an
+        error naming the rows).
+    source : {"workforce", "qof", "gpps", "derived"}
+        The loaded table the outcome comes from.
+    source_column : str or None
+        Column of that loaded table (for workforce FTE: the raw FTE count, divided by the
+        weighted list size / 1,000 to give the outcome).
+    rope : float
+        Default half-width of the region of practical equivalence, in ``units``.
+    synthetic : SyntheticSpec or None
+        Generator constants; None means the generator does not simulate this outcome.
+    """
+
+    column: str
+    alias: str
+    label: str
+    short: str
+    units: str
+    kind: OutcomeKind
+    denominator: str | None
+    family: str
+    sii_value_type: SiiValueType
+    sii_transform: Literal["identity", "log", "logit"]
+    bounds: tuple[float, float]
+    source: OutcomeSource
+    source_column: str | None
+    rope: float
+    synthetic: SyntheticSpec | None = None
+
+    @property
+    def is_proportion(self) -> bool:
+        """True for outcomes stored on [0, 1]."""
+        return self.kind == "proportion"
+
+
+def _fte(
+    column: str, alias: str, who: str, short: str, raw: str, upper: float, spec: SyntheticSpec
+) -> Outcome:
+    return Outcome(
+        column=column,
+        alias=alias,
+        label=f"{who} FTE per 1,000 weighted patients",
+        short=short,
+        units=FTE_UNITS,
+        kind="rate",
+        denominator=None,
+        family="gaussian",
+        sii_value_type="rate",
+        sii_transform="log",
+        bounds=(0.0, upper),
+        source="workforce",
+        source_column=raw,
+        rope=0.02,
+        synthetic=spec,
+    )
+
+
+_ROWS: Final = (
+    _fte(
+        S.GP_FTE,
+        "gp",
+        "GP",
+        "GP FTE",
+        "gp_fte",
+        20.0,
+        SyntheticSpec(
+            mu=0.45,
+            sd_icb=0.06,
+            trend=-0.008,
+            sd_year=0.003,
+            b0=0.12,
+            sd_icb_gradient=0.055,
+            gradient_trend=0.0,
+            sd_year_gradient=0.005,
+            sd_icb_year=0.01,
+            sd_icb_year_gradient=0.02,
+            tau=0.125,
+            sigma=0.06,
+        ),
+    ),
+    _fte(
+        S.NURSE_FTE,
+        "nurse",
+        "Nurse",
+        "nurse FTE",
+        "nurse_fte",
+        20.0,
+        SyntheticSpec(
+            mu=0.245,
+            sd_icb=0.045,
+            trend=-0.001,
+            sd_year=0.003,
+            b0=0.003,
+            sd_icb_gradient=0.045,
+            gradient_trend=0.0,
+            sd_year_gradient=0.005,
+            sd_icb_year=0.01,
+            sd_icb_year_gradient=0.02,
+            tau=0.055,
+            sigma=0.035,
+        ),
+    ),
+    _fte(
+        S.DPC_FTE,
+        "dpc",
+        "Direct patient care",
+        "DPC FTE",
+        "dpc_fte",
+        20.0,
+        SyntheticSpec(
+            mu=0.19,
+            sd_icb=0.035,
+            trend=0.012,
+            sd_year=0.003,
+            b0=0.05,
+            sd_icb_gradient=0.04,
+            gradient_trend=0.0,
+            sd_year_gradient=0.005,
+            sd_icb_year=0.008,
+            sd_icb_year_gradient=0.02,
+            tau=0.035,
+            sigma=0.02,
+        ),
+    ),
+    _fte(
+        S.ADMIN_FTE,
+        "admin",
+        "Admin",
+        "admin FTE",
+        "admin_fte",
+        50.0,
+        SyntheticSpec(
+            mu=1.12,
+            sd_icb=0.07,
+            trend=0.016,
+            sd_year=0.005,
+            b0=0.03,
+            sd_icb_gradient=0.08,
+            gradient_trend=0.0,
+            sd_year_gradient=0.01,
+            sd_icb_year=0.02,
+            sd_icb_year_gradient=0.06,
+            tau=0.22,
+            sigma=0.12,
+        ),
+    ),
+    Outcome(
+        column=S.QOF,
+        alias="qof",
+        label="QOF achievement (proportion of points)",
+        short="QOF achievement",
+        units=PROPORTION_UNITS,
+        kind="proportion",
+        denominator=S.QOF_MAX_POINTS,
+        family="beta_binomial",
+        sii_value_type="proportion",
+        sii_transform="logit",
+        bounds=(0.0, 1.0),
+        source="qof",
+        source_column=S.QOF,
+        rope=0.01,
+        synthetic=SyntheticSpec(
+            mu=3.2,
+            sd_icb=0.3,
+            trend=0.0,
+            sd_year=0.05,
+            step_2022=-1.45,
+            b0=0.5,
+            sd_icb_gradient=0.3,
+            gradient_trend=0.0,
+            sd_year_gradient=0.03,
+            sd_icb_year=0.08,
+            sd_icb_year_gradient=0.2,
+            tau=0.7,
+            sigma=0.5,
+        ),
+    ),
+    Outcome(
+        column=S.GPPS_OVERALL,
+        alias="gpps",
+        label="GPPS good overall experience (proportion)",
+        short="GPPS overall experience",
+        units=PROPORTION_UNITS,
+        kind="proportion",
+        denominator=S.GPPS_RESPONSES,
+        family="beta_binomial",
+        sii_value_type="proportion",
+        sii_transform="logit",
+        bounds=(0.0, 1.0),
+        source="gpps",
+        source_column=S.GPPS_OVERALL,
+        rope=0.01,
+        synthetic=SyntheticSpec(
+            mu=1.3,
+            sd_icb=0.2,
+            trend=-0.05,
+            sd_year=0.03,
+            step_2022=-0.4,
+            b0=0.35,
+            sd_icb_gradient=0.1,
+            gradient_trend=0.0,
+            sd_year_gradient=0.02,
+            sd_icb_year=0.05,
+            sd_icb_year_gradient=0.08,
+            tau=0.45,
+            sigma=0.2,
+        ),
+    ),
+)
+
+OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({o.column: o for o in _ROWS})
+"""Every outcome, keyed by panel column, in display order."""
+
+_BY_ALIAS: Final[Mapping[str, Outcome]] = MappingProxyType({o.alias: o for o in _ROWS})
+
+
+class UnknownOutcomeError(KeyError):
+    """An outcome name that is neither a panel column nor an alias of the outcome table."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+def outcome_names() -> list[str]:
+    """Every accepted outcome name: aliases first, then panel columns."""
+    return [*_BY_ALIAS, *OUTCOMES]
+
+
+def get_outcome(name: str) -> Outcome:
+    """The outcome row for a panel column or a config alias.
+
+    Parameters
+    ----------
+    name : str
+        Panel column (``"gp_fte_per_1k"``) or alias (``"gp"``).
+
+    Returns
+    -------
+    Outcome
+        The table row.
+
+    Raises
+    ------
+    UnknownOutcomeError
+        When ``name`` is neither; the message lists the valid names and the nearest one.
+    """
+    row = OUTCOMES.get(name) or _BY_ALIAS.get(name)
+    if row is None:
+        valid = outcome_names()
+        close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownOutcomeError(f"unknown outcome {name!r}; valid: {valid}{hint}")
+    return row
+
+
+def find_outcome(name: str | None) -> Outcome | None:
+    """Like :func:`get_outcome` but None for unknown names (columns of user panels)."""
+    if name is None:
+        return None
+    return OUTCOMES.get(name) or _BY_ALIAS.get(name)
+
+
+def outcome_columns(
+    *, kind: OutcomeKind | None = None, source: OutcomeSource | None = None
+) -> tuple[str, ...]:
+    """Panel columns of the outcomes, optionally only one kind or one source."""
+    return tuple(
+        o.column
+        for o in OUTCOMES.values()
+        if (kind is None or o.kind == kind) and (source is None or o.source == source)
+    )
+
+
+def units_of(name: str | None) -> str:
+    """Units of an outcome (empty for columns not in the table)."""
+    row = find_outcome(name)
+    return row.units if row is not None else ""
+
+
+def label_of(name: str | None) -> str:
+    """Axis title of an outcome (the column name in words for columns not in the table)."""
+    if not name:
+        return "outcome"
+    row = find_outcome(name)
+    return row.label if row is not None else name.replace("_", " ")
+
+
+def short_of(name: str | None) -> str:
+    """Short name of an outcome (the column name in words for columns not in the table)."""
+    if not name:
+        return ""
+    row = find_outcome(name)
+    return row.short if row is not None else name.replace("_", " ")
+
+
+__all__ = [
+    "FTE_UNITS",
+    "OUTCOMES",
+    "PROPORTION_UNITS",
+    "Outcome",
+    "SyntheticSpec",
+    "UnknownOutcomeError",
+    "find_outcome",
+    "get_outcome",
+    "label_of",
+    "outcome_columns",
+    "outcome_names",
+    "short_of",
+    "units_of",
+]
