@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-# Point compiler/plot caches into a temp dir unless the caller (e.g. .ci/run) already did.
+# Point compiler/plot caches into this clone's .cache (git-ignored) unless the caller (e.g.
+# .ci/run) already did: one cache per clone, never shared between checkouts on one machine.
 _CACHE = Path(
-    os.environ.get("HEPCAUSAL_TEST_CACHE", Path(tempfile.gettempdir()) / "hepcausal-test-cache")
+    os.environ.get("HEPCAUSAL_TEST_CACHE", Path(__file__).resolve().parents[1] / ".cache")
 )
 os.environ.setdefault("PYTENSOR_FLAGS", f"compiledir={_CACHE / 'pytensor'}")
 os.environ.setdefault("XDG_CACHE_HOME", str(_CACHE))
