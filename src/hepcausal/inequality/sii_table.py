@@ -15,18 +15,28 @@ from hepcausal.inequality.sii_bootstrap import sii_bootstrap
 from hepcausal.inequality.sii_core import SIIInputError, SIIResult, quantile_of_rank
 from hepcausal.inequality.sii_phe import sii
 from hepcausal.inequality.sii_unit import sii_unit
+from hepcausal.outcomes import find_outcome
 
 NATIONAL = "England"
 Method = Literal["quintile_bootstrap", "unit", "phe"]
 
 
 def default_value_type(outcome: str) -> str:
-    """'proportion' for QOF/GPPS, 'rate' for FTE per 1,000 patients, else 'other'."""
-    if outcome in schema.PROPORTION_OUTCOMES:
-        return "proportion"
-    if outcome in schema.FTE_OUTCOMES:
-        return "rate"
-    return "other"
+    """PHE value type of an outcome, from the outcome table.
+
+    Parameters
+    ----------
+    outcome : str
+        Panel column or alias of :data:`hepcausal.outcomes.OUTCOMES`, or any other column.
+
+    Returns
+    -------
+    str
+        The row's ``sii_value_type`` (``"rate"`` for FTE per 1,000 weighted patients,
+        ``"proportion"`` for QOF/GPPS), ``"other"`` for columns not in the table.
+    """
+    row = find_outcome(outcome)
+    return row.sii_value_type if row is not None else "other"
 
 
 def sii_table(
