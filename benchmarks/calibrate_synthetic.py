@@ -28,6 +28,7 @@ import pandas as pd
 
 from hepcausal import schema as S
 from hepcausal.inequality.ranks import add_relative_rank
+from hepcausal.outcomes import get_outcome, outcome_columns
 
 IMD_PROBS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -229,7 +230,8 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
     rows.append(
         ("median list growth %/yr", 100 * (np.exp(np.diff(np.log(growth.to_numpy())).mean()) - 1))
     )
-    for k in (*S.FTE_OUTCOMES, S.QOF):
+    workforce = [c for c in outcome_columns(source="workforce") if get_outcome(c).synthetic]
+    for k in (*workforce, S.QOF):
         y = panel[k].replace([np.inf, -np.inf], np.nan).dropna()
         rows += [
             (f"{k} median", y.median()),
@@ -237,7 +239,7 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
             (f"{k} p90", y.quantile(0.9)),
         ]
         by_year = panel.groupby(S.YEAR)[k].median().dropna()
-        if k in S.FTE_OUTCOMES:
+        if get_outcome(k).kind == "rate":
             rows.append((f"{k} share zero", float((y == 0).mean())))
         else:
             rows += [(f"{k} median {yr}", v) for yr, v in by_year.items()]
