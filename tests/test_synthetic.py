@@ -343,7 +343,7 @@ def test_existing_outcomes_bit_identical_to_c6cc00c(overrides: dict, digest: str
     import hashlib
 
     panel = simulate_panel(SimulationConfig.small(**overrides)).panel
-    assert list(panel.columns[: len(_C6CC00C_COLUMNS)]) == _C6CC00C_COLUMNS
+    assert set(_C6CC00C_COLUMNS) <= set(panel.columns)
     hashed = pd.util.hash_pandas_object(panel[_C6CC00C_COLUMNS], index=True).to_numpy()
     assert hashlib.sha256(hashed.tobytes()).hexdigest()[:16] == digest
 
