@@ -342,6 +342,32 @@ _ROWS: Final = (
             sigma=0.2,
         ),
     ),
+    _fte(
+        S.LOCUM_TRAINEE_FTE,
+        "locum",
+        "Locum/trainee GP",
+        "locum/trainee GP FTE",
+        "locum_trainee_fte",
+        r"total locu+m trn fte",
+        20.0,
+        # Real 2018-2024: mean 0.115 rising ~0.015/yr, SII median 0.016, 42% exact zeros.  The
+        # identity-scale generator matches level, trend and gradient; its practice noise is
+        # smaller than the real one (tau 0.09, sigma 0.05) so that clipping at 0 stays rare.
+        SyntheticSpec(
+            mu=0.12,
+            sd_icb=0.015,
+            trend=0.008,
+            sd_year=0.003,
+            b0=0.016,
+            sd_icb_gradient=0.035,
+            gradient_trend=0.0,
+            sd_year_gradient=0.005,
+            sd_icb_year=0.005,
+            sd_icb_year_gradient=0.015,
+            tau=0.025,
+            sigma=0.015,
+        ),
+    ),
 )
 
 OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({o.column: o for o in _ROWS})

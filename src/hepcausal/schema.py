@@ -43,6 +43,7 @@ QOF: Final = "qof_achievement"  # QOF points achieved / max points available tha
 QOF_MAX_POINTS: Final = "qof_max_points"  # 559 up to 2019/20, 635 from 2021/22
 GPPS_OVERALL: Final = "gpps_overall_good"  # GPPS % positive overall experience, in [0, 1]
 GPPS_RESPONSES: Final = "gpps_responses"  # GPPS responses received (the proportion's denominator)
+LOCUM_TRAINEE_FTE: Final = "locum_trainee_fte_per_1k"  # locum + trainee GP FTE per 1,000 weighted
 
 KEY_COLUMNS: Final = (PRACTICE, YEAR)
 ID_COLUMNS: Final = (PRACTICE, YEAR, PCN, SUB_ICB, ICB, ICB_NAME)
