@@ -149,7 +149,7 @@ def need_score(panel: pd.DataFrame) -> pd.Series:
 
 
 def _raw_panel(
-    data_dir: Path, years: Sequence[int], gpps_paths: Iterable[str | Path] | None
+    data_dir: Path, years: Sequence[int], gpps_paths: str | Path | Sequence[str | Path] | None
 ) -> tuple[pd.DataFrame, list[str], list[str], dict[str, list[str]]]:
     pay_files = payments_files(data_dir)
     if not pay_files:

@@ -527,9 +527,9 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
     ns = cfg.noise_scale
     tc = years - years.mean()
     outcomes = cfg.simulated_outcomes()
-    for k in outcomes:
-        sp = cfg.outcome_specs[k]
-        row = OUTCOMES[k]
+    for col in outcomes:
+        sp = cfg.outcome_specs[col]
+        orow = OUTCOMES[col]
         a_g = _centre(rng.normal(0, sp.sd_icb, len(rows)))
         b_g = _centre(rng.normal(0, sp.sd_icb_gradient, len(rows)))
         c_t = _centre(
@@ -542,7 +542,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         e = rng.normal(0, sp.sigma * ns, pi.size)
         treat_gt = np.zeros((len(rows), n_years))
         treat_gt[treated_g, years >= cfg.start_year] = 1.0
-        lev_eff, grad_eff, dose_eff = (cfg.effect(x, k) for x in ("level", "gradient", "dose"))
+        lev_eff, grad_eff, dose_eff = (cfg.effect(x, col) for x in ("level", "gradient", "dose"))
         alpha = sp.mu + a_g[:, None] + c_t[None, :] + d_gt + lev_eff * treat_gt
         beta = sp.b0 + b_g[:, None] + b_t[None, :] + f_gt + grad_eff * treat_gt
         v = u_i[pi] + dose_eff * hep_dose
@@ -552,17 +552,17 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         v_slope = np.bincount(cell, weights=w * r * v, minlength=n_cells) / np.where(
             swr2 > 0, swr2, 1
         )
-        scale = "logit" if row.is_proportion else "identity"
-        if not row.is_proportion:
-            clipped[k] = int((eta < 0).sum())
+        scale = "logit" if orow.is_proportion else "identity"
+        if not orow.is_proportion:
+            clipped[col] = int((eta < 0).sum())
             y = np.round(np.maximum(eta, 0.0), 6)
         else:
-            nn = df[row.denominator].to_numpy()
+            nn = df[orow.denominator].to_numpy()
             y = rng.binomial(nn, _expit(eta)) / nn
-            if k == S.QOF and cfg.qof_missing_years:
+            if col == S.QOF and cfg.qof_missing_years:
                 y = np.where(np.isin(years[ti], cfg.qof_missing_years), np.nan, y)
-        df[k] = y
-        params[k] = {
+        df[col] = y
+        params[col] = {
             "mu": sp.mu,
             "b0": sp.b0,
             "tau": sp.tau * ns,
@@ -579,7 +579,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         gg, yy = np.nonzero(present)
         flat = gg * n_years + yy
         base = {
-            "outcome": k,
+            "outcome": col,
             S.ICB: np.asarray(icb_codes, dtype=object)[gg],
             S.YEAR: years[yy],
         }
@@ -603,7 +603,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
                 }
             )
         )
-        pe_rows.append(pd.DataFrame({"outcome": k, S.PRACTICE: practice_codes, "u": u_i}))
+        pe_rows.append(pd.DataFrame({"outcome": col, S.PRACTICE: practice_codes, "u": u_i}))
 
     df = df.sort_values([S.PRACTICE, S.YEAR], kind="stable").reset_index(drop=True)
     column_order = [

@@ -230,13 +230,13 @@ def validate_panel(
     for row in OUTCOMES.values():
         col = row.column
         if col in out:
-            lo, hi = row.bounds
-            domain = (0.0, 1.0) if row.is_proportion else (0.0 if lo >= 0 else -np.inf, np.inf)
+            low, high = row.bounds
+            domain = (0.0, 1.0) if row.is_proportion else (0.0 if low >= 0 else -np.inf, np.inf)
             inside = (out[col] >= domain[0]) & (out[col] <= domain[1])
-            bad = out[col].notna() & inside & ((out[col] < lo) | (out[col] > hi))
+            bad = out[col].notna() & inside & ((out[col] < low) | (out[col] > high))
             if bad.any():
                 problems.append(
-                    f"column {col!r}: value outside the plausible range [{lo:g}, {hi:g}] "
+                    f"column {col!r}: value outside the plausible range [{low:g}, {high:g}] "
                     f"{row.units} at {_where(out, bad)}"
                 )
 

@@ -34,7 +34,9 @@ def panel_hash(panel: pd.DataFrame) -> str:
     """sha256 of a panel's columns, dtypes-independent values and row order."""
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in panel.columns]).encode())
-    h.update(np.ascontiguousarray(pd.util.hash_pandas_object(panel, index=False).to_numpy()))
+    h.update(
+        np.ascontiguousarray(pd.util.hash_pandas_object(panel, index=False).to_numpy()).tobytes()
+    )
     return h.hexdigest()
 
 
@@ -244,6 +246,7 @@ def prepare_data(cfg: Config) -> RunData:
     sim_cfg = cfg.data.simulation_config()
     sim = simulate_panel(sim_cfg)
     panel, report = _apply_inclusion(cfg, sim.panel)
-    generator = dataclasses.asdict(sim_cfg) if dataclasses.is_dataclass(sim_cfg) else {}
+    is_instance = dataclasses.is_dataclass(sim_cfg) and not isinstance(sim_cfg, type)
+    generator = dataclasses.asdict(sim_cfg) if is_instance else {}
     fp = _fingerprint({"synthetic": panel_hash(sim.panel)})
     return RunData(cfg, fp, generator=generator, truth=sim.truth, report=report, _panel=panel)
