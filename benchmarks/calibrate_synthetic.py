@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from hepcausal import schema as S
+from hepcausal.data.headers import match_columns
 from hepcausal.inequality.ranks import add_relative_rank
+from hepcausal.outcomes import OUTCOMES, get_outcome, outcome_columns
 
 IMD_PROBS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -102,13 +104,11 @@ def load_real(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     panel = pay.merge(imd, on=S.PRACTICE, how="left").merge(wf, on=[S.PRACTICE, S.YEAR], how="left")
     panel = panel.merge(qof, on=[S.PRACTICE, S.YEAR], how="left")
     wl = panel[S.WEIGHTED_LIST_SIZE] / 1000.0
-    for src, out in [
-        ("TOTAL_GP_EXTGL_FTE", S.GP_FTE),
-        ("TOTAL_NURSES_FTE", S.NURSE_FTE),
-        ("TOTAL_DPC_FTE", S.DPC_FTE),
-        ("TOTAL_ADMIN_FTE", S.ADMIN_FTE),
-    ]:
-        panel[out] = panel[src] / wl
+    # every workforce outcome of the outcome table, found by its header pattern
+    patterns = {o.column: o.source_header for o in OUTCOMES.values() if o.source_header}
+    raw = match_columns(wf, patterns, source="workforce", optional=tuple(patterns))
+    for out, src in raw.items():
+        panel[out] = pd.to_numeric(panel[src], errors="coerce") / wl
     keep = (
         panel[S.ICB].notna()
         & panel[S.IMD].notna()
@@ -229,7 +229,8 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
     rows.append(
         ("median list growth %/yr", 100 * (np.exp(np.diff(np.log(growth.to_numpy())).mean()) - 1))
     )
-    for k in (*S.FTE_OUTCOMES, S.QOF):
+    workforce = [c for c in outcome_columns(source="workforce") if c in panel]
+    for k in (*workforce, S.QOF):
         y = panel[k].replace([np.inf, -np.inf], np.nan).dropna()
         rows += [
             (f"{k} median", y.median()),
@@ -237,7 +238,7 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
             (f"{k} p90", y.quantile(0.9)),
         ]
         by_year = panel.groupby(S.YEAR)[k].median().dropna()
-        if k in S.FTE_OUTCOMES:
+        if get_outcome(k).kind == "rate":
             rows.append((f"{k} share zero", float((y == 0).mean())))
         else:
             rows += [(f"{k} median {yr}", v) for yr, v in by_year.items()]

@@ -24,6 +24,7 @@ from hepcausal.data.nhs import (
 )
 from hepcausal.data.nhs_files import imd_wide, payments_files, qof_files
 from hepcausal.data.validate import ENGLAND_ICB_CODES
+from hepcausal.outcomes import get_outcome, outcome_columns
 
 FIX = Path(__file__).parent / "fixtures" / "nhs"
 PAY = FIX / "payments"
@@ -171,8 +172,20 @@ def test_build_on_fixtures() -> None:
     assert c.loc[("C82001", 2019), "list_source"] == "workforce"
     assert c.loc[("C82001", 2019), S.LIST_SIZE] == 4150
     assert c.loc[("C82001", 2019), S.WEIGHTED_LIST_SIZE] == pytest.approx(4150 * 4703.5 / 4114)
-    # FTE per 1,000 weighted patients
+    # FTE per 1,000 weighted patients, for every workforce outcome of the outcome table
     assert c.loc[("C82001", 2018), S.GP_FTE] == pytest.approx(2.35 / 4703.5 * 1000)
+    assert c.loc[("C82001", 2018), S.ADMIN_FTE] == pytest.approx(5 / 4703.5 * 1000)
+    wf = load_workforce(FIX / "workforce" / "workforce-practice-fiscal-year.csv")
+    wf = wf.set_index([S.PRACTICE, S.YEAR])
+    for col in outcome_columns(source="workforce"):
+        raw = wf[get_outcome(col).source_column]
+        want = raw / c[S.WEIGHTED_LIST_SIZE] * 1000
+        pd.testing.assert_series_equal(c[col], want.reindex(c.index), check_names=False)
+    # column order from the outcome table: each outcome followed by its denominator
+    cols = list(p.columns)
+    assert cols.index(S.QOF_MAX_POINTS) == cols.index(S.QOF) + 1
+    assert cols.index(S.GPPS_RESPONSES) == cols.index(S.GPPS_OVERALL) + 1
+    assert cols.index(S.GP_FTE) < cols.index(S.QOF) < cols.index(S.GPPS_OVERALL)
     # A83001 2020 has no GP FTE: dropped as a practice-year by the default missing-outcome rule
     assert ("A83001", 2020) not in c.index
     assert (rep.dropped["rule"] == "missing_outcome").sum() == 1

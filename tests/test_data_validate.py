@@ -139,3 +139,31 @@ def test_all_problems_reported_together() -> None:
         validate_panel(df, source="x")
     assert len(err.value.problems) == 3
     assert "<missing>" in str(err.value)
+
+
+def test_outcome_bounds_from_the_outcome_table() -> None:
+    from hepcausal.outcomes import get_outcome
+
+    df = _panel()
+    hi = get_outcome(S.GP_FTE).bounds[1]
+    df.loc[2, S.GP_FTE] = hi + 1.0  # e.g. FTE per patient instead of per 1,000 patients
+    with pytest.raises(PanelValidationError, match="plausible range") as err:
+        validate_panel(df)
+    msg = str(err.value)
+    assert S.GP_FTE in msg and "row 2" in msg and "FTE per 1,000 weighted patients" in msg
+    df.loc[2, S.GP_FTE] = hi  # the bound itself is plausible
+    validate_panel(df)
+    # a negative value is reported once (as negative), not also as implausible
+    df.loc[2, S.GP_FTE] = -1.0
+    with pytest.raises(PanelValidationError) as err:
+        validate_panel(df)
+    assert err.value.problems == [p for p in err.value.problems if "negative" in p]
+    assert len(err.value.problems) == 1
+
+
+def test_denominators_non_negative() -> None:
+    df = _panel().assign(**{S.GPPS_RESPONSES: 100.0, S.QOF_MAX_POINTS: 635.0})
+    df.loc[1, S.GPPS_RESPONSES] = -3.0
+    with pytest.raises(PanelValidationError, match="negative") as err:
+        validate_panel(df)
+    assert S.GPPS_RESPONSES in str(err.value)

@@ -105,3 +105,104 @@ def test_merged_panel_validates(tmp_path: Path) -> None:
     assert np.isnan(p.loc[("C82001", 2020), S.GPPS_OVERALL])
     assert any("suppressed" in n for n in build.report.notes)
     validate_panel(build.panel)
+
+
+# ---------------------------------------------------------- GPPS from a config (data.gpps_dir)
+
+
+def _gpps_dir(tmp_path: Path) -> Path:
+    """A folder as downloaded: the two survey files in the official format plus unrelated files."""
+    folder = tmp_path / "gpps"
+    folder.mkdir()
+    for f in (G2023, G2024):
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "README.txt").write_text("not a survey file\n")
+    (folder / "GPPS_2023_National_data_(weighted).csv").write_text("not practice data\n")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "GPPS_2019_Practice_data_(weighted).csv").write_text("ignored: nested\n")
+    return folder
+
+
+def _nhs_config(outcome: str, gpps_dir: Path | None, data_dir: Path = FIX / "nhs"):
+    from hepcausal.experiments.config import AnalysisConfig, Config, DataConfig
+
+    data = DataConfig(
+        source="nhs", data_dir=str(data_dir), gpps_dir=None if gpps_dir is None else str(gpps_dir)
+    )
+    return Config(data=data, analysis=AnalysisConfig(outcome=outcome))
+
+
+def test_gpps_files_discovery_rule(tmp_path: Path) -> None:
+    from hepcausal.data.gpps import gpps_files
+
+    folder = _gpps_dir(tmp_path)
+    assert [f.name for f in gpps_files(folder)] == [G2023.name, G2024.name]
+    (folder / "gpps_2023_practice_data_v2.csv").write_text("x\n")
+    with pytest.raises(ValueError, match="more than one GPPS practice file per survey year"):
+        gpps_files(folder)
+    with pytest.raises(FileNotFoundError, match="no GPPS practice files"):
+        gpps_files(tmp_path)
+    with pytest.raises(FileNotFoundError, match="GPPS folder not found"):
+        gpps_files(tmp_path / "absent")
+
+
+def test_gpps_outcome_without_gpps_dir_fails_before_fitting(monkeypatch) -> None:
+    from hepcausal.experiments import runner
+    from hepcausal.experiments.config import ConfigError
+    from hepcausal.experiments.inputs import prepare_data
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted although the GPPS files are missing")
+
+    monkeypatch.setattr(runner, "fit_config", no_fit)
+    for outcome in (S.GPPS_OVERALL, "gpps"):
+        cfg = _nhs_config(outcome, None)
+        with pytest.raises(ConfigError, match=r"data\.gpps_dir"):
+            prepare_data(cfg)
+        with pytest.raises(ConfigError, match=r"data\.gpps_dir"):
+            runner.run_experiment(cfg, out_dir="/nonexistent-never-written")
+    # other outcomes do not need the survey files
+    assert prepare_data(_nhs_config(S.GP_FTE, None)).fingerprint
+
+
+def test_gpps_dir_errors_name_the_key(tmp_path: Path) -> None:
+    from hepcausal.experiments.config import ConfigError
+    from hepcausal.experiments.inputs import prepare_data
+
+    with pytest.raises(ConfigError, match=r"'data\.gpps_dir'.*not found"):
+        prepare_data(_nhs_config(S.GPPS_OVERALL, tmp_path / "absent"))
+    with pytest.raises(ConfigError, match=r"'data\.gpps_dir'.*no GPPS practice files"):
+        prepare_data(_nhs_config(S.GPPS_OVERALL, tmp_path))
+
+
+def test_gpps_dir_enters_fingerprint(tmp_path: Path) -> None:
+    from hepcausal.experiments.inputs import prepare_data
+
+    folder = _gpps_dir(tmp_path)
+    without = prepare_data(_nhs_config(S.GP_FTE, None))
+    with_gpps = prepare_data(_nhs_config(S.GPPS_OVERALL, folder))
+    assert without.fingerprint != with_gpps.fingerprint
+    assert sum("GPPS_" in f for f in with_gpps.files) == 2
+    # same content, other folder: same fingerprint; changed content: another one
+    other = tmp_path / "copy"
+    other.mkdir()
+    for f in (G2023, G2024):
+        (other / f.name).write_bytes(f.read_bytes())
+    assert prepare_data(_nhs_config(S.GPPS_OVERALL, other)).fingerprint == with_gpps.fingerprint
+    (other / G2024.name).write_text(G2024.read_text().replace("0.45", "0.46"))
+    assert prepare_data(_nhs_config(S.GPPS_OVERALL, other)).fingerprint != with_gpps.fingerprint
+
+
+@pytest.mark.realdata
+def test_real_panel_with_gpps_dir(nhs_data_dir: Path, tmp_path: Path) -> None:
+    """The runner's NHS panel carries the survey values of the files in data.gpps_dir."""
+    from hepcausal.experiments.inputs import prepare_data
+
+    data = prepare_data(_nhs_config(S.GPPS_OVERALL, _gpps_dir(tmp_path), nhs_data_dir))
+    panel = data.panel
+    got = panel.loc[panel[S.GPPS_OVERALL].notna(), [S.PRACTICE, S.YEAR, S.GPPS_OVERALL]]
+    assert len(got) >= 1
+    assert set(got[S.YEAR]) <= {2023, 2024}
+    expected = load_gpps([G2023, G2024]).set_index([S.PRACTICE, S.YEAR])[S.GPPS_OVERALL]
+    for _, r in got.iterrows():
+        assert r[S.GPPS_OVERALL] == pytest.approx(expected.loc[(r[S.PRACTICE], r[S.YEAR])])

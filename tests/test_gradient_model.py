@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from hepcausal import schema as S
-from hepcausal.data.synthetic import DEFAULT_OUTCOME_SPECS, SimulationConfig, simulate_panel
+from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.models.gradient import GradientFit, fit_gradient
 from hepcausal.models.gradient_data import (
     prepare_gradient_data,
@@ -28,7 +28,7 @@ SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=11)
 
 def small_panel(seed: int = 3, **spec_changes: float):
     """8 ICBs x 30 practices x 5 years; optional changes to the GP FTE generative constants."""
-    specs = dict(DEFAULT_OUTCOME_SPECS)
+    specs = dict(SimulationConfig().outcome_specs)
     if spec_changes:
         specs[S.GP_FTE] = dataclasses.replace(specs[S.GP_FTE], **spec_changes)
     cfg = SimulationConfig.small(

@@ -630,3 +630,14 @@ def test_sii_table_rank_within_year_and_errors():
         sii_table(pd.concat([panel, panel.iloc[:1]]), "gp_fte_per_1k")
     with pytest.raises(SIIInputError, match="list_size"):
         sii_table(panel.assign(list_size=0.0), "gp_fte_per_1k", weight_col="list_size")
+
+
+def test_default_value_type_from_the_outcome_table():
+    from hepcausal import schema as S
+    from hepcausal.inequality.sii_table import default_value_type
+
+    assert default_value_type(S.GP_FTE) == "rate"
+    assert default_value_type("gp") == "rate"
+    assert default_value_type(S.QOF) == "proportion"
+    assert default_value_type(S.GPPS_OVERALL) == "proportion"
+    assert default_value_type("some_column") == "other"

@@ -12,6 +12,7 @@ import pytest
 
 from hepcausal import schema as S
 from hepcausal.data.synthetic import SimulationConfig, SyntheticPanel, simulate_panel
+from hepcausal.outcomes import OutcomeKind, outcome_columns, synthetic_specs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,11 @@ def noise_free() -> SyntheticPanel:
         effect_outcomes=(S.GP_FTE, S.QOF),
     )
     return simulate_panel(cfg)
+
+
+def _simulated(kind: OutcomeKind) -> tuple[str, ...]:
+    """Outcome-table columns of one kind that the generator simulates by default."""
+    return tuple(c for c in outcome_columns(kind=kind) if c in synthetic_specs())
 
 
 def _wls_by_cell(df: pd.DataFrame, y: str) -> pd.DataFrame:
@@ -57,7 +63,7 @@ def test_schema_and_constraints(small: SyntheticPanel) -> None:
     df = small.panel
     for col in (
         *S.REQUIRED_COLUMNS,
-        *S.OUTCOMES,
+        *synthetic_specs(),
         S.DEPRIVATION_RANK,
         S.HEP_TREATED,
         S.HEP_DOSE,
@@ -69,9 +75,9 @@ def test_schema_and_constraints(small: SyntheticPanel) -> None:
         assert col in df.columns, col
     assert not df.duplicated(list(S.KEY_COLUMNS)).any()
     assert df[list(S.REQUIRED_COLUMNS)].notna().all().all()
-    for k in S.PROPORTION_OUTCOMES:
+    for k in _simulated("proportion"):
         assert df[k].between(0, 1).all(), k
-    for k in S.FTE_OUTCOMES:
+    for k in _simulated("rate"):
         assert (df[k] >= 0).all(), k
     assert df[S.DEPRIVATION_RANK].between(0, 1, inclusive="neither").all()
     assert (df[S.WEIGHTED_LIST_SIZE] > 0).all() and (df[S.LIST_SIZE] > 0).all()
@@ -115,7 +121,7 @@ def test_deterministic_given_seed() -> None:
 
 
 def test_noise_free_fte_recovers_sii_and_level_exactly(noise_free: SyntheticPanel) -> None:
-    for k in S.FTE_OUTCOMES:
+    for k in _simulated("rate"):
         est = _wls_by_cell(noise_free.panel, k).merge(_truth_for(noise_free, k), on=[S.ICB, S.YEAR])
         np.testing.assert_allclose(est["b_hat"], est["sii"], atol=1e-5)
         np.testing.assert_allclose(est["a_hat"], est["level"], atol=1e-5)
@@ -174,7 +180,7 @@ def test_proportion_truth_on_logit_scale() -> None:
     np.testing.assert_allclose(est["b_hat"], est["sii"], atol=0.12)
     assert abs((est["b_hat"] - est["sii"]).mean()) < 0.02
     prob = sp.truth.sii_probability_scale()
-    assert set(prob["outcome"]) == set(S.PROPORTION_OUTCOMES)
+    assert set(prob["outcome"]) == set(_simulated("proportion"))
     assert (np.sign(prob["sii_probability"]) == np.sign(prob["sii"])).all()
 
 
@@ -231,7 +237,7 @@ def test_default_config_is_national_scale() -> None:
     assert 115 <= (first[S.ICB] == "QK1").sum() <= 145
     # identity-scale FTE outcomes: negatives (clipped to 0 and counted) are rare
     assert all(v < 0.005 * len(sp.panel) for v in sp.truth.clipped.values())
-    assert set(sp.truth.clipped) == set(S.FTE_OUTCOMES)
+    assert set(sp.truth.clipped) == set(_simulated("rate"))
 
 
 @pytest.mark.parametrize(
@@ -296,3 +302,57 @@ def test_calibration_against_real_data(request: pytest.FixtureRequest) -> None:
     }
     for stat, tol in absolute.items():
         assert s[stat] == pytest.approx(r[stat], abs=tol), stat
+
+
+# Panel columns of main at c6cc00c (before the generator read the outcome table) and the sha256
+# prefix of pandas.util.hash_pandas_object(panel[_C6CC00C_COLUMNS]) computed on that commit.
+_C6CC00C_COLUMNS = [
+    *S.ID_COLUMNS,
+    S.LIST_SIZE,
+    S.WEIGHTED_LIST_SIZE,
+    S.IMD,
+    S.IMD2015,
+    S.DEPRIVATION_RANK,
+    S.NEED_SCORE,
+    S.NEED_RANK,
+    S.HEP_TREATED,
+    S.HEP_DOSE,
+    S.GP_FTE,
+    S.NURSE_FTE,
+    S.DPC_FTE,
+    S.ADMIN_FTE,
+    S.QOF,
+    S.GPPS_OVERALL,
+    S.QOF_MAX_POINTS,
+    S.GPPS_RESPONSES,
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "digest"),
+    [
+        ({}, "3ca8027be78b2fe6"),
+        (
+            {"seed": 7, "dose": True, "dose_effect": 0.01, "qof_missing_years": (2021,)},
+            "2225db5516d5dfec",
+        ),
+    ],
+)
+def test_existing_outcomes_bit_identical_to_c6cc00c(overrides: dict, digest: str) -> None:
+    """Reading the specs from the outcome table (and appending outcomes) keeps old seeds."""
+    import hashlib
+
+    panel = simulate_panel(SimulationConfig.small(**overrides)).panel
+    assert set(_C6CC00C_COLUMNS) <= set(panel.columns)
+    hashed = pd.util.hash_pandas_object(panel[_C6CC00C_COLUMNS], index=True).to_numpy()
+    assert hashlib.sha256(hashed.tobytes()).hexdigest()[:16] == digest
+
+
+def test_outcome_specs_subset_and_unknown() -> None:
+    only_gp = SimulationConfig.small(outcome_specs={S.GP_FTE: synthetic_specs()[S.GP_FTE]})
+    sp = simulate_panel(only_gp)
+    assert S.GP_FTE in sp.panel and S.QOF not in sp.panel and set(sp.truth.clipped) == {S.GP_FTE}
+    with pytest.raises(ValueError, match="not outcome-table columns"):
+        SimulationConfig.small(outcome_specs={"nope": synthetic_specs()[S.GP_FTE]}).validate()
+    with pytest.raises(ValueError, match="gradient_effect: unknown outcomes"):
+        only_gp.replace(gradient_effect={S.QOF: 0.1}).validate()

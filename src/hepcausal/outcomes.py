@@ -8,6 +8,13 @@ models and the plots all look outcomes up here, so adding an outcome is one :cla
 
 Look-ups take the panel column or the config alias: ``get_outcome("gp")`` and
 ``get_outcome("gp_fte_per_1k")`` return the same row.
+
+Adding an outcome: append a row to ``_ROWS`` (and a column constant to :mod:`hepcausal.schema`).
+A workforce FTE outcome needs only ``source="workforce"``, the loaded ``source_column`` and its
+``source_header`` (header regex of the workforce file): the NHS panel then computes it as
+``source_column / weighted_list_size * 1000``, validates it against ``bounds`` and the generator
+simulates it from ``synthetic``.  Append (never insert) rows: the generator draws the outcomes in
+table order, so appending keeps the simulated panels of existing seeds identical.
 """
 
 from __future__ import annotations
@@ -117,6 +124,10 @@ class Outcome:
     source_column : str or None
         Column of that loaded table (for workforce FTE: the raw FTE count, divided by the
         weighted list size / 1,000 to give the outcome).
+    source_header : str or None
+        For workforce outcomes: regex matched against the normalised headers of the workforce
+        file (:func:`hepcausal.data.headers.normalise_header`) to find ``source_column``; None
+        for outcomes whose loader has its own header patterns (QOF, GPPS).
     rope : float
         Default half-width of the region of practical equivalence, in ``units``.
     synthetic : SyntheticSpec or None
@@ -138,6 +149,7 @@ class Outcome:
     source_column: str | None
     rope: float
     synthetic: SyntheticSpec | None = None
+    source_header: str | None = None
 
     @property
     def is_proportion(self) -> bool:
@@ -146,7 +158,14 @@ class Outcome:
 
 
 def _fte(
-    column: str, alias: str, who: str, short: str, raw: str, upper: float, spec: SyntheticSpec
+    column: str,
+    alias: str,
+    who: str,
+    short: str,
+    raw: str,
+    header: str,
+    upper: float,
+    spec: SyntheticSpec | None,
 ) -> Outcome:
     return Outcome(
         column=column,
@@ -164,6 +183,7 @@ def _fte(
         source_column=raw,
         rope=0.02,
         synthetic=spec,
+        source_header=header,
     )
 
 
@@ -174,6 +194,7 @@ _ROWS: Final = (
         "GP",
         "GP FTE",
         "gp_fte",
+        r"total gp ext ?gl fte",
         20.0,
         SyntheticSpec(
             mu=0.45,
@@ -196,6 +217,7 @@ _ROWS: Final = (
         "Nurse",
         "nurse FTE",
         "nurse_fte",
+        r"total nurses? fte",
         20.0,
         SyntheticSpec(
             mu=0.245,
@@ -218,6 +240,7 @@ _ROWS: Final = (
         "Direct patient care",
         "DPC FTE",
         "dpc_fte",
+        r"total dpc fte",
         20.0,
         SyntheticSpec(
             mu=0.19,
@@ -240,6 +263,7 @@ _ROWS: Final = (
         "Admin",
         "admin FTE",
         "admin_fte",
+        r"total admin fte",
         50.0,
         SyntheticSpec(
             mu=1.12,
@@ -318,6 +342,32 @@ _ROWS: Final = (
             sigma=0.2,
         ),
     ),
+    _fte(
+        S.LOCUM_TRAINEE_FTE,
+        "locum",
+        "Locum/trainee GP",
+        "locum/trainee GP FTE",
+        "locum_trainee_fte",
+        r"total locu+m trn fte",
+        20.0,
+        # Real 2018-2024: mean 0.115 rising ~0.015/yr, SII median 0.016, 42% exact zeros.  The
+        # identity-scale generator matches level, trend and gradient; its practice noise is
+        # smaller than the real one (tau 0.09, sigma 0.05) so that clipping at 0 stays rare.
+        SyntheticSpec(
+            mu=0.12,
+            sd_icb=0.015,
+            trend=0.008,
+            sd_year=0.003,
+            b0=0.016,
+            sd_icb_gradient=0.035,
+            gradient_trend=0.0,
+            sd_year_gradient=0.005,
+            sd_icb_year=0.005,
+            sd_icb_year_gradient=0.015,
+            tau=0.025,
+            sigma=0.015,
+        ),
+    ),
 )
 
 OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({o.column: o for o in _ROWS})
@@ -383,6 +433,22 @@ def outcome_columns(
     )
 
 
+def denominator_columns() -> tuple[str, ...]:
+    """Panel columns holding the denominators of the proportion outcomes, in table order."""
+    return tuple(dict.fromkeys(o.denominator for o in OUTCOMES.values() if o.denominator))
+
+
+def synthetic_specs() -> dict[str, SyntheticSpec]:
+    """Generator constants of every outcome the synthetic generator simulates (table order).
+
+    Returns
+    -------
+    dict of str to SyntheticSpec
+        Panel column -> :class:`SyntheticSpec`, for the rows whose ``synthetic`` is not None.
+    """
+    return {o.column: o.synthetic for o in OUTCOMES.values() if o.synthetic is not None}
+
+
 def units_of(name: str | None) -> str:
     """Units of an outcome (empty for columns not in the table)."""
     row = find_outcome(name)
@@ -412,11 +478,13 @@ __all__ = [
     "Outcome",
     "SyntheticSpec",
     "UnknownOutcomeError",
+    "denominator_columns",
     "find_outcome",
     "get_outcome",
     "label_of",
     "outcome_columns",
     "outcome_names",
     "short_of",
+    "synthetic_specs",
     "units_of",
 ]

@@ -33,7 +33,8 @@ NEED_RANK: Final = "need_rank"  # rank of need: 0 most need, 1 least need
 HEP_TREATED: Final = "hep_treated"  # 1 if the practice received HEP funding in that year
 HEP_DOSE: Final = "hep_dose"  # HEP top-up, GBP per weighted patient (0 when untreated)
 
-# Outcomes
+# Outcome columns.  Everything else about an outcome (kind, units, denominator, bounds, ...) is
+# its row in hepcausal.outcomes.OUTCOMES (outcome_columns(kind=...), get_outcome(c).denominator).
 GP_FTE: Final = "gp_fte_per_1k"  # GP FTE excl. locums and trainees per 1,000 weighted patients
 NURSE_FTE: Final = "nurse_fte_per_1k"
 DPC_FTE: Final = "dpc_fte_per_1k"  # direct patient care staff
@@ -42,17 +43,11 @@ QOF: Final = "qof_achievement"  # QOF points achieved / max points available tha
 QOF_MAX_POINTS: Final = "qof_max_points"  # 559 up to 2019/20, 635 from 2021/22
 GPPS_OVERALL: Final = "gpps_overall_good"  # GPPS % positive overall experience, in [0, 1]
 GPPS_RESPONSES: Final = "gpps_responses"  # GPPS responses received (the proportion's denominator)
+LOCUM_TRAINEE_FTE: Final = "locum_trainee_fte_per_1k"  # locum + trainee GP FTE per 1,000 weighted
 
 KEY_COLUMNS: Final = (PRACTICE, YEAR)
 ID_COLUMNS: Final = (PRACTICE, YEAR, PCN, SUB_ICB, ICB, ICB_NAME)
 REQUIRED_COLUMNS: Final = (*ID_COLUMNS, LIST_SIZE, WEIGHTED_LIST_SIZE, IMD)
-
-FTE_OUTCOMES: Final = (GP_FTE, NURSE_FTE, DPC_FTE, ADMIN_FTE)
-PROPORTION_OUTCOMES: Final = (QOF, GPPS_OVERALL)
-OUTCOMES: Final = (*FTE_OUTCOMES, *PROPORTION_OUTCOMES)
-
-# Denominator column for each proportion outcome (binomial / beta-binomial likelihoods).
-PROPORTION_DENOMINATORS: Final = {QOF: QOF_MAX_POINTS, GPPS_OVERALL: GPPS_RESPONSES}
 
 # Leicester, Leicestershire and Rutland and the published comparators.
 LLR_ICB: Final = "QK1"

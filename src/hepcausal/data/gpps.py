@@ -12,6 +12,11 @@ Accepted format (one CSV per survey year, as published, "GPPS_<year>_Practice_da
 * suppressed or unavailable cells coded -97 (also -98, -99) become missing and are counted
   (``DataFrame.attrs["suppressed"]``, per column).
 
+Folder discovery (:func:`gpps_files`, used for the config key ``data.gpps_dir``): every ``.csv``
+file directly in the folder whose name starts with ``GPPS_<year>_Practice_data`` (case-insensitive,
+e.g. the published ``GPPS_2023_Practice_data_(weighted)_(csv)_PUBLIC.csv``), one per survey year;
+other files are ignored.
+
 ``year`` = the survey year in the file name (fieldwork January-March/April of that year, i.e. the
 end of fiscal year <year-1>/<year>), or ``year=`` for a single file.  ``gpps_responses`` is the
 question base ``q28base`` when present (the proportion's denominator), else ``received``.
@@ -29,7 +34,7 @@ import pandas as pd
 from hepcausal import schema as S
 from hepcausal.data.headers import match_columns, read_csv_text, to_number
 
-__all__ = ["SUPPRESSION_CODES", "gpps_year_from_name", "load_gpps", "merge_gpps"]
+__all__ = ["SUPPRESSION_CODES", "gpps_files", "gpps_year_from_name", "load_gpps", "merge_gpps"]
 
 SUPPRESSION_CODES = (-97.0, -98.0, -99.0)
 
@@ -53,6 +58,49 @@ def gpps_year_from_name(path: str | Path) -> int:
             "name (expected 'GPPS_<year>_Practice_data...'); pass year="
         )
     return int(match.group(1))
+
+
+_FILE_NAME = re.compile(r"gpps_(20\d{2})_practice_data.*\.csv", re.IGNORECASE)
+
+
+def gpps_files(folder: str | Path) -> list[Path]:
+    """The GPPS practice files of a folder, one per survey year, sorted by year.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder holding the published ``GPPS_<year>_Practice_data_(weighted)...csv`` files (not
+        searched recursively; files with other names are ignored).
+
+    Returns
+    -------
+    list of Path
+        The matching files, in survey-year order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` is not a directory or holds no matching file.
+    ValueError
+        If two files are for the same survey year.
+    """
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: GPPS folder not found")
+    by_year: dict[int, list[Path]] = {}
+    for f in sorted(path.iterdir()):
+        match = _FILE_NAME.fullmatch(f.name)
+        if match and f.is_file():
+            by_year.setdefault(int(match.group(1)), []).append(f)
+    if not by_year:
+        raise FileNotFoundError(
+            f"{path}: no GPPS practice files (expected names like "
+            "'GPPS_2023_Practice_data_(weighted)_(csv)_PUBLIC.csv')"
+        )
+    dup = {y: [f.name for f in fs] for y, fs in by_year.items() if len(fs) > 1}
+    if dup:
+        raise ValueError(f"{path}: more than one GPPS practice file per survey year: {dup}")
+    return [by_year[y][0] for y in sorted(by_year)]
 
 
 def _load_one(path: Path, year: int | None, percent: bool | None) -> pd.DataFrame:

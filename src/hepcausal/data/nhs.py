@@ -18,8 +18,9 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
   payments list, so the ``no_list_jumps`` rule skips the step into such years by default.
 * **PCN.** PCNs exist from 2019/20; earlier (and unknown) years take the practice's nearest
   recorded PCN.
-* **Outcomes.** FTE per 1,000 weighted patients = workforce FTE / weighted list x 1000 (GP FTE
-  excludes locums and trainees).  ``qof_achievement`` = points / maximum points (559 to 2019/20,
+* **Outcomes.** Every ``source="workforce"`` row of :data:`hepcausal.outcomes.OUTCOMES`: FTE per
+  1,000 weighted patients = its workforce FTE column / weighted list x 1000 (GP FTE excludes
+  locums and trainees).  ``qof_achievement`` = points / maximum points (559 to 2019/20,
   635 from 2021/22); missing for 2020/21 (not published) and 2023/24 (not in the data set).
 * **Deprivation.** ``imd_score`` = IMD 2019 practice score, ``imd2015_score`` = IMD 2015 (both
   constant per practice).  ``deprivation_rank`` = population-weighted relative rank of IMD 2019
@@ -47,10 +48,6 @@ from hepcausal.data.gpps import load_gpps, merge_gpps
 from hepcausal.data.headers import ColumnNotFoundError
 from hepcausal.data.inclusion import LIST_SOURCE, InclusionReport, InclusionRules, apply_inclusion
 from hepcausal.data.nhs_files import (
-    ADMIN_FTE_RAW,
-    DPC_FTE_RAW,
-    GP_FTE_RAW,
-    NURSE_FTE_RAW,
     WORKFORCE_PATIENTS,
     imd_wide,
     load_ccg_icb,
@@ -63,6 +60,7 @@ from hepcausal.data.nhs_files import (
 )
 from hepcausal.data.validate import validate_panel
 from hepcausal.inequality.ranks import add_relative_rank
+from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
     "ColumnNotFoundError",
@@ -82,13 +80,6 @@ WORKFORCE_FILE = Path("workforce") / "workforce-practice-fiscal-year.csv"
 LOOKUP_FILE = Path("lookups") / "ccg-icb.csv"
 
 TURNOVER = "list_turnover"
-
-_FTE_MAP = {
-    S.GP_FTE: GP_FTE_RAW,
-    S.NURSE_FTE: NURSE_FTE_RAW,
-    S.DPC_FTE: DPC_FTE_RAW,
-    S.ADMIN_FTE: ADMIN_FTE_RAW,
-}
 
 
 @dataclass
@@ -158,7 +149,7 @@ def need_score(panel: pd.DataFrame) -> pd.Series:
 
 
 def _raw_panel(
-    data_dir: Path, years: Sequence[int], gpps_paths: Iterable[str | Path] | None
+    data_dir: Path, years: Sequence[int], gpps_paths: str | Path | Sequence[str | Path] | None
 ) -> tuple[pd.DataFrame, list[str], list[str], dict[str, list[str]]]:
     pay_files = payments_files(data_dir)
     if not pay_files:
@@ -254,9 +245,11 @@ def _raw_panel(
         (wf[S.YEAR] - prev_year).eq(1) & (prev > 0)
     )
     panel = panel.merge(wf, on=[S.PRACTICE, S.YEAR], how="left")
-    for out, raw in _FTE_MAP.items():
-        panel[out] = panel[raw] / panel[S.WEIGHTED_LIST_SIZE] * 1000.0
-        panel.loc[~(panel[S.WEIGHTED_LIST_SIZE] > 0), out] = np.nan
+    for row in OUTCOMES.values():
+        if row.source == "workforce" and row.source_column is not None:
+            out = row.column
+            panel[out] = panel[row.source_column] / panel[S.WEIGHTED_LIST_SIZE] * 1000.0
+            panel.loc[~(panel[S.WEIGHTED_LIST_SIZE] > 0), out] = np.nan
     panel = panel.merge(
         qof[[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS]], on=[S.PRACTICE, S.YEAR], how="left"
     )
@@ -274,9 +267,16 @@ def _raw_panel(
             f"GPPS: {gpps.attrs.get('suppressed', 0):,} suppressed (-97) cells set missing"
         )
     else:
-        panel[S.GPPS_OVERALL] = np.nan
-        panel[S.GPPS_RESPONSES] = np.nan
-        notes.append("GPPS files not given: gpps_overall_good and gpps_responses are missing")
+        missing_cols = [
+            c
+            for o in OUTCOMES.values()
+            if o.source == "gpps"
+            for c in (o.column, o.denominator)
+            if c is not None
+        ]
+        for c in missing_cols:
+            panel[c] = np.nan
+        notes.append(f"GPPS files not given: {' and '.join(missing_cols)} are missing")
     return panel, unmapped, notes, files
 
 
@@ -295,11 +295,8 @@ _COLUMN_ORDER = (
     S.DEPRIVATION_RANK,
     S.NEED_SCORE,
     S.NEED_RANK,
-    *S.FTE_OUTCOMES,
-    S.QOF,
-    S.QOF_MAX_POINTS,
-    S.GPPS_OVERALL,
-    S.GPPS_RESPONSES,
+    # each outcome of the outcome table, followed by its denominator (proportions)
+    *(c for o in OUTCOMES.values() for c in (o.column, o.denominator) if c is not None),
     S.HEP_TREATED,
     S.HEP_DOSE,
     TURNOVER,

@@ -22,6 +22,7 @@ from hepcausal.data.headers import (
     read_csv_text,
     to_number,
 )
+from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
     "PRACTICE_CODE_PATTERN",
@@ -37,12 +38,8 @@ PRACTICE_CODE_PATTERN = r"[A-Z]\d{5}"
 _SUB_ICB_PATTERN = r"[A-Z0-9]{3,5}"
 _NO_PCN = {"unknown or no pcn", "no pcn", "unknown", "n/a", "none", ""}
 
-# Workforce FTE columns (raw counts, not yet per 1,000 patients).
-GP_FTE_RAW = "gp_fte"
+# Workforce columns besides the outcome table's FTE columns (raw counts, not yet per 1,000).
 LOCUM_TRAINEE_FTE_RAW = "locum_trainee_fte"
-NURSE_FTE_RAW = "nurse_fte"
-DPC_FTE_RAW = "dpc_fte"
-ADMIN_FTE_RAW = "admin_fte"
 WORKFORCE_PATIENTS = "workforce_patients"
 
 
@@ -245,24 +242,37 @@ def imd_wide(imd: pd.DataFrame) -> pd.DataFrame:
 # GP workforce, fiscal-year means
 # --------------------------------------------------------------------------------------------
 
-_WORKFORCE_PATTERNS = {
+# Identifiers and list size, the (optional) locum/trainee FTE, then one raw FTE column per
+# workforce outcome of the outcome table (its ``source_column`` and ``source_header``).
+_WORKFORCE_PATTERNS: dict[str, str] = {
     S.PRACTICE: r"practice code",
     S.YEAR: r"year",
     WORKFORCE_PATIENTS: r"total patients",
-    GP_FTE_RAW: r"total gp ext ?gl fte",
     LOCUM_TRAINEE_FTE_RAW: r"total locu+m trn fte",
-    NURSE_FTE_RAW: r"total nurses? fte",
-    DPC_FTE_RAW: r"total dpc fte",
-    ADMIN_FTE_RAW: r"total admin fte",
+    **{
+        o.source_column: o.source_header
+        for o in OUTCOMES.values()
+        if o.source == "workforce" and o.source_column and o.source_header
+    },
 }
 
 
 def load_workforce(path: str | Path) -> pd.DataFrame:
     """Load the practice x fiscal-year GP workforce means (``Year`` = fiscal-year end).
 
-    Returns ``practice_code``, ``year``, ``workforce_patients`` and raw FTE columns ``gp_fte``
-    (GPs excluding locums and trainees), ``locum_trainee_fte``, ``nurse_fte``, ``dpc_fte``,
-    ``admin_fte``.  The file's own IMD columns are ignored (use :func:`load_imd`).
+    Parameters
+    ----------
+    path : str or Path
+        The workforce CSV (one row per practice and fiscal year).
+
+    Returns
+    -------
+    DataFrame
+        ``practice_code``, ``year``, ``workforce_patients``, ``locum_trainee_fte`` (optional in
+        the file) and the raw FTE column (``source_column``) of every workforce outcome of
+        :data:`hepcausal.outcomes.OUTCOMES`: ``gp_fte`` (GPs excluding locums and trainees),
+        ``nurse_fte``, ``dpc_fte``, ``admin_fte``.  The file's own IMD columns are ignored (use
+        :func:`load_imd`).
     """
     path = Path(path)
     raw = read_csv_text(path)

@@ -62,142 +62,15 @@ import pandas as pd
 from hepcausal import schema as S
 from hepcausal.data.icb_table import ICB_BY_CODE, ICB_ROWS, IMD_PROBS, IcbRow
 from hepcausal.inequality.ranks import add_relative_rank
+from hepcausal.outcomes import OUTCOMES, SyntheticSpec, denominator_columns, synthetic_specs
 
 __all__ = [
-    "DEFAULT_OUTCOME_SPECS",
-    "OutcomeSpec",
     "SimulationConfig",
     "SimulationTruth",
     "SyntheticPanel",
     "simulate_panel",
 ]
 
-
-@dataclass(frozen=True)
-class OutcomeSpec:
-    """Generative constants of one outcome (model scale: identity for FTE, logit for proportions).
-
-    Attributes:
-        mu: grand mean of the ICB-year intercepts.
-        sd_icb: SD of the ICB intercept effects ``a_g``.
-        trend: linear year trend of ``c_t`` per year (centred on the mean year).
-        step_2022: extra shift of ``c_t`` from year 2022 on (e.g. the QOF 2021/22 indicator change).
-        sd_year: SD of the year noise added to ``c_t``.
-        b0: grand mean gradient (SII on the model scale).
-        sd_icb_gradient: SD of the ICB gradient effects ``b_g``.
-        gradient_trend: linear year trend of ``b_t`` per year.
-        sd_year_gradient: SD of the year noise added to ``b_t``.
-        sd_icb_year: SD of the ICB x year intercept deviations ``d_gt`` (before double centring).
-        sd_icb_year_gradient: SD of the ICB x year gradient deviations ``f_gt``.
-        tau: SD of the practice effects ``u_i``.
-        sigma: SD of the practice-year noise ``e_it``.
-    """
-
-    mu: float
-    sd_icb: float
-    trend: float
-    sd_year: float
-    b0: float
-    sd_icb_gradient: float
-    gradient_trend: float
-    sd_year_gradient: float
-    sd_icb_year: float
-    sd_icb_year_gradient: float
-    tau: float
-    sigma: float
-    step_2022: float = 0.0
-
-
-# Calibrated against the real files by benchmarks/calibrate_synthetic.py (see its output in the
-# module report).  FTE outcomes: FTE per 1,000 weighted patients; proportions: logit scale.
-DEFAULT_OUTCOME_SPECS: Final[Mapping[str, OutcomeSpec]] = {
-    S.GP_FTE: OutcomeSpec(
-        mu=0.45,
-        sd_icb=0.06,
-        trend=-0.008,
-        sd_year=0.003,
-        b0=0.12,
-        sd_icb_gradient=0.055,
-        gradient_trend=0.0,
-        sd_year_gradient=0.005,
-        sd_icb_year=0.01,
-        sd_icb_year_gradient=0.02,
-        tau=0.125,
-        sigma=0.06,
-    ),
-    S.NURSE_FTE: OutcomeSpec(
-        mu=0.245,
-        sd_icb=0.045,
-        trend=-0.001,
-        sd_year=0.003,
-        b0=0.003,
-        sd_icb_gradient=0.045,
-        gradient_trend=0.0,
-        sd_year_gradient=0.005,
-        sd_icb_year=0.01,
-        sd_icb_year_gradient=0.02,
-        tau=0.055,
-        sigma=0.035,
-    ),
-    S.DPC_FTE: OutcomeSpec(
-        mu=0.19,
-        sd_icb=0.035,
-        trend=0.012,
-        sd_year=0.003,
-        b0=0.05,
-        sd_icb_gradient=0.04,
-        gradient_trend=0.0,
-        sd_year_gradient=0.005,
-        sd_icb_year=0.008,
-        sd_icb_year_gradient=0.02,
-        tau=0.035,
-        sigma=0.02,
-    ),
-    S.ADMIN_FTE: OutcomeSpec(
-        mu=1.12,
-        sd_icb=0.07,
-        trend=0.016,
-        sd_year=0.005,
-        b0=0.03,
-        sd_icb_gradient=0.08,
-        gradient_trend=0.0,
-        sd_year_gradient=0.01,
-        sd_icb_year=0.02,
-        sd_icb_year_gradient=0.06,
-        tau=0.22,
-        sigma=0.12,
-    ),
-    S.QOF: OutcomeSpec(
-        mu=3.2,
-        sd_icb=0.3,
-        trend=0.0,
-        sd_year=0.05,
-        step_2022=-1.45,
-        b0=0.5,
-        sd_icb_gradient=0.3,
-        gradient_trend=0.0,
-        sd_year_gradient=0.03,
-        sd_icb_year=0.08,
-        sd_icb_year_gradient=0.2,
-        tau=0.7,
-        sigma=0.5,
-    ),
-    S.GPPS_OVERALL: OutcomeSpec(
-        mu=1.3,
-        sd_icb=0.2,
-        trend=-0.05,
-        sd_year=0.03,
-        step_2022=-0.4,
-        b0=0.35,
-        sd_icb_gradient=0.1,
-        gradient_trend=0.0,
-        sd_year_gradient=0.02,
-        sd_icb_year=0.05,
-        sd_icb_year_gradient=0.08,
-        tau=0.45,
-        sigma=0.2,
-    ),
-}
 
 # Registered list size in the first year: per practice, lognormal around the ICB's 2022 median x
 # LIST_MEDIAN_FACTOR (lists grow ~2%/yr), with a share of small practices (heavier left tail).
@@ -208,6 +81,9 @@ LIST_SMALL_MEDIAN: Final = 3000.0
 LIST_SMALL_SIGMA: Final = 0.7
 
 SMALL_ICBS: Final = (S.LLR_ICB, *S.PUBLISHED_COMPARATORS, "QWE")
+
+# Denominator columns the generator simulates (QOF maximum points by year, GPPS responses).
+_SIMULATED_DENOMINATORS: Final = (S.QOF_MAX_POINTS, S.GPPS_RESPONSES)
 
 
 def _default_icbs() -> tuple[IcbRow, ...]:
@@ -249,7 +125,9 @@ class SimulationConfig:
         merger_rate: annual probability that a practice is absorbed by another practice of its PCN
             (the absorber's list jumps by the absorbed list).
         list_growth: mean annual growth of registered lists (log scale).
-        outcome_specs: generative constants per outcome.
+        outcome_specs: generative constants per outcome (panel column ->
+            :class:`hepcausal.outcomes.SyntheticSpec`); default every outcome of the outcome table
+            with a ``synthetic`` spec.  Only these outcomes are simulated, in table order.
         noise_scale: multiplies ``tau``, ``sigma`` and all ICB x year deviation SDs (0 = noise-free
             linear predictor; proportion outcomes keep their binomial sampling noise).
         gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
@@ -272,9 +150,7 @@ class SimulationConfig:
     closure_rate: float = 0.007
     merger_rate: float = 0.008
     list_growth: float = 0.02
-    outcome_specs: Mapping[str, OutcomeSpec] = field(
-        default_factory=lambda: dict(DEFAULT_OUTCOME_SPECS)
-    )
+    outcome_specs: Mapping[str, SyntheticSpec] = field(default_factory=synthetic_specs)
     noise_scale: float = 1.0
     gpps_responses: tuple[int, int] = (100, 300)
     qof_missing_years: tuple[int, ...] = ()
@@ -344,15 +220,37 @@ class SimulationConfig:
         lo, hi = self.dose_range
         if not 0 <= lo <= hi:
             raise ValueError("SimulationConfig.dose_range must satisfy 0 <= min <= max")
-        missing = set(S.OUTCOMES) - set(self.outcome_specs)
-        if missing:
-            raise ValueError(f"SimulationConfig.outcome_specs lacks {sorted(missing)}")
+        unknown = sorted(set(self.outcome_specs) - set(OUTCOMES))
+        if unknown:
+            raise ValueError(
+                f"SimulationConfig.outcome_specs: {unknown} are not outcome-table columns "
+                f"{list(OUTCOMES)}"
+            )
+        simulated = self.simulated_outcomes()
+        for k in simulated:
+            denom = OUTCOMES[k].denominator
+            if OUTCOMES[k].is_proportion and denom not in _SIMULATED_DENOMINATORS:
+                raise ValueError(
+                    f"SimulationConfig.outcome_specs: the generator cannot simulate {k!r} "
+                    f"(denominator {denom!r} is not one of {list(_SIMULATED_DENOMINATORS)})"
+                )
         for name in ("gradient_effect", "level_effect", "dose_effect"):
             v = getattr(self, name)
-            if isinstance(v, Mapping) and set(v) - set(S.OUTCOMES):
+            if isinstance(v, Mapping) and set(v) - set(simulated):
                 raise ValueError(
-                    f"SimulationConfig.{name}: unknown outcomes {set(v) - set(S.OUTCOMES)}"
+                    f"SimulationConfig.{name}: unknown outcomes {sorted(set(v) - set(simulated))} "
+                    f"(simulated: {list(simulated)})"
                 )
+
+    def simulated_outcomes(self) -> tuple[str, ...]:
+        """Panel columns of the simulated outcomes, in outcome-table order.
+
+        Returns
+        -------
+        tuple of str
+            The outcome-table columns that have an entry in ``outcome_specs``.
+        """
+        return tuple(k for k in OUTCOMES if k in self.outcome_specs)
 
 
 @dataclass
@@ -628,8 +526,10 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
     clipped: dict[str, int] = {}
     ns = cfg.noise_scale
     tc = years - years.mean()
-    for k in S.OUTCOMES:
-        sp = cfg.outcome_specs[k]
+    outcomes = cfg.simulated_outcomes()
+    for col in outcomes:
+        sp = cfg.outcome_specs[col]
+        orow = OUTCOMES[col]
         a_g = _centre(rng.normal(0, sp.sd_icb, len(rows)))
         b_g = _centre(rng.normal(0, sp.sd_icb_gradient, len(rows)))
         c_t = _centre(
@@ -642,7 +542,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         e = rng.normal(0, sp.sigma * ns, pi.size)
         treat_gt = np.zeros((len(rows), n_years))
         treat_gt[treated_g, years >= cfg.start_year] = 1.0
-        lev_eff, grad_eff, dose_eff = (cfg.effect(x, k) for x in ("level", "gradient", "dose"))
+        lev_eff, grad_eff, dose_eff = (cfg.effect(x, col) for x in ("level", "gradient", "dose"))
         alpha = sp.mu + a_g[:, None] + c_t[None, :] + d_gt + lev_eff * treat_gt
         beta = sp.b0 + b_g[:, None] + b_t[None, :] + f_gt + grad_eff * treat_gt
         v = u_i[pi] + dose_eff * hep_dose
@@ -652,17 +552,17 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         v_slope = np.bincount(cell, weights=w * r * v, minlength=n_cells) / np.where(
             swr2 > 0, swr2, 1
         )
-        scale = "identity" if k in S.FTE_OUTCOMES else "logit"
-        if k in S.FTE_OUTCOMES:
-            clipped[k] = int((eta < 0).sum())
+        scale = "logit" if orow.is_proportion else "identity"
+        if not orow.is_proportion:
+            clipped[col] = int((eta < 0).sum())
             y = np.round(np.maximum(eta, 0.0), 6)
         else:
-            nn = qof_max if k == S.QOF else gpps_n
+            nn = df[orow.denominator].to_numpy()
             y = rng.binomial(nn, _expit(eta)) / nn
-            if k == S.QOF and cfg.qof_missing_years:
+            if col == S.QOF and cfg.qof_missing_years:
                 y = np.where(np.isin(years[ti], cfg.qof_missing_years), np.nan, y)
-        df[k] = y
-        params[k] = {
+        df[col] = y
+        params[col] = {
             "mu": sp.mu,
             "b0": sp.b0,
             "tau": sp.tau * ns,
@@ -679,7 +579,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         gg, yy = np.nonzero(present)
         flat = gg * n_years + yy
         base = {
-            "outcome": k,
+            "outcome": col,
             S.ICB: np.asarray(icb_codes, dtype=object)[gg],
             S.YEAR: years[yy],
         }
@@ -703,7 +603,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
                 }
             )
         )
-        pe_rows.append(pd.DataFrame({"outcome": k, S.PRACTICE: practice_codes, "u": u_i}))
+        pe_rows.append(pd.DataFrame({"outcome": col, S.PRACTICE: practice_codes, "u": u_i}))
 
     df = df.sort_values([S.PRACTICE, S.YEAR], kind="stable").reset_index(drop=True)
     column_order = [
@@ -717,9 +617,8 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         S.NEED_RANK,
         S.HEP_TREATED,
         S.HEP_DOSE,
-        *S.OUTCOMES,
-        S.QOF_MAX_POINTS,
-        S.GPPS_RESPONSES,
+        *outcomes,
+        *[c for c in denominator_columns() if c in _SIMULATED_DENOMINATORS],
     ]
     df = df[column_order]
     for c in (S.PRACTICE, S.PCN, S.SUB_ICB, S.ICB, S.ICB_NAME):
@@ -730,9 +629,9 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         sii=pd.concat(sii_rows, ignore_index=True),
         level=pd.concat(level_rows, ignore_index=True),
         practice_effects=pd.concat(pe_rows, ignore_index=True),
-        gradient_effect={k: cfg.effect("gradient", k) for k in S.OUTCOMES},
-        level_effect={k: cfg.effect("level", k) for k in S.OUTCOMES},
-        dose_effect={k: cfg.effect("dose", k) for k in S.OUTCOMES},
+        gradient_effect={k: cfg.effect("gradient", k) for k in outcomes},
+        level_effect={k: cfg.effect("level", k) for k in outcomes},
+        dose_effect={k: cfg.effect("dose", k) for k in outcomes},
         events=ev,
         clipped=clipped,
     )

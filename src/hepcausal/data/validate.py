@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hepcausal import schema as S
+from hepcausal.outcomes import OUTCOMES, denominator_columns
 
 __all__ = ["ENGLAND_ICB_CODES", "PanelValidationError", "validate_panel"]
 
@@ -75,12 +76,21 @@ _FLOAT_COLUMNS: Final = (
     S.NEED_SCORE,
     S.NEED_RANK,
     S.HEP_DOSE,
-    *S.OUTCOMES,
-    S.QOF_MAX_POINTS,
-    S.GPPS_RESPONSES,
+    *OUTCOMES,
+    *denominator_columns(),
 )
-_UNIT_INTERVAL: Final = (S.QOF, S.GPPS_OVERALL, S.DEPRIVATION_RANK, S.NEED_RANK)
-_NON_NEGATIVE: Final = (*S.FTE_OUTCOMES, S.HEP_DOSE, S.GPPS_RESPONSES)
+# From the outcome table: proportions on [0, 1]; rates, counts and denominators non-negative;
+# every outcome within its plausibility bounds.
+_UNIT_INTERVAL: Final = (
+    *(o.column for o in OUTCOMES.values() if o.is_proportion),
+    S.DEPRIVATION_RANK,
+    S.NEED_RANK,
+)
+_NON_NEGATIVE: Final = (
+    *(o.column for o in OUTCOMES.values() if not o.is_proportion and o.bounds[0] >= 0),
+    S.HEP_DOSE,
+    *denominator_columns(),
+)
 _MAX_LISTED: Final = 5
 
 
@@ -120,11 +130,34 @@ def validate_panel(
     """Check ``df`` against the panel schema and return a copy with canonical dtypes.
 
     Checks: required columns present; ``(practice_code, year)`` unique; list sizes present and
-    positive; proportions and ranks in [0, 1]; FTE outcomes, HEP dose and GPPS responses
-    non-negative; ``icb_code`` in ``known_icbs`` (the 42 English ICBs by default; ``None`` skips
-    the check); ``year`` an integer within ``year_range`` (inclusive); ``hep_treated`` 0/1.
-    Canonical dtypes: identifiers ``str``, ``year`` int64, measures float64, ``hep_treated``
-    int64.  Raises :class:`PanelValidationError` listing every problem.
+    positive; proportion outcomes and ranks in [0, 1]; rate outcomes, HEP dose and proportion
+    denominators non-negative; every outcome of :data:`hepcausal.outcomes.OUTCOMES` within its
+    plausibility ``bounds``; ``icb_code`` in ``known_icbs``; ``year`` an integer within
+    ``year_range``; ``hep_treated`` 0/1.  Canonical dtypes: identifiers ``str``, ``year`` int64,
+    measures float64, ``hep_treated`` int64.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The panel (one row per practice and fiscal year).
+    source : str
+        Name of the panel's origin, used in the error message.
+    known_icbs : collection of str or None
+        Valid ICB codes (the 42 English ICBs by default); None skips the check.
+    year_range : tuple of int
+        Inclusive ``(first, last)`` fiscal years allowed.
+    required : collection of str
+        Columns that must be present.
+
+    Returns
+    -------
+    DataFrame
+        A validated copy with canonical dtypes.
+
+    Raises
+    ------
+    PanelValidationError
+        Listing every problem found (column and offending rows).
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
@@ -193,6 +226,19 @@ def validate_panel(
             bad = out[col].notna() & (out[col] < 0)
             if bad.any():
                 problems.append(f"column {col!r}: negative value at {_where(out, bad)}")
+
+    for row in OUTCOMES.values():
+        col = row.column
+        if col in out:
+            low, high = row.bounds
+            domain = (0.0, 1.0) if row.is_proportion else (0.0 if low >= 0 else -np.inf, np.inf)
+            inside = (out[col] >= domain[0]) & (out[col] <= domain[1])
+            bad = out[col].notna() & inside & ((out[col] < low) | (out[col] > high))
+            if bad.any():
+                problems.append(
+                    f"column {col!r}: value outside the plausible range [{low:g}, {high:g}] "
+                    f"{row.units} at {_where(out, bad)}"
+                )
 
     if known_icbs is not None and S.ICB in out:
         known = set(known_icbs)

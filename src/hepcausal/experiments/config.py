@@ -192,8 +192,9 @@ class DataConfig:
     path: str | None = None  # panel file (csv/parquet) when source = 'file'
     synthetic: dict[str, Any] = field(default_factory=dict)  # SimulationConfig fields
     inclusion: dict[str, Any] = field(default_factory=dict)  # InclusionRules fields
+    gpps_dir: str | None = None  # folder of GPPS_<year>_Practice_data*.csv files (NHS data)
 
-    KEYS = ("source", "data_dir", "path", "synthetic", "inclusion")
+    KEYS = ("source", "data_dir", "path", "synthetic", "inclusion", "gpps_dir")
 
     def resolved_data_dir(self) -> Path:
         """The NHS data folder (config value, else $HEPCAUSAL_NHS_DATA); an error if unset."""
@@ -360,7 +361,9 @@ class Config:
         content enters through ``data_fingerprint``.
         """
         d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
-        d["data"] = {k: v for k, v in d["data"].items() if k not in ("data_dir", "path")}
+        d["data"] = {
+            k: v for k, v in d["data"].items() if k not in ("data_dir", "path", "gpps_dir")
+        }
         d["data_fingerprint"] = data_fingerprint
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -420,6 +423,10 @@ def _parse_data(t: dict[str, Any], source: str) -> DataConfig:
     if src == "file":
         _require(path is not None, "data.path", source, "is required when data.source = 'file'")
     path, data_dir = _relative_to(path, source), _relative_to(data_dir, source)
+    gpps_dir = t.get("gpps_dir")
+    if gpps_dir is not None:
+        gpps_dir = _typed(gpps_dir, (str,), "data.gpps_dir", source, "a path string")
+    gpps_dir = _relative_to(gpps_dir, source)
     if "synthetic" in t and not isinstance(t["synthetic"], Mapping):
         raise ConfigError(f"{_where(source)}'data.synthetic' must be a table")
     synthetic = dict(t.get("synthetic", {}))
@@ -446,7 +453,7 @@ def _parse_data(t: dict[str, Any], source: str) -> DataConfig:
         inclusion = _validate_against_dataclass(
             inclusion, _inclusion_rules_class(), "data.inclusion.", source
         )
-    return DataConfig(src, data_dir, path, synthetic, inclusion)
+    return DataConfig(src, data_dir, path, synthetic, inclusion, gpps_dir)
 
 
 def _relative_to(path: str | None, source: str) -> str | None:

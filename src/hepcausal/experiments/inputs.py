@@ -2,7 +2,14 @@
 
 The fingerprint enters the run's cache key: for NHS data it is the sha256 of every file in the
 data folder (cheap; computed before the panel is built so that a cached run never rebuilds it),
-for a panel file its sha256, and for synthetic data the hash of the simulated panel itself.
+plus that of every GP Patient Survey file when ``data.gpps_dir`` is set, for a panel file its
+sha256, and for synthetic data the hash of the simulated panel itself.
+
+GPPS: the NHS panel merges the files that :func:`hepcausal.data.gpps.gpps_files` finds in
+``data.gpps_dir`` (every ``GPPS_<year>_Practice_data*.csv`` directly in the folder, one per survey
+year).  An analysis of an outcome whose source is the GPS survey (``source="gpps"`` in the outcome
+table) on NHS data without ``data.gpps_dir`` is a :class:`ConfigError` raised by
+:func:`prepare_data`, before anything is fitted.
 """
 
 from __future__ import annotations
@@ -18,15 +25,18 @@ import numpy as np
 import pandas as pd
 
 import hepcausal
-from hepcausal.experiments.config import Config
+from hepcausal.experiments.config import Config, ConfigError
 from hepcausal.experiments.provenance import sha256_file
+from hepcausal.outcomes import find_outcome
 
 
 def panel_hash(panel: pd.DataFrame) -> str:
     """sha256 of a panel's columns, dtypes-independent values and row order."""
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in panel.columns]).encode())
-    h.update(np.ascontiguousarray(pd.util.hash_pandas_object(panel, index=False).to_numpy()))
+    h.update(
+        np.ascontiguousarray(pd.util.hash_pandas_object(panel, index=False).to_numpy()).tobytes()
+    )
     return h.hexdigest()
 
 
@@ -123,10 +133,50 @@ def _inclusion_rules(cfg: Config) -> Any:
     return rules
 
 
+def gpps_paths(cfg: Config) -> list[Path] | None:
+    """The GPPS files of an NHS-data config (None when ``data.gpps_dir`` is not set).
+
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration.
+
+    Returns
+    -------
+    list of Path or None
+        The files :func:`hepcausal.data.gpps.gpps_files` finds in ``data.gpps_dir``, in survey-year
+        order; None without ``data.gpps_dir``.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``data.gpps_dir`` when the folder is missing or holds no GPPS practice file, or
+        when the analysis outcome comes from the GPPS and ``data.gpps_dir`` is not set.
+    """
+    from hepcausal.data.gpps import gpps_files
+
+    folder = cfg.data.gpps_dir
+    if folder is None:
+        row = find_outcome(cfg.analysis.outcome)
+        if row is not None and row.source == "gpps":
+            raise ConfigError(
+                f"analysis.outcome = {cfg.analysis.outcome!r} comes from the GP Patient Survey, "
+                "which is not part of the NHS data folder: set 'data.gpps_dir' to a folder of "
+                "'GPPS_<year>_Practice_data_(weighted)...csv' files"
+            )
+        return None
+    try:
+        return gpps_files(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"'data.gpps_dir': {err}") from err
+
+
 def _build_nhs(cfg: Config) -> tuple[pd.DataFrame, Any]:
     from hepcausal.data.nhs import build_nhs_panel
 
-    built = build_nhs_panel(cfg.data.resolved_data_dir(), _inclusion_rules(cfg))
+    built = build_nhs_panel(
+        cfg.data.resolved_data_dir(), _inclusion_rules(cfg), gpps_paths=gpps_paths(cfg)
+    )
     return built.panel, built.report
 
 
@@ -152,11 +202,32 @@ def _fingerprint(parts: dict[str, Any]) -> str:
 
 
 def prepare_data(cfg: Config) -> RunData:
-    """Fingerprint (and, except for NHS data, load) the data of a config."""
+    """Fingerprint (and, except for NHS data, load) the data of a config.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration.
+
+    Returns
+    -------
+    RunData
+        The data and its fingerprint; the NHS panel is built on first access of ``panel``.
+
+    Raises
+    ------
+    ConfigError
+        For NHS data whose GPPS set-up is wrong (see :func:`gpps_paths`), before any fitting.
+    """
     src = cfg.data.source
     if src == "nhs":
         files = nhs_files(cfg.data.resolved_data_dir())
-        return RunData(cfg, _fingerprint({"nhs": files}), files=files)
+        parts: dict[str, Any] = {"nhs": files}
+        gpps = gpps_paths(cfg)
+        if gpps is not None:
+            parts["gpps"] = {p.name: sha256_file(p) for p in gpps}
+            files = {**files, **{str(p): parts["gpps"][p.name] for p in gpps}}
+        return RunData(cfg, _fingerprint(parts), files=files)
     if src == "file":
         path = Path(cfg.data.path or "")
         digest = sha256_file(path) if path.is_file() else None
@@ -175,6 +246,7 @@ def prepare_data(cfg: Config) -> RunData:
     sim_cfg = cfg.data.simulation_config()
     sim = simulate_panel(sim_cfg)
     panel, report = _apply_inclusion(cfg, sim.panel)
-    generator = dataclasses.asdict(sim_cfg) if dataclasses.is_dataclass(sim_cfg) else {}
+    is_instance = dataclasses.is_dataclass(sim_cfg) and not isinstance(sim_cfg, type)
+    generator = dataclasses.asdict(sim_cfg) if is_instance else {}
     fp = _fingerprint({"synthetic": panel_hash(sim.panel)})
     return RunData(cfg, fp, generator=generator, truth=sim.truth, report=report, _panel=panel)

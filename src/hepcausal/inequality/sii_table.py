@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,18 +15,30 @@ from hepcausal.inequality.sii_bootstrap import sii_bootstrap
 from hepcausal.inequality.sii_core import SIIInputError, SIIResult, quantile_of_rank
 from hepcausal.inequality.sii_phe import sii
 from hepcausal.inequality.sii_unit import sii_unit
+from hepcausal.outcomes import SiiValueType, find_outcome
 
 NATIONAL = "England"
 Method = Literal["quintile_bootstrap", "unit", "phe"]
+CiMethod = Literal["bca", "percentile"]
+UnitSe = Literal["hc0", "hc1", "hc2", "hc3", "bootstrap"]
 
 
-def default_value_type(outcome: str) -> str:
-    """'proportion' for QOF/GPPS, 'rate' for FTE per 1,000 patients, else 'other'."""
-    if outcome in schema.PROPORTION_OUTCOMES:
-        return "proportion"
-    if outcome in schema.FTE_OUTCOMES:
-        return "rate"
-    return "other"
+def default_value_type(outcome: str) -> SiiValueType:
+    """PHE value type of an outcome, from the outcome table.
+
+    Parameters
+    ----------
+    outcome : str
+        Panel column or alias of :data:`hepcausal.outcomes.OUTCOMES`, or any other column.
+
+    Returns
+    -------
+    str
+        The row's ``sii_value_type`` (``"rate"`` for FTE per 1,000 weighted patients,
+        ``"proportion"`` for QOF/GPPS), ``"other"`` for columns not in the table.
+    """
+    row = find_outcome(outcome)
+    return row.sii_value_type if row is not None else "other"
 
 
 def sii_table(
@@ -41,11 +53,11 @@ def sii_table(
     rank_col: str | None = None,
     n_quantiles: int = 5,
     min_per_quantile: int = 5,
-    value_type: str | None = None,
+    value_type: SiiValueType | None = None,
     transform: bool | None = None,
     n_boot: int = 1000,
-    ci_method: Literal["bca", "percentile"] = "bca",
-    unit_se: Literal["hc0", "hc1", "hc2", "hc3", "bootstrap"] = "hc1",
+    ci_method: CiMethod = "bca",
+    unit_se: UnitSe = "hc1",
     n_sim: int = 10_000,
     confidence: float = 0.95,
     national: bool = False,
@@ -170,24 +182,24 @@ def sii_table(
 def _one_group(
     g: pd.DataFrame,
     *,
-    method: str,
-    vt: str,
+    method: Method,
+    vt: SiiValueType,
     transform: bool | None,
     rank_within: bool,
     n_quantiles: int,
     min_per_quantile: int,
     n_boot: int,
-    ci_method: str,
-    unit_se: str,
+    ci_method: CiMethod,
+    unit_se: UnitSe,
     n_sim: int,
     confidence: float,
     weighted: bool,
     rng: np.random.Generator,
-) -> dict:
+) -> dict[str, Any]:
     n_missing_score = int(g["_score"].isna().sum())
     n_missing = int((g["_y"].isna() & g["_score"].notna()).sum())
     a = g.loc[g["_y"].notna() & g["_score"].notna()]
-    row = {
+    row: dict[str, Any] = {
         "sii": np.nan,
         "lower": np.nan,
         "upper": np.nan,
@@ -243,14 +255,14 @@ def _one_group(
 
 
 def _quantile_method(
-    method: str,
+    method: Method,
     y: np.ndarray,
     w: np.ndarray,
     q: np.ndarray,
-    vt: str,
+    vt: SiiValueType,
     transform: bool | None,
     n_boot: int,
-    ci_method: str,
+    ci_method: CiMethod,
     n_sim: int,
     confidence: float,
     weighted: bool,
