@@ -30,21 +30,19 @@ ROPE_FRACTION = 0.1  # "auto" ROPE half-width: 0.1 SD of the outcome over the an
 
 @dataclass(repr=False)
 class CausalFit(FitResult):
-    """A fitted panel causal estimator; ``draws(name)`` gives outcome-scale effect draws.
+    """A fitted panel causal estimator (DiD, DDD, dose response).
 
     The posterior holds the model parameters on the standardised outcome and ``estimand``
-    (dims ``term``): every effect column's coefficient on the outcome scale.
+    (dims ``chain, draw, term``): every effect column's coefficient on the outcome scale, so
+    ``draws(name)`` gives outcome-scale effect draws.
+
+    Parameters
+    ----------
+    design
+        The panel design that was fitted (effect columns, outcome scale).
     """
 
     design: PanelDesign | None = None
-
-    def draws(self, name: str) -> np.ndarray:
-        """Pooled posterior draws of the named effect (outcome scale)."""
-        est = self.idata.posterior["estimand"]
-        names = [str(v) for v in est.coords["term"].values]
-        if name not in names:
-            raise KeyError(f"unknown effect {name!r}; available: {names}")
-        return np.asarray(est.sel(term=name).values).ravel()
 
 
 def outcome_units(outcome: str) -> str:
