@@ -344,7 +344,7 @@ def write_report(
         s
         for s in (
             estimator and f"estimator {estimator}",
-            (prov or {}).get("finished") and f"finished {prov['finished']}",
+            (prov or {}).get("finished") and f"finished {(prov or {})['finished']}",
             f"directory {run_dir.name}",
         )
         if s
@@ -403,10 +403,9 @@ def write_report(
 
     parts.append('<h2 id="figures">Figures</h2>')
     figs = _figures(run_dir, marker)
-    if (marker or {}).get("figures_error"):
-        parts.append(
-            f'<div class="warning">Figure generation failed: {esc(marker["figures_error"])}</div>'
-        )  # type: ignore[index]
+    fig_error = (marker or {}).get("figures_error")
+    if fig_error:
+        parts.append(f'<div class="warning">Figure generation failed: {esc(fig_error)}</div>')
     if figs:
         parts += [figure_html(p, cap, i + 1) for i, (p, cap) in enumerate(figs)]
     else:

@@ -285,7 +285,7 @@ def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
         zorder=5,
     )
-    ax_t.set_xlabel("Draw" if ax_t.get_subplotspec().is_last_row() else "")
+    ax_t.set_xlabel("Draw" if _is_last_row(ax_t) else "")
     ranks = np.argsort(np.argsort(vals.ravel())).reshape(vals.shape)
     bins = np.linspace(0, vals.size, 21)
     expected = n_draws / 20
@@ -294,4 +294,9 @@ def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
         ax_r.stairs(h, bins, lw=0.8, color=colours[c % len(colours)], baseline=None)
     ax_r.axhline(expected, color="black", lw=0.5, ls="--")
     ax_r.set_yticks([])
-    ax_r.set_xlabel("Rank (all chains)" if ax_r.get_subplotspec().is_last_row() else "")
+    ax_r.set_xlabel("Rank (all chains)" if _is_last_row(ax_r) else "")
+
+
+def _is_last_row(ax: Axes) -> bool:
+    spec = ax.get_subplotspec()
+    return spec is not None and spec.is_last_row()

@@ -4,6 +4,7 @@ placebo RMSPE ratios."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import arviz as az
 import matplotlib.pyplot as plt
@@ -41,8 +42,9 @@ def as_draws(x: object, n_cols: int | None = None) -> np.ndarray:
     if dims is not None:
         sample_dims = [d for d in ("chain", "draw", "sample") if d in dims]
         other = [d for d in dims if d not in sample_dims]
-        arr = np.asarray(x.transpose(*sample_dims, *other).values, dtype=float)  # type: ignore[attr-defined]
-        n_sample = int(np.prod([x.sizes[d] for d in sample_dims])) if sample_dims else 1  # type: ignore[attr-defined]
+        da: Any = x
+        arr = np.asarray(da.transpose(*sample_dims, *other).values, dtype=np.float64)
+        n_sample = int(np.prod([da.sizes[d] for d in sample_dims])) if sample_dims else 1
         arr = arr.reshape(n_sample, -1)
     else:
         arr = np.asarray(x, dtype=float)
@@ -183,14 +185,14 @@ def weights_table(
     """Donor weights as ``donor, mean, hdi_low, hdi_high`` from draws or a summary DataFrame
     (with a ``donor`` column or donors as the index)."""
     if isinstance(weights, pd.DataFrame):
-        if "donor" not in weights.columns:
-            weights = weights.rename_axis("donor").reset_index()  # donors as the index
-            weights["donor"] = weights["donor"].astype(str)
+        t = weights.copy()
+        if "donor" not in t.columns:
+            t = t.rename_axis("donor").reset_index()  # donors as the index
+            t["donor"] = t["donor"].astype(str)
         need = ["donor", "mean"]
-        missing = [c for c in need if c not in weights.columns]
+        missing = [c for c in need if c not in t.columns]
         if missing:
             raise KeyError(f"weights table: missing column(s) {missing}")
-        t = weights.copy()
         for col in ("hdi_low", "hdi_high"):
             if col not in t.columns:
                 t[col] = t["mean"]
