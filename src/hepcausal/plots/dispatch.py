@@ -113,21 +113,16 @@ def _effect_figure(result: FitResult) -> Figures:
     ]
 
 
-def _trace_selection(result: FitResult) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
-    """Variables and elements of the trace/rank figure: the headline estimand, the elements
-    with the worst R-hat and the lowest bulk ESS, then scalar parameters."""
+def _trace_selection(result: FitResult) -> list[tuple[str, dict[str, Any]]]:
+    """(variable, element) rows of the trace/rank figure: the headline estimand, the elements
+    with the largest R-hat and the smallest bulk ESS, then scalar parameters."""
     idata = result.idata
     post = idata.posterior
-    names: list[str] = []
-    elements: dict[str, list[dict[str, Any]]] = {}
+    rows: list[tuple[str, dict[str, Any]]] = []
 
     def add(var: str, sel: dict[str, Any]) -> None:
-        if var not in names:
-            names.append(var)
-        if sel or post[var].ndim > 2:
-            chosen = elements.setdefault(var, [])
-            if sel not in chosen:
-                chosen.append(sel)
+        if (var, sel) not in rows:
+            rows.append((var, sel))
 
     if ESTIMAND in post and result.effects and result.headline_term in result.terms:
         add(ESTIMAND, {TERM: result.headline_term})
@@ -138,28 +133,20 @@ def _trace_selection(result: FitResult) -> tuple[list[str], dict[str, list[dict[
     for v, da in post.data_vars.items():
         if da.ndim == 2 and not str(v).endswith("__"):
             add(str(v), {})
-    if not names:
-        for v in list(post.data_vars)[:2]:
-            add(str(v), {})
-    rows: list[str] = []
-    for v in names:
-        if len(rows) >= TRACE_ROWS:
-            break
-        rows.append(v)
-    shown = [(v, sel) for v in rows for sel in elements.get(v, [{}])]
-    while len(shown) > TRACE_ROWS:  # keep the estimand and worst elements, drop scalars last
-        v, _ = shown.pop()
-        if v in rows and not any(s[0] == v for s in shown):
-            rows.remove(v)
-    return rows, {v: sels for v, sels in elements.items() if v in rows}
+    if not rows:  # no scalars: the first element of the first variables
+        for v in list(post.data_vars)[:TRACE_ROWS]:
+            add(str(v), worst_element(idata, str(v), "rhat"))
+    return rows[:TRACE_ROWS]
 
 
 def _diagnostic_figures(result: FitResult) -> Figures:
     idata = result.idata
-    names, elements = _trace_selection(result)
+    rows = _trace_selection(result)
+    names = list(dict.fromkeys(v for v, _ in rows))
+    elements = {v: [sel for w, sel in rows if w == v] for v in names}
     out: Figures = []
     fig = plot_trace_rank(idata, names, elements=elements, max_vars=TRACE_ROWS)
-    labels = [element_label(v, sel) for v in names for sel in elements.get(v, [{}])]
+    labels = [element_label(v, sel) for v, sel in rows]
     out.append(
         (
             "trace_rank",
