@@ -35,15 +35,18 @@ def _figures_function() -> Callable[..., Any] | None:
 
 
 def _truth_summary(data: RunData, cfg: Config) -> dict[str, float] | None:
-    """True value per panel-estimator term on synthetic data (identity-scale outcomes only)."""
+    """True value per panel-estimator term on synthetic data (identity-scale outcomes only);
+    None on real data."""
     truth, a = data.truth, cfg.analysis
-    if truth is None or truth.params.get(a.outcome, {}).get("scale") != "identity":
+    if truth is None:
         return None
+    if truth.params.get(a.outcome, {}).get("scale") != "identity":
+        return {}
     comps = None if a.comparators == "all" else list(a.comparator_codes())
     try:
         did, ddd = float(truth.did(a.outcome, comps)), float(truth.ddd(a.outcome, comps))
     except (ValueError, KeyError):  # e.g. comparators the simulation does not have
-        return None
+        return {}
     dose = float(truth.dose_effect.get(a.outcome, 0.0))
     return {"delta_gradient": ddd, "delta_level": did, "delta": did, "dose": dose}
 
@@ -128,8 +131,8 @@ def run_experiment(
     started = now_iso()
     log.info("%s: fitting %s on %s data", cfg.name, cfg.estimator.name, cfg.data.source)
     result = fit_config(cfg, data, cores=cores)
-    truth = _truth_summary(data, cfg) or {}
-    result.with_truth({k: v for k, v in truth.items() if k in result.effects})
+    truth = _truth_summary(data, cfg)
+    result.with_truth({k: v for k, v in (truth or {}).items() if k in result.effects})
     _warn_if_failed(cfg.name, result)
     prov = {
         "name": cfg.name,
@@ -151,7 +154,7 @@ def run_experiment(
         result,
         prov,
         report=data.report,
-        truth=result.truth,
+        truth=None if truth is None else (result.truth or {}),  # truth.json: synthetic data
         figures=_figures_function() if figures else None,
         force=force,
     )

@@ -222,6 +222,12 @@ def load_diagnostics(path: str | Path) -> Diagnostics:
     return Diagnostics(**kw)
 
 
+def _load_truth(path: Path) -> dict[str, float] | None:
+    """``FitResult.truth`` from ``truth.json`` (numeric entries; None when absent or empty)."""
+    raw = read_json(path) if path.is_file() else {}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)} or None
+
+
 def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
     """Read a finished run directory back (posterior, effects, diagnostics, config)."""
     run_dir = Path(run_dir)
@@ -235,7 +241,7 @@ def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
         diagnostics=load_diagnostics(run_dir / "diagnostics.json"),
         effects=_effects_from_csv(run_dir / "summary.csv"),
         meta=meta,
-        truth=read_json(run_dir / "truth.json") if (run_dir / "truth.json").is_file() else None,
+        truth=_load_truth(run_dir / "truth.json"),
     )
     with (run_dir / "config.resolved.toml").open("rb") as fh:
         config = config_from_dict(tomllib.load(fh), source=str(run_dir / "config.resolved.toml"))
