@@ -136,3 +136,25 @@ def test_plot_dispatch_on_each_result_type(fits, cls: type) -> None:
 def test_plot_dispatch_rejects_unknown_types() -> None:
     with pytest.raises(TypeError, match=r"no figures for a dict.*registered"):
         plots.result_figures({"not": "a fit"})
+
+
+def test_runner_truth_is_keyed_by_estimand_term() -> None:
+    """Synthetic runs know the true DDD / DiD / dose effects, by the panel estimators' terms."""
+    from types import SimpleNamespace
+
+    from hepcausal.experiments.runner import _truth_summary
+
+    sim = simulate_panel(
+        SimulationConfig.small(
+            n_practices=60, icbs=ICBS, years=YEARS, gradient_effect=-0.1, level_effect=0.2, seed=9
+        )
+    )
+    analysis = SimpleNamespace(outcome=S.GP_FTE, comparators="all")
+    truth = _truth_summary(SimpleNamespace(truth=sim.truth), SimpleNamespace(analysis=analysis))
+    assert truth is not None
+    assert truth["delta_gradient"] == pytest.approx(sim.truth.ddd(S.GP_FTE))
+    assert truth["delta_level"] == truth["delta"] == pytest.approx(sim.truth.did(S.GP_FTE))
+    assert truth["delta_gradient"] != truth["delta_level"]
+    logit = SimpleNamespace(analysis=SimpleNamespace(outcome=S.QOF, comparators="all"))
+    assert _truth_summary(SimpleNamespace(truth=sim.truth), logit) == {}  # other scale
+    assert _truth_summary(SimpleNamespace(truth=None), logit) is None  # real data
