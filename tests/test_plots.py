@@ -492,3 +492,23 @@ def test_placebo_adapters(tmp_path: Path) -> None:
     )
     paths = plots.plot_result(intime, tmp_path, formats=["png"])
     assert [p.name for p in paths] == ["placebo_in_time.png"]
+
+
+def test_gradient_figures_use_the_family_reporting_scale() -> None:
+    """Binomial families plot the probability-scale SII (``sii_prob``), others ``sii``."""
+    from hepcausal.models.gradient import GradientFit
+
+    rng = np.random.default_rng(9)
+    years = list(STUDY_YEARS)
+    shape = (2, 100, len(ICBS), len(years))
+    sii, sii_prob = rng.normal(-0.5, 0.01, shape), rng.normal(0.05, 0.001, shape)
+    idata = az.from_dict(
+        posterior={"sii": sii, "sii_prob": sii_prob, "effect": rng.normal(0, 1, shape[:2])},
+        coords={"icb": list(ICBS), "year": years},
+        dims={"sii": ["icb", "year"], "sii_prob": ["icb", "year"]},
+    )
+    for family, values in (("beta_binomial", sii_prob), ("gaussian", sii)):
+        fit = _fit_result(idata, GradientFit, meta={"likelihood": family})
+        fig = next(f for s, f, _ in plots.result_figures(fit) if s == "sii_trajectories")
+        llr = next(ln for ln in fig.axes[0].get_lines() if ln.get_color() == plots.LLR_COLOUR)
+        np.testing.assert_allclose(llr.get_ydata(), values[:, :, 0].mean(axis=(0, 1)))
