@@ -18,7 +18,7 @@ import pymc as pm
 
 from hepcausal import schema
 from hepcausal.diagnostics import check_convergence
-from hepcausal.results import FitResult
+from hepcausal.results import FitResult, append_terms
 from hepcausal.sampling import SamplerSettings, sample_pymc
 from hepcausal.summaries import summarise_effect
 
@@ -60,6 +60,7 @@ def fit_tiny_did(
         pm.Normal("y", a[g_idx] + b[t_idx] + delta * d, sigma, observed=(y - loc) / scale)
     idata = sample_pymc(model, settings or SamplerSettings(draws=300, tune=300, chains=2))
     idata.posterior["effect"] = idata.posterior["delta"] * scale
+    append_terms(idata, {"effect": idata.posterior["effect"].values})  # the result contract
     diag = check_convergence(idata, ["a", "b", "delta", "sigma"], ess_min=100)
     eff = summarise_effect(
         idata.posterior["effect"], name="tiny DiD effect", hdi_prob=hdi_prob, rope=rope

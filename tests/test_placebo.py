@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hepcausal.causal.panels import simulate_factor_panel
+from _factor_panel import simulate_factor_panel
 from hepcausal.causal.placebo import placebo_in_space, placebo_in_time
 from hepcausal.sampling import SamplerSettings
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import ClassVar
 
 import arviz as az
 import matplotlib
@@ -17,11 +16,12 @@ import pandas as pd
 import pytest
 
 from hepcausal import plots
+from hepcausal.causal.event_study import EventStudyFit
 from hepcausal.diagnostics import check_convergence
 from hepcausal.plots.event_study import pretrend_text
 from hepcausal.plots.style import fiscal_year_label, save_figure
 from hepcausal.plots.synthetic_control import as_draws, weights_table
-from hepcausal.results import FitResult
+from hepcausal.results import FitResult, append_terms, stack_terms
 from hepcausal.schema import LLR_ICB, PUBLISHED_COMPARATORS, STUDY_YEARS
 from hepcausal.summaries import summarise_effect
 
@@ -279,6 +279,8 @@ def test_ppc_prior_and_posterior_and_trace() -> None:
 
 # ----------------------------------------------------------------------------- plot_result
 def _fit_result(idata: az.InferenceData, cls: type = FitResult, **kw) -> FitResult:
+    idata = idata.copy()
+    append_terms(idata, {"effect": idata.posterior["effect"].values})  # the estimand contract
     diag = check_convergence(idata, warn=False)
     eff = {"effect": summarise_effect(idata.posterior["effect"], name="effect", rope=0.01)}
     return cls(idata=idata, diagnostics=diag, effects=eff, **kw)
@@ -313,13 +315,17 @@ def test_plot_result_gradient_fit(tmp_path: Path) -> None:
     )
     key = f"national_sii_change_{years[0]}_{years[-1]}"
     change = nat[..., -1] - nat[..., 0]
+    nat_da = idata.posterior["national_sii"]
+    idata.posterior["estimand"] = stack_terms(
+        {key: nat_da.sel(year=years[-1]) - nat_da.sel(year=years[0])}
+    )
     fit = GradientFit(
         idata=idata,
         diagnostics=check_convergence(idata, warn=False),
         effects={key: summarise_effect(change, name="change")},
-        meta={"outcome": "gp_fte_per_1k"},
+        meta={"outcome": "gp_fte_per_1k", "likelihood": "gaussian"},
     )
-    np.testing.assert_allclose(plots.headline_draws(fit), change.ravel())
+    np.testing.assert_allclose(fit.draws(key), change.ravel())
     paths = plots.plot_result(fit, tmp_path, formats=["png"])
     assert {p.stem for p in paths} == {
         "sii_trajectories",
@@ -341,35 +347,58 @@ def test_plot_result_causal_fit_uses_estimand_draws(tmp_path: Path) -> None:
     )
     eff = {"delta_gradient": summarise_effect(est[..., 0], name="delta_gradient")}
     fit = CausalFit(idata=idata, diagnostics=check_convergence(idata, warn=False), effects=eff)
-    np.testing.assert_allclose(plots.headline_draws(fit), est[..., 0].ravel())
+    np.testing.assert_allclose(fit.draws("delta_gradient"), est[..., 0].ravel())
     paths = plots.plot_result(fit, tmp_path, formats=["svg"])
     assert {p.stem for p in paths} == {"effect_posterior", "trace_rank"}
 
 
 def test_plot_result_rejects_unknown_objects(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="no figures"):
+    with pytest.raises(
+        TypeError, match=r"no figures for a object; registered types: \[.*FitResult"
+    ):
         plots.plot_result(object(), tmp_path)
 
 
-# Adapters dispatch on the class name; these stand-ins exercise the adapter contract (the
-# attributes read) where building the real result needs a fitted design.
-class EventStudyFit(FitResult):
-    target = "gradient"
-    reference_year = 2021
-    pretrend: ClassVar[dict] = {"n_pre": 3, "p_joint": 0.42, "max_abs_z": 1.3, "flag": False}
+class _EventStudy(EventStudyFit):
+    """An event-study fit whose table is given (building the real one needs a fitted design)."""
 
     def event_table(self, target: str | None = None) -> pd.DataFrame:
-        if target == "level":
-            raise KeyError("no level coefficients")
         return event_table()
 
 
-def test_event_study_adapter_uses_reference_and_pretrend(tmp_path: Path) -> None:
-    fit = _fit_result(fake_idata(), EventStudyFit, meta={"start_year": 2022})
+def test_event_study_figures_use_reference_and_pretrend(tmp_path: Path) -> None:
+    fit = _fit_result(
+        fake_idata(),
+        _EventStudy,
+        meta={"start_year": 2022},
+        target="gradient",
+        reference_year=2021,
+        pretrend={"n_pre": 3, "p_joint": 0.42, "max_abs_z": 1.3, "flag": False},
+    )
     figs = {stem: fig for stem, fig, _ in plots.result_figures(fit)}
-    assert "event_study" in figs and "event_study_level" not in figs
+    assert {"event_study", "event_study_level", "effect_posterior", "trace_rank"} <= set(figs)
     ax = figs["event_study"].axes[0]
     assert ax.texts[0].get_text().startswith("Pre-trend check (3 years): joint p = 0.42")
+    assert figs["event_study_level"].axes[0].get_ylabel().startswith("Effect on level")
+
+
+def test_trace_rank_shows_the_elements_its_caption_names() -> None:
+    """The worst-R-hat element (here the last year) is drawn, not the first two elements."""
+    rng = np.random.default_rng(8)
+    year = rng.normal(0, 1, (2, 200, 4))
+    year[1, :, 3] += 3.0  # chains disagree on the last year only
+    idata = az.from_dict(
+        posterior={"effect": rng.normal(0.03, 0.01, (2, 200)), "year_effect": year},
+        coords={"year": [2021, 2022, 2023, 2024]},
+        dims={"year_effect": ["year"]},
+    )
+    fit = _fit_result(idata)
+    assert fit.diagnostics.worst_rhat_var == "year_effect"
+    (_, fig, caption), *_ = (f for f in plots.result_figures(fit) if f[0] == "trace_rank")
+    shown = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "year_effect[2024]" in shown and "year_effect[2021]" not in shown
+    assert "estimand[effect]" in shown
+    assert "year_effect[2024]" in caption and "estimand[effect]" in caption
 
 
 def test_synthetic_control_adapter(tmp_path: Path) -> None:
@@ -394,11 +423,9 @@ def test_synthetic_control_adapter(tmp_path: Path) -> None:
         {"mean": [0.7, 0.2, 0.1], "hdi_low": [0.5, 0.0, 0.0], "hdi_high": [0.9, 0.4, 0.3]},
         index=pd.Index(["A", "B", "C"], name="donor"),
     )
-    eff = {
-        "avg_post_effect": summarise_effect(
-            idata.posterior_predictive["avg_post_effect"], name="average post effect"
-        )
-    }
+    pp_avg = idata.posterior_predictive["avg_post_effect"].values
+    append_terms(idata, {"avg_post_effect": pp_avg})
+    eff = {"avg_post_effect": summarise_effect(pp_avg, name="average post effect")}
     fit = SyntheticControlFit(
         idata=idata,
         diagnostics=check_convergence(idata, warn=False),
@@ -465,3 +492,23 @@ def test_placebo_adapters(tmp_path: Path) -> None:
     )
     paths = plots.plot_result(intime, tmp_path, formats=["png"])
     assert [p.name for p in paths] == ["placebo_in_time.png"]
+
+
+def test_gradient_figures_use_the_family_reporting_scale() -> None:
+    """Binomial families plot the probability-scale SII (``sii_prob``), others ``sii``."""
+    from hepcausal.models.gradient import GradientFit
+
+    rng = np.random.default_rng(9)
+    years = list(STUDY_YEARS)
+    shape = (2, 100, len(ICBS), len(years))
+    sii, sii_prob = rng.normal(-0.5, 0.01, shape), rng.normal(0.05, 0.001, shape)
+    idata = az.from_dict(
+        posterior={"sii": sii, "sii_prob": sii_prob, "effect": rng.normal(0, 1, shape[:2])},
+        coords={"icb": list(ICBS), "year": years},
+        dims={"sii": ["icb", "year"], "sii_prob": ["icb", "year"]},
+    )
+    for family, values in (("beta_binomial", sii_prob), ("gaussian", sii)):
+        fit = _fit_result(idata, GradientFit, meta={"likelihood": family})
+        fig = next(f for s, f, _ in plots.result_figures(fit) if s == "sii_trajectories")
+        llr = next(ln for ln in fig.axes[0].get_lines() if ln.get_color() == plots.LLR_COLOUR)
+        np.testing.assert_allclose(llr.get_ydata(), values[:, :, 0].mean(axis=(0, 1)))

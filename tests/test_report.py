@@ -17,7 +17,7 @@ import pytest
 from hepcausal import plots
 from hepcausal.diagnostics import check_convergence
 from hepcausal.report import ReportError, effect_from_row, write_report, write_sweep_report
-from hepcausal.results import FitResult
+from hepcausal.results import FitResult, append_terms
 from hepcausal.summaries import summarise_effect
 
 SRC_HREF = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
@@ -46,9 +46,13 @@ def _idata(seed: int, shift_chain: float = 0.0) -> az.InferenceData:
     )
 
 
-def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
+def make_run(
+    tmp: Path, *, failed: bool = False, figures: bool = True, truth: dict | None = None
+) -> Path:
     """A run directory in the layout of hepcausal.experiments.store."""
     idata = _idata(0, shift_chain=0.05 if failed else 0.0)
+    post = idata.posterior
+    append_terms(idata, {"delta_gradient": post["delta_gradient"], "sigma": post["sigma"]})
     diag = check_convergence(idata, warn=False)
     eff = {
         "delta_gradient": summarise_effect(
@@ -69,13 +73,15 @@ def make_run(tmp: Path, *, failed: bool = False, figures: bool = True) -> Path:
             "treated": "QK1",
             "dropped": {"missing outcome": 3},
         },
-    )
+    ).with_truth(truth)
     run = tmp / "run-abc123"
     run.mkdir(parents=True)
     result.save(run / "idata.nc")
     result.summary().to_csv(run / "summary.csv", index=False)
     (run / "diagnostics.json").write_text(json.dumps(diag.to_dict()))
     (run / "meta.json").write_text(json.dumps(result.meta))
+    if result.truth is not None:
+        (run / "truth.json").write_text(json.dumps(result.truth))
     (run / "config.resolved.toml").write_text(
         'name = "primary"\n[analysis]\noutcome = "gp_fte_per_1k"  # <b>not html</b>\n'
     )
@@ -218,3 +224,33 @@ def test_event_study_pretrend_in_headline(tmp_path: Path) -> None:
     text = write_report(run).read_text()
     headline = text.split('class="headline">')[1].split("</div>")[0]
     assert "joint p = 0.012 (FLAGGED: parallel trends doubtful)" in headline
+
+
+def test_truth_shown_as_term_true_value_estimate_table(tmp_path: Path) -> None:
+    run = make_run(tmp_path, figures=False, truth={"delta_gradient": 0.03, "sigma": 5.0})
+    summary = pd.read_csv(run / "summary.csv")
+    assert list(summary["term"]) == ["delta_gradient", "sigma"]
+    assert list(summary["truth"]) == [0.03, 5.0]
+    text = write_report(run).read_text()
+    section = text.split("<h3>Simulation truth</h3>")[1].split("</table>")[0]
+    for header in ("term", "true value", "estimate", "HDI covers truth"):
+        assert f"<th>{header}</th>" in section
+    rows = section.split("<tr>")[2:]  # header row first
+    assert "delta_gradient" in rows[0] and ">yes<" in rows[0]  # 0.03 inside the HDI
+    assert "sigma" in rows[1] and ">no<" in rows[1]  # 5 far outside the posterior of sigma
+    assert "{" not in section  # a table, not raw JSON
+
+
+def test_no_truth_section_without_truth(tmp_path: Path) -> None:
+    text = write_report(make_run(tmp_path, figures=False)).read_text()
+    assert "Simulation truth" not in text
+
+
+def test_report_of_a_sweep_directory_writes_the_sweep_report(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    run = make_run(sweep / "a", figures=False)
+    head = pd.read_csv(run / "summary.csv").iloc[0].to_dict()
+    row = {"run": "primary", **head, "diagnostics_ok": True, "run_dir": str(run)}
+    pd.DataFrame([row]).to_csv(sweep / "sweep_summary.csv", index=False)
+    out = write_report(sweep)
+    assert out == sweep / "sweep_report.html" and "Headline estimand by run" in out.read_text()

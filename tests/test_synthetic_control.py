@@ -11,13 +11,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from hepcausal.causal.panels import (
-    ics_series,
-    sii_series_from_fit,
-    simulate_factor_panel,
-    to_long,
-    to_wide,
-)
+from _factor_panel import simulate_factor_panel
+from hepcausal.causal.panels import ics_series
 from hepcausal.causal.synthetic_control import (
     SyntheticControlFit,
     fit_synthetic_control,
@@ -181,35 +176,6 @@ def test_missing_value_named(panel_effect):
     se = pd.DataFrame(0.1, index=wide.index, columns=wide.columns).drop(columns="d05")
     with pytest.raises(ValueError, match=r"outcome_se lacks units \['d05'\]"):
         fit_synthetic_control(panel_effect.wide, "treated", panel_effect.start, outcome_se=se)
-
-
-def test_long_wide_roundtrip(panel_effect):
-    long = to_long(panel_effect.wide, time="year", unit="unit", value="y")
-    assert len(long) == panel_effect.wide.size
-    back = to_wide(long, time="year", unit="unit", value="y")
-    pd.testing.assert_frame_equal(
-        back[panel_effect.wide.columns],
-        panel_effect.wide,
-        check_names=False,
-        check_index_type=False,
-    )
-    with pytest.raises(ValueError, match="duplicated"):
-        to_wide(pd.concat([long, long.iloc[:1]]), time="year", unit="unit", value="y")
-
-
-def test_sii_series_from_posterior():
-    rng = np.random.default_rng(0)
-    da = xr.DataArray(
-        rng.normal(size=(2, 50, 3, 4)),
-        dims=("chain", "draw", "icb", "year"),
-        coords={"icb": ["QK1", "QJ2", "QOQ"], "year": [2019, 2020, 2021, 2022]},
-    )
-    s = sii_series_from_fit(da)
-    assert s.mean.shape == (4, 3) and list(s.mean.columns) == ["QK1", "QJ2", "QOQ"]
-    assert s.draws.dims == ("draw", "year", "icb") and s.draws.sizes["draw"] == 100
-    assert np.isclose(s.sd.loc[2020, "QJ2"], da.sel(icb="QJ2", year=2020).std(ddof=1))
-    with pytest.raises(ValueError, match="dims"):
-        sii_series_from_fit(da.isel(chain=0))
 
 
 # ----------------------------------------------------------------------------- Proposition 99

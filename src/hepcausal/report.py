@@ -38,6 +38,7 @@ FIGURE_ORDER = (
     "trace_rank",
 )
 EFFECT_COLUMNS = (
+    "term",
     "name",
     "mean",
     "median",
@@ -58,7 +59,8 @@ EFFECT_HEADERS = {
     "rope_low": "ROPE low",
     "rope_high": "ROPE high",
     "sd": "SD",
-    "name": "estimand",
+    "term": "estimand",
+    "name": "description",
 }
 
 
@@ -109,6 +111,49 @@ def effect_from_row(row: dict[str, Any]) -> EffectSummary:
         p_rope=_num(row.get("p_rope")),
         n_draws=int(_num(row.get("n_draws")) or 0),
         units="" if row.get("units") is None else str(row.get("units")),
+    )
+
+
+TRUTH_COLUMNS = ("term", "true value", "estimate", "HDI low", "HDI high", "HDI covers truth")
+
+
+def truth_rows(truth: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per estimand with a known true value: term, true value, estimate and its HDI.
+
+    Parameters
+    ----------
+    truth
+        ``truth.json`` of a run: term -> true value (``FitResult.truth``); non-numeric
+        entries are skipped.
+    rows
+        ``summary.csv`` records (``term`` column, or ``name`` in older runs).
+
+    Returns
+    -------
+    list of dict
+        Keys :data:`TRUTH_COLUMNS`; estimate and HDI blank for terms not in the summary.
+    """
+    by_term = {str(r.get("term") or r.get("name")): r for r in rows}
+    out = []
+    for term, value in truth.items():
+        true = _num(value) if not isinstance(value, dict | list | bool) else None
+        if true is None:
+            continue
+        r = by_term.get(term, {})
+        mean, lo, hi = _num(r.get("mean")), _num(r.get("hdi_low")), _num(r.get("hdi_high"))
+        covers = lo <= true <= hi if lo is not None and hi is not None else None
+        out.append(dict(zip(TRUTH_COLUMNS, (term, true, mean, lo, hi, covers), strict=True)))
+    return out
+
+
+def _truth_section(truth: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    table = truth_rows(truth, rows)
+    if not table:
+        return ""
+    return (
+        "<h3>Simulation truth</h3>"
+        '<p class="note">The data are synthetic: the true value of each estimand is known.</p>'
+        + html_table(table, TRUTH_COLUMNS)
     )
 
 
@@ -253,10 +298,29 @@ def _meta_section(meta: dict[str, Any] | None) -> str:
 def write_report(
     run_dir: str | Path, *, out: str | Path | None = None, title: str | None = None
 ) -> Path:
-    """Write ``report.html`` (self-contained, opens offline) for a run directory; return it."""
+    """Write ``report.html`` (self-contained, opens offline) for a run directory; return it.
+
+    A sweep directory (with ``sweep_summary.csv``) gets :func:`write_sweep_report` instead.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory of :mod:`hepcausal.experiments.store`, or a sweep directory.
+    out
+        Output file (default ``run_dir/report.html``, ``sweep_report.html`` for a sweep).
+    title
+        Page title (default from the run name).
+
+    Returns
+    -------
+    pathlib.Path
+        The written HTML file.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"report: run directory not found: {run_dir}")
+    if (run_dir / "sweep_summary.csv").is_file():
+        return write_sweep_report(run_dir, out=out, title=title)
     summary_path = run_dir / "summary.csv"
     if not summary_path.is_file():
         raise ReportError(f"report: required file missing: {summary_path}")
@@ -280,7 +344,7 @@ def write_report(
         s
         for s in (
             estimator and f"estimator {estimator}",
-            (prov or {}).get("finished") and f"finished {prov['finished']}",
+            (prov or {}).get("finished") and f"finished {(prov or {})['finished']}",
             f"directory {run_dir.name}",
         )
         if s
@@ -332,28 +396,16 @@ def write_report(
         )
     parts.append(html_table(rows, cols, headers=EFFECT_HEADERS))
     if truth:
-        parts.append(
-            "<h3>Simulation truth</h3>"
-            + kv_table(
-                (
-                    k,
-                    v
-                    if not isinstance(v, dict | list)
-                    else json.dumps(v, sort_keys=True, default=str),
-                )
-                for k, v in sorted(truth.items())
-            )
-        )
+        parts.append(_truth_section(truth, rows))
 
     parts.append('<h2 id="diagnostics">Diagnostics</h2>' + diag_html)
     parts.append(_meta_section(meta))
 
     parts.append('<h2 id="figures">Figures</h2>')
     figs = _figures(run_dir, marker)
-    if (marker or {}).get("figures_error"):
-        parts.append(
-            f'<div class="warning">Figure generation failed: {esc(marker["figures_error"])}</div>'
-        )  # type: ignore[index]
+    fig_error = (marker or {}).get("figures_error")
+    if fig_error:
+        parts.append(f'<div class="warning">Figure generation failed: {esc(fig_error)}</div>')
     if figs:
         parts += [figure_html(p, cap, i + 1) for i, (p, cap) in enumerate(figs)]
     else:
@@ -456,6 +508,8 @@ def write_sweep_report(
             "run_dir",
             "n_draws",
             "name",
+            "term",
+            "truth",
         )
     ]
     cols = ["run", *varied, *[c for c in SWEEP_COLUMNS[1:] if c in table.columns]]

@@ -28,6 +28,7 @@ from hepcausal.causal.design import (
 )
 from hepcausal.causal.panel_fit import CausalFit, Rope, resolve_rope, run_panel_fit
 from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
+from hepcausal.results import append_terms
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect
 
@@ -262,10 +263,11 @@ def fit_event_study(
     r = resolve_rope(rope, design, target)
     pre_draws = np.column_stack([fit.draws(e.name) for e in pre]) if pre else np.zeros((1, 0))
     fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r)
-    derived = {}
+    derived, derived_draws = {}, {}
     for label, group in (("post_mean", post), ("pre_mean", pre)):
         if group:
             d = np.mean([fit.draws(e.name) for e in group], axis=0)
+            derived_draws[label] = d
             derived[label] = summarise_effect(
                 d,
                 name=f"{label} ({target})",
@@ -273,6 +275,8 @@ def fit_event_study(
                 rope=r,
                 units=fit.headline.units,
             )
+    if derived_draws:
+        append_terms(fit.idata, derived_draws)  # the averages are estimands too
     fit.effects = {**derived, **fit.effects}
     fit.meta.update({"target": target, "reference_year": ref, "pretrend": dict(fit.pretrend)})
     if fit.pretrend["flag"]:

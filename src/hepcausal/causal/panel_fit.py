@@ -19,32 +19,31 @@ from hepcausal.causal.panel_model import (
     sample_panel_model,
 )
 from hepcausal.diagnostics import check_convergence
-from hepcausal.results import FitResult
+from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect
 
 Rope = float | tuple[float, float] | str | None
 
+MODEL_TERM = "effect_term"  # dim of the model's standardised coefficients ``effect``
 ROPE_FRACTION = 0.1  # "auto" ROPE half-width: 0.1 SD of the outcome over the analysis rows
 
 
 @dataclass(repr=False)
 class CausalFit(FitResult):
-    """A fitted panel causal estimator; ``draws(name)`` gives outcome-scale effect draws.
+    """A fitted panel causal estimator (DiD, DDD, dose response).
 
     The posterior holds the model parameters on the standardised outcome and ``estimand``
-    (dims ``term``): every effect column's coefficient on the outcome scale.
+    (dims ``chain, draw, term``): every effect column's coefficient on the outcome scale, so
+    ``draws(name)`` gives outcome-scale effect draws.
+
+    Parameters
+    ----------
+    design
+        The panel design that was fitted (effect columns, outcome scale).
     """
 
     design: PanelDesign | None = None
-
-    def draws(self, name: str) -> np.ndarray:
-        """Pooled posterior draws of the named effect (outcome scale)."""
-        est = self.idata.posterior["estimand"]
-        names = [str(v) for v in est.coords["term"].values]
-        if name not in names:
-            raise KeyError(f"unknown effect {name!r}; available: {names}")
-        return np.asarray(est.sel(term=name).values).ravel()
 
 
 def outcome_units(outcome: str) -> str:
@@ -101,7 +100,10 @@ def run_panel_fit(
     s = settings or SamplerSettings()
     idata = sample_panel_model(design, backend=backend, settings=s, priors=pri, options=options)
     est = effect_draws(idata, design)
-    idata.posterior["estimand"] = est
+    post = idata.posterior
+    if TERM in post.dims:  # the model's coefficients get their own dim: "term" labels estimands,
+        post = post.rename({TERM: MODEL_TERM})  # which derived ones (event study) extend
+    idata.posterior = post.assign({ESTIMAND: est})
     diag = check_convergence(idata, present_check_vars(idata))
     order = list(dict.fromkeys([*headline, *design.effect_names]))
     kinds = {e.name: e.kind for e in design.effects}

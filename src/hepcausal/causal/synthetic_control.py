@@ -36,7 +36,7 @@ import pandas as pd
 import xarray as xr
 
 from hepcausal.diagnostics import Diagnostics, check_convergence
-from hepcausal.results import FitResult
+from hepcausal.results import FitResult, append_terms
 from hepcausal.sampling import SamplerSettings, sample_pymc
 from hepcausal.summaries import summarise_effect
 
@@ -59,9 +59,21 @@ PRIOR_DEFAULTS: dict[str, float] = {
 class SyntheticControlFit(FitResult):
     """A fitted synthetic control.
 
-    ``series`` (index = time): observed, counterfactual mean/HDI, effect mean/HDI, ``post`` flag.
-    ``weights`` (index = donor): posterior mean, sd, HDI of each donor weight.
-    ``pre_fit``: pre-period RMSPE, R^2 and MAPE (%) of the posterior-mean counterfactual.
+    Estimands (``posterior["estimand"]``, term): ``avg_post_effect`` (headline),
+    ``cumulative_effect`` and ``effect_<time>`` for every post period (observed minus
+    counterfactual, including the residual noise of the counterfactual).
+
+    Parameters
+    ----------
+    treated, start, method
+        The treated unit, the first treated period and the weight prior.
+    series
+        Index = time: observed, counterfactual mean/HDI, effect mean/HDI, ``post`` flag.
+    weights
+        Index = donor: posterior mean, sd, HDI of each donor weight.
+    pre_fit
+        Pre-period RMSPE, R^2 and MAPE (%) of the posterior-mean counterfactual.
+
     Draws: ``idata.posterior_predictive`` holds ``counterfactual`` and ``effect`` (time),
     ``avg_post_effect`` and ``cumulative_effect``.
     """
@@ -388,6 +400,9 @@ def fit_synthetic_control(
     )
     idata.add_groups(posterior_predictive=pp)
 
+    terms = {"avg_post_effect": avg, "cumulative_effect": cum}
+    terms.update({f"effect_{times[i]}": eff[:, i] for i in np.flatnonzero(post_mask)})
+    append_terms(idata, terms)  # posterior["estimand"] (term): the contract of every fit
     effects = {
         "avg_post_effect": summarise_effect(
             avg,

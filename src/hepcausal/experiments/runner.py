@@ -34,26 +34,21 @@ def _figures_function() -> Callable[..., Any] | None:
     return getattr(plots, "plot_result", None)
 
 
-def _truth_summary(data: RunData, cfg: Config) -> dict[str, Any] | None:
-    truth = data.truth
+def _truth_summary(data: RunData, cfg: Config) -> dict[str, float] | None:
+    """True value per panel-estimator term on synthetic data (identity-scale outcomes only);
+    None on real data."""
+    truth, a = data.truth, cfg.analysis
     if truth is None:
         return None
-    out: dict[str, Any] = {}
-    for key in ("gradient_effect", "level_effect", "dose_effect", "clipped"):
-        if hasattr(truth, key):
-            out[key] = getattr(truth, key)
-    a = cfg.analysis
+    if truth.params.get(a.outcome, {}).get("scale") != "identity":
+        return {}
     comps = None if a.comparators == "all" else list(a.comparator_codes())
-    for name in ("ddd", "did"):
-        fn = getattr(truth, name, None)
-        if fn is None:
-            continue
-        try:
-            out[f"true_{name}"] = float(fn(a.outcome, comps))
-        except (ValueError, KeyError) as exc:
-            out[f"true_{name}"] = None
-            out[f"true_{name}_error"] = str(exc)
-    return out
+    try:
+        did, ddd = float(truth.did(a.outcome, comps)), float(truth.ddd(a.outcome, comps))
+    except (ValueError, KeyError):  # e.g. comparators the simulation does not have
+        return {}
+    dose = float(truth.dose_effect.get(a.outcome, 0.0))
+    return {"delta_gradient": ddd, "delta_level": did, "delta": did, "dose": dose}
 
 
 def _standard_args(cfg: Config, cores: int | None) -> dict[str, Any]:
@@ -136,6 +131,8 @@ def run_experiment(
     started = now_iso()
     log.info("%s: fitting %s on %s data", cfg.name, cfg.estimator.name, cfg.data.source)
     result = fit_config(cfg, data, cores=cores)
+    truth = _truth_summary(data, cfg)
+    result.with_truth({k: v for k, v in (truth or {}).items() if k in result.effects})
     _warn_if_failed(cfg.name, result)
     prov = {
         "name": cfg.name,
@@ -157,7 +154,7 @@ def run_experiment(
         result,
         prov,
         report=data.report,
-        truth=_truth_summary(data, cfg),
+        truth=None if truth is None else (result.truth or {}),  # truth.json: synthetic data
         figures=_figures_function() if figures else None,
         force=force,
     )

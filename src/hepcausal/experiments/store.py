@@ -9,7 +9,7 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
     provenance.json        versions, git commit, data hashes, seed, timestamps, config hash
     meta.json              the estimator's FitResult.meta
     inclusion.csv/.txt     inclusion report (when rules were applied), inclusion_dropped.csv
-    truth.json             synthetic truth (synthetic data)
+    truth.json             true value per estimand term (synthetic data; FitResult.truth)
     figures/               figures from hepcausal.plots
     run.json               completion marker: name, hash, headline, status
 
@@ -208,7 +208,7 @@ def _effects_from_csv(path: Path) -> dict[str, EffectSummary]:
         kw["units"] = kw.get("units") or ""
         kw["name"] = str(kw["name"])
         kw["n_draws"] = int(kw["n_draws"])
-        effects[kw["name"]] = EffectSummary(**kw)
+        effects[str(row.get("term") or kw["name"])] = EffectSummary(**kw)
     return effects
 
 
@@ -220,6 +220,12 @@ def load_diagnostics(path: str | Path) -> Diagnostics:
     for k in ("max_rhat", "min_ess_bulk", "min_ess_tail"):
         kw[k] = float("nan") if kw.get(k) is None else float(kw[k])
     return Diagnostics(**kw)
+
+
+def _load_truth(path: Path) -> dict[str, float] | None:
+    """``FitResult.truth`` from ``truth.json`` (numeric entries; None when absent or empty)."""
+    raw = read_json(path) if path.is_file() else {}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)} or None
 
 
 def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
@@ -235,6 +241,7 @@ def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
         diagnostics=load_diagnostics(run_dir / "diagnostics.json"),
         effects=_effects_from_csv(run_dir / "summary.csv"),
         meta=meta,
+        truth=_load_truth(run_dir / "truth.json"),
     )
     with (run_dir / "config.resolved.toml").open("rb") as fh:
         config = config_from_dict(tomllib.load(fh), source=str(run_dir / "config.resolved.toml"))

@@ -56,9 +56,9 @@ from hepcausal.models.gradient_data import (
     resolve_priors,
     zero_sum_basis,
 )
-from hepcausal.results import FitResult
+from hepcausal.results import ESTIMAND, TERM, FitResult, stack_terms
 from hepcausal.sampling import SamplerSettings
-from hepcausal.summaries import summarise_effect
+from hepcausal.summaries import EffectSummary, summarise_effect
 
 __all__ = ["PRIOR_DEFAULTS", "GradientFit", "fit_gradient", "gradient_stan_data"]
 
@@ -80,9 +80,29 @@ SAMPLED = (
 NATIONAL = "England"
 
 
+BINOMIAL_LIKELIHOODS = ("binomial", "beta_binomial")
+
+
 @dataclass
 class GradientFit(FitResult):
-    """Result of :func:`fit_gradient`; posterior holds ``sii``/``level`` (icb, year)."""
+    """Result of :func:`fit_gradient`; posterior holds ``sii``/``level`` (icb, year).
+
+    Estimands (``posterior["estimand"]``, term): the change in the national SII from the first
+    to the last year (headline) and the national SII of every year, on the probability scale
+    for binomial families (``national_sii_prob_*``), else on the model scale
+    (``national_sii_*``).  ``meta["likelihood"]`` names the family.
+    """
+
+    @property
+    def likelihood(self) -> str:
+        """The likelihood family that was fitted (``meta["likelihood"]``)."""
+        return str(self.meta.get("likelihood", "gaussian"))
+
+    @property
+    def sii_var(self) -> str:
+        """The posterior SII variable on the reporting scale: ``sii_prob`` for binomial
+        families (probability scale), else ``sii`` (model scale)."""
+        return "sii_prob" if self.likelihood in BINOMIAL_LIKELIHOODS else "sii"
 
     def sii_table(
         self, var: str = "sii", *, hdi_prob: float = 0.9, national: bool = True
@@ -247,25 +267,30 @@ def add_derived(idata: az.InferenceData, data: GradientData) -> None:
     idata.posterior = post.assign(new)
 
 
-def _national_effects(idata: az.InferenceData, data: GradientData) -> dict:
+def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, EffectSummary]:
+    """Write the national estimands into ``posterior["estimand"]`` (term) and summarise them.
+
+    Terms: ``<var>_change_<first>_<last>`` (headline) and ``<var>_<year>``, where ``var`` is
+    ``national_sii_prob`` (binomial families) or ``national_sii``.
+    """
     var = "national_sii_prob" if "national_sii_prob" in idata.posterior else "national_sii"
     nat = idata.posterior[var]
     first, last = data.years[0], data.years[-1]
     units = {"gaussian": data.outcome, "lognormal": f"log {data.outcome}"}.get(
         data.likelihood, "probability"
     )
-    effects = {
-        f"{var}_change_{first}_{last}": summarise_effect(
-            nat.sel(year=last) - nat.sel(year=first),
-            name=f"change in national SII {first}->{last}",
-            units=units,
-        )
-    }
+    change = f"{var}_change_{first}_{last}"
+    draws = {change: nat.sel(year=last) - nat.sel(year=first)}
+    labels = {change: f"change in national SII {first}->{last}"}
     for year in data.years:
-        effects[f"{var}_{year}"] = summarise_effect(
-            nat.sel(year=year), name=f"national SII {year}", units=units
-        )
-    return effects
+        draws[f"{var}_{year}"] = nat.sel(year=year)
+        labels[f"{var}_{year}"] = f"national SII {year}"
+    est = stack_terms(draws)
+    idata.posterior = idata.posterior.assign({ESTIMAND: est})
+    return {
+        term: summarise_effect(est.sel({TERM: term}), name=labels[term], units=units)
+        for term in draws
+    }
 
 
 # ----------------------------------------------------------------------------- Stan backend

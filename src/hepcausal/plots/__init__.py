@@ -5,7 +5,7 @@ Core functions take plain DataFrames / arrays and return a ``Figure`` (most acce
 """
 
 from hepcausal.plots.checks import plot_effect_posterior, plot_ppc, plot_trace_rank
-from hepcausal.plots.dispatch import headline_draws, plot_result, plot_sweep_forest, result_figures
+from hepcausal.plots.dispatch import plot_result, plot_sweep_forest, result_figures
 from hepcausal.plots.event_study import plot_event_study
 from hepcausal.plots.forest import plot_forest
 from hepcausal.plots.inequality import plot_sii_trajectories
@@ -27,7 +27,6 @@ __all__ = [
     "COMPARATOR_COLOUR",
     "LLR_COLOUR",
     "OKABE_ITO",
-    "headline_draws",
     "hepcausal_style",
     "plot_donor_weights",
     "plot_effect_posterior",

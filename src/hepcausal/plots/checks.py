@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import arviz as az
 import matplotlib.pyplot as plt
@@ -137,16 +138,52 @@ def plot_ppc(
     return fig
 
 
+def element_label(var: str, sel: Mapping[str, Any] | None = None) -> str:
+    """Label of one posterior element: ``var`` or ``var[c1, c2]`` (coordinate values).
+
+    Parameters
+    ----------
+    var
+        Posterior variable name.
+    sel
+        Coordinates of the element (dimension -> value); None or empty for a scalar.
+
+    Returns
+    -------
+    str
+        E.g. ``year_effect[2024]``.
+    """
+    if not sel:
+        return var
+    return f"{var}[{', '.join(str(v) for v in sel.values())}]"
+
+
 def plot_trace_rank(
     idata: az.InferenceData,
     var_names: Sequence[str] | None = None,
     *,
+    elements: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     max_vars: int = 6,
 ) -> Figure:
-    """Trace (marginal densities per chain) and rank plots of up to ``max_vars`` scalar parameters.
+    """Trace (draws per chain) and rank plots of up to ``max_vars`` posterior variables.
 
-    Variables default to the scalar posterior variables (then the first elements of vectors);
-    PyMC's transformed copies (``*__``) are skipped.
+    Parameters
+    ----------
+    idata
+        InferenceData with a ``posterior`` group.
+    var_names
+        Variables to show; default: the scalar posterior variables, then vectors.  PyMC's
+        transformed copies (``*__``) are skipped.
+    elements
+        Variable -> the elements to show (each a coordinate selection such as
+        ``{"year": 2024}``).  Variables not listed show their first two elements.
+    max_vars
+        Most variables (and twice as many rows) shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two columns (trace, rank), one row per element shown.
     """
     post = idata.posterior
     if var_names is None:
@@ -157,43 +194,79 @@ def plot_trace_rank(
     var_names = list(var_names)[:max_vars]
     if not var_names:
         raise ValueError("no posterior variables to plot")
-    # Keep the figure readable: flatten vectors to at most 2 coordinates per variable.
-    rows = 0
-    for v in var_names:
-        extra = [d for d in post[v].dims if d not in ("chain", "draw")]
-        n = int(np.prod([post[v].sizes[d] for d in extra])) if extra else 1
-        rows += min(n, 2) if extra else 1
-    n_rows = max(1, min(rows, 2 * max_vars))
+    picks = _trace_rows(post, var_names, elements or {})[: 2 * max_vars]
+    n_rows = max(1, len(picks))
     with hepcausal_style():
         fig, axes = plt.subplots(
             n_rows, 2, figsize=(DOUBLE_COLUMN, 0.95 * n_rows + 0.3), squeeze=False
         )
-        row = 0
-        for v in var_names:
-            da = post[v]
-            extra = [d for d in da.dims if d not in ("chain", "draw")]
-            stacked = da.stack(_flat=extra) if extra else da.expand_dims(_flat=[0], axis=-1)
-            n_el = int(stacked.sizes["_flat"])
-            for k in range(min(n_el, 2) if extra else 1):
-                if row >= n_rows:
-                    break
-                vals = np.asarray(
-                    stacked.isel(_flat=k).transpose("chain", "draw").values, dtype=float
-                )
-                label = v if not extra else f"{v}[{_flat_label(stacked, k)}]"
-                _trace_row(axes[row, 0], axes[row, 1], vals, label)
-                row += 1
-        for r in range(row, n_rows):
-            axes[r, 0].set_visible(False)
-            axes[r, 1].set_visible(False)
+        for row, (v, sel) in enumerate(picks):
+            da = post[v].sel(sel) if sel else post[v]
+            vals = np.asarray(da.transpose("chain", "draw").values, dtype=float)
+            _trace_row(axes[row, 0], axes[row, 1], vals, element_label(v, sel))
         axes[0, 0].set_title("Trace (per chain)")
         axes[0, 1].set_title("Rank plot (uniform if chains agree)")
     return fig
 
 
-def _flat_label(stacked: object, k: int) -> str:
-    idx = stacked.indexes["_flat"][k]  # type: ignore[attr-defined]
-    return ", ".join(str(i) for i in idx) if isinstance(idx, tuple) else str(idx)
+def _trace_rows(
+    post: Any, var_names: Sequence[str], elements: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(variable, coordinate selection) of every row: the requested elements, else the first
+    two elements of each vector (one row for a scalar)."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for v in var_names:
+        da = post[v]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if v in elements:
+            rows += [(v, dict(sel)) for sel in elements[v]]
+        elif not extra:
+            rows.append((v, {}))
+        else:
+            stacked = da.stack(_flat=extra)
+            for k in range(min(int(stacked.sizes["_flat"]), 2)):
+                idx = stacked.indexes["_flat"][k]
+                vals = idx if isinstance(idx, tuple) else (idx,)
+                rows.append((v, dict(zip(extra, vals, strict=True))))
+    return rows
+
+
+def worst_element(idata: az.InferenceData, var: str, stat: str) -> dict[str, Any]:
+    """Coordinates of the element of ``var`` with the largest R-hat or smallest bulk ESS.
+
+    Parameters
+    ----------
+    idata
+        InferenceData with a ``posterior`` group.
+    var
+        Posterior variable.
+    stat
+        ``"rhat"`` (largest R-hat) or ``"ess"`` (smallest bulk ESS).
+
+    Returns
+    -------
+    dict
+        Dimension -> coordinate value of that element (empty for a scalar variable).
+    """
+    da = idata.posterior[var]
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if not extra:
+        return {}
+    if stat == "rhat":
+        s = az.rhat(idata.posterior[[var]])[var]
+    elif stat == "ess":
+        s = az.ess(idata.posterior[[var]], method="bulk")[var]
+    else:
+        raise ValueError(f"stat must be 'rhat' or 'ess', got {stat!r}")
+    flat = s.stack(_flat=extra)
+    vals = np.asarray(flat.values, dtype=float)
+    if not np.isfinite(vals).any():
+        k = 0
+    else:
+        k = int(np.nanargmax(vals) if stat == "rhat" else np.nanargmin(vals))
+    idx = flat.indexes["_flat"][k]
+    coords = idx if isinstance(idx, tuple) else (idx,)
+    return {d: (c.item() if hasattr(c, "item") else c) for d, c in zip(extra, coords, strict=True)}
 
 
 def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
@@ -212,7 +285,7 @@ def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
         zorder=5,
     )
-    ax_t.set_xlabel("Draw" if ax_t.get_subplotspec().is_last_row() else "")
+    ax_t.set_xlabel("Draw" if _is_last_row(ax_t) else "")
     ranks = np.argsort(np.argsort(vals.ravel())).reshape(vals.shape)
     bins = np.linspace(0, vals.size, 21)
     expected = n_draws / 20
@@ -221,4 +294,9 @@ def _trace_row(ax_t: Axes, ax_r: Axes, vals: np.ndarray, label: str) -> None:
         ax_r.stairs(h, bins, lw=0.8, color=colours[c % len(colours)], baseline=None)
     ax_r.axhline(expected, color="black", lw=0.5, ls="--")
     ax_r.set_yticks([])
-    ax_r.set_xlabel("Rank (all chains)" if ax_r.get_subplotspec().is_last_row() else "")
+    ax_r.set_xlabel("Rank (all chains)" if _is_last_row(ax_r) else "")
+
+
+def _is_last_row(ax: Axes) -> bool:
+    spec = ax.get_subplotspec()
+    return spec is not None and spec.is_last_row()

@@ -1,27 +1,39 @@
-"""``plot_result``: every figure relevant to a fitted result, written as PDF + SVG + PNG.
+"""``plot_result``: every figure relevant to a result, written as PDF + SVG + PNG.
 
-Adapters match result classes by name along the MRO (no import of the estimator modules, so
-plotting never fails because an estimator is missing) and read them through their public API.
+:func:`result_figures` is a :func:`functools.singledispatch` function: one implementation per
+result type (every :class:`~hepcausal.results.FitResult`, then the estimator-specific fits and
+the placebo results), reading estimands from the fit's labelled ``estimands`` / ``draws`` and its
+typed attributes.  Register a new result type with ``@result_figures.register``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hepcausal.plots.checks import plot_effect_posterior, plot_ppc, plot_trace_rank
+from hepcausal.causal.event_study import EventStudyFit
+from hepcausal.causal.placebo import PlaceboInTimeResult, PlaceboResult
+from hepcausal.causal.synthetic_control import SyntheticControlFit
+from hepcausal.models.gradient import NATIONAL, GradientFit
+from hepcausal.outcomes import OUTCOMES
+from hepcausal.plots.checks import (
+    element_label,
+    plot_effect_posterior,
+    plot_ppc,
+    plot_trace_rank,
+    worst_element,
+)
 from hepcausal.plots.event_study import plot_event_study
 from hepcausal.plots.forest import plot_forest
 from hepcausal.plots.inequality import plot_sii_trajectories
-from hepcausal.plots.labels import OUTCOME_LABELS, icb_label, outcome_short
+from hepcausal.plots.labels import icb_label, outcome_short
 from hepcausal.plots.style import DEFAULT_FORMATS, fiscal_year_label, save_figure
 from hepcausal.plots.synthetic_control import (
     plot_donor_weights,
@@ -29,151 +41,120 @@ from hepcausal.plots.synthetic_control import (
     plot_placebo_ratios,
     plot_synthetic_control,
 )
+from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.schema import HEP_START_YEAR, ICB, LLR_ICB
 
 log = logging.getLogger(__name__)
 
-NATIONAL_LABEL = "England"
-
 Figures = list[tuple[str, Figure, str]]  # (file stem, figure, caption)
+TRACE_ROWS = 6  # rows of the trace/rank figure
 
 
 # ----------------------------------------------------------------------------- helpers
-def _class_names(obj: object) -> list[str]:
-    return [c.__name__ for c in type(obj).__mro__]
+def _outcome(result: FitResult) -> str | None:
+    out = result.meta.get("outcome")
+    return str(out) if out else None
 
 
-def _meta(result: object) -> dict[str, Any]:
-    return dict(getattr(result, "meta", None) or {})
+def _treatment_year(result: FitResult) -> int:
+    return int(result.meta.get("start_year") or HEP_START_YEAR)
 
 
-def _outcome(result: object) -> str | None:
-    m = _meta(result)
-    return m.get("outcome") or m.get("analysis", {}).get("outcome") if m else None
-
-
-def _treatment_year(result: object) -> int:
-    return int(_meta(result).get("start_year") or HEP_START_YEAR)
-
-
-def _treated(result: object) -> str:
-    return str(_meta(result).get("treated") or LLR_ICB)
+def _treated(result: FitResult) -> str:
+    return str(result.meta.get("treated") or LLR_ICB)
 
 
 def pretty_units(units: str) -> str:
-    """Replace an outcome column name inside a units string by its readable label."""
-    for col, u in OUTCOME_LABELS.items():
+    """Replace an outcome column name inside a units string by its readable label.
+
+    Parameters
+    ----------
+    units
+        Units string of an effect (the gradient model states them as the outcome column).
+
+    Returns
+    -------
+    str
+        ``units`` with the first outcome column found replaced by the outcome's label.
+    """
+    for col, o in OUTCOMES.items():
         if col in units:
-            return units.replace(col, u)
+            return units.replace(col, o.label)
     return units
 
 
-def headline_draws(result: object, key: str | None = None) -> np.ndarray | None:
-    """Pooled posterior draws of an estimand (default: the headline) when they can be found.
-
-    Tries ``result.draws(key)`` (causal fits), a posterior variable named ``key``, then the
-    gradient model's ``<var>_change_<first>_<last>`` / ``<var>_<year>`` naming.
-    """
-    effects = getattr(result, "effects", None) or {}
-    if key is None:
-        if not effects:
-            return None
-        key = next(iter(effects))
-    draws_fn = getattr(result, "draws", None)
-    if callable(draws_fn):
-        try:
-            return np.asarray(draws_fn(key), dtype=float).ravel()
-        except (KeyError, ValueError, TypeError):
-            pass
-    idata = getattr(result, "idata", None)
-    post = getattr(idata, "posterior", None)
-    if post is None:
-        return None
-    if key in ("post_mean", "pre_mean") and "estimand" in post:  # event study averages
-        target = str(getattr(result, "target", "gradient"))
-        start = _treatment_year(result)
-        terms = []
-        for t in (str(v) for v in post["estimand"].coords["term"].values):
-            m = re.fullmatch(rf"{re.escape(target)}\[(\d{{4}})\]", t)
-            if m and (int(m[1]) >= start) == (key == "post_mean"):
-                terms.append(t)
-        if terms:
-            return np.asarray(
-                post["estimand"].sel(term=terms).mean("term").values, dtype=float
-            ).ravel()
-    for group in (post, getattr(idata, "posterior_predictive", None)):
-        if group is not None and key in group and group[key].ndim == 2:
-            return np.asarray(group[key].values, dtype=float).ravel()
-    m = re.fullmatch(r"(?P<var>.+)_change_(?P<a>\d{4})_(?P<b>\d{4})", key)
-    if m and m["var"] in post and "year" in post[m["var"]].dims:
-        da = post[m["var"]]
-        d = da.sel(year=int(m["b"])) - da.sel(year=int(m["a"]))
-        if d.ndim == 2:
-            return np.asarray(d.values, dtype=float).ravel()
-    m = re.fullmatch(r"(?P<var>.+)_(?P<y>\d{4})", key)
-    if m and m["var"] in post and "year" in post[m["var"]].dims:
-        d = post[m["var"]].sel(year=int(m["y"]))
-        if d.ndim == 2:
-            return np.asarray(d.values, dtype=float).ravel()
-    return None
-
-
-def _effect_figure(result: object) -> Figures:
-    effects = getattr(result, "effects", None) or {}
-    if not effects:
+def _effect_figure(result: FitResult) -> Figures:
+    """Posterior density of the headline estimand (from ``result.draws``)."""
+    if not result.effects:
         return []
-    key = next(iter(effects))
-    draws = headline_draws(result, key)
-    if draws is None or draws.size < 2:
+    term = result.headline_term
+    try:
+        draws = result.draws(term)
+    except KeyError:  # a stored run without posterior estimands: no density to draw
         return []
-    e = effects[key]
+    if draws.size < 2:
+        return []
+    e = result.headline
     fig = plot_effect_posterior(
         draws,
         name=str(e.name),
-        units=pretty_units(str(getattr(e, "units", "") or "")),
-        hdi_prob=float(getattr(e, "hdi_prob", 0.95)),
-        rope=getattr(e, "rope", None),
+        units=pretty_units(e.units),
+        hdi_prob=e.hdi_prob,
+        rope=e.rope,
     )
     return [
         (
             "effect_posterior",
             fig,
-            f"Posterior of the headline estimand ({e.name}) with its "
-            f"{float(getattr(e, 'hdi_prob', 0.95)):.0%} HDI"
+            f"Posterior of the headline estimand ({e.name}) with its {e.hdi_prob:.0%} HDI"
             + (", the region of practical equivalence (shaded)" if e.rope else "")
             + " and the probability of direction.",
         )
     ]
 
 
-def _diagnostic_figures(result: object) -> Figures:
-    idata = getattr(result, "idata", None)
-    if idata is None or not hasattr(idata, "posterior"):
-        return []
+def _trace_selection(result: FitResult) -> list[tuple[str, dict[str, Any]]]:
+    """(variable, element) rows of the trace/rank figure: the headline estimand, the elements
+    with the largest R-hat and the smallest bulk ESS, then scalar parameters."""
+    idata = result.idata
     post = idata.posterior
-    diag = getattr(result, "diagnostics", None)
-    names: list[str] = []
-    if "estimand" in post:
-        names.append("estimand")
-    for worst in (getattr(diag, "worst_rhat_var", ""), getattr(diag, "worst_ess_var", "")):
-        if worst and worst in post and worst not in names:
-            names.append(str(worst))  # show where convergence is worst
-    names += [
-        str(v)
-        for v, da in post.data_vars.items()
-        if da.ndim == 2 and v not in names and not str(v).endswith("__")
-    ]
-    if not names:
-        names = [str(v) for v in post.data_vars][:4]
+    rows: list[tuple[str, dict[str, Any]]] = []
+
+    def add(var: str, sel: dict[str, Any]) -> None:
+        if (var, sel) not in rows:
+            rows.append((var, sel))
+
+    if ESTIMAND in post and result.effects and result.headline_term in result.terms:
+        add(ESTIMAND, {TERM: result.headline_term})
+    diag = result.diagnostics
+    for var, stat in ((diag.worst_rhat_var, "rhat"), (diag.worst_ess_var, "ess")):
+        if var and var in post:
+            add(var, worst_element(idata, var, stat))  # show where convergence is worst
+    for v, da in post.data_vars.items():
+        if da.ndim == 2 and not str(v).endswith("__"):
+            add(str(v), {})
+    if not rows:  # no scalars: the first element of the first variables
+        for v in list(post.data_vars)[:TRACE_ROWS]:
+            add(str(v), worst_element(idata, str(v), "rhat"))
+    return rows[:TRACE_ROWS]
+
+
+def _diagnostic_figures(result: FitResult) -> Figures:
+    idata = result.idata
+    rows = _trace_selection(result)
+    names = list(dict.fromkeys(v for v, _ in rows))
+    elements = {v: [sel for w, sel in rows if w == v] for v in names}
     out: Figures = []
-    fig = plot_trace_rank(idata, names[:6])
-    status = f" Diagnostics: {diag}." if diag is not None else ""
+    fig = plot_trace_rank(idata, names, elements=elements, max_vars=TRACE_ROWS)
+    labels = [element_label(v, sel) for v, sel in rows]
     out.append(
         (
             "trace_rank",
             fig,
-            "MCMC traces per chain and rank plots (flat when chains agree) of the estimands "
-            "and scalar parameters." + status,
+            "MCMC traces per chain and rank plots (flat when chains agree) of "
+            + ", ".join(labels)
+            + f" (the headline estimand, the elements with the largest R-hat and the smallest "
+            f"bulk ESS, then scalar parameters). Diagnostics: {result.diagnostics}.",
         )
     )
     for group in ("prior", "posterior"):
@@ -196,13 +177,41 @@ def _diagnostic_figures(result: object) -> Figures:
     return out
 
 
-# ----------------------------------------------------------------------------- adapters
-def _gradient_figures(result: Any) -> Figures:
-    table = result.sii_table(hdi_prob=0.95)
-    var = "sii_prob" if "sii_prob" in result.idata.posterior else "sii"
-    if var != "sii":
-        table = result.sii_table(var, hdi_prob=0.95)
-    icbs = table[table[ICB] != NATIONAL_LABEL]
+# ----------------------------------------------------------------------------- dispatch
+@functools.singledispatch
+def result_figures(result: object) -> Figures:
+    """``(stem, figure, caption)`` for every figure relevant to ``result`` (not saved).
+
+    Parameters
+    ----------
+    result
+        A registered result type: any :class:`~hepcausal.results.FitResult` (estimator-specific
+        figures for ``GradientFit``, ``EventStudyFit`` and ``SyntheticControlFit``), a
+        ``PlaceboResult`` or a ``PlaceboInTimeResult``.
+
+    Returns
+    -------
+    list of (str, Figure, str)
+        File stem, figure and caption of each figure.
+
+    Raises
+    ------
+    TypeError
+        For a type with no registered figures (the message lists the registered types).
+    """
+    known = sorted(c.__name__ for c in result_figures.registry if c is not object)
+    raise TypeError(f"no figures for a {type(result).__name__}; registered types: {known}")
+
+
+@result_figures.register
+def _fit_figures(result: FitResult) -> Figures:
+    return _effect_figure(result) + _diagnostic_figures(result)
+
+
+@result_figures.register
+def _gradient_figures(result: GradientFit) -> Figures:
+    table = result.sii_table(result.sii_var, hdi_prob=0.95)
+    icbs = table[table[ICB] != NATIONAL]
     outcome = _outcome(result)
     name = outcome_short(outcome) or "the outcome"
     treated = _treated(result)
@@ -224,11 +233,22 @@ def _gradient_figures(result: Any) -> Figures:
             "posterior mean repeated as a dashed reference line.",
         ),
     ]
-    return out
+    return out + _fit_figures(result)
 
 
 def event_pretrend_text(pretrend: dict[str, Any] | None) -> str | None:
-    """Annotation of an event study's joint pre-trend check (``EventStudyFit.pretrend``)."""
+    """Annotation of an event study's joint pre-trend check (``EventStudyFit.pretrend``).
+
+    Parameters
+    ----------
+    pretrend
+        The ``pretrend`` dict of an :class:`~hepcausal.causal.event_study.EventStudyFit`.
+
+    Returns
+    -------
+    str or None
+        The box text, or None without a check.
+    """
     if not pretrend:
         return None
     if not pretrend.get("n_pre"):
@@ -243,19 +263,18 @@ def event_pretrend_text(pretrend: dict[str, Any] | None) -> str | None:
     return text
 
 
-def _event_study_figures(result: Any) -> Figures:
-    meta = _meta(result)
-    start = int(meta.get("start_year") or HEP_START_YEAR)
-    ref_year = getattr(result, "reference_year", None) or meta.get("reference_year")
+@result_figures.register
+def _event_study_figures(result: EventStudyFit) -> Figures:
+    start = _treatment_year(result)
+    ref_year = result.reference_year
     ref = int(ref_year) - start if ref_year is not None else -1
-    main = str(getattr(result, "target", "gradient"))
-    pre = event_pretrend_text(getattr(result, "pretrend", None) or meta.get("pretrend"))
+    main = result.target
+    pre = event_pretrend_text(result.pretrend)
+    # a gradient event study also estimates the per-year level differences
+    targets = ["gradient", "level"] if main == "gradient" else ["level"]
     out: Figures = []
-    for target in dict.fromkeys([main, "gradient", "level"]):
-        try:
-            table = result.event_table(target)
-        except (KeyError, ValueError):
-            continue
+    for target in targets:
+        table = result.event_table(target)  # type: ignore[arg-type]
         what = "the SII (deprivation gradient)" if target == "gradient" else "the mean level"
         fig = plot_event_study(
             table,
@@ -276,113 +295,75 @@ def _event_study_figures(result: Any) -> Figures:
                 " (fixed at zero); the box reports the pre-trend check.",
             )
         )
-    return out
+    return out + _fit_figures(result)
 
 
-def _first_attr(obj: object, names: Sequence[str]) -> Any:
-    for n in names:
-        v = getattr(obj, n, None)
-        if v is not None:
-            return v() if callable(v) and not isinstance(v, pd.DataFrame | np.ndarray) else v
-    return None
-
-
-def _synthetic_control_figures(result: Any) -> Figures:
-    """``SyntheticControlFit``: ``series`` (index time; ``observed``), ``counterfactual``
-    draws (chain, draw, time), ``weights`` (index donor; mean, hdi_low, hdi_high), ``start``."""
-    series = getattr(result, "series", None)
-    cf = _first_attr(result, ("counterfactual_draws", "counterfactual"))
-    if isinstance(series, pd.DataFrame) and not series.empty and "observed" in series:
-        years = np.asarray(series.index, dtype=float)
-        observed = series["observed"].to_numpy(dtype=float)
-    else:
-        years, observed = _first_attr(result, ("years",)), _first_attr(result, ("observed",))
-    start = getattr(result, "start", None) or _meta(result).get("start") or _treatment_year(result)
-    treated = str(getattr(result, "treated", None) or _treated(result))
-    out: Figures = []
-    if years is not None and observed is not None and cf is not None:
-        placebo = _first_attr(result, ("placebo_gaps",))
-        out.append(
-            (
-                "synthetic_control",
-                plot_synthetic_control(
-                    np.asarray(years),
-                    np.asarray(observed),
-                    cf,
-                    treatment_year=int(start),
-                    placebo_gaps=placebo,
-                    outcome=_outcome(result),
-                    treated_label=icb_label(treated),
-                ),
-                "Synthetic control: (a) observed series and synthetic counterfactual (posterior "
-                "mean, 95% HDI), (b) gap, (c) cumulative gap over the treatment period"
-                + ("; grey lines are placebo gaps." if placebo is not None else "."),
-            )
+@result_figures.register
+def _synthetic_control_figures(result: SyntheticControlFit) -> Figures:
+    series = result.series
+    start = result.start if result.start is not None else _treatment_year(result)
+    out: Figures = [
+        (
+            "synthetic_control",
+            plot_synthetic_control(
+                series.index.to_numpy(dtype=float),
+                series["observed"].to_numpy(dtype=float),
+                result.counterfactual,
+                treatment_year=int(start),
+                outcome=_outcome(result),
+                treated_label=icb_label(result.treated),
+            ),
+            "Synthetic control: (a) observed series and synthetic counterfactual (posterior "
+            "mean, 95% HDI), (b) gap, (c) cumulative gap over the treatment period.",
         )
-    weights = _first_attr(result, ("weights_table", "weights"))
-    if weights is not None and not (isinstance(weights, pd.DataFrame) and weights.empty):
-        donors = _first_attr(result, ("donors",))
+    ]
+    if not result.weights.empty:
         out.append(
             (
                 "donor_weights",
-                plot_donor_weights(weights, donors=list(donors) if donors is not None else None),
+                plot_donor_weights(result.weights),
                 "Synthetic-control donor weights (posterior mean and 95% HDI).",
             )
         )
-    return out
+    return out + _fit_figures(result)
 
 
-def _placebo_figures(result: Any) -> Figures:
-    """``PlaceboResult``: ``ratios`` (Series by unit), ``gaps`` (time x unit, treated included),
-    ``p_value``, ``treated``, ``start``, ``excluded``."""
-    out: Figures = []
-    treated = str(getattr(result, "treated", None) or _treated(result))
-    start = getattr(result, "start", None) or _treatment_year(result)
-    gaps = getattr(result, "gaps", None)
-    if isinstance(gaps, pd.DataFrame) and treated in gaps.columns:
-        out.append(
-            (
-                "placebo_gaps",
-                plot_placebo_gaps(
-                    gaps,
-                    treated=treated,
-                    treatment_year=int(start),
-                    excluded=list(getattr(result, "excluded", []) or []),
-                    treated_label=icb_label(treated),
-                ),
-                "In-space placebo test: gap between observed and synthetic series of the treated "
-                "unit (highlighted) and of every placebo unit (grey; dotted = excluded for poor "
-                "pre-period fit).",
-            )
-        )
-    ratios = _first_attr(result, ("rmspe_ratios", "ratios"))
-    if ratios is not None:
-        if isinstance(ratios, pd.DataFrame):
-            ratios = ratios.set_index(ratios.columns[0]).iloc[:, 0]
-        out.append(
-            (
-                "placebo_rmspe",
-                plot_placebo_ratios(
-                    pd.Series(ratios), treated=treated, p_value=getattr(result, "p_value", None)
-                ),
-                "In-space placebo test: post/pre RMSPE ratio of each unit; the treated unit is "
-                "highlighted and the exact permutation p-value is its rank over the units.",
-            )
-        )
-    return out
+@result_figures.register
+def _placebo_figures(result: PlaceboResult) -> Figures:
+    treated = result.treated
+    return [
+        (
+            "placebo_gaps",
+            plot_placebo_gaps(
+                result.gaps,
+                treated=treated,
+                treatment_year=int(result.start),
+                excluded=list(result.excluded),
+                treated_label=icb_label(treated),
+            ),
+            "In-space placebo test: gap between observed and synthetic series of the treated "
+            "unit (highlighted) and of every placebo unit (grey; dotted = excluded for poor "
+            "pre-period fit).",
+        ),
+        (
+            "placebo_rmspe",
+            plot_placebo_ratios(result.ratios, treated=treated, p_value=result.p_value),
+            "In-space placebo test: post/pre RMSPE ratio of each unit; the treated unit is "
+            "highlighted and the exact permutation p-value is its rank over the units.",
+        ),
+    ]
 
 
-def _placebo_in_time_figures(result: Any) -> Figures:
-    """``PlaceboInTimeResult``: ``table`` indexed by fake start (mean, hdi_low, hdi_high ...)."""
-    table = getattr(result, "table", None)
-    if not isinstance(table, pd.DataFrame) or table.empty:
+@result_figures.register
+def _placebo_in_time_figures(result: PlaceboInTimeResult) -> Figures:
+    if result.table.empty:
         return []
-    t = table.reset_index()
+    t = result.table.reset_index()
     t["name"] = [
         f"fake start {fiscal_year_label(int(v), short=False)}"
         if str(v).isdigit()
         else f"fake start {v}"
-        for v in t.iloc[:, 0]
+        for v in t["fake_start"]
     ]
     fig = plot_forest(t, xlabel="Fake average post-period effect")
     return [
@@ -393,29 +374,6 @@ def _placebo_in_time_figures(result: Any) -> Figures:
             "pre-treatment data (posterior mean and 95% HDI); these should cover zero.",
         )
     ]
-
-
-ADAPTERS: dict[str, Callable[[Any], Figures]] = {
-    "GradientFit": _gradient_figures,
-    "EventStudyFit": _event_study_figures,
-    "SyntheticControlFit": _synthetic_control_figures,
-    "PlaceboResult": _placebo_figures,
-    "PlaceboInTimeResult": _placebo_in_time_figures,
-}
-
-
-def result_figures(result: object) -> Figures:
-    """``(stem, figure, caption)`` for every figure relevant to ``result`` (not saved)."""
-    figs: Figures = []
-    for name in _class_names(result):
-        if name in ADAPTERS:
-            figs += ADAPTERS[name](result)
-            break
-    figs += _effect_figure(result)
-    figs += _diagnostic_figures(result)
-    if not figs:
-        raise TypeError(f"no figures for a {type(result).__name__}")
-    return figs
 
 
 def plot_result(

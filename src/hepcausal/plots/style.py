@@ -2,7 +2,7 @@
 
 The palette is Okabe-Ito (colour-blind safe).  LLR is always drawn in :data:`LLR_COLOUR`
 (vermillion, thick, on top); comparators are muted grey; the treatment period is a light shade.
-Figure widths follow common journal column widths (single 85 mm, 1.5 column 120 mm, double 178 mm).
+Figure widths follow common journal column widths (single 85 mm, double 178 mm).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -42,10 +43,8 @@ CYCLE = [OKABE_ITO[k] for k in ("blue", "orange", "green", "purple", "sky_blue",
 
 MM = 1 / 25.4
 SINGLE_COLUMN = 85 * MM  # inches
-ONE_HALF_COLUMN = 120 * MM
 DOUBLE_COLUMN = 178 * MM
 
-VECTOR_FORMATS: tuple[str, ...] = ("pdf", "svg")
 DEFAULT_FORMATS: tuple[str, ...] = ("pdf", "svg", "png")
 PNG_DPI = 250
 
@@ -64,7 +63,7 @@ RC: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.linewidth": 0.6,
-    "axes.prop_cycle": mpl.cycler(color=CYCLE),
+    "axes.prop_cycle": cycler(color=CYCLE),
     "axes.titlelocation": "left",
     "xtick.major.width": 0.6,
     "ytick.major.width": 0.6,

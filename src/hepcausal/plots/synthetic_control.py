@@ -9,6 +9,7 @@ import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -37,12 +38,11 @@ def as_draws(x: object, n_cols: int | None = None) -> np.ndarray:
     Accepts numpy arrays ``(draws, k)`` or ``(chain, draw, k)`` and xarray DataArrays with
     ``chain``/``draw`` (or ``sample``) dims, which are moved to the front.
     """
-    dims = getattr(x, "dims", None)
-    if dims is not None:
-        sample_dims = [d for d in ("chain", "draw", "sample") if d in dims]
-        other = [d for d in dims if d not in sample_dims]
-        arr = np.asarray(x.transpose(*sample_dims, *other).values, dtype=float)  # type: ignore[attr-defined]
-        n_sample = int(np.prod([x.sizes[d] for d in sample_dims])) if sample_dims else 1  # type: ignore[attr-defined]
+    if isinstance(x, xr.DataArray):
+        sample_dims = [d for d in ("chain", "draw", "sample") if d in x.dims]
+        other = [d for d in x.dims if d not in sample_dims]
+        arr = np.asarray(x.transpose(*sample_dims, *other).values, dtype=np.float64)
+        n_sample = int(np.prod([x.sizes[d] for d in sample_dims])) if sample_dims else 1
         arr = arr.reshape(n_sample, -1)
     else:
         arr = np.asarray(x, dtype=float)
@@ -183,14 +183,14 @@ def weights_table(
     """Donor weights as ``donor, mean, hdi_low, hdi_high`` from draws or a summary DataFrame
     (with a ``donor`` column or donors as the index)."""
     if isinstance(weights, pd.DataFrame):
-        if "donor" not in weights.columns:
-            weights = weights.rename_axis("donor").reset_index()  # donors as the index
-            weights["donor"] = weights["donor"].astype(str)
+        t = weights.copy()
+        if "donor" not in t.columns:
+            t = t.rename_axis("donor").reset_index()  # donors as the index
+            t["donor"] = t["donor"].astype(str)
         need = ["donor", "mean"]
-        missing = [c for c in need if c not in weights.columns]
+        missing = [c for c in need if c not in t.columns]
         if missing:
             raise KeyError(f"weights table: missing column(s) {missing}")
-        t = weights.copy()
         for col in ("hdi_low", "hdi_high"):
             if col not in t.columns:
                 t[col] = t["mean"]
@@ -204,11 +204,10 @@ def weights_table(
                 "hdi_high": weights.to_numpy(),
             }
         )
-    dims = getattr(weights, "dims", None)
-    if donors is None and dims is not None:
-        other = [d for d in dims if d not in ("chain", "draw", "sample")]
+    if donors is None and isinstance(weights, xr.DataArray):
+        other = [d for d in weights.dims if d not in ("chain", "draw", "sample")]
         if len(other) == 1:
-            donors = [str(v) for v in weights.coords[other[0]].values]  # type: ignore[attr-defined]
+            donors = [str(v) for v in weights.coords[other[0]].values]
     w = as_draws(weights)
     if donors is None:
         donors = [f"donor {j}" for j in range(w.shape[1])]
