@@ -12,12 +12,9 @@ from scipy import stats
 
 from hepcausal import schema as S
 from hepcausal.data.synthetic import DEFAULT_OUTCOME_SPECS, SimulationConfig, simulate_panel
+from hepcausal.models.backend import zero_sum_basis
 from hepcausal.models.gradient import GradientFit, fit_gradient
-from hepcausal.models.gradient_data import (
-    prepare_gradient_data,
-    resolve_priors,
-    zero_sum_basis,
-)
+from hepcausal.models.gradient_data import GradientPriors, prepare_gradient_data
 from hepcausal.models.gradient_pymc import marginal_loglik_numpy
 from hepcausal.sampling import SamplerSettings, fast_mode
 
@@ -141,12 +138,17 @@ def test_marginalised_equals_full_model(gp_panel, gp_fit: GradientFit) -> None:
 
 
 def test_prior_keys_are_validated(gp_panel) -> None:
-    with pytest.raises(KeyError, match="'sigma_icbb'"):
+    with pytest.raises(ValueError, match=r"'sigma_icbb'.*valid keys"):
         fit_gradient(gp_panel[1], S.GP_FTE, priors={"sigma_icbb": 1.0})
     with pytest.raises(ValueError, match="'tau'"):
-        resolve_priors({"tau": -1.0}, 1.0)
-    pr = resolve_priors({"tau": 0.2}, 0.1)
-    assert pr["tau"] == pytest.approx(2.0) and pr["sigma"] == 1.0
+        GradientPriors.from_any({"tau": -1.0})
+    with pytest.raises(ValueError, match="'nu_scale'"):
+        GradientPriors.from_any({"nu_scale": 0})
+    # standardised scale: overrides are used as given, whatever the outcome's units
+    pr = GradientPriors.from_any({"tau": 0.2})
+    assert pr.tau == 0.2 and pr.sigma == 1.0
+    assert GradientPriors.from_any(pr) is pr and GradientPriors.from_any(None) == GradientPriors()
+    assert GradientPriors.from_any(pr.to_dict()) == pr
 
 
 def test_bad_input_is_named(gp_panel) -> None:
