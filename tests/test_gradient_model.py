@@ -12,7 +12,6 @@ from scipy import stats
 
 from hepcausal import schema as S
 from hepcausal.data.synthetic import DEFAULT_OUTCOME_SPECS, SimulationConfig, simulate_panel
-from hepcausal.models.backend import zero_sum_basis
 from hepcausal.models.gradient import GradientFit, fit_gradient
 from hepcausal.models.gradient_data import GradientPriors, prepare_gradient_data
 from hepcausal.models.gradient_pymc import marginal_loglik_numpy
@@ -56,12 +55,6 @@ def gp_panel():
 @pytest.fixture(scope="module")
 def gp_fit(gp_panel) -> GradientFit:
     return fit_gradient(gp_panel[1], S.GP_FTE, settings=SETTINGS)
-
-
-def test_zero_sum_basis_is_orthonormal_and_sums_to_zero() -> None:
-    b = zero_sum_basis(6)
-    np.testing.assert_allclose(b.T @ b, np.eye(5), atol=1e-12)
-    np.testing.assert_allclose(b.sum(axis=0), 0.0, atol=1e-12)
 
 
 def test_marginal_likelihood_equals_dense_practice_integral(gp_panel) -> None:
