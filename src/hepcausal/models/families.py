@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -200,13 +200,14 @@ def _no_derived(post: xr.Dataset, w: xr.DataArray) -> dict[str, xr.DataArray]:
 
 def _ratio(post: xr.Dataset, w: xr.DataArray) -> dict[str, xr.DataArray]:
     """Lognormal: ``rii = exp(sii)``, the least- over most-deprived ratio (geometric means)."""
-    return {"rii": np.exp(post["sii"]), "national_rii": np.exp(post["national_sii"])}
+    rii = cast(xr.DataArray, np.exp(post["sii"]))
+    return {"rii": rii, "national_rii": cast(xr.DataArray, np.exp(post["national_sii"]))}
 
 
 def _probability_sii(post: xr.Dataset, w: xr.DataArray) -> dict[str, xr.DataArray]:
     """Binomial families: ``sii_prob = expit(level + sii/2) - expit(level - sii/2)``."""
     lv, s = post["level"], post["sii"]
-    sp = 1 / (1 + np.exp(-(lv + s / 2))) - 1 / (1 + np.exp(-(lv - s / 2)))
+    sp = cast(xr.DataArray, 1 / (1 + np.exp(-(lv + s / 2))) - 1 / (1 + np.exp(-(lv - s / 2))))
     return {"sii_prob": sp, "national_sii_prob": (sp * w).sum("icb")}
 
 

@@ -230,7 +230,7 @@ class MapFitter:
             repl[v] = x[i : i + size].reshape(shp) if shp else x[i]
             i += size
         logp = m.logp(jacobian=True)
-        grad = pt.grad(logp, value_vars)
+        grad: Any = pt.grad(logp, value_vars)
         grad_flat = pt.concatenate([g.ravel() for g in grad])
         outs = graph_replace([-logp, -grad_flat], repl, strict=False)
         self._f = pytensor.function([x], outs)
