@@ -317,9 +317,26 @@ def prepare_gradient_data(
 ) -> GradientData:
     """Validate the panel and build the model inputs; every dropped row is counted by reason.
 
-    ``standardise=(loc, scale)`` fixes the outcome centring/scaling (model scale) instead of
-    the data's mean and SD (used by simulation-based calibration, where the prior must not
-    depend on the data).
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice-year panel.
+    outcome : str
+        Outcome column (its denominator, for the binomial families, from the outcome table).
+    rank_col : str
+        Rank column in [0, 1].
+    likelihood : str
+        ``"auto"`` or a family name (:func:`resolve_family`).
+    icbs, years : sequence or None
+        Restrict to these ICBs / years (unknown values are an error).
+    standardise : (float, float) or None
+        Fixed ``(loc, scale)`` of the outcome on the model scale instead of the data's mean and
+        SD (used by simulation-based calibration, where the prior must not depend on the data).
+
+    Returns
+    -------
+    GradientData
+        Indices, the outcome on the model scale and the counts of dropped rows.
     """
     fam = resolve_family(outcome, likelihood)
     row = find_outcome(outcome)

@@ -122,6 +122,24 @@ def sample_stan(
 
     The same :class:`~hepcausal.sampling.SamplerSettings` as the PyMC backend are used
     (``tune`` = warm-up iterations, ``target_accept`` = Stan's ``adapt_delta``, ``seed``).
+
+    Parameters
+    ----------
+    program : str
+        Program name in ``models/``.
+    data : mapping
+        Stan data.
+    settings : SamplerSettings or None
+        Sampler settings (default ``SamplerSettings()``).
+    coords, dims : mapping or None
+        ArviZ coordinates and dimensions.
+    engine : {"auto", "cmdstanpy", "pystan"}
+        Engine (:func:`resolve_engine`).
+
+    Returns
+    -------
+    arviz.InferenceData
+        The draws; ``posterior.attrs`` record the engine and program.
     """
     s = settings or SamplerSettings()
     path = stan_program_path(program)

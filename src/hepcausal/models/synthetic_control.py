@@ -199,6 +199,17 @@ class MapFitter:
     With measurement error the treated unit's standard errors enter the likelihood (precision
     weighting); the donors' latent true values are not optimised (their mode is ill-posed and
     slow to find), so the point gaps use the observed donor values.
+
+    Parameters
+    ----------
+    template : SyntheticControlData
+        A panel with the structure (numbers of pre-periods and donors) of every later fit.
+    method : {"dirichlet", "horseshoe"}
+        Weight prior.
+    intercept : bool
+        Add an intercept (always present with the horseshoe).
+    priors : SyntheticControlPriors, dict or None
+        Prior parameters (standardised scale).
     """
 
     def __init__(
@@ -239,7 +250,18 @@ class MapFitter:
         self._point = pytensor.function([x], wanted_vals, on_unused_input="ignore")
 
     def fit(self, d: SyntheticControlData) -> tuple[np.ndarray, np.ndarray]:
-        """(weights, mu) with mu the posterior-mode counterfactual mean on the original scale."""
+        """Posterior-mode fit of ``d`` (same structure as the template).
+
+        Parameters
+        ----------
+        d : SyntheticControlData
+            The panel.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Donor weights and the posterior-mode counterfactual mean on the original scale.
+        """
         import pymc as pm
         from scipy.optimize import minimize
 
