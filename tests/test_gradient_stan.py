@@ -63,6 +63,8 @@ def test_gaussian_stan_matches_pymc(panel) -> None:
     assert len(tab) == len(ICBS) * len(YEARS) + len(YEARS)
 
 
+# short chains (2 x 600) on purpose: the ESS of the hyperparameters falls short of 400
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 @pytest.mark.slow
 def test_binomial_stan_matches_pymc(panel) -> None:
     s = SETTINGS.with_(draws=600)
