@@ -106,14 +106,17 @@ def build_pymc_model(
     with pm.Model(coords=_coords(data) | {"practice": list(data.practices)}) as model:
         alpha, beta = _cells(data, pr, centring or dict.fromkeys("abdf", False))
         tau = pm.HalfNormal("tau", pr.tau)
+        explicit = not (marginalise and fam.marginalisable)
+        # practice effects before the family's extra parameters (the order fixes nutpie's
+        # initial jitter stream, so it is kept as it was for reproducible draws)
+        z_u = pm.Normal("z_u", 0.0, 1.0, dims="practice") if explicit else None
         params = {p.name: p.pymc(getattr(pr, p.prior_key)) for p in fam.extra}
-        if marginalise and fam.marginalisable:
+        if z_u is None:
             _marginal_gaussian(data, alpha, beta, params["sigma"], tau)
         else:
-            u = tau * pm.Normal("z_u", 0.0, 1.0, dims="practice")
-            eta = _linpred(data, alpha, beta) + u[data.practice_idx]
-            if fam.needs_denominator:
-                eta = data.loc + eta  # log-odds; continuous families: standardised scale
+            lin, u = _linpred(data, alpha, beta), (tau * z_u)[data.practice_idx]
+            # log-odds for the count families; the standardised scale for continuous ones
+            eta = data.loc + lin + u if fam.needs_denominator else lin + u
             fam.pymc_likelihood(data, eta, params)
     return model
 
