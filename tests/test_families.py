@@ -169,3 +169,23 @@ def test_zero_sum_basis_is_orthonormal_and_sums_to_zero() -> None:
         np.testing.assert_allclose(b.T @ b, np.eye(n - 1), atol=1e-12)
         np.testing.assert_allclose(b.sum(axis=0), 0.0, atol=1e-12)
     assert zero_sum_basis(1).shape == (1, 0)
+
+
+def test_tidy_stan_drops_switched_off_blocks_and_squeezes_optional_scalars() -> None:
+    import arviz as az
+
+    from hepcausal.models.backend import tidy_stan
+
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(
+        posterior={
+            "sigma_cell": rng.normal(size=(2, 5, 1)),  # array[1] real: an optional scalar
+            "effect": rng.normal(size=(2, 5, 1)),  # one effect term: stays a vector
+            "z_trend": rng.normal(size=(2, 5, 0)),  # switched-off block
+            "sigma": rng.normal(size=(2, 5)),
+        }
+    )
+    out = tidy_stan(idata, ["sigma_cell", "nu"]).posterior
+    assert set(out.data_vars) == {"sigma_cell", "effect", "sigma"}
+    assert out["sigma_cell"].dims == ("chain", "draw")
+    assert out["effect"].ndim == 3 and out["sigma"].dims == ("chain", "draw")
