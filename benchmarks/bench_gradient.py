@@ -29,9 +29,9 @@ from hepcausal.diagnostics import check_convergence
 from hepcausal.models.gradient import SAMPLED, add_derived, gradient_stan_data
 from hepcausal.models.gradient_data import (
     GradientData,
+    GradientPriors,
     choose_centring,
     prepare_gradient_data,
-    resolve_priors,
 )
 from hepcausal.sampling import SamplerSettings
 
@@ -96,7 +96,7 @@ def run_fast(data: GradientData, s: SamplerSettings) -> dict:
 
     t0 = time.perf_counter()
     cen = choose_centring(data)
-    model = build_pymc_model(data, resolve_priors(None, data.scale), centring=cen)
+    model = build_pymc_model(data, GradientPriors(), centring=cen)
     compiled = nutpie.compile_pymc_model(model)
     t_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -126,10 +126,10 @@ def run_fast(data: GradientData, s: SamplerSettings) -> dict:
 
 def run_stan(data: GradientData, s: SamplerSettings) -> dict:
     from hepcausal.models.gradient import _STAN_DIMS, _stan_coords
-    from hepcausal.stan import sample_stan
+    from hepcausal.models.stan_engine import sample_stan
 
     cen = choose_centring(data)
-    program, stan_data = gradient_stan_data(data, resolve_priors(None, data.scale), cen)
+    program, stan_data = gradient_stan_data(data, GradientPriors(), cen)
     t0 = time.perf_counter()
     sample_stan(program, stan_data, s.with_(draws=5, tune=5))  # compile (or load from cache)
     t_compile = time.perf_counter() - t0

@@ -24,6 +24,7 @@ import pandas as pd
 from hepcausal import schema as S
 from hepcausal.data.nhs import build_nhs_panel
 from hepcausal.inequality.classical import sii_table
+from hepcausal.models.families import get_family
 from hepcausal.models.gradient import NATIONAL, fit_gradient
 from hepcausal.sampling import SamplerSettings
 
@@ -37,7 +38,7 @@ def compare(
     t0 = time.perf_counter()
     fit = fit_gradient(panel, outcome, settings=settings)  # QOF: beta-binomial on max points
     took = time.perf_counter() - t0
-    var = "sii" if fit.meta["likelihood"] == "gaussian" else "sii_prob"
+    var = get_family(fit.meta["likelihood"]).report_var  # probability-scale SII for counts
     bayes = fit.sii_table(var, hdi_prob=0.95).rename(
         columns={"mean": "bayes", "hdi_low": "bayes_low", "hdi_high": "bayes_high"}
     )

@@ -37,6 +37,7 @@ data {
   real<lower=0> prior_tau;
   real<lower=0> prior_sigma;
   real<lower=0> prior_overdispersion;
+  real<lower=0> prior_nu_scale;  // unused (Student-t family, gradient_explicit.stan)
   // sufficient statistics (hepcausal.models.gradient_data.GaussianStats)
   int<lower=1> J;
   vector[J - 1] n_per;

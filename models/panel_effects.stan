@@ -1,4 +1,4 @@
-// Panel-effects model behind DiD, DDD and event study (mirrors hepcausal.causal.panel_model).
+// Panel-effects model behind DiD, DDD and event study (mirrors hepcausal.models.panel_effects).
 // Standardised outcome y; practices (unit) nested in ICBs (grp); years (tim); ICB x year cells.
 // y = m_g + tau_t + a_i + sigma_cell dc(z)_gt + sigma_trend (w_g - mean w) time
 //     + x (b_g + beta_t + sigma_cell_gradient dc(v)_gt) + X_eff effect + X_cov beta_cov + eps,

@@ -11,8 +11,8 @@ import pytest
 
 from hepcausal.diagnostics import ConvergenceWarning, check_convergence
 from hepcausal.inequality.ranks import add_relative_rank, relative_rank
+from hepcausal.models.stan_engine import _jsonable, resolve_engine, stan_program_path
 from hepcausal.sampling import SamplerSettings, sample_pymc
-from hepcausal.stan import _jsonable, resolve_engine, stan_program_path
 from hepcausal.summaries import summarise_effect
 
 

@@ -8,8 +8,8 @@ import pytest
 from hepcausal import schema as S
 from hepcausal.causal.design import DesignError, PanelColumns, build_design
 from hepcausal.causal.did import fit_did
-from hepcausal.causal.panel_model import PanelPriors
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
+from hepcausal.models.panel_effects import PanelPriors
 from hepcausal.sampling import SamplerSettings
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")

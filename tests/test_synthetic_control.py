@@ -157,7 +157,12 @@ def test_outcome_draws_equivalent_to_se(panel_effect):
         (lambda w: w, {"start": 2001}, ValueError, "at least 2 pre-treatment periods"),
         (lambda w: w[["treated", "d00"]], {}, ValueError, "at least 2 donor units"),
         (lambda w: w.iloc[::-1], {}, ValueError, "strictly increasing"),
-        (lambda w: w, {"priors": {"concentraton": 2}}, KeyError, "unknown prior keys"),
+        (
+            lambda w: w,
+            {"priors": {"concentraton": 2}},
+            ValueError,
+            "unknown prior key.*concentraton",
+        ),
         (lambda w: w, {"method": "lasso"}, ValueError, "dirichlet' or 'horseshoe"),
     ],
 )

@@ -4,7 +4,7 @@ A :class:`PanelDesign` holds everything the panel-effects model needs, already v
 indexed: the analysis rows (treated group + comparators, outcome observed), unit / group / time /
 group-year cell indices, the centred rank ``r - 0.5`` for gradient models, the named *effect
 columns* whose coefficients are the causal estimands, and standardised covariates.  The PyMC model
-and ``models/panel_effects.stan`` both consume it (see :mod:`hepcausal.causal.panel_model`).
+and ``models/panel_effects.stan`` both consume it (see :mod:`hepcausal.models.panel_effects`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Difference-in-differences on the level and triple differences (DDD) on the deprivation gradient.
 
-Both fit the practice-level panel-effects model of :mod:`hepcausal.causal.panel_model`: practice
+Both fit the practice-level panel-effects model of :mod:`hepcausal.models.panel_effects`: practice
 random intercepts around ICB means, year effects, ICB x year shocks (so that with one treated ICB
 the uncertainty reflects how much ICB-years vary, not the number of practices) and the treatment
 indicator ``D = treated ICB x (year >= start_year)``.
@@ -22,7 +22,7 @@ from hepcausal.causal.design import (
     build_design,
 )
 from hepcausal.causal.panel_fit import CausalFit, Rope, run_panel_fit
-from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
+from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
 from hepcausal.sampling import SamplerSettings
 
 __all__ = ["CausalFit", "fit_ddd", "fit_did"]

@@ -17,7 +17,7 @@ from hepcausal.causal.design import (
     build_design,
 )
 from hepcausal.causal.panel_fit import CausalFit, Rope, run_panel_fit
-from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
+from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
 from hepcausal.sampling import SamplerSettings
 
 __all__ = ["fit_dose_response"]

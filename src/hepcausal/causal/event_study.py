@@ -27,7 +27,7 @@ from hepcausal.causal.design import (
     to_python,
 )
 from hepcausal.causal.panel_fit import CausalFit, Rope, resolve_rope, run_panel_fit
-from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
+from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
 from hepcausal.results import append_terms
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect

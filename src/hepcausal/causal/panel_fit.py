@@ -10,7 +10,8 @@ import numpy as np
 
 from hepcausal import schema
 from hepcausal.causal.design import PanelDesign
-from hepcausal.causal.panel_model import (
+from hepcausal.diagnostics import check_convergence
+from hepcausal.models.panel_effects import (
     Backend,
     ModelOptions,
     PanelPriors,
@@ -18,7 +19,6 @@ from hepcausal.causal.panel_model import (
     present_check_vars,
     sample_panel_model,
 )
-from hepcausal.diagnostics import check_convergence
 from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect

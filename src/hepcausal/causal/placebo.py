@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from hepcausal.causal.synthetic_control import (
-    MapFitter,
     SyntheticControlFit,
-    _priors,
     fit_synthetic_control,
     prepare_panel,
     resolve_outcome_se,
 )
+from hepcausal.models.synthetic_control import MapFitter, SyntheticControlPriors
 
 Inference = Literal["map", "mcmc"]
 ABADIE_PRE_RMSPE_FACTOR = 20.0  # ADH (2010) show placebos with pre-MSPE up to 20x, 5x and 2x
@@ -121,7 +120,7 @@ def placebo_in_space(
         )
     method = kw.get("method", "dirichlet")
     intercept = bool(kw.get("intercept", False))
-    priors = _priors(kw.get("priors"))
+    priors = SyntheticControlPriors.from_any(kw.get("priors"))
 
     gaps: dict[str, np.ndarray] = {}
     if inference == "map":

@@ -1,17 +1,7 @@
 """Bayesian synthetic control on any wide ``time x unit`` panel.
 
-Model (on a standardised scale: every value minus ``m`` and divided by ``s``, the mean and sd of all
-pre-period values of the treated unit and donors, so ``X w`` with simplex ``w`` stays a convex
-combination):
-
-* ``method='dirichlet'``: ``w ~ Dirichlet(concentration)`` (simplex weights, default
-  concentration 1 = uniform on the simplex), ``y_pre ~ N(X_pre w [+ a], sigma)``.  No intercept by
-  default (classic synthetic control: the treated unit is a convex combination of donors);
-  ``intercept=True`` adds ``a ~ N(0, prior_intercept)`` (the de-meaned synthetic control).
-* ``method='horseshoe'``: unconstrained weights with the regularised horseshoe prior
-  (Piironen & Vehtari 2017; non-centred) plus an intercept (always).
-
-``sigma ~ HalfNormal(prior_sigma)``.  The counterfactual of every period is the posterior
+The model (:mod:`hepcausal.models.synthetic_control`: Dirichlet or horseshoe donor weights on a
+standardised scale, PyMC only) is fitted here; the counterfactual of every period is the posterior
 predictive of the treated unit's untreated outcome ``a + X_t w + sigma * e``; the effect of a period
 is observed minus counterfactual; the headline is the average post-period effect.
 
@@ -27,8 +17,8 @@ true values are drawn from ``N(X_obs, se)`` and the treated unit's true value fr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -36,23 +26,16 @@ import pandas as pd
 import xarray as xr
 
 from hepcausal.diagnostics import Diagnostics, check_convergence
+from hepcausal.models.backend import Backend, ModelSpec, check_backend, sample_model
+from hepcausal.models.synthetic_control import (
+    Method,
+    SyntheticControlData,
+    SyntheticControlPriors,
+    build_model,
+)
 from hepcausal.results import FitResult, append_terms
-from hepcausal.sampling import SamplerSettings, sample_pymc
+from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect
-
-Method = Literal["dirichlet", "horseshoe"]
-
-PRIOR_DEFAULTS: dict[str, float] = {
-    # Dirichlet concentration (scalar or one per donor).  1 = uniform on the simplex; with many
-    # donors (say > 20) a sparse prior such as 0.1 fits the pre-period far better (Prop 99) but
-    # mixes more slowly (multimodal near-corner posteriors: use more draws).
-    "concentration": 1.0,
-    "sigma": 1.0,  # HalfNormal scale of the residual sd (standardised units)
-    "intercept": 1.0,  # Normal sd of the intercept (standardised units)
-    "expected_donors": 3.0,  # horseshoe: prior guess of the number of non-zero weights (p0)
-    "slab_scale": 1.0,  # horseshoe: slab scale of large weights
-    "slab_df": 4.0,  # horseshoe: slab degrees of freedom
-}
 
 
 @dataclass(repr=False)
@@ -97,21 +80,6 @@ class SyntheticControlFit(FitResult):
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-@dataclass(frozen=True)
-class _Data:
-    times: list[Any]
-    donors: list[str]
-    treated: str
-    start: Any
-    n_pre: int
-    y: np.ndarray  # (T,)
-    X: np.ndarray  # (T, J)
-    se_y: np.ndarray | None  # (T,)
-    se_X: np.ndarray | None  # (T, J)
-    m: float
-    s: float
 
 
 def _check_finite(df: pd.DataFrame, what: str) -> None:
@@ -183,7 +151,7 @@ def prepare_panel(
     outcome_se: pd.DataFrame | None = None,
     outcome_draws: object = None,
     donors: list[str] | None = None,
-) -> _Data:
+) -> SyntheticControlData:
     """Validate the panel and return arrays (used by the fit and the placebo tests)."""
     if not isinstance(wide, pd.DataFrame):
         raise TypeError(f"wide must be a pandas DataFrame (time x unit), got {type(wide).__name__}")
@@ -225,7 +193,7 @@ def prepare_panel(
     s = float(pre.std())
     if not s > 0:
         s = 1.0
-    return _Data(
+    return SyntheticControlData(
         times=list(wide.index),
         donors=donors,
         treated=treated,
@@ -240,75 +208,13 @@ def prepare_panel(
     )
 
 
-def _priors(priors: Mapping[str, Any] | None) -> dict[str, Any]:
-    p: dict[str, Any] = dict(PRIOR_DEFAULTS)
-    if priors:
-        unknown = sorted(set(priors) - set(PRIOR_DEFAULTS))
-        if unknown:
-            raise KeyError(f"unknown prior keys {unknown}; known: {sorted(PRIOR_DEFAULTS)}")
-        p.update(priors)
-    return p
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def build_model(d: _Data, method: Method, *, intercept: bool, priors: Mapping[str, Any]) -> Any:
-    """The PyMC model on the standardised scale; data in ``pm.Data`` containers (``y_pre``,
-    ``X_pre``, ``se_y_pre``, ``se_X_pre``) so placebo refits can swap them without recompiling."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    if method not in ("dirichlet", "horseshoe"):
-        raise ValueError(f"method must be 'dirichlet' or 'horseshoe', got {method!r}")
-    n_pre, J = d.n_pre, len(d.donors)
-    y_pre = (d.y[:n_pre] - d.m) / d.s
-    X_pre = (d.X[:n_pre] - d.m) / d.s
-    coords = {"donor": d.donors, "pre_time": list(range(n_pre))}
-    with pm.Model(coords=coords) as model:
-        y_d = pm.Data("y_pre", y_pre, dims="pre_time")
-        X_d = pm.Data("X_pre", X_pre, dims=("pre_time", "donor"))
-        if d.se_X is not None:
-            seX = pm.Data("se_X_pre", d.se_X[:n_pre] / d.s, dims=("pre_time", "donor"))
-            z = pm.Normal("X_err", 0.0, 1.0, dims=("pre_time", "donor"))
-            X_use = X_d + seX * z
-        else:
-            X_use = X_d
-        sigma = pm.HalfNormal("sigma", float(priors["sigma"]))
-        if method == "dirichlet":
-            conc = np.broadcast_to(np.asarray(priors["concentration"], dtype=float), (J,)).copy()
-            if not np.all(conc > 0):
-                raise ValueError("priors['concentration'] must be > 0")
-            w = pm.Dirichlet("weights", a=conc, dims="donor")
-            mu = pt.dot(X_use, w)
-            if intercept:
-                a = pm.Normal("intercept", 0.0, float(priors["intercept"]))
-                mu = mu + a
-        else:
-            p0 = float(priors["expected_donors"])
-            if not 0 < p0 < J:
-                raise ValueError(f"priors['expected_donors'] must be in (0, {J}), got {p0}")
-            tau0 = p0 / (J - p0) / np.sqrt(n_pre)
-            slab_df, slab_scale = float(priors["slab_df"]), float(priors["slab_scale"])
-            a = pm.Normal("intercept", 0.0, float(priors["intercept"]))
-            tau = pm.HalfStudentT("tau", nu=2, sigma=tau0 * sigma)
-            lam = pm.HalfStudentT("lam", nu=5, sigma=1.0, dims="donor")
-            c2 = pm.InverseGamma("c2", slab_df / 2, slab_df * slab_scale**2 / 2)
-            lam_t = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
-            z_w = pm.Normal("z_w", 0.0, 1.0, dims="donor")
-            w = pm.Deterministic("weights", z_w * tau * lam_t, dims="donor")
-            mu = a + pt.dot(X_use, w)
-        if d.se_y is not None:
-            se_y = pm.Data("se_y_pre", d.se_y[:n_pre] / d.s, dims="pre_time")
-            sd = pt.sqrt(sigma**2 + se_y**2)
-        else:
-            sd = sigma
-        pm.Normal("y_obs", mu=mu, sigma=sd, observed=y_d, dims="pre_time")
-    return model
-
-
 def _counterfactual_draws(
-    d: _Data, w: np.ndarray, a: np.ndarray, sigma: np.ndarray, x_err: np.ndarray | None, seed: int
+    d: SyntheticControlData,
+    w: np.ndarray,
+    a: np.ndarray,
+    sigma: np.ndarray,
+    x_err: np.ndarray | None,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior predictive (S, T) draws on the original scale: mu, counterfactual, effect."""
     rng = np.random.default_rng(seed)
@@ -351,24 +257,29 @@ def fit_synthetic_control(
     outcome_se: pd.DataFrame | None = None,
     outcome_draws: object = None,
     settings: SamplerSettings | None = None,
-    priors: Mapping[str, Any] | None = None,
+    priors: SyntheticControlPriors | Mapping[str, Any] | None = None,
     hdi_prob: float = 0.95,
     rope: tuple[float, float] | float | None = None,
     units: str = "",
+    backend: Backend = "pymc",
 ) -> SyntheticControlFit:
     """Fit a Bayesian synthetic control of ``treated`` (a column of ``wide``) from ``start`` on.
 
     ``wide``: index = time (strictly increasing), columns = units; donors = all other columns unless
     ``donors`` is given.  ``intercept`` only affects ``method='dirichlet'`` (the horseshoe always
-    has one).  ``priors`` overrides :data:`PRIOR_DEFAULTS`.  ``settings`` defaults to
-    ``SamplerSettings(target_accept=0.95)``.  Headline = average post-period effect (observed minus
+    has one).  ``priors``: :class:`~hepcausal.models.synthetic_control.SyntheticControlPriors` or
+    a dict of overrides (standardised scale).  ``settings`` defaults to
+    ``SamplerSettings(target_accept=0.95)``.  ``backend``: the model is PyMC-only ('stan' is a
+    ValueError saying so).  Headline = average post-period effect (observed minus
     counterfactual) with HDI, P(direction) and ``rope``.
     """
+    check_backend(backend, model="synthetic-control", supported=("pymc",))
     d = prepare_panel(wide, treated, start, outcome_se, outcome_draws, donors)
-    pri = _priors(priors)
+    pri = SyntheticControlPriors.from_any(priors)
     s = settings or SamplerSettings(target_accept=0.95)
     model = build_model(d, method, intercept=intercept, priors=pri)
-    idata = sample_pymc(model, s, mass_matrix="low_rank")
+    spec = ModelSpec(name="synthetic-control", build_pymc=lambda: model, mass_matrix="low_rank")
+    idata = sample_model(spec, backend, s)
     raw = ("X_err", "weights_raw", "z_w")  # latent helpers: checked through ``weights``
     checked = [rv.name for rv in model.free_RVs if rv.name not in raw] + ["weights"]
     diag: Diagnostics = check_convergence(idata, checked)
@@ -456,7 +367,7 @@ def fit_synthetic_control(
         "n_pre": d.n_pre,
         "n_post": int(post_mask.sum()),
         "measurement_error": d.se_y is not None,
-        "priors": {k: (np.asarray(v).tolist()) for k, v in pri.items()},
+        "priors": {k: (np.asarray(v).tolist()) for k, v in pri.to_dict().items()},
         "settings": s.to_dict(),
         "standardisation": {"mean": d.m, "sd": d.s},
         "pre_fit": pre_fit,
@@ -473,75 +384,3 @@ def fit_synthetic_control(
         weights=weights,
         pre_fit=pre_fit,
     )
-
-
-# ----------------------------------------------------------------------------- MAP (placebos)
-
-
-class MapFitter:
-    """Posterior-mode fits of one model structure, compiled once and refitted on new data.
-
-    Used by the placebo tests (``inference='map'``): every placebo has the same numbers of
-    pre-periods and donors, so only the ``pm.Data`` values change.  The mode is found in the
-    unconstrained parameterisation (simplex transform for the Dirichlet weights, Jacobian included,
-    which keeps the mode finite for concentrations < 1); the weights are close to the constrained
-    least-squares (classic) synthetic control, slightly shrunk towards the prior.
-    With measurement error the treated unit's standard errors enter the likelihood (precision
-    weighting); the donors' latent true values are not optimised (their mode is ill-posed and
-    slow to find), so the point gaps use the observed donor values.
-    """
-
-    def __init__(
-        self, template: _Data, method: Method, *, intercept: bool, priors: Mapping[str, Any]
-    ):
-        import pytensor
-        import pytensor.tensor as pt
-        from pytensor.graph.replace import graph_replace
-
-        self.method = method
-        self.intercept = intercept or method == "horseshoe"
-        template = replace(template, se_X=None)
-        self.model = build_model(template, method, intercept=intercept, priors=_priors(priors))
-        m = self.model
-        value_vars = m.continuous_value_vars
-        ip = m.initial_point()
-        self._names = [v.name for v in value_vars]
-        self._shapes = [np.shape(ip[n]) for n in self._names]
-        self._x0 = np.concatenate([np.ravel(ip[n]) for n in self._names])
-        x = pt.vector("x", dtype="float64")
-        repl, i = {}, 0
-        for v, shp in zip(value_vars, self._shapes, strict=True):
-            size = int(np.prod(shp)) if shp else 1
-            repl[v] = x[i : i + size].reshape(shp) if shp else x[i]
-            i += size
-        logp = m.logp(jacobian=True)
-        grad = pt.grad(logp, value_vars)
-        grad_flat = pt.concatenate([g.ravel() for g in grad])
-        outs = graph_replace([-logp, -grad_flat], repl, strict=False)
-        self._f = pytensor.function([x], outs)
-        wanted = [m["weights"]] + ([m["intercept"]] if "intercept" in m.named_vars else [])
-        wanted_vals = graph_replace(m.replace_rvs_by_values(wanted), repl, strict=False)
-        self._point = pytensor.function([x], wanted_vals, on_unused_input="ignore")
-
-    def fit(self, d: _Data) -> tuple[np.ndarray, np.ndarray]:
-        """(weights, mu) with mu the posterior-mode counterfactual mean on the original scale."""
-        import pymc as pm
-        from scipy.optimize import minimize
-
-        n_pre = d.n_pre
-        new = {"y_pre": (d.y[:n_pre] - d.m) / d.s, "X_pre": (d.X[:n_pre] - d.m) / d.s}
-        if d.se_y is not None:
-            new["se_y_pre"] = d.se_y[:n_pre] / d.s
-        pm.set_data(new, model=self.model)
-        res = minimize(
-            lambda v: tuple(self._f(v)),
-            self._x0,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": 5000},
-        )
-        vals = self._point(res.x)
-        w = np.asarray(vals[0], dtype=float)
-        a = float(vals[1]) if len(vals) > 1 else 0.0
-        mu = d.m + d.s * (((d.X - d.m) / d.s) @ w + a)
-        return w, mu

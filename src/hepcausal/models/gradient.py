@@ -9,15 +9,18 @@ sum-to-zero effects, no redundant intercepts; see :mod:`hepcausal.models.gradien
 ``beta_gt`` is the ICB-year SII on the model scale (posterior variable ``sii`` (icb, year)) and
 ``alpha_gt`` the level at the mid rank (``level``).
 
-Likelihoods and scales:
+Likelihood families (one row each in :data:`hepcausal.models.families.FAMILIES`; the default per
+outcome is :attr:`hepcausal.outcomes.Outcome.family`):
 
 * ``gaussian`` (default for FTE per 1,000 weighted patients): identity scale, SII in outcome
   units. The practice effects are integrated out analytically and the likelihood uses sufficient
   statistics, so a log-density evaluation costs O(cells), not O(rows).
 * ``lognormal``: the same model for ``log y`` (SII on the log scale); ``rii = exp(sii)`` is the
   ratio of the least- to the most-deprived end (geometric-mean scale).
+* ``student_t``: identity scale with Student-t noise (``nu ~ Gamma(2, 0.1)``), robust to
+  outlying practice-years; explicit non-centred practice effects (no analytic marginalisation).
 * ``binomial`` / ``beta_binomial`` (default for proportions with a denominator,
-  :data:`hepcausal.schema.PROPORTION_DENOMINATORS`): logit scale with explicit non-centred
+  :attr:`hepcausal.outcomes.Outcome.denominator`): logit scale with explicit non-centred
   practice effects; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
   SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
 
@@ -26,11 +29,17 @@ weights = the ICBs' shares of the fitted practices' ``list_size`` in that year (
 weights when the panel has no ``list_size``).  It is the within-ICB national gradient, not the
 gradient of one national regression (which would also include between-ICB differences).
 
-Priors (weakly informative, on the standardised scale ``z = (y - mean) / sd``; for the logit
-scale ``sd = 1`` and the centre is the pooled log-odds): ``mu ~ N(0, 2.5)``, ``b0 ~ N(0, 2.5)``,
-ICB SDs ``~ HalfNormal(1)``, fixed year-effect scales 1, interaction SDs ``~ HalfNormal(0.5)``,
-``tau, sigma ~ HalfNormal(1)``, beta-binomial ``1/sqrt(phi) ~ HalfNormal(0.5)``.  Override any
-of :data:`PRIOR_DEFAULTS` via ``priors={key: scale}`` given in outcome units (model scale).
+Priors (weakly informative; the package convention of :mod:`hepcausal.models.priors`: every
+scale is on the standardised outcome ``z = (y - mean) / sd``, and for the logit scale ``sd = 1``
+with the centre at the pooled log-odds): ``mu ~ N(0, 2.5)``, ``b0 ~ N(0, 2.5)``, ICB SDs
+``~ HalfNormal(1)``, fixed year-effect scales 1, interaction SDs ``~ HalfNormal(0.5)``,
+``tau, sigma ~ HalfNormal(1)``, beta-binomial ``1/sqrt(phi) ~ HalfNormal(0.5)``, Student-t
+``nu ~ Gamma(2, scale 10)``.  Override any field of :class:`GradientPriors` via
+``priors={key: scale}`` (standardised scale, like every other model).
+
+Backends (:mod:`hepcausal.models.backend`): PyMC (``gradient_pymc``) and Stan
+(``models/gradient_gaussian.stan`` for the marginalised Gaussian families,
+``models/gradient_explicit.stan`` with a family switch otherwise), same parameterisation.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -47,20 +57,25 @@ import xarray as xr
 
 from hepcausal import schema as S
 from hepcausal.diagnostics import check_convergence
+from hepcausal.models.backend import (
+    Backend,
+    ModelSpec,
+    check_backend,
+    sample_model,
+    zero_sum_basis,
+)
 from hepcausal.models.gradient_data import (
     CENTRING_BLOCKS,
-    PRIOR_DEFAULTS,
     GradientData,
+    GradientPriors,
     prepare_gradient_data,
     resolve_centring,
-    resolve_priors,
-    zero_sum_basis,
 )
 from hepcausal.results import ESTIMAND, TERM, FitResult, stack_terms
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import EffectSummary, summarise_effect
 
-__all__ = ["PRIOR_DEFAULTS", "GradientFit", "fit_gradient", "gradient_stan_data"]
+__all__ = ["GradientFit", "GradientPriors", "fit_gradient", "gradient_stan_data", "model_spec"]
 
 SAMPLED = (
     "mu",
@@ -156,9 +171,9 @@ def fit_gradient(
     *,
     rank_col: str = S.DEPRIVATION_RANK,
     likelihood: str = "auto",
-    backend: str = "pymc",
+    backend: Backend = "pymc",
     settings: SamplerSettings | None = None,
-    priors: Mapping[str, float] | None = None,
+    priors: GradientPriors | Mapping[str, float] | None = None,
     icbs: Sequence[str] | None = None,
     years: Sequence[int] | None = None,
     marginalise: bool = True,
@@ -167,17 +182,44 @@ def fit_gradient(
 ) -> GradientFit:
     """Fit the hierarchical ICB x year gradient model and return a :class:`GradientFit`.
 
-    ``backend``: 'pymc' (sampled by :func:`hepcausal.sampling.sample_pymc`, nutpie by default)
-    or 'stan' (``models/gradient_gaussian.stan`` / ``gradient_binomial.stan`` via
-    :func:`hepcausal.stan.sample_stan`).  ``marginalise=False`` (PyMC, gaussian/lognormal only)
-    keeps explicit practice effects, for checking the marginalisation.  ``centring``: 'auto'
-    (see :func:`~hepcausal.models.gradient_data.choose_centring`) or a dict ``{block: bool}``
-    over blocks a, b (ICB level / SII effects) and d, f (ICB x year).  ``standardise=(loc,
-    scale)`` fixes the model-scale centring instead of using the data's mean and SD.
     Rows with a missing outcome, rank or denominator are dropped and counted in ``meta``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice-year panel with the outcome, rank, ICB, practice and year columns.
+    outcome : str
+        Outcome column.
+    rank_col : str
+        Rank column in [0, 1] (0 = most deprived).
+    likelihood : str
+        ``"auto"`` (the outcome's default family) or a family of
+        :data:`~hepcausal.models.families.FAMILIES`.
+    backend : {"pymc", "stan"}
+        PyMC (nutpie by default) or Stan (``models/gradient_gaussian.stan`` when marginalised,
+        else ``models/gradient_explicit.stan``).
+    settings : SamplerSettings or None
+        Sampler settings (default ``SamplerSettings()``).
+    priors : GradientPriors, dict or None
+        Prior scales on the standardised outcome (dict: overrides of the defaults).
+    icbs, years : sequence or None
+        Restrict the fit to these ICBs / years.
+    marginalise : bool
+        Integrate the practice effects out for marginalisable families (Gaussian, lognormal);
+        False keeps explicit practice effects (for checking the marginalisation).
+    centring : dict, "auto" or None
+        'auto' (:func:`~hepcausal.models.gradient_data.choose_centring`) or ``{block: bool}``
+        over blocks a, b (ICB level / SII effects) and d, f (ICB x year).
+    standardise : (float, float) or None
+        Fixed model-scale ``(loc, scale)`` instead of the data's mean and SD.
+
+    Returns
+    -------
+    GradientFit
+        Posterior (``sii``, ``level``, ``national_sii`` and the family's derived quantities),
+        diagnostics, headline effects and metadata.
     """
-    if backend not in ("pymc", "stan"):
-        raise ValueError(f"backend must be 'pymc' or 'stan', got {backend!r}")
+    check_backend(backend, model="gradient")
     settings = settings or SamplerSettings()
     data = prepare_gradient_data(
         panel,
@@ -188,28 +230,16 @@ def fit_gradient(
         years=years,
         standardise=standardise,
     )
-    pr = resolve_priors(priors, data.scale)
+    fam = data.family
+    pr = GradientPriors.from_any(priors)
     cen = resolve_centring(data, centring)
+    marginalised = bool(marginalise and fam.marginalisable)
+    spec = model_spec(data, pr, cen, marginalise=marginalised)
     t0 = time.perf_counter()
-    if backend == "pymc":
-        from hepcausal.models.gradient_pymc import build_pymc_model
-        from hepcausal.sampling import sample_pymc
-
-        model = build_pymc_model(data, pr, marginalise=marginalise, centring=cen)
-        idata = sample_pymc(model, settings)
-    else:
-        if not marginalise:
-            raise ValueError("marginalise=False is only available with backend='pymc'")
-        from hepcausal.stan import sample_stan
-
-        program, stan_data = gradient_stan_data(data, pr, cen)
-        idata = sample_stan(
-            program, stan_data, settings, coords=_stan_coords(data), dims=_STAN_DIMS
-        )
-        idata = _tidy_stan(idata)
+    idata = sample_model(spec, backend, settings)
     elapsed = time.perf_counter() - t0
     add_derived(idata, data)
-    sampled = [v for v in (*SAMPLED, *_extra_params(data.likelihood)) if v in idata.posterior]
+    sampled = [v for v in (*SAMPLED, *fam.extra_names) if v in idata.posterior]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         diagnostics = check_convergence(idata, [*sampled, "sii", "level"])
@@ -221,10 +251,11 @@ def fit_gradient(
         "likelihood": data.likelihood,
         "backend": backend,
         "centring": cen,
-        "marginalised": bool(marginalise and data.likelihood in ("gaussian", "lognormal")),
+        "marginalised": marginalised,
         "settings": settings.to_dict(),
-        "priors": {k: (v if k == "overdispersion" else v * data.scale) for k, v in pr.items()},
-        "model_scale": {"gaussian": "identity", "lognormal": "log"}.get(data.likelihood, "logit"),
+        "priors": pr.to_dict(),
+        "priors_scale": "standardised",
+        "model_scale": fam.scale,
         "loc": data.loc,
         "scale": data.scale,
         "n_obs": data.n_obs,
@@ -239,46 +270,76 @@ def fit_gradient(
     return GradientFit(idata=idata, diagnostics=diagnostics, effects=effects, meta=meta)
 
 
-def _extra_params(likelihood: str) -> tuple[str, ...]:
-    return {
-        "gaussian": ("sigma",),
-        "lognormal": ("sigma",),
-        "beta_binomial": ("overdispersion",),
-    }.get(likelihood, ())
+def model_spec(
+    data: GradientData,
+    pr: GradientPriors,
+    centring: Mapping[str, bool],
+    *,
+    marginalise: bool = True,
+) -> ModelSpec:
+    """The gradient model for both backends (see :mod:`hepcausal.models.backend`).
+
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel.
+    pr : GradientPriors
+        Prior scales.
+    centring : mapping
+        Centred blocks (keys a, b, d, f).
+    marginalise : bool
+        Integrate the practice effects out (marginalisable families only).
+
+    Returns
+    -------
+    ModelSpec
+        PyMC builder and the Stan program with its data.
+    """
+    from hepcausal.models.gradient_pymc import build_pymc_model
+
+    marg = bool(marginalise and data.family.marginalisable)
+    return ModelSpec(
+        name="gradient",
+        build_pymc=lambda: build_pymc_model(data, pr, marginalise=marg, centring=dict(centring)),
+        stan_program=_stan_program(marg),
+        stan_data=lambda: gradient_stan_data(data, pr, centring, marginalise=marg)[1],
+        coords=_stan_coords(data),
+        dims=_STAN_DIMS,
+        stan_scalars=data.family.extra_names,
+    )
 
 
 def add_derived(idata: az.InferenceData, data: GradientData) -> None:
-    """Add ``national_sii`` and the scale-specific contrasts (``rii``, ``sii_prob``) in place."""
+    """Add ``national_sii`` and the family's derived quantities (``rii``, ``sii_prob``) in place.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Posterior with ``sii`` and ``level`` (icb, year); modified in place.
+    data : GradientData
+        The prepared panel (population weights and family).
+    """
     post = idata.posterior
     w = xr.DataArray(
         data.weights,
         dims=("icb", "year"),
         coords={"icb": post["icb"].values, "year": post["year"].values},
     )
-    new = {"national_sii": (post["sii"] * w).sum("icb")}
-    if data.likelihood == "lognormal":
-        new["rii"] = np.exp(post["sii"])
-        new["national_rii"] = np.exp(new["national_sii"])
-    elif data.likelihood in ("binomial", "beta_binomial"):
-        lv, s = post["level"], post["sii"]
-        sp = 1 / (1 + np.exp(-(lv + s / 2))) - 1 / (1 + np.exp(-(lv - s / 2)))
-        new["sii_prob"] = sp
-        new["national_sii_prob"] = (sp * w).sum("icb")
-    idata.posterior = post.assign(new)
+    post = post.assign(national_sii=(post["sii"] * w).sum("icb"))
+    idata.posterior = post.assign(data.family.derived(post, w))
 
 
 def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, EffectSummary]:
     """Write the national estimands into ``posterior["estimand"]`` (term) and summarise them.
 
     Terms: ``<var>_change_<first>_<last>`` (headline) and ``<var>_<year>``, where ``var`` is
-    ``national_sii_prob`` (binomial families) or ``national_sii``.
+    ``national_<family.report_var>`` (``national_sii_prob`` for binomial families, else
+    ``national_sii``).
     """
-    var = "national_sii_prob" if "national_sii_prob" in idata.posterior else "national_sii"
+    var = f"national_{data.family.report_var}"
     nat = idata.posterior[var]
     first, last = data.years[0], data.years[-1]
-    units = {"gaussian": data.outcome, "lognormal": f"log {data.outcome}"}.get(
-        data.likelihood, "probability"
-    )
+    units = data.family.effect_units(data.outcome)
     change = f"{var}_change_{first}_{last}"
     draws = {change: nat.sel(year=last) - nat.sel(year=first)}
     labels = {change: f"change in national SII {first}->{last}"}
@@ -307,7 +368,7 @@ _STAN_DIMS = {
 }
 
 
-def _stan_coords(data: GradientData) -> dict[str, list]:
+def _stan_coords(data: GradientData) -> dict[str, list[Any]]:
     return {
         "icb": list(data.icbs),
         "year": list(data.years),
@@ -318,10 +379,33 @@ def _stan_coords(data: GradientData) -> dict[str, list]:
 
 
 def gradient_stan_data(
-    data: GradientData, pr: dict[str, float], centring: Mapping[str, bool]
-) -> tuple[str, dict]:
-    """The Stan program name and its data for ``data`` (same parameterisation as PyMC)."""
-    base = {
+    data: GradientData,
+    pr: GradientPriors,
+    centring: Mapping[str, bool],
+    *,
+    marginalise: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    """The Stan program name and its data for ``data`` (same parameterisation as PyMC).
+
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel.
+    pr : GradientPriors
+        Prior scales (passed as ``prior_<field>``).
+    centring : mapping
+        Centred blocks (keys a, b, d, f).
+    marginalise : bool
+        Marginalisable families: use ``gradient_gaussian.stan`` (sufficient statistics); else
+        ``gradient_explicit.stan`` with the family switch ``Family.stan_family``.
+
+    Returns
+    -------
+    (str, dict)
+        Program name and data.
+    """
+    fam = data.family
+    base: dict[str, Any] = {
         "G": data.n_icb,
         "T": data.n_year,
         "B_G": zero_sum_basis(data.n_icb),
@@ -329,9 +413,9 @@ def gradient_stan_data(
         "loc": data.loc,
         "scale": data.scale,
         "centred": [int(centring[k]) for k in CENTRING_BLOCKS],
-        **{f"prior_{k}": v for k, v in pr.items()},
+        **{f"prior_{k}": v for k, v in pr.to_dict().items()},
     }
-    if data.likelihood in ("gaussian", "lognormal"):
+    if marginalise and fam.marginalisable:
         st = data.gaussian_stats()
         base.update(
             {
@@ -346,7 +430,9 @@ def gradient_stan_data(
                 "col_idx": st.col + 1,
             }
         )
-        return "gradient_gaussian", base
+        return _stan_program(True), base
+    counts = fam.needs_denominator
+    empty_int = np.zeros(0, dtype=np.int64)
     base.update(
         {
             "N": data.n_obs,
@@ -354,21 +440,14 @@ def gradient_stan_data(
             "pidx": data.practice_idx + 1,
             "cell": data.cell_idx + 1,
             "rc": data.rc,
-            "succ": data.successes,
-            "trials": data.trials,
-            "is_bb": int(data.likelihood == "beta_binomial"),
+            "family": fam.stan_family,
+            "z": np.zeros(0) if counts else data.z,
+            "succ": data.successes if counts else empty_int,
+            "trials": data.trials if counts else empty_int,
         }
     )
-    return "gradient_binomial", base
+    return _stan_program(False), base
 
 
-def _tidy_stan(idata: az.InferenceData) -> az.InferenceData:
-    post = idata.posterior
-    if "overdispersion" in post:
-        od = post["overdispersion"]
-        extra = [d for d in od.dims if d not in ("chain", "draw")]
-        post = post.drop_vars("overdispersion")
-        if extra and od.sizes[extra[0]] == 1:
-            post = post.assign(overdispersion=od.squeeze(extra, drop=True))
-    idata.posterior = post
-    return idata
+def _stan_program(marginalised: bool) -> str:
+    return "gradient_gaussian" if marginalised else "gradient_explicit"

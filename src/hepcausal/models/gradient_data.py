@@ -10,46 +10,67 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from hepcausal import schema as S
-
-Likelihood = Literal["gaussian", "lognormal", "binomial", "beta_binomial"]
-LIKELIHOODS: tuple[str, ...] = ("gaussian", "lognormal", "binomial", "beta_binomial")
-
-# Prior scales, in multiples of the outcome scale ``s`` (the SD of the outcome for gaussian /
-# lognormal, 1 on the logit scale).  Users override them in outcome units via ``priors=``.
-PRIOR_DEFAULTS: dict[str, float] = {
-    "mu_sd": 2.5,  # global level mu ~ N(outcome mean, mu_sd)
-    "slope_sd": 2.5,  # global SII b0 ~ N(0, slope_sd)
-    "sigma_icb": 1.0,  # SD of ICB level effects a_g ~ HalfNormal(sigma_icb)
-    "sigma_icb_slope": 1.0,  # SD of ICB SII effects b_g ~ HalfNormal(.)
-    "year_sd": 1.0,  # year level effects c_t (sum to zero), fixed scale
-    "year_slope_sd": 1.0,  # year SII effects (sum to zero), fixed scale
-    "sigma_int": 0.5,  # SD of ICB x year level deviations d_gt ~ HalfNormal(.)
-    "sigma_int_slope": 0.5,  # SD of ICB x year SII deviations f_gt ~ HalfNormal(.)
-    "tau": 1.0,  # practice effect SD ~ HalfNormal(tau)
-    "sigma": 1.0,  # residual SD (gaussian / lognormal) ~ HalfNormal(sigma)
-    "overdispersion": 0.5,  # beta-binomial: 1/sqrt(phi) ~ HalfNormal(.) (not scaled)
-}
-UNSCALED_PRIORS = ("overdispersion",)
+from hepcausal.models.families import FAMILIES, Family, get_family
+from hepcausal.models.priors import Priors
+from hepcausal.outcomes import OUTCOMES, find_outcome
 
 
-def zero_sum_basis(n: int) -> np.ndarray:
-    """Orthonormal (Helmert) basis ``(n, n-1)`` of the sum-to-zero subspace of R^n.
+@dataclass(frozen=True)
+class GradientPriors(Priors):
+    """Prior scales of the gradient model, on the standardised outcome.
 
-    ``B @ z`` with ``z ~ N(0, I)`` is exactly PyMC's ``ZeroSumNormal(sigma=1)``; using the
-    explicit basis lets the Stan program reproduce the same parameterisation.
+    The package convention (:mod:`hepcausal.models.priors`): ``z = (y - mean) / sd`` for the
+    gaussian / student-t families (``log y`` for the lognormal), the logit scale centred on the
+    pooled log-odds (sd = 1) for the binomial families.  Build with ``from_any`` from a dict of
+    overrides (an unknown key or a non-positive value is a ``ValueError`` naming it).
+
+    Parameters
+    ----------
+    mu_sd : float
+        Global level ``mu ~ N(0, mu_sd)``.
+    slope_sd : float
+        Global SII ``b0 ~ N(0, slope_sd)``.
+    sigma_icb : float
+        SD of the ICB level effects, ``sigma_icb ~ HalfNormal(.)``.
+    sigma_icb_slope : float
+        SD of the ICB SII effects, ``~ HalfNormal(.)``.
+    year_sd : float
+        Fixed scale of the year level effects (sum to zero).
+    year_slope_sd : float
+        Fixed scale of the year SII effects (sum to zero).
+    sigma_int : float
+        SD of the ICB x year level deviations, ``~ HalfNormal(.)``.
+    sigma_int_slope : float
+        SD of the ICB x year SII deviations, ``~ HalfNormal(.)``.
+    tau : float
+        Practice effect SD ``tau ~ HalfNormal(.)``.
+    sigma : float
+        Residual SD (gaussian, lognormal, student_t) ``~ HalfNormal(.)``.
+    overdispersion : float
+        Beta-binomial ``1/sqrt(phi) ~ HalfNormal(.)``.
+    nu_scale : float
+        Student-t degrees of freedom ``nu ~ Gamma(2, scale=nu_scale)`` (default 10: rate 0.1,
+        mean 20, Juarez & Steel 2010 as recommended for Stan).
     """
-    b = np.zeros((n, n - 1))
-    for k in range(1, n):
-        b[:k, k - 1] = 1.0 / np.sqrt(k * (k + 1))
-        b[k, k - 1] = -k / np.sqrt(k * (k + 1))
-    return b
+
+    mu_sd: float = 2.5
+    slope_sd: float = 2.5
+    sigma_icb: float = 1.0
+    sigma_icb_slope: float = 1.0
+    year_sd: float = 1.0
+    year_slope_sd: float = 1.0
+    sigma_int: float = 0.5
+    sigma_int_slope: float = 0.5
+    tau: float = 1.0
+    sigma: float = 1.0
+    overdispersion: float = 0.5
+    nu_scale: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +103,7 @@ class GradientData:
 
     outcome: str
     rank_col: str
-    likelihood: str
+    likelihood: str  # family name (hepcausal.models.families.FAMILIES)
     icbs: list[str]
     years: list[int]
     practices: list[str]
@@ -98,6 +119,11 @@ class GradientData:
     trials: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     n_rounded: int = 0
+
+    @property
+    def family(self) -> Family:
+        """The likelihood family's row of :data:`~hepcausal.models.families.FAMILIES`."""
+        return get_family(self.likelihood)
 
     @property
     def n_icb(self) -> int:
@@ -117,7 +143,7 @@ class GradientData:
 
     @property
     def z(self) -> np.ndarray:
-        """Standardised outcome (gaussian / lognormal)."""
+        """Standardised outcome (continuous families)."""
         return (self.y - self.loc) / self.scale
 
     def design(self) -> sp.csr_matrix:
@@ -240,34 +266,43 @@ def resolve_centring(
     return out
 
 
-def resolve_priors(priors: Mapping[str, float] | None, scale: float) -> dict[str, float]:
-    """Prior scales on the standardised model scale; ``priors`` (outcome units) override defaults.
+def resolve_family(outcome: str, likelihood: str = "auto") -> Family:
+    """The likelihood family for ``outcome``.
 
-    Raises ``KeyError`` naming an unknown key and ``ValueError`` for a non-positive value.
+    Parameters
+    ----------
+    outcome : str
+        Outcome column.
+    likelihood : str
+        ``"auto"`` (the outcome's :attr:`~hepcausal.outcomes.Outcome.family`; gaussian for a
+        column not in the outcome table) or a name in
+        :data:`~hepcausal.models.families.FAMILIES`.
+
+    Returns
+    -------
+    Family
+        The family.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family, or a family needing a denominator with an outcome that has none.
     """
-    out = dict(PRIOR_DEFAULTS)
-    for key, value in (priors or {}).items():
-        if key not in PRIOR_DEFAULTS:
-            raise KeyError(f"unknown prior key {key!r}; valid keys: {sorted(PRIOR_DEFAULTS)}")
-        v = float(value)
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"prior {key!r} must be a positive finite scale, got {value!r}")
-        out[key] = v if key in UNSCALED_PRIORS else v / scale
-    return out
-
-
-def resolve_likelihood(outcome: str, likelihood: str) -> str:
-    """'auto' -> beta_binomial for proportion outcomes with a denominator, else gaussian."""
+    row = find_outcome(outcome)
     if likelihood == "auto":
-        return "beta_binomial" if outcome in S.PROPORTION_DENOMINATORS else "gaussian"
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood must be 'auto' or one of {LIKELIHOODS}, got {likelihood!r}")
-    if likelihood in ("binomial", "beta_binomial") and outcome not in S.PROPORTION_DENOMINATORS:
+        return get_family(row.family if row is not None else "gaussian")
+    if likelihood not in FAMILIES:
+        raise ValueError(
+            f"likelihood must be 'auto' or one of {list(FAMILIES)}, got {likelihood!r}"
+        )
+    fam = get_family(likelihood)
+    if fam.needs_denominator and (row is None or row.denominator is None):
+        with_denom = sorted(o.column for o in OUTCOMES.values() if o.denominator)
         raise ValueError(
             f"likelihood {likelihood!r} needs a proportion outcome with a denominator "
-            f"({sorted(S.PROPORTION_DENOMINATORS)}), got outcome {outcome!r}"
+            f"({with_denom}), got outcome {outcome!r}"
         )
-    return likelihood
+    return fam
 
 
 def prepare_gradient_data(
@@ -282,12 +317,30 @@ def prepare_gradient_data(
 ) -> GradientData:
     """Validate the panel and build the model inputs; every dropped row is counted by reason.
 
-    ``standardise=(loc, scale)`` fixes the outcome centring/scaling (model scale) instead of
-    the data's mean and SD (used by simulation-based calibration, where the prior must not
-    depend on the data).
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice-year panel.
+    outcome : str
+        Outcome column (its denominator, for the binomial families, from the outcome table).
+    rank_col : str
+        Rank column in [0, 1].
+    likelihood : str
+        ``"auto"`` or a family name (:func:`resolve_family`).
+    icbs, years : sequence or None
+        Restrict to these ICBs / years (unknown values are an error).
+    standardise : (float, float) or None
+        Fixed ``(loc, scale)`` of the outcome on the model scale instead of the data's mean and
+        SD (used by simulation-based calibration, where the prior must not depend on the data).
+
+    Returns
+    -------
+    GradientData
+        Indices, the outcome on the model scale and the counts of dropped rows.
     """
-    lik = resolve_likelihood(outcome, likelihood)
-    denom = S.PROPORTION_DENOMINATORS.get(outcome) if lik in ("binomial", "beta_binomial") else None
+    fam = resolve_family(outcome, likelihood)
+    row = find_outcome(outcome)
+    denom = row.denominator if fam.needs_denominator and row is not None else None
     needed = [S.PRACTICE, S.YEAR, S.ICB, outcome, rank_col] + ([denom] if denom else [])
     missing = [c for c in needed if c not in panel.columns]
     if missing:
@@ -324,7 +377,7 @@ def prepare_gradient_data(
     if denom:
         d_raw = pd.to_numeric(df[denom], errors="coerce").astype(float)
         _drop(~(np.isfinite(d_raw) & (d_raw > 0)), f"missing or non-positive {denom}")
-    if lik == "lognormal":
+    if fam.scale == "log":
         _drop(pd.to_numeric(df[outcome]).astype(float) <= 0, f"non-positive {outcome} (lognormal)")
     if df.empty:
         raise ValueError(f"no rows left to fit {outcome!r} after dropping: {dropped}")
@@ -372,8 +425,8 @@ def prepare_gradient_data(
 
     successes = trials = None
     n_rounded = 0
-    if lik in ("gaussian", "lognormal"):
-        ym = np.log(y) if lik == "lognormal" else y
+    if not fam.needs_denominator:
+        ym = np.log(y) if fam.scale == "log" else y
         loc, scale = float(ym.mean()), float(ym.std())
         if not scale > 0:
             raise ValueError(f"outcome {outcome!r} is constant; cannot fit a gradient")
@@ -395,7 +448,7 @@ def prepare_gradient_data(
     return GradientData(
         outcome=outcome,
         rank_col=rank_col,
-        likelihood=lik,
+        likelihood=fam.name,
         icbs=icb_levels,
         years=year_levels,
         practices=pr_levels,

@@ -15,6 +15,11 @@ with ``B_n`` the orthonormal sum-to-zero basis (:func:`zero_sum_basis`) and all 
 normal: every effect block sums to zero (over ICBs, over years, and both for the interactions),
 so ``mu`` and ``b0`` are the unweighted means of ``alpha`` and ``beta`` and there is no
 intercept ridge; the hierarchies are non-centred.
+
+The likelihood comes from the family table (:mod:`hepcausal.models.families`): its extra
+parameters and its PyMC likelihood; marginalisable families (Gaussian) integrate the practice
+effects out by default.  Prior scales: :class:`~hepcausal.models.gradient_data.GradientPriors`
+(standardised scale).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hepcausal.models.gradient_data import GradientData, zero_sum_basis
+from hepcausal.models.backend import zero_sum_basis
+from hepcausal.models.gradient_data import GradientData, GradientPriors
 
 
 def _coords(data: GradientData) -> dict[str, list]:
@@ -43,22 +49,22 @@ def _raw(name: str, scale, centred: bool, dims):
 
 
 def _cells(
-    data: GradientData, pr: dict[str, float], centring: dict[str, bool]
+    data: GradientData, pr: GradientPriors, centring: dict[str, bool]
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """Add the cell-parameter hierarchy to the current model; return (alpha, beta) as (G, T)."""
     bg = pt.constant(zero_sum_basis(data.n_icb))
     bt = pt.constant(zero_sum_basis(data.n_year))
-    mu = pm.Normal("mu", 0.0, pr["mu_sd"])
-    b0 = pm.Normal("b0", 0.0, pr["slope_sd"])
-    sigma_icb = pm.HalfNormal("sigma_icb", pr["sigma_icb"])
-    sigma_icb_slope = pm.HalfNormal("sigma_icb_slope", pr["sigma_icb_slope"])
-    sigma_int = pm.HalfNormal("sigma_int", pr["sigma_int"])
-    sigma_int_slope = pm.HalfNormal("sigma_int_slope", pr["sigma_int_slope"])
+    mu = pm.Normal("mu", 0.0, pr.mu_sd)
+    b0 = pm.Normal("b0", 0.0, pr.slope_sd)
+    sigma_icb = pm.HalfNormal("sigma_icb", pr.sigma_icb)
+    sigma_icb_slope = pm.HalfNormal("sigma_icb_slope", pr.sigma_icb_slope)
+    sigma_int = pm.HalfNormal("sigma_int", pr.sigma_int)
+    sigma_int_slope = pm.HalfNormal("sigma_int_slope", pr.sigma_int_slope)
     cen = centring
     a = pt.dot(bg, _raw("z_a", sigma_icb, cen["a"], "icb_zs"))
     b = pt.dot(bg, _raw("z_b", sigma_icb_slope, cen["b"], "icb_zs"))
-    c = pr["year_sd"] * pt.dot(bt, pm.Normal("z_c", 0.0, 1.0, dims="year_zs"))
-    e = pr["year_slope_sd"] * pt.dot(bt, pm.Normal("z_e", 0.0, 1.0, dims="year_zs"))
+    c = pr.year_sd * pt.dot(bt, pm.Normal("z_c", 0.0, 1.0, dims="year_zs"))
+    e = pr.year_slope_sd * pt.dot(bt, pm.Normal("z_e", 0.0, 1.0, dims="year_zs"))
     d = pt.dot(pt.dot(bg, _raw("z_d", sigma_int, cen["d"], ("icb_zs", "year_zs"))), bt.T)
     f = pt.dot(pt.dot(bg, _raw("z_f", sigma_int_slope, cen["f"], ("icb_zs", "year_zs"))), bt.T)
     alpha = mu + a[:, None] + c[None, :] + d
@@ -70,41 +76,48 @@ def _cells(
 
 def build_pymc_model(
     data: GradientData,
-    pr: dict[str, float],
+    pr: GradientPriors,
     *,
     marginalise: bool = True,
     centring: dict[str, bool] | None = None,
 ) -> pm.Model:
     """The PyMC gradient model for ``data`` with prior scales ``pr`` (standardised scale).
 
-    Gaussian / lognormal: ``marginalise=True`` integrates the practice effects out and uses the
-    sufficient statistics (cost independent of the number of rows); ``marginalise=False`` keeps
-    explicit non-centred practice effects (same posterior for every other parameter).
-    Binomial / beta-binomial always use explicit non-centred practice effects.
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel (its ``likelihood`` names the family).
+    pr : GradientPriors
+        Prior scales.
+    marginalise : bool
+        For a marginalisable family (Gaussian, lognormal): integrate the practice effects out
+        and use the sufficient statistics (cost independent of the number of rows); False keeps
+        explicit non-centred practice effects (same posterior for every other parameter).  Other
+        families always use explicit non-centred practice effects.
+    centring : dict or None
+        Centred (True) or non-centred blocks ``a, b, d, f`` (default all non-centred).
+
+    Returns
+    -------
+    pymc.Model
+        The model.
     """
+    fam = data.family
     with pm.Model(coords=_coords(data) | {"practice": list(data.practices)}) as model:
         alpha, beta = _cells(data, pr, centring or dict.fromkeys("abdf", False))
-        tau = pm.HalfNormal("tau", pr["tau"])
-        if data.likelihood in ("gaussian", "lognormal"):
-            sigma = pm.HalfNormal("sigma", pr["sigma"])
-            if marginalise:
-                _marginal_gaussian(data, alpha, beta, sigma, tau)
-            else:
-                u = tau * pm.Normal("z_u", 0.0, 1.0, dims="practice")
-                m = _linpred(data, alpha, beta) + u[data.practice_idx]
-                pm.Normal("y", m, sigma, observed=data.z)
+        tau = pm.HalfNormal("tau", pr.tau)
+        explicit = not (marginalise and fam.marginalisable)
+        # practice effects before the family's extra parameters (the order fixes nutpie's
+        # initial jitter stream, so it is kept as it was for reproducible draws)
+        z_u = pm.Normal("z_u", 0.0, 1.0, dims="practice") if explicit else None
+        params = {p.name: p.pymc(getattr(pr, p.prior_key)) for p in fam.extra}
+        if z_u is None:
+            _marginal_gaussian(data, alpha, beta, params["sigma"], tau)
         else:
-            u = tau * pm.Normal("z_u", 0.0, 1.0, dims="practice")
-            eta = data.loc + _linpred(data, alpha, beta) + u[data.practice_idx]
-            if data.likelihood == "binomial":
-                pm.Binomial("y", n=data.trials, logit_p=eta, observed=data.successes)
-            else:
-                psi = pm.HalfNormal("overdispersion", pr["overdispersion"])
-                phi = 1.0 / pt.sqr(psi)
-                p = pm.math.invlogit(eta)
-                pm.BetaBinomial(
-                    "y", alpha=p * phi, beta=(1 - p) * phi, n=data.trials, observed=data.successes
-                )
+            lin, u = _linpred(data, alpha, beta), (tau * z_u)[data.practice_idx]
+            # log-odds for the count families; the standardised scale for continuous ones
+            eta = data.loc + lin + u if fam.needs_denominator else lin + u
+            fam.pymc_likelihood(data, eta, params)
     return model
 
 

@@ -20,11 +20,11 @@ import pandas as pd
 from scipy import stats
 
 from hepcausal import schema as S
+from hepcausal.models.backend import zero_sum_basis
 from hepcausal.models.gradient_data import (
     GradientData,
+    GradientPriors,
     prepare_gradient_data,
-    resolve_priors,
-    zero_sum_basis,
 )
 
 
@@ -45,7 +45,7 @@ class SBCResult:
         return np.histogram(self.ranks, bins=edges)[0]
 
 
-def draw_prior(data: GradientData, pr: dict[str, float], rng: np.random.Generator) -> dict:
+def draw_prior(data: GradientData, pr: GradientPriors, rng: np.random.Generator) -> dict:
     """One draw of the cell parameters and variance components from the model's prior."""
     g, t = data.n_icb, data.n_year
     bg, bt = zero_sum_basis(g), zero_sum_basis(t)
@@ -53,22 +53,22 @@ def draw_prior(data: GradientData, pr: dict[str, float], rng: np.random.Generato
     def hn(s: float) -> float:
         return abs(rng.normal(0, s))
 
-    mu, b0 = rng.normal(0, pr["mu_sd"]), rng.normal(0, pr["slope_sd"])
-    s_a, s_b = hn(pr["sigma_icb"]), hn(pr["sigma_icb_slope"])
-    s_d, s_f = hn(pr["sigma_int"]), hn(pr["sigma_int_slope"])
+    mu, b0 = rng.normal(0, pr.mu_sd), rng.normal(0, pr.slope_sd)
+    s_a, s_b = hn(pr.sigma_icb), hn(pr.sigma_icb_slope)
+    s_d, s_f = hn(pr.sigma_int), hn(pr.sigma_int_slope)
     alpha = (
         mu
         + (s_a * bg @ rng.normal(size=g - 1))[:, None]
-        + (pr["year_sd"] * bt @ rng.normal(size=t - 1))[None, :]
+        + (pr.year_sd * bt @ rng.normal(size=t - 1))[None, :]
         + s_d * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T
     )
     beta = (
         b0
         + (s_b * bg @ rng.normal(size=g - 1))[:, None]
-        + (pr["year_slope_sd"] * bt @ rng.normal(size=t - 1))[None, :]
+        + (pr.year_slope_sd * bt @ rng.normal(size=t - 1))[None, :]
         + s_f * bg @ rng.normal(size=(g - 1, t - 1)) @ bt.T
     )
-    return {"alpha": alpha, "beta": beta, "tau": hn(pr["tau"]), "sigma": hn(pr["sigma"])}
+    return {"alpha": alpha, "beta": beta, "tau": hn(pr.tau), "sigma": hn(pr.sigma)}
 
 
 def sbc_design(seed: int = 1) -> pd.DataFrame:
@@ -100,7 +100,7 @@ def run_sbc(
 
     panel = sbc_design()
     data = prepare_gradient_data(panel, S.GP_FTE, standardise=(0.0, 1.0))
-    pr = resolve_priors(None, 1.0)
+    pr = GradientPriors()
     compiled = nutpie.compile_pymc_model(build_pymc_model(data, pr))
     rng = np.random.default_rng(seed)
     g = data.icbs.index(treated)

@@ -36,28 +36,72 @@ crosses slowly (bulk ESS 282 for event-study coefficients at 4 x 1000); PyMC fit
 nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override with
 ``SamplerSettings(mass_matrix="diag")``).
 
-``models/panel_effects.stan`` is the same program with the same priors and parameter names.
+``models/panel_effects.stan`` is the same program with the same priors and parameter names; both
+are sampled through :func:`hepcausal.models.backend.sample_model`.
+
+Priors (the package convention, :mod:`hepcausal.models.priors`): every prior scale in
+:class:`PanelPriors` is on the standardised outcome (outcome SD = 1); effects are per unit of the
+scaled effect column.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import arviz as az
 import numpy as np
 import xarray as xr
 
 from hepcausal.causal.design import PanelDesign
-from hepcausal.sampling import SamplerSettings, sample_pymc
+from hepcausal.models.backend import Backend, ModelSpec, sample_model, zero_sum_basis
+from hepcausal.models.priors import Priors
+from hepcausal.sampling import SamplerSettings
 
-Backend = Literal["pymc", "stan"]
 STAN_PROGRAM = "panel_effects"
+
+__all__ = [
+    "Backend",
+    "ModelOptions",
+    "PanelPriors",
+    "build_pymc_model",
+    "effect_draws",
+    "present_check_vars",
+    "sample_panel_model",
+    "stan_data",
+]
 
 
 @dataclass(frozen=True)
-class PanelPriors:
-    """Prior scales on the standardised outcome (outcome SD = 1); Normal / half-Normal."""
+class PanelPriors(Priors):
+    """Prior scales of the panel-effects model on the standardised outcome (outcome SD = 1).
+
+    Normal (``*_sd``) or half-Normal (``*_sigma``) scales; build with
+    :meth:`~hepcausal.models.priors.Priors.from_any` from a dict of overrides.
+
+    Parameters
+    ----------
+    group_sd : float
+        ICB means ``m_g``.
+    year_sd : float
+        Year effects ``tau_t`` (zero-sum basis coordinates).
+    unit_sigma : float
+        Scale of ``sigma_unit`` (practice intercepts).
+    cell_sigma : float
+        Scale of ``sigma_cell`` (ICB x year level shocks).
+    trend_sigma : float
+        Scale of ``sigma_trend`` (ICB trends).
+    gradient_sd : float
+        ICB gradients ``b_g`` and year gradient effects ``beta_t``.
+    cell_gradient_sigma : float
+        Scale of ``sigma_cell_gradient`` (ICB x year gradient shocks).
+    effect_sd : float
+        Causal effects (per unit of the scaled effect column).
+    covariate_sd : float
+        Coefficients of the standardised covariates.
+    noise_sigma : float
+        Scale of the residual ``sigma``.
+    """
 
     group_sd: float = 2.0  # ICB means m_g
     year_sd: float = 1.0  # year effects tau_t
@@ -69,26 +113,6 @@ class PanelPriors:
     effect_sd: float = 1.0  # causal effects (per unit of the scaled effect column)
     covariate_sd: float = 1.0  # coefficients of standardised covariates
     noise_sigma: float = 1.0  # half-Normal scale of the residual sigma
-
-    @classmethod
-    def from_any(cls, priors: PanelPriors | dict[str, float] | None) -> PanelPriors:
-        """Accept a PanelPriors, a dict of overrides (unknown keys are an error) or None."""
-        if priors is None:
-            return cls()
-        if isinstance(priors, PanelPriors):
-            return priors
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(priors) - known)
-        if unknown:
-            raise ValueError(f"unknown prior key(s) {unknown}; known: {sorted(known)}")
-        out = replace(cls(), **{k: float(v) for k, v in priors.items()})
-        bad = [k for k, v in asdict(out).items() if not v > 0]
-        if bad:
-            raise ValueError(f"prior scales must be positive: {bad}")
-        return out
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -132,18 +156,6 @@ def _coords(design: PanelDesign) -> dict[str, Any]:
         "cell": [f"{g}:{t}" for g, t in design.cells],
         "covariate": list(design.covariates),
     }
-
-
-def zero_sum_basis(n: int) -> np.ndarray:
-    """An n x (n-1) orthonormal basis of the vectors summing to zero (Helmert contrasts)."""
-    if n < 2:
-        return np.zeros((n, 0))
-    H = np.zeros((n, n - 1))
-    for k in range(1, n):
-        H[:k, k - 1] = 1.0
-        H[k, k - 1] = -k
-        H[:, k - 1] /= np.sqrt(k * (k + 1))
-    return H
 
 
 def unit_mean_rank(design: PanelDesign) -> np.ndarray:
@@ -252,19 +264,53 @@ def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -
     }
 
 
-def _squeeze_stan(idata: az.InferenceData) -> az.InferenceData:
-    """Make Stan's optional (size-0/1 array) scalars look like PyMC's scalars."""
-    post = idata.posterior
-    keep = {}
-    for name, da in post.data_vars.items():
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        if any(post.sizes[d] == 0 for d in extra):
-            continue  # switched-off block
-        if name.startswith("sigma") and len(extra) == 1 and post.sizes[extra[0]] == 1:
-            da = da.squeeze(extra[0], drop=True)
-        keep[name] = da
-    idata.posterior = xr.Dataset(keep, attrs=post.attrs)
-    return idata
+STAN_DIMS: dict[str, list[str]] = {
+    "effect": ["term"],
+    "group_mean": ["group"],
+    "year_raw": ["year_basis"],
+    "year_effect": ["year"],
+    "gradient_year_raw": ["year_basis"],
+    "unit_raw": ["unit"],
+    "gradient_group": ["group"],
+    "gradient_year": ["year"],
+    "z_cell": ["group", "year"],
+    "z_cell_gradient": ["group", "year"],
+    "z_trend": ["group"],
+}
+STAN_SCALARS = ("sigma_cell", "sigma_trend", "sigma_cell_gradient")
+
+
+def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> ModelSpec:
+    """The panel-effects model for both backends (see :mod:`hepcausal.models.backend`).
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+    priors : PanelPriors
+        Prior scales (standardised outcome).
+    options : ModelOptions
+        Structural blocks switched on.
+
+    Returns
+    -------
+    ModelSpec
+        PyMC builder (low-rank nutpie mass matrix: a treated cell's effect and its ICB x year
+        shock form a ridge) and the Stan program with its data.
+    """
+    dims = dict(STAN_DIMS)
+    if design.cov.shape[1]:
+        dims["beta_cov"] = ["covariate"]
+    return ModelSpec(
+        name="panel-effects",
+        build_pymc=lambda: build_pymc_model(design, priors, options),
+        mass_matrix="low_rank",
+        stan_program=STAN_PROGRAM,
+        stan_data=lambda: stan_data(design, priors, options),
+        coords=_coords(design),
+        dims=dims,
+        stan_scalars=STAN_SCALARS,
+    )
 
 
 def sample_panel_model(
@@ -275,35 +321,28 @@ def sample_panel_model(
     priors: PanelPriors | None = None,
     options: ModelOptions | None = None,
 ) -> az.InferenceData:
-    """Sample the panel-effects model with PyMC (default) or Stan; same model, same priors."""
-    pri = priors or PanelPriors()
-    opt = options or ModelOptions()
-    s = settings or SamplerSettings()
-    if backend == "pymc":
-        # low-rank mass matrix: a treated cell's effect and its ICB x year shock form a ridge
-        return sample_pymc(build_pymc_model(design, pri, opt), s, mass_matrix="low_rank")
-    if backend == "stan":
-        from hepcausal.stan import sample_stan
+    """Sample the panel-effects model with PyMC (default) or Stan; same model, same priors.
 
-        coords = _coords(design)
-        dims = {
-            "effect": ["term"],
-            "group_mean": ["group"],
-            "year_raw": ["year_basis"],
-            "year_effect": ["year"],
-            "gradient_year_raw": ["year_basis"],
-            "unit_raw": ["unit"],
-            "gradient_group": ["group"],
-            "gradient_year": ["year"],
-            "z_cell": ["group", "year"],
-            "z_cell_gradient": ["group", "year"],
-            "z_trend": ["group"],
-        }
-        if design.cov.shape[1]:
-            dims["beta_cov"] = ["covariate"]
-        idata = sample_stan(STAN_PROGRAM, stan_data(design, pri, opt), s, coords=coords, dims=dims)
-        return _squeeze_stan(idata)
-    raise ValueError(f"backend must be 'pymc' or 'stan', got {backend!r}")
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+    backend : {"pymc", "stan"}
+        Backend.
+    settings : SamplerSettings or None
+        Sampler settings (default ``SamplerSettings()``).
+    priors : PanelPriors or None
+        Prior scales (default ``PanelPriors()``).
+    options : ModelOptions or None
+        Structural blocks (default ``ModelOptions()``).
+
+    Returns
+    -------
+    arviz.InferenceData
+        The posterior draws (same variable names and dimensions for both backends).
+    """
+    spec = model_spec(design, priors or PanelPriors(), options or ModelOptions())
+    return sample_model(spec, backend, settings or SamplerSettings())
 
 
 def effect_draws(idata: az.InferenceData, design: PanelDesign) -> xr.DataArray:

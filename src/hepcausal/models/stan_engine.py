@@ -1,4 +1,6 @@
-"""Stan backend: the programs in ``models/*.stan`` run through cmdstanpy or pystan.
+"""Stan engine: the programs in ``models/*.stan`` run through cmdstanpy or pystan.
+
+Used through :func:`hepcausal.models.backend.sample_model` (the one PyMC / Stan dispatch).
 
 cmdstanpy is used where CmdStan is installed (the ``CMDSTAN`` environment variable points at it);
 otherwise the same program is compiled and sampled offline by pystan/httpstan, which ship stanc
@@ -26,7 +28,7 @@ def stan_dir() -> Path:
     env = os.environ.get("HEPCAUSAL_STAN_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    return Path(__file__).resolve().parents[3] / "models"
 
 
 def stan_program_path(name: str) -> Path:
@@ -80,6 +82,33 @@ def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def pystan_model(program: str, data: Mapping[str, Any], *, seed: int | None = None) -> Any:
+    """Compile (or load from the cache) ``models/<program>.stan`` with pystan, with ``data``.
+
+    The returned ``stan.model.Model`` samples (``.sample``) and evaluates the log density and its
+    gradient on the unconstrained scale (``.log_prob``, ``.grad_log_prob``), which the backend
+    agreement tests compare with PyMC.
+
+    Parameters
+    ----------
+    program : str
+        Program name in ``models/`` (with or without ``.stan``).
+    data : mapping
+        Stan data (NumPy arrays are converted to JSON).
+    seed : int or None
+        Random seed of the model's sampler.
+
+    Returns
+    -------
+    stan.model.Model
+        The compiled model bound to ``data``.
+    """
+    import stan
+
+    path = stan_program_path(program)
+    return stan.build(path.read_text(), data=_jsonable(data), random_seed=seed)
+
+
 def sample_stan(
     program: str,
     data: Mapping[str, Any],
@@ -93,6 +122,24 @@ def sample_stan(
 
     The same :class:`~hepcausal.sampling.SamplerSettings` as the PyMC backend are used
     (``tune`` = warm-up iterations, ``target_accept`` = Stan's ``adapt_delta``, ``seed``).
+
+    Parameters
+    ----------
+    program : str
+        Program name in ``models/``.
+    data : mapping
+        Stan data.
+    settings : SamplerSettings or None
+        Sampler settings (default ``SamplerSettings()``).
+    coords, dims : mapping or None
+        ArviZ coordinates and dimensions.
+    engine : {"auto", "cmdstanpy", "pystan"}
+        Engine (:func:`resolve_engine`).
+
+    Returns
+    -------
+    arviz.InferenceData
+        The draws; ``posterior.attrs`` record the engine and program.
     """
     s = settings or SamplerSettings()
     path = stan_program_path(program)
@@ -116,9 +163,7 @@ def sample_stan(
         )
         idata = az.from_cmdstanpy(fit, coords=coords, dims=dims)
     else:
-        import stan
-
-        posterior = stan.build(path.read_text(), data=payload, random_seed=s.seed)
+        posterior = pystan_model(program, data, seed=s.seed)
         fit = posterior.sample(
             num_chains=s.chains,
             num_samples=s.draws,

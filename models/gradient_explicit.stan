@@ -1,6 +1,9 @@
-// Hierarchical ICB x year gradient model on the logit scale, binomial or beta-binomial
-// likelihood with explicit non-centred practice effects.  Mirrors
-// hepcausal.models.gradient_pymc.build_pymc_model for likelihood 'binomial'/'beta_binomial'.
+// Hierarchical ICB x year gradient model with explicit non-centred practice effects and a
+// likelihood-family switch (hepcausal.models.families.FAMILIES, field stan_family):
+//   1 normal (gaussian, lognormal: standardised outcome z), 2 student_t (z),
+//   3 binomial (counts, logit link), 4 beta_binomial (counts, logit link).
+// Mirrors hepcausal.models.gradient_pymc.build_pymc_model (explicit practice effects): same
+// standardised scale, priors, sum-to-zero bases, parameter names and transforms.
 functions {
   // alpha (or beta) cells: m + ICB + year + ICB x year effects, each summing to zero; the
   // ICB / interaction coordinates are centred (N(0, s)) or non-centred (s * N(0, 1)) per flag
@@ -36,14 +39,16 @@ data {
   real<lower=0> prior_tau;
   real<lower=0> prior_sigma;
   real<lower=0> prior_overdispersion;
+  real<lower=0> prior_nu_scale;
   int<lower=1> N;
   int<lower=1> P;
   array[N] int<lower=1, upper=P> pidx;
   array[N] int<lower=1, upper=G * T> cell;
   vector[N] rc;
-  array[N] int<lower=0> succ;
-  array[N] int<lower=0> trials;
-  int<lower=0, upper=1> is_bb;
+  int<lower=1, upper=4> family;
+  vector[family <= 2 ? N : 0] z;  // standardised outcome (continuous families)
+  array[family >= 3 ? N : 0] int<lower=0> succ;  // counts (binomial families)
+  array[family >= 3 ? N : 0] int<lower=0> trials;
 }
 parameters {
   real mu;
@@ -60,22 +65,31 @@ parameters {
   matrix[G - 1, T - 1] z_f;
   real<lower=0> tau;
   vector[P] z_u;
-  array[is_bb] real<lower=0> overdispersion;
+  array[family <= 2] real<lower=0> sigma;
+  array[family == 2] real<lower=0> nu;
+  array[family == 4] real<lower=0> overdispersion;
 }
 model {
   vector[G * T] a = to_vector(cells(mu, sigma_icb, z_a, centred[1], prior_year_sd, z_c, sigma_int,
                                     z_d, centred[3], B_G, B_T)');
   vector[G * T] b = to_vector(cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd, z_e,
                                     sigma_int_slope, z_f, centred[4], B_G, B_T)');
-  vector[N] eta = loc + a[cell] + b[cell] .* rc + tau * z_u[pidx];
-  if (is_bb) {
+  // standardised scale for continuous families, log-odds (centred on loc) for counts
+  vector[N] eta = (family >= 3 ? loc : 0.0) + a[cell] + b[cell] .* rc + tau * z_u[pidx];
+  if (family == 1) {
+    z ~ normal(eta, sigma[1]);
+  } else if (family == 2) {
+    z ~ student_t(nu[1], eta, sigma[1]);
+  } else if (family == 3) {
+    succ ~ binomial_logit(trials, eta);
+  } else {
     real phi = inv_square(overdispersion[1]);
     vector[N] p = inv_logit(eta);
     succ ~ beta_binomial(trials, p * phi, (1 - p) * phi);
-    overdispersion[1] ~ normal(0, prior_overdispersion);
-  } else {
-    succ ~ binomial_logit(trials, eta);
   }
+  sigma ~ normal(0, prior_sigma);
+  nu ~ gamma(2, inv(prior_nu_scale));
+  overdispersion ~ normal(0, prior_overdispersion);
   mu ~ normal(0, prior_mu_sd);
   b0 ~ normal(0, prior_slope_sd);
   sigma_icb ~ normal(0, prior_sigma_icb);
