@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES, SyntheticSpec, denominator_columns, synthetic_specs
 
 __all__ = [
+    "ErrorStructure",
     "SimulationConfig",
     "SimulationTruth",
     "SyntheticPanel",
@@ -92,6 +93,136 @@ def _default_icbs() -> tuple[IcbRow, ...]:
 
 def _default_gradient_effect() -> dict[str, float]:
     return {S.GP_FTE: -0.04}
+
+
+@dataclass(frozen=True)
+class ErrorStructure:
+    """Within-practice error structure of the generator beyond the iid noise the models assume.
+
+    Every feature is off by default (the default reproduces the iid ``e_it ~ N(0, sigma^2)`` of
+    the panel models bit for bit).  With any feature on, the practice-year error of outcome ``k``
+    (``sigma = SyntheticSpec.sigma * noise_scale``), practice ``i`` in ICB ``g``, year ``t`` is::
+
+        e_it = scale * sigma * m_g * s_i * (x_it + drift_sd * d_i * (t - tbar))
+        x_it = rho * x_i,t-1 + sqrt(1 - rho^2) * z_it     (stationary AR(1), x_i,first = z_i,first)
+        m_g  = exp(ics_noise_sd * n_g) * (treated_noise_ratio if g is the treated ICB else 1)
+
+    with ``z_it`` the iid standard normals of the default generator (so AR(1) reuses the same
+    draws), ``d_i, n_g ~ N(0, 1)`` and, with heavy tails, ``s_i = sqrt((nu - 2) / chi2_nu)``
+    (per practice, so ``e_it`` is marginally Student-t with ``nu`` degrees of freedom and the
+    same SD; per row with ``tail_unit="row"``), else ``s_i = 1``.  Rate (FTE) outcomes are then
+    set to exactly 0 in a share ``zero_share`` of practice-years, as spells: a two-state Markov
+    chain per practice with stationary share ``zero_share`` (``treated_zero_share`` in the
+    treated ICB) and ``P(zero next year | zero) = zero_persistence``.  The extra draws come
+    from a separate random stream (``seed``, outcome), so switching a feature on leaves every
+    other column of the panel unchanged.  The truth (``alpha_gt``, ``beta_gt``) is unchanged:
+    drift, AR(1) noise and zeros are noise around it (zeros bias an identity-scale fit of
+    the treated ICB downwards when ``treated_zero_share`` differs, as on the real data).
+
+    Parameters
+    ----------
+    rho : float
+        AR(1) coefficient of the within-practice noise, in [0, 1).
+    drift_sd : float
+        SD of the practice-specific linear trends (random slopes in time), per year, in units
+        of ``sigma``; >= 0.
+    ics_noise_sd : float
+        SD of the log noise multiplier ``m_g`` per ICB; >= 0.
+    treated_noise_ratio : float
+        Extra noise multiplier of the treated ICB; > 0.
+    nu : float or None
+        Student-t degrees of freedom (> 2) of the heavy tails; None = Gaussian.
+    tail_unit : {"practice", "row"}
+        Whether the heavy-tail scale ``s`` is drawn once per practice (volatile practices) or
+        per practice-year (isolated outliers).
+    zero_share : float
+        Share of exact zeros of rate outcomes, in [0, 0.5).
+    treated_zero_share : float or None
+        Zero share in the treated ICB (None = ``zero_share``).
+    zero_persistence : float
+        ``P(zero next year | zero this year)``, in [0, 1); with ``zero_persistence ==
+        zero_share`` zeros are independent over years.
+    scale : float
+        Multiplier of ``sigma`` for the within-practice error; > 0.
+    """
+
+    rho: float = 0.0
+    drift_sd: float = 0.0
+    ics_noise_sd: float = 0.0
+    treated_noise_ratio: float = 1.0
+    nu: float | None = None
+    tail_unit: Literal["practice", "row"] = "practice"
+    zero_share: float = 0.0
+    treated_zero_share: float | None = None
+    zero_persistence: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def is_iid(self) -> bool:
+        """True when the error is the models' iid Gaussian noise (no feature on)."""
+        return (
+            self.rho == 0.0
+            and self.drift_sd == 0.0
+            and self.ics_noise_sd == 0.0
+            and self.treated_noise_ratio == 1.0
+            and self.nu is None
+            and self.scale == 1.0
+            and not self.has_zeros
+        )
+
+    @property
+    def has_zeros(self) -> bool:
+        """True when rate outcomes get exact zeros."""
+        return self.zero_share > 0.0 or bool(self.treated_zero_share)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the offending field (``SimulationConfig.errors.<field>``)."""
+        checks: list[tuple[str, bool, str]] = [
+            ("rho", 0.0 <= self.rho < 1.0, "in [0, 1)"),
+            ("drift_sd", self.drift_sd >= 0.0, ">= 0"),
+            ("ics_noise_sd", self.ics_noise_sd >= 0.0, ">= 0"),
+            ("treated_noise_ratio", self.treated_noise_ratio > 0.0, "> 0"),
+            ("nu", self.nu is None or self.nu > 2.0, "None or > 2"),
+            ("tail_unit", self.tail_unit in ("practice", "row"), "'practice' or 'row'"),
+            ("zero_share", 0.0 <= self.zero_share < 0.5, "in [0, 0.5)"),
+            (
+                "treated_zero_share",
+                self.treated_zero_share is None or 0.0 <= self.treated_zero_share < 0.5,
+                "None or in [0, 0.5)",
+            ),
+            ("zero_persistence", 0.0 <= self.zero_persistence < 1.0, "in [0, 1)"),
+            ("scale", self.scale > 0.0, "> 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(
+                    f"SimulationConfig.errors.{name} must be {rule}, got {getattr(self, name)!r}"
+                )
+
+    def replace(self, **changes: object) -> ErrorStructure:
+        """Copy with some fields changed.
+
+        Parameters
+        ----------
+        **changes
+            Field values.
+
+        Returns
+        -------
+        ErrorStructure
+            The new error structure.
+        """
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """Field values as a plain dict (recorded in the truth).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -132,6 +263,9 @@ class SimulationConfig:
             linear predictor; proportion outcomes keep their binomial sampling noise).
         gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
         qof_missing_years: years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
+        errors: within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
+            ICB noise scales, heavy tails, exact zeros); default iid Gaussian, what the models
+            assume.  Named settings: :data:`SCENARIOS` / :func:`scenario`.
         seed: random seed; same config => identical panel.
     """
 
@@ -154,6 +288,7 @@ class SimulationConfig:
     noise_scale: float = 1.0
     gpps_responses: tuple[int, int] = (100, 300)
     qof_missing_years: tuple[int, ...] = ()
+    errors: ErrorStructure = field(default_factory=ErrorStructure)
     seed: int = 20240401
 
     @classmethod
@@ -163,6 +298,30 @@ class SimulationConfig:
             "n_practices": 480,
             "icbs": tuple(ICB_BY_CODE[c] for c in SMALL_ICBS),
             "equal_icb_sizes": True,
+        }
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+    @classmethod
+    def published_design(cls, **overrides: object) -> SimulationConfig:
+        """The published design: QK1 and the 10 comparators, ~1,660 practices, 2018-2024.
+
+        Practices are split over the 11 ICBs proportionally to their real practice counts; the
+        real GP FTE panel of these ICBs has 1,661 practices (1,644-1,661 per year).
+
+        Parameters
+        ----------
+        **overrides
+            Other :class:`SimulationConfig` fields.
+
+        Returns
+        -------
+        SimulationConfig
+            The configuration.
+        """
+        base: dict[str, object] = {
+            "n_practices": 1661,
+            "icbs": tuple(ICB_BY_CODE[c] for c in (S.LLR_ICB, *S.PUBLISHED_COMPARATORS)),
         }
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
@@ -217,6 +376,9 @@ class SimulationConfig:
                 raise ValueError(f"SimulationConfig.{key} must be in [0, 0.5), got {v}")
         if self.noise_scale < 0:
             raise ValueError("SimulationConfig.noise_scale must be >= 0")
+        if not isinstance(self.errors, ErrorStructure):
+            raise ValueError("SimulationConfig.errors must be an ErrorStructure")
+        self.errors.validate()
         lo, hi = self.dose_range
         if not 0 <= lo <= hi:
             raise ValueError("SimulationConfig.dose_range must satisfy 0 <= min <= max")
@@ -271,6 +433,10 @@ class SimulationTruth:
         events: closures and mergers (practice_code, year = first year absent, event,
             absorbed_into).
         clipped: outcome -> number of FTE values below 0 clipped to 0.
+        zeroed: outcome -> number of FTE values set to exactly 0 by ``errors.zero_share`` (empty
+            without zeros).  ``params[outcome]`` also holds ``errors`` (the
+            :class:`ErrorStructure` as a dict) and ``ics_noise`` (Series of the ICB noise
+            multipliers ``m_g``; all 1 with iid errors).
     """
 
     config: SimulationConfig
@@ -283,6 +449,7 @@ class SimulationTruth:
     dose_effect: dict[str, float]
     events: pd.DataFrame
     clipped: dict[str, int]
+    zeroed: dict[str, int] = field(default_factory=dict)
 
     def _contrast(
         self, table: pd.DataFrame, value: str, outcome: str, comparators: Sequence[str] | None
@@ -373,6 +540,96 @@ def _centre(x: np.ndarray) -> np.ndarray:
 
 def _double_centre(m: np.ndarray) -> np.ndarray:
     return m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+
+
+# Random stream of the error-structure draws: (seed, _AUX_STREAM, outcome index) keeps the main
+# stream, hence every other column, identical whatever the error structure.
+_AUX_STREAM: Final = 7919
+
+
+def _structured_errors(
+    e: np.ndarray,
+    err: ErrorStructure,
+    aux: np.random.Generator,
+    *,
+    sigma: float,
+    practice: np.ndarray,
+    icb: np.ndarray,
+    treated: int,
+    t_centred: np.ndarray,
+    n_practices: int,
+    zeros: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply :class:`ErrorStructure` to the iid errors ``e`` (rows sorted by practice, year).
+
+    Parameters
+    ----------
+    e : numpy.ndarray
+        iid ``N(0, sigma^2)`` errors of the default generator, one per row.
+    err : ErrorStructure
+        The error structure.
+    aux : numpy.random.Generator
+        Separate stream for the extra draws (always drawn in the same order).
+    sigma : float
+        Noise SD of the outcome (after ``noise_scale``).
+    practice, icb : numpy.ndarray
+        Practice and ICB index of each row (rows of a practice contiguous, years ascending).
+    treated : int
+        Index of the treated ICB.
+    t_centred : numpy.ndarray
+        Year of each row minus the mean study year.
+    n_practices : int
+        Number of practices (``practice`` indexes ``0..n_practices - 1``).
+    zeros : bool
+        Whether to draw exact zeros (rate outcomes).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The new errors, the ICB noise multipliers ``m_g`` and the boolean mask of zero rows.
+    """
+    n_icb = int(icb.max()) + 1 if icb.size else 0
+    n_g = aux.standard_normal(n_icb)
+    d_i = aux.standard_normal(n_practices)
+    nu = err.nu if err.nu is not None else np.inf
+    chi_p = aux.chisquare(nu, n_practices) if err.nu is not None else np.full(n_practices, np.inf)
+    chi_r = aux.chisquare(nu, e.size) if err.nu is not None else np.full(e.size, np.inf)
+    u_zero = aux.uniform(size=e.size)
+
+    first = np.ones(e.size, dtype=bool)
+    first[1:] = practice[1:] != practice[:-1]
+    start = np.flatnonzero(first)
+    pos = np.arange(e.size) - start[np.cumsum(first) - 1]
+
+    innov = e
+    if err.nu is not None and err.tail_unit == "row":
+        innov = e * np.sqrt((nu - 2.0) / chi_r)
+    x = innov.copy()
+    if err.rho:
+        c = np.sqrt(1.0 - err.rho**2)
+        for k in range(1, int(pos.max()) + 1 if pos.size else 1):
+            idx = np.flatnonzero(pos == k)
+            x[idx] = err.rho * x[idx - 1] + c * innov[idx]
+    x = x + sigma * err.drift_sd * d_i[practice] * t_centred
+    mult = np.exp(err.ics_noise_sd * n_g)
+    mult[treated] *= err.treated_noise_ratio
+    s_i = np.sqrt((nu - 2.0) / chi_p) if err.nu is not None and err.tail_unit == "practice" else 1.0
+    out = err.scale * mult[icb] * (x * (s_i[practice] if np.ndim(s_i) else s_i))
+
+    zero_rows = np.zeros(e.size, dtype=bool)
+    if zeros and err.has_zeros:
+        share = np.full(n_icb, err.zero_share)
+        if err.treated_zero_share is not None:
+            share[treated] = err.treated_zero_share
+        s_row = share[icb]
+        b = err.zero_persistence
+        enter = s_row * (1.0 - b) / (1.0 - s_row)  # stationary share s: s = enter / (1 - b + enter)
+        zero_rows = np.where(first, u_zero < s_row, False)
+        for k in range(1, int(pos.max()) + 1 if pos.size else 1):
+            idx = np.flatnonzero(pos == k)
+            p = np.where(zero_rows[idx - 1], b, enter[idx])
+            zero_rows[idx] = u_zero[idx] < p
+    return out, mult, zero_rows
 
 
 def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
@@ -524,6 +781,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
     params: dict[str, dict[str, object]] = {}
     sii_rows, level_rows, pe_rows = [], [], []
     clipped: dict[str, int] = {}
+    zeroed: dict[str, int] = {}
     ns = cfg.noise_scale
     tc = years - years.mean()
     outcomes = cfg.simulated_outcomes()
@@ -540,6 +798,22 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         f_gt = _double_centre(rng.normal(0, sp.sd_icb_year_gradient * ns, (len(rows), n_years)))
         u_i = rng.normal(0, sp.tau * ns, n)
         e = rng.normal(0, sp.sigma * ns, pi.size)
+        zero_rows = np.zeros(pi.size, dtype=bool)
+        ics_mult = np.ones(len(rows))
+        if not cfg.errors.is_iid:
+            aux = np.random.default_rng([cfg.seed, _AUX_STREAM, list(OUTCOMES).index(col)])
+            e, ics_mult, zero_rows = _structured_errors(
+                e,
+                cfg.errors,
+                aux,
+                sigma=sp.sigma * ns,
+                practice=pi,
+                icb=g_idx,
+                treated=treated_g,
+                t_centred=years[ti] - years.mean(),
+                n_practices=n,
+                zeros=not orow.is_proportion,
+            )
         treat_gt = np.zeros((len(rows), n_years))
         treat_gt[treated_g, years >= cfg.start_year] = 1.0
         lev_eff, grad_eff, dose_eff = (cfg.effect(x, col) for x in ("level", "gradient", "dose"))
@@ -556,6 +830,9 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         if not orow.is_proportion:
             clipped[col] = int((eta < 0).sum())
             y = np.round(np.maximum(eta, 0.0), 6)
+            if cfg.errors.has_zeros:
+                y = np.where(zero_rows, 0.0, y)
+                zeroed[col] = int(zero_rows.sum())
         else:
             nn = df[orow.denominator].to_numpy()
             y = rng.binomial(nn, _expit(eta)) / nn
@@ -574,6 +851,8 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
             "b_t": pd.Series(b_t, index=years, name="b_t"),
             "d_gt": pd.DataFrame(d_gt, index=icb_codes, columns=years),
             "f_gt": pd.DataFrame(f_gt, index=icb_codes, columns=years),
+            "errors": cfg.errors.to_dict(),
+            "ics_noise": pd.Series(ics_mult, index=icb_codes, name="ics_noise"),
         }
         present = sw.reshape(len(rows), n_years) > 0
         gg, yy = np.nonzero(present)
@@ -634,5 +913,6 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         dose_effect={k: cfg.effect("dose", k) for k in outcomes},
         events=ev,
         clipped=clipped,
+        zeroed=zeroed,
     )
     return SyntheticPanel(panel=df, truth=truth)
