@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,68 @@ from scipy import stats
 
 from hepcausal import schema as S
 
-__all__ = ["ResidualStats", "residual_stats", "two_way_residuals"]
+__all__ = ["REAL_TARGETS", "ResidualStats", "residual_stats", "two_way_residuals"]
+
+
+# Residual statistics of the REAL panel, published design (QK1 and the 10 comparators,
+# 2018-2024, treated QK1 from 2022), measured once on main with:
+#   panel = hepcausal.data.nhs.build_nhs_panel(os.environ["HEPCAUSAL_NHS_DATA"]).panel
+#   residual_stats(panel, outcome, icbs=[S.LLR_ICB, *S.PUBLISHED_COMPARATORS]).as_dict()
+# (11,567 GP FTE rows, 1,661 practices).  Calibration targets of the ``realistic`` scenario
+# (benchmarks/calibrate_synthetic.py, tests/test_synthetic_errors.py).
+REAL_TARGETS: Final[dict[str, dict[str, float]]] = {
+    S.GP_FTE: {
+        "acf lag 1": 0.3589,
+        "acf lag 2": -0.0958,
+        "acf lag 3": -0.3869,
+        "acf lag 4": -0.4955,
+        "acf lag 5": -0.4972,
+        "change SD min": 0.0887,
+        "change SD median": 0.1002,
+        "change SD max": 0.1335,
+        "change SD treated": 0.1639,
+        "change SD treated / median": 1.6357,
+        "kurtosis pooled": 11.8674,
+        "kurtosis treated": 24.3670,
+        "residual SD": 0.0845,
+        "zero share": 0.0119,
+        "zero share treated": 0.0223,
+    },
+    S.NURSE_FTE: {
+        "acf lag 1": 0.2628,
+        "acf lag 2": -0.1606,
+        "acf lag 3": -0.2845,
+        "acf lag 4": -0.5690,
+        "acf lag 5": -0.4156,
+        "change SD min": 0.0700,
+        "change SD median": 0.0986,
+        "change SD max": 0.1075,
+        "change SD treated": 0.0770,
+        "change SD treated / median": 0.7812,
+        "kurtosis pooled": 7.7747,
+        "kurtosis treated": 3.1061,
+        "residual SD": 0.0842,
+        "zero share": 0.0090,
+        "zero share treated": 0.0264,
+    },
+    S.ADMIN_FTE: {
+        "acf lag 1": 0.2573,
+        "acf lag 2": -0.0698,
+        "acf lag 3": -0.3139,
+        "acf lag 4": -0.4531,
+        "acf lag 5": -0.4661,
+        "change SD min": 0.1905,
+        "change SD median": 0.2484,
+        "change SD max": 0.3341,
+        "change SD treated": 0.2320,
+        "change SD treated / median": 0.9342,
+        "kurtosis pooled": 27.0276,
+        "kurtosis treated": 1.6148,
+        "residual SD": 0.2078,
+        "zero share": 0.0078,
+        "zero share treated": 0.0137,
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,13 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES, SyntheticSpec, denominator_columns, synthetic_specs
 
 __all__ = [
+    "CALIBRATED_ERRORS",
+    "SCENARIOS",
     "ErrorStructure",
     "SimulationConfig",
     "SimulationTruth",
     "SyntheticPanel",
+    "scenario",
     "simulate_panel",
 ]
 
@@ -264,8 +267,9 @@ class SimulationConfig:
         gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
         qof_missing_years: years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
         errors: within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
-            ICB noise scales, heavy tails, exact zeros); default iid Gaussian, what the models
-            assume.  Named settings: :data:`SCENARIOS` / :func:`scenario`.
+            ICB noise scales, heavy tails, exact zeros), one for every outcome or a mapping
+            outcome -> ErrorStructure (outcomes not in it: iid); default iid Gaussian, what the
+            models assume.  Named settings: :data:`SCENARIOS` / :func:`scenario`.
         seed: random seed; same config => identical panel.
     """
 
@@ -288,7 +292,7 @@ class SimulationConfig:
     noise_scale: float = 1.0
     gpps_responses: tuple[int, int] = (100, 300)
     qof_missing_years: tuple[int, ...] = ()
-    errors: ErrorStructure = field(default_factory=ErrorStructure)
+    errors: ErrorStructure | Mapping[str, ErrorStructure] = field(default_factory=ErrorStructure)
     seed: int = 20240401
 
     @classmethod
@@ -376,9 +380,17 @@ class SimulationConfig:
                 raise ValueError(f"SimulationConfig.{key} must be in [0, 0.5), got {v}")
         if self.noise_scale < 0:
             raise ValueError("SimulationConfig.noise_scale must be >= 0")
-        if not isinstance(self.errors, ErrorStructure):
-            raise ValueError("SimulationConfig.errors must be an ErrorStructure")
-        self.errors.validate()
+        if isinstance(self.errors, Mapping):
+            bad = sorted(set(self.errors) - set(self.outcome_specs))
+            if bad:
+                raise ValueError(f"SimulationConfig.errors: {bad} are not simulated outcomes")
+            structures = list(self.errors.values())
+        else:
+            structures = [self.errors]
+        for err in structures:
+            if not isinstance(err, ErrorStructure):
+                raise ValueError("SimulationConfig.errors must hold ErrorStructure objects")
+            err.validate()
         lo, hi = self.dose_range
         if not 0 <= lo <= hi:
             raise ValueError("SimulationConfig.dose_range must satisfy 0 <= min <= max")
@@ -403,6 +415,23 @@ class SimulationConfig:
                     f"SimulationConfig.{name}: unknown outcomes {sorted(set(v) - set(simulated))} "
                     f"(simulated: {list(simulated)})"
                 )
+
+    def errors_for(self, outcome: str) -> ErrorStructure:
+        """The error structure of one outcome.
+
+        Parameters
+        ----------
+        outcome : str
+            Panel column.
+
+        Returns
+        -------
+        ErrorStructure
+            ``errors`` itself, or its entry for ``outcome`` (iid if it has none).
+        """
+        if isinstance(self.errors, Mapping):
+            return self.errors.get(outcome, ErrorStructure())
+        return self.errors
 
     def simulated_outcomes(self) -> tuple[str, ...]:
         """Panel columns of the simulated outcomes, in outcome-table order.
@@ -800,11 +829,12 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         e = rng.normal(0, sp.sigma * ns, pi.size)
         zero_rows = np.zeros(pi.size, dtype=bool)
         ics_mult = np.ones(len(rows))
-        if not cfg.errors.is_iid:
+        err = cfg.errors_for(col)
+        if not err.is_iid:
             aux = np.random.default_rng([cfg.seed, _AUX_STREAM, list(OUTCOMES).index(col)])
             e, ics_mult, zero_rows = _structured_errors(
                 e,
-                cfg.errors,
+                err,
                 aux,
                 sigma=sp.sigma * ns,
                 practice=pi,
@@ -830,7 +860,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         if not orow.is_proportion:
             clipped[col] = int((eta < 0).sum())
             y = np.round(np.maximum(eta, 0.0), 6)
-            if cfg.errors.has_zeros:
+            if err.has_zeros:
                 y = np.where(zero_rows, 0.0, y)
                 zeroed[col] = int(zero_rows.sum())
         else:
@@ -851,7 +881,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
             "b_t": pd.Series(b_t, index=years, name="b_t"),
             "d_gt": pd.DataFrame(d_gt, index=icb_codes, columns=years),
             "f_gt": pd.DataFrame(f_gt, index=icb_codes, columns=years),
-            "errors": cfg.errors.to_dict(),
+            "errors": err.to_dict(),
             "ics_noise": pd.Series(ics_mult, index=icb_codes, name="ics_noise"),
         }
         present = sw.reshape(len(rows), n_years) > 0
@@ -916,3 +946,82 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         zeroed=zeroed,
     )
     return SyntheticPanel(panel=df, truth=truth)
+
+
+# --- named error scenarios ----------------------------------------------------------------------
+# Calibrated error structures per outcome: residual statistics of the published design (QK1 and
+# the 10 comparators, 2018-2024) of the real panel, reproduced by simulate_panel within the
+# tolerances of tests/test_synthetic_errors.py.  Targets: REAL_RESIDUAL_TARGETS there; fit:
+#   HEPCAUSAL_NHS_DATA=... python benchmarks/calibrate_synthetic.py --fit <outcome>
+CALIBRATED_ERRORS: Final[Mapping[str, ErrorStructure]] = {
+    S.GP_FTE: ErrorStructure(
+        rho=0.5,
+        drift_sd=0.3,
+        ics_noise_sd=0.1,
+        treated_noise_ratio=1.6,
+        nu=3.0,
+        zero_share=0.006,
+        treated_zero_share=0.015,
+        zero_persistence=0.68,
+        scale=1.15,
+    ),
+}
+
+_REAL: Final = CALIBRATED_ERRORS[S.GP_FTE]
+
+SCENARIOS: Final[Mapping[str, ErrorStructure | Mapping[str, ErrorStructure]]] = {
+    "model": ErrorStructure(),
+    "realistic": CALIBRATED_ERRORS,
+    "ar1": ErrorStructure(rho=_REAL.rho),
+    "drift": ErrorStructure(drift_sd=_REAL.drift_sd),
+    "ics_noise": ErrorStructure(
+        ics_noise_sd=_REAL.ics_noise_sd, treated_noise_ratio=_REAL.treated_noise_ratio
+    ),
+    "heavy_tails": ErrorStructure(nu=_REAL.nu, tail_unit=_REAL.tail_unit),
+    "zeros": ErrorStructure(
+        zero_share=_REAL.zero_share,
+        treated_zero_share=_REAL.treated_zero_share,
+        zero_persistence=_REAL.zero_persistence,
+    ),
+}
+"""Named error scenarios (:func:`scenario`).
+
+``model``: iid Gaussian noise, exactly what the panel models assume (today's generator).
+``realistic``: every feature on at the magnitudes measured on the real panel, per outcome
+(:data:`CALIBRATED_ERRORS`; outcomes without a calibration get GP FTE's structure with
+``scale=1``).  ``ar1``, ``drift``, ``ics_noise``, ``heavy_tails``, ``zeros``: one feature alone at
+its GP FTE magnitude, for every outcome (zeros only for rate outcomes).
+"""
+
+
+def scenario(name: str, config: SimulationConfig | None = None) -> SimulationConfig:
+    """A configuration with a named error scenario.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SCENARIOS`: ``model``, ``realistic``, ``ar1``, ``drift``, ``ics_noise``,
+        ``heavy_tails``, ``zeros``.
+    config : SimulationConfig, optional
+        Base configuration (any preset: :meth:`SimulationConfig.small`,
+        :meth:`SimulationConfig.published_design`, the national default); default
+        ``SimulationConfig()``.
+
+    Returns
+    -------
+    SimulationConfig
+        ``config`` with ``errors`` set to the scenario.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a scenario.
+    """
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown error scenario {name!r}; choose one of {list(SCENARIOS)}")
+    cfg = config or SimulationConfig()
+    errors = SCENARIOS[name]
+    if isinstance(errors, Mapping):
+        fallback = _REAL.replace(scale=1.0)
+        errors = {k: errors.get(k, fallback) for k in cfg.simulated_outcomes()}
+    return cfg.replace(errors=errors)
