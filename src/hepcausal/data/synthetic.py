@@ -830,6 +830,10 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         zero_rows = np.zeros(pi.size, dtype=bool)
         ics_mult = np.ones(len(rows))
         err = cfg.errors_for(col)
+        if orow.is_proportion and err.has_zeros:
+            err = err.replace(zero_share=0.0, treated_zero_share=None)  # zeros: rates only
+        e_iid = e
+        aux = None
         if not err.is_iid:
             aux = np.random.default_rng([cfg.seed, _AUX_STREAM, list(OUTCOMES).index(col)])
             e, ics_mult, zero_rows = _structured_errors(
@@ -865,7 +869,14 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
                 zeroed[col] = int(zero_rows.sum())
         else:
             nn = df[orow.denominator].to_numpy()
-            y = rng.binomial(nn, _expit(eta)) / nn
+            if aux is None:
+                y = rng.binomial(nn, _expit(eta)) / nn
+            else:
+                # advance the main stream exactly as the iid generator would (the binomial
+                # sampler's consumption depends on p), then draw the outcome from the aux stream:
+                # later outcomes stay identical whatever this outcome's error structure
+                rng.binomial(nn, _expit(eta - e + e_iid))
+                y = aux.binomial(nn, _expit(eta)) / nn
             if col == S.QOF and cfg.qof_missing_years:
                 y = np.where(np.isin(years[ti], cfg.qof_missing_years), np.nan, y)
         df[col] = y
