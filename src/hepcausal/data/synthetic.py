@@ -966,15 +966,15 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
 #   HEPCAUSAL_NHS_DATA=... python benchmarks/calibrate_synthetic.py --fit <outcome>
 CALIBRATED_ERRORS: Final[Mapping[str, ErrorStructure]] = {
     S.GP_FTE: ErrorStructure(
-        rho=0.5,
-        drift_sd=0.3,
+        rho=0.65,
+        drift_sd=0.12,
         ics_noise_sd=0.1,
         treated_noise_ratio=1.6,
-        nu=3.0,
-        zero_share=0.006,
-        treated_zero_share=0.015,
+        nu=4.0,
+        zero_share=0.008,
+        treated_zero_share=0.018,
         zero_persistence=0.68,
-        scale=1.15,
+        scale=1.6,
     ),
 }
 
