@@ -265,44 +265,6 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
 RESIDUAL_OUTCOMES = (S.GP_FTE, S.NURSE_FTE, S.ADMIN_FTE)
 
 
-def generated_residual_stats(
-    outcome: str, scenario_name: str, seeds: Sequence[int] = (1, 2, 3, 4), **errors: object
-) -> dict[str, float]:
-    """Seed-averaged residual statistics of one outcome at the published design.
-
-    Parameters
-    ----------
-    outcome : str
-        Panel column (only this outcome is simulated).
-    scenario_name : str
-        Error scenario (:data:`hepcausal.data.synthetic.SCENARIOS`).
-    seeds : sequence of int
-        Seeds to average over.
-    **errors
-        Overrides of the outcome's :class:`ErrorStructure` fields.
-
-    Returns
-    -------
-    dict
-        Statistic -> mean over seeds (:meth:`ResidualStats.as_dict` keys).
-    """
-    from hepcausal.data.residual_stats import residual_stats
-    from hepcausal.data.synthetic import SimulationConfig, scenario, simulate_panel
-    from hepcausal.outcomes import synthetic_specs
-
-    out = []
-    for seed in seeds:
-        cfg = scenario(scenario_name, SimulationConfig.published_design(seed=seed))
-        err = cfg.errors_for(outcome)
-        if errors:
-            err = err.replace(**errors)
-        cfg = cfg.replace(
-            outcome_specs={outcome: synthetic_specs()[outcome]}, errors={outcome: err}
-        )
-        out.append(residual_stats(simulate_panel(cfg).panel, outcome).as_dict())
-    return {k: float(np.mean([d[k] for d in out])) for k in out[0]}
-
-
 def residual_table(real_panel: pd.DataFrame | None, seeds: Sequence[int]) -> pd.DataFrame:
     """Real vs ``model`` vs ``realistic`` residual statistics, one block per outcome.
 
@@ -318,7 +280,7 @@ def residual_table(real_panel: pd.DataFrame | None, seeds: Sequence[int]) -> pd.
     pandas.DataFrame
         Index (outcome, statistic), columns real, model, realistic.
     """
-    from hepcausal.data.residual_stats import REAL_TARGETS, residual_stats
+    from hepcausal.data.residual_stats import REAL_TARGETS, residual_stats, simulated_residual_stats
 
     blocks = {}
     for k in RESIDUAL_OUTCOMES:
@@ -330,8 +292,8 @@ def residual_table(real_panel: pd.DataFrame | None, seeds: Sequence[int]) -> pd.
         blocks[k] = pd.DataFrame(
             {
                 "real": real,
-                "model": generated_residual_stats(k, "model", seeds),
-                "realistic": generated_residual_stats(k, "realistic", seeds),
+                "model": simulated_residual_stats(k, "model", seeds),
+                "realistic": simulated_residual_stats(k, "realistic", seeds),
             }
         )
     return pd.concat(blocks, names=["outcome", "statistic"])
@@ -422,6 +384,7 @@ def fit_error_structure(
     """
     from scipy.optimize import minimize
 
+    from hepcausal.data.residual_stats import simulated_residual_stats
     from hepcausal.data.synthetic import CALIBRATED_ERRORS
 
     start = CALIBRATED_ERRORS.get(outcome, CALIBRATED_ERRORS[S.GP_FTE])
@@ -434,7 +397,7 @@ def fit_error_structure(
         return {f: _FIT_TRANSFORMS[f][1](v) for f, v in zip(free, x, strict=True)}  # type: ignore[operator]
 
     def loss(x: np.ndarray) -> float:
-        return fit_loss(generated_residual_stats(outcome, "realistic", seeds, **fields(x)), real)
+        return fit_loss(simulated_residual_stats(outcome, "realistic", seeds, **fields(x)), real)
 
     res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": maxfev, "fatol": 0.05})
     out = {k: round(v, 3) for k, v in fields(res.x).items()}

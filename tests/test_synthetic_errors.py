@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from hepcausal import schema as S
-from hepcausal.data.residual_stats import REAL_TARGETS, residual_stats, two_way_residuals
+from hepcausal.data.residual_stats import (
+    REAL_TARGETS,
+    residual_stats,
+    simulated_residual_stats,
+    two_way_residuals,
+)
 from hepcausal.data.synthetic import (
     CALIBRATED_ERRORS,
     SCENARIOS,
@@ -214,19 +219,6 @@ TOLERANCE: dict[str, tuple[str, float]] = {
 }
 
 
-def realistic_stats(outcome: str, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> dict[str, float]:
-    """Residual statistics of the realistic scenario at the published design, seed-averaged."""
-    out = []
-    for seed in seeds:
-        cfg = scenario("realistic", SimulationConfig.published_design(seed=seed))
-        cfg = cfg.replace(
-            outcome_specs={outcome: synthetic_specs()[outcome]},
-            errors={outcome: cfg.errors_for(outcome)},
-        )
-        out.append(residual_stats(simulate_panel(cfg).panel, outcome).as_dict())
-    return {k: float(np.mean([d[k] for d in out])) for k in out[0]}
-
-
 def within_tolerance(sim: dict[str, float], real: dict[str, float]) -> list[str]:
     """Statistics of ``sim`` outside :data:`TOLERANCE` of ``real`` (empty = calibrated)."""
     bad = []
@@ -240,7 +232,7 @@ def within_tolerance(sim: dict[str, float], real: dict[str, float]) -> list[str]
 
 @pytest.mark.parametrize("outcome", sorted(CALIBRATED_ERRORS))
 def test_realistic_scenario_matches_real_targets(outcome: str) -> None:
-    assert within_tolerance(realistic_stats(outcome), REAL_TARGETS[outcome]) == []
+    assert within_tolerance(simulated_residual_stats(outcome), REAL_TARGETS[outcome]) == []
 
 
 def test_model_scenario_does_not_match_real_targets() -> None:
