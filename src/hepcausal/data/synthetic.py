@@ -966,15 +966,37 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
 #   HEPCAUSAL_NHS_DATA=... python benchmarks/calibrate_synthetic.py --fit <outcome>
 CALIBRATED_ERRORS: Final[Mapping[str, ErrorStructure]] = {
     S.GP_FTE: ErrorStructure(
-        rho=0.65,
+        rho=0.68,
         drift_sd=0.12,
-        ics_noise_sd=0.1,
+        ics_noise_sd=0.05,
         treated_noise_ratio=1.6,
-        nu=4.0,
-        zero_share=0.008,
-        treated_zero_share=0.018,
+        nu=3.0,
+        zero_share=0.004,
+        treated_zero_share=0.006,
         zero_persistence=0.68,
-        scale=1.6,
+        scale=1.85,
+    ),
+    S.NURSE_FTE: ErrorStructure(
+        rho=0.55,
+        drift_sd=0.12,
+        ics_noise_sd=0.05,
+        treated_noise_ratio=0.8,
+        nu=3.0,
+        zero_share=0.0,
+        treated_zero_share=0.01,
+        zero_persistence=0.68,
+        scale=3.3,
+    ),
+    S.ADMIN_FTE: ErrorStructure(
+        rho=0.55,
+        drift_sd=0.14,
+        ics_noise_sd=0.1,
+        treated_noise_ratio=0.85,
+        nu=2.6,
+        zero_share=0.004,
+        treated_zero_share=0.015,
+        zero_persistence=0.68,
+        scale=2.4,
     ),
 }
 
