@@ -30,7 +30,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -300,13 +300,14 @@ def residual_table(real_panel: pd.DataFrame | None, seeds: Sequence[int]) -> pd.
 
 
 # Fitted fields and their unconstrained transforms (x -> field value).
-_FIT_TRANSFORMS: dict[str, tuple[object, object]] = {
+_Transform = Callable[[float], float]
+_FIT_TRANSFORMS: dict[str, tuple[_Transform, _Transform]] = {
     "rho": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.95))),
     "drift_sd": (lambda v: v, lambda x: abs(float(x))),
-    "scale": (np.log, lambda x: float(np.exp(x))),
-    "nu": (lambda v: np.log(v - 2.0), lambda x: 2.0 + float(np.exp(x))),
+    "scale": (lambda v: float(np.log(v)), lambda x: float(np.exp(x))),
+    "nu": (lambda v: float(np.log(v - 2.0)), lambda x: 2.0 + float(np.exp(x))),
     "ics_noise_sd": (lambda v: v, lambda x: abs(float(x))),
-    "treated_noise_ratio": (np.log, lambda x: float(np.exp(x))),
+    "treated_noise_ratio": (lambda v: float(np.log(v)), lambda x: float(np.exp(x))),
     "zero_share": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.2))),
     "treated_zero_share": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.2))),
 }
@@ -389,12 +390,12 @@ def fit_error_structure(
 
     start = CALIBRATED_ERRORS.get(outcome, CALIBRATED_ERRORS[S.GP_FTE])
     base = {f: getattr(start, f) for f in free}
-    if base.get("nu") is None:
+    if "nu" in base and base["nu"] is None:
         base["nu"] = 30.0
-    x0 = np.array([_FIT_TRANSFORMS[f][0](base[f]) for f in free], dtype=float)  # type: ignore[operator]
+    x0 = np.array([_FIT_TRANSFORMS[f][0](float(base[f])) for f in free])
 
     def fields(x: np.ndarray) -> dict[str, float]:
-        return {f: _FIT_TRANSFORMS[f][1](v) for f, v in zip(free, x, strict=True)}  # type: ignore[operator]
+        return {f: _FIT_TRANSFORMS[f][1](float(v)) for f, v in zip(free, x, strict=True)}
 
     def loss(x: np.ndarray) -> float:
         return fit_loss(simulated_residual_stats(outcome, "realistic", seeds, **fields(x)), real)

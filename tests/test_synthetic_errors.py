@@ -138,7 +138,9 @@ def test_errors_recorded_in_truth() -> None:
     ]
     assert m.std() > 0 and m[S.LLR_ICB] > 0
     iid = simulate_panel(SimulationConfig.small(seed=5)).truth.params[GP]
-    assert (iid["ics_noise"] == 1.0).all() and iid["errors"] == ErrorStructure().to_dict()
+    ones = iid["ics_noise"]
+    assert isinstance(ones, pd.Series) and (ones == 1.0).all()
+    assert iid["errors"] == ErrorStructure().to_dict()
 
 
 @pytest.mark.parametrize(

@@ -642,8 +642,9 @@ def _structured_errors(
     x = x + sigma * err.drift_sd * d_i[practice] * t_centred
     mult = np.exp(err.ics_noise_sd * n_g)
     mult[treated] *= err.treated_noise_ratio
-    s_i = np.sqrt((nu - 2.0) / chi_p) if err.nu is not None and err.tail_unit == "practice" else 1.0
-    out = err.scale * mult[icb] * (x * (s_i[practice] if np.ndim(s_i) else s_i))
+    if err.nu is not None and err.tail_unit == "practice":
+        x = x * np.sqrt((nu - 2.0) / chi_p)[practice]
+    out = err.scale * mult[icb] * x
 
     zero_rows = np.zeros(e.size, dtype=bool)
     if zeros and err.has_zeros:
