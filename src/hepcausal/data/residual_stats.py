@@ -30,6 +30,7 @@ from hepcausal import schema as S
 __all__ = [
     "REAL_TARGETS",
     "ResidualStats",
+    "icb_gradient_stats",
     "residual_stats",
     "simulated_residual_stats",
     "two_way_residuals",
@@ -316,6 +317,60 @@ def residual_stats(
         n_rows=len(d),
         n_practices=int(unit.max()) + 1,
     )
+
+
+def icb_gradient_stats(
+    panel: pd.DataFrame,
+    outcome: str,
+    *,
+    icbs: Sequence[str] | None = None,
+    start_year: int = S.HEP_START_YEAR,
+) -> dict[str, float]:
+    """Spread over ICBs of the per ICB-year SII (the gradient a DDD contrasts).
+
+    Per ICB-year list-weighted least-squares slope of ``outcome`` on ``deprivation_rank``; per
+    ICB its linear trend over years and its post-minus-pre change (mean over years >=
+    ``start_year`` minus mean before).  The SD over ICBs of those changes is the spread a
+    placebo DDD sees; practice drift and AR(1) noise raise it above what iid noise implies.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``icb_code``, ``year``, ``list_size``, ``deprivation_rank`` and ``outcome``.
+    outcome : str
+        Panel column.
+    icbs : sequence of str, optional
+        Keep only these ICBs; default all.
+    start_year : int
+        First post year.
+
+    Returns
+    -------
+    dict
+        ``ICB SII trend SD`` (per year) and ``ICB SII change SD``.
+    """
+    d = panel.loc[np.isfinite(panel[outcome].to_numpy(dtype=float))]
+    if icbs is not None:
+        d = d.loc[d[S.ICB].isin(list(icbs))]
+    rows = []
+    for (icb, year), g in d.groupby([S.ICB, S.YEAR]):
+        w = g[S.LIST_SIZE].to_numpy(float)
+        x = g[S.DEPRIVATION_RANK].to_numpy(float)
+        y = g[outcome].to_numpy(float)
+        xc = x - np.average(x, weights=w)
+        slope = float(np.sum(w * xc * (y - np.average(y, weights=w))) / np.sum(w * xc**2))
+        rows.append((icb, int(year), slope))
+    sii = pd.DataFrame(rows, columns=["icb", "year", "sii"])
+    trend, change = [], []
+    for _, g in sii.groupby("icb"):
+        t = g["year"].to_numpy(float)
+        trend.append(float(np.polyfit(t - t.mean(), g["sii"].to_numpy(), 1)[0]))
+        post = g["year"] >= start_year
+        change.append(float(g.loc[post, "sii"].mean() - g.loc[~post, "sii"].mean()))
+    return {
+        "ICB SII trend SD": float(np.std(trend, ddof=1)),
+        "ICB SII change SD": float(np.std(change, ddof=1)),
+    }
 
 
 def simulated_residual_stats(
