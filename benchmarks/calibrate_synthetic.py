@@ -492,22 +492,20 @@ def gradient_table(real_panel: pd.DataFrame, seeds: Sequence[int]) -> pd.DataFra
 
 def _print_residuals(real_panel: pd.DataFrame, seeds: Sequence[int]) -> None:
     tab = residual_table(real_panel, seeds)
-    fmt = pd.option_context(
-        "display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4f}".format
-    )
+    opts = ("display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4f}".format)
     print(
         "\nResidual structure after removing practice and ICB x year means: published design "
         f"(QK1 + 10 comparators, 2018-2024); generated = median of {len(seeds)} seeds of "
         "SimulationConfig.published_design; change SD min/median/max over the 10 comparators; "
         "kurtosis = excess kurtosis of the practice post-minus-pre changes"
     )
-    with fmt:
+    with pd.option_context(*opts):
         print(tab)
     print(
         "\nICB-level gradient: SD over the 42 ICBs of the per ICB-year SII linear trend and "
         f"post-minus-pre change; generated = national default, median of {len(seeds)} seeds"
     )
-    with fmt:
+    with pd.option_context(*opts):
         print(gradient_table(real_panel, seeds))
 
 
