@@ -11,6 +11,7 @@ import pytest
 from hepcausal import schema as S
 from hepcausal.data.residual_stats import (
     REAL_TARGETS,
+    icb_gradient_stats,
     residual_stats,
     simulated_residual_stats,
     two_way_residuals,
@@ -185,6 +186,18 @@ def test_every_scenario_runs_on_every_preset(name: str, preset: str) -> None:
     if name == "realistic":
         assert isinstance(cfg.errors, Mapping) and set(cfg.errors) == set(cfg.simulated_outcomes())
         assert cfg.errors_for(GP) == CALIBRATED_ERRORS[GP]
+
+
+def test_realistic_errors_widen_icb_sii_changes() -> None:
+    # practice drift and AR(1) noise do not average out of the per ICB-year SII: the spread of
+    # ICB SII changes (what a placebo DDD sees) grows; same seed = same everything else
+    for seed in (1, 2, 3):
+        model = icb_gradient_stats(simulate_panel(SimulationConfig.small(seed=seed)).panel, GP)
+        real = icb_gradient_stats(
+            simulate_panel(scenario("realistic", SimulationConfig.small(seed=seed))).panel, GP
+        )
+        assert real["ICB SII change SD"] > 1.2 * model["ICB SII change SD"], seed
+        assert real["ICB SII trend SD"] > model["ICB SII trend SD"], seed
 
 
 def test_unknown_scenario() -> None:
