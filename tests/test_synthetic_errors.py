@@ -203,6 +203,23 @@ def test_realistic_errors_widen_icb_sii_changes() -> None:
 def test_unknown_scenario() -> None:
     with pytest.raises(ValueError, match="unknown error scenario"):
         scenario("nope")
+    with pytest.raises(ValueError, match="errors: unknown error scenario"):
+        SimulationConfig.small(errors="nope")
+
+
+def test_errors_from_config_values() -> None:
+    """TOML-style values: a scenario name, a dict of fields, outcome -> dict of fields."""
+    by_name = SimulationConfig.small(errors="realistic")
+    assert by_name == scenario("realistic", SimulationConfig.small())
+    assert SimulationConfig.small(errors="ar1").errors == SCENARIOS["ar1"]
+    fields = SimulationConfig.small(errors={"rho": 0.4, "nu": 5.0})
+    assert fields.errors == ErrorStructure(rho=0.4, nu=5.0)
+    per = SimulationConfig.small(errors={GP: {"drift_sd": 0.2}})
+    assert per.errors_for(GP) == ErrorStructure(drift_sd=0.2) and per.errors_for(S.QOF).is_iid
+    with pytest.raises(ValueError, match="unknown ErrorStructure fields"):
+        SimulationConfig.small(errors={GP: {"rhoo": 0.4}})
+    with pytest.raises(ValueError, match="must be an ErrorStructure"):
+        SimulationConfig.small(errors=3)
 
 
 def test_published_design_preset() -> None:

@@ -281,7 +281,9 @@ class SimulationConfig:
         errors: within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
             ICB noise scales, heavy tails, exact zeros), one for every outcome or a mapping
             outcome -> ErrorStructure (outcomes not in it: iid); default iid Gaussian, what the
-            models assume.  Named settings: :data:`SCENARIOS` / :func:`scenario`.
+            models assume.  Also accepted (resolved on construction, e.g. from a TOML config):
+            a scenario name of :data:`SCENARIOS` (``"realistic"``), a dict of ErrorStructure
+            fields, or a mapping outcome -> dict of fields.
         seed: random seed; same config => identical panel.
     """
 
@@ -304,8 +306,14 @@ class SimulationConfig:
     noise_scale: float = 1.0
     gpps_responses: tuple[int, int] = (100, 300)
     qof_missing_years: tuple[int, ...] = ()
-    errors: ErrorStructure | Mapping[str, ErrorStructure] = field(default_factory=ErrorStructure)
+    errors: ErrorStructure | Mapping[str, ErrorStructure] | str = field(
+        default_factory=ErrorStructure
+    )
     seed: int = 20240401
+
+    def __post_init__(self) -> None:
+        # configs (TOML) name a scenario or give plain dicts: resolve to ErrorStructure objects
+        object.__setattr__(self, "errors", _resolve_errors(self.errors, self.simulated_outcomes()))
 
     @classmethod
     def small(cls, **overrides: object) -> SimulationConfig:
@@ -392,13 +400,14 @@ class SimulationConfig:
                 raise ValueError(f"SimulationConfig.{key} must be in [0, 0.5), got {v}")
         if self.noise_scale < 0:
             raise ValueError("SimulationConfig.noise_scale must be >= 0")
-        if isinstance(self.errors, Mapping):
-            bad = sorted(set(self.errors) - set(self.outcome_specs))
+        errors = self._errors()
+        if isinstance(errors, Mapping):
+            bad = sorted(set(errors) - set(self.outcome_specs))
             if bad:
                 raise ValueError(f"SimulationConfig.errors: {bad} are not simulated outcomes")
-            structures = list(self.errors.values())
+            structures = list(errors.values())
         else:
-            structures = [self.errors]
+            structures = [errors]
         for err in structures:
             if not isinstance(err, ErrorStructure):
                 raise ValueError("SimulationConfig.errors must hold ErrorStructure objects")
@@ -441,8 +450,15 @@ class SimulationConfig:
         ErrorStructure
             ``errors`` itself, or its entry for ``outcome`` (iid if it has none).
         """
-        if isinstance(self.errors, Mapping):
-            return self.errors.get(outcome, ErrorStructure())
+        errors = self._errors()
+        if isinstance(errors, Mapping):
+            return errors.get(outcome, ErrorStructure())
+        return errors
+
+    def _errors(self) -> ErrorStructure | Mapping[str, ErrorStructure]:
+        # ``errors`` is resolved by __post_init__; this narrows its declared type
+        if isinstance(self.errors, str):
+            return _resolve_errors(self.errors, self.simulated_outcomes())
         return self.errors
 
     def simulated_outcomes(self) -> tuple[str, ...]:
@@ -1070,9 +1086,68 @@ def scenario(name: str, config: SimulationConfig | None = None) -> SimulationCon
     """
     if name not in SCENARIOS:
         raise ValueError(f"unknown error scenario {name!r}; choose one of {list(SCENARIOS)}")
-    cfg = config or SimulationConfig()
-    errors = SCENARIOS[name]
-    if isinstance(errors, Mapping):
+    return (config or SimulationConfig()).replace(errors=name)
+
+
+_ERROR_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(ErrorStructure))
+
+
+def _resolve_errors(
+    value: object, outcomes: Sequence[str]
+) -> ErrorStructure | Mapping[str, ErrorStructure]:
+    """``SimulationConfig.errors`` as ErrorStructure objects (scenario names and dicts resolved).
+
+    Parameters
+    ----------
+    value : object
+        An ErrorStructure, a scenario name, a dict of ErrorStructure fields, or a mapping
+        outcome -> (ErrorStructure or dict of fields).
+    outcomes : sequence of str
+        Simulated outcomes (a per-outcome scenario covers exactly these).
+
+    Returns
+    -------
+    ErrorStructure or dict
+        The resolved value.
+
+    Raises
+    ------
+    ValueError
+        Unknown scenario name or ErrorStructure field.
+    """
+    if isinstance(value, ErrorStructure):
+        return value
+    if isinstance(value, str):
+        if value not in SCENARIOS:
+            raise ValueError(
+                f"SimulationConfig.errors: unknown error scenario {value!r}; choose one of "
+                f"{list(SCENARIOS)}"
+            )
+        named = SCENARIOS[value]
+        if isinstance(named, ErrorStructure):
+            return named
         fallback = _REAL.replace(scale=1.0)
-        errors = {k: errors.get(k, fallback) for k in cfg.simulated_outcomes()}
-    return cfg.replace(errors=errors)
+        return {k: named.get(k, fallback) for k in outcomes}
+    if isinstance(value, Mapping):
+        if value and set(value) <= _ERROR_FIELDS:
+            return _error_structure(dict(value))
+        return {
+            str(k): v if isinstance(v, ErrorStructure) else _error_structure(v)
+            for k, v in value.items()
+        }
+    raise ValueError(
+        "SimulationConfig.errors must be an ErrorStructure, a scenario name, a dict of "
+        f"ErrorStructure fields or a mapping outcome -> ErrorStructure, got {type(value)!r}"
+    )
+
+
+def _error_structure(fields: object) -> ErrorStructure:
+    if not isinstance(fields, Mapping):
+        raise ValueError(f"SimulationConfig.errors: expected a dict of fields, got {fields!r}")
+    unknown = sorted(set(fields) - _ERROR_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"SimulationConfig.errors: unknown ErrorStructure fields {unknown} "
+            f"(known: {sorted(_ERROR_FIELDS)})"
+        )
+    return ErrorStructure(**fields)
