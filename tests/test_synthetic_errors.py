@@ -235,6 +235,8 @@ def test_published_design_preset() -> None:
 # Tolerances (absolute unless said): the generated statistics are the median of 4 seeds of the
 # published design; the real ones are one panel.  The kurtosis of heavy-tailed practice changes is
 # erratic (12 seeds of the GP realistic scenario: 10-90% range 5-81, median 11), hence a factor 3.
+# Zero shares come in spells (persistence 0.68): the SD of the treated ICB's share (~130
+# practices) is about 0.01, of the overall share about 0.0025; tolerances are about 2 SDs.
 TOLERANCE: dict[str, tuple[str, float]] = {
     "acf lag 1": ("abs", 0.08),
     "acf lag 2": ("abs", 0.08),
@@ -247,13 +249,15 @@ TOLERANCE: dict[str, tuple[str, float]] = {
     "change SD treated / median": ("rel", 0.2),
     "kurtosis pooled": ("log", np.log(3.0)),
     "residual SD": ("rel", 0.1),
-    "zero share": ("abs", 0.004),
-    "zero share treated": ("abs", 0.01),
+    "zero share": ("abs", 0.005),
+    "zero share treated": ("abs", 0.02),
 }
-# Known gaps, per outcome: nurse FTE's real lag-4 correlation (-0.57) breaks its own lag 3/5
-# pattern (-0.28/-0.42), which no smooth process reproduces; identity-scale Gaussian noise at the
-# real nurse magnitude clips ~3% of the values to 0 (real: 0.9% zeros).
-KNOWN_GAPS: dict[str, frozenset[str]] = {S.NURSE_FTE: frozenset({"acf lag 4", "zero share"})}
+# Known gaps, per outcome: nurse FTE's real lags 3-5 (-0.28, -0.57, -0.42) are not monotone, which
+# AR(1) + linear drift cannot reproduce (it gives about -0.35, -0.43, -0.43); identity-scale
+# Gaussian noise at the real nurse magnitude clips ~3% of the values to 0 (real: 0.9% zeros).
+KNOWN_GAPS: dict[str, frozenset[str]] = {
+    S.NURSE_FTE: frozenset({"acf lag 3", "acf lag 4", "zero share"})
+}
 
 
 def within_tolerance(
