@@ -6,9 +6,18 @@ panel (``hepcausal.data.synthetic``).  The generator never reads these files: th
 uses live in ``hepcausal.data.icb_table`` (per-ICB sizes and IMD quantiles) and
 ``hepcausal.data.synthetic`` (outcome levels, gradients, variance components).
 
+A second table compares the residual structure (:func:`hepcausal.data.residual_stats.
+residual_stats`: within-practice autocorrelations after removing practice and ICB x year means,
+ICB spreads and kurtosis of practice post-minus-pre changes, exact zeros) of the real published
+design (QK1 and the 10 comparators, 2018-2024; real panel from
+:func:`hepcausal.data.nhs.build_nhs_panel`) with the generator's ``model`` (iid) and ``realistic``
+error scenarios at the same design (``SimulationConfig.published_design``, seed-averaged).
+
 Usage::
 
-    python benchmarks/calibrate_synthetic.py                  # side-by-side table
+    python benchmarks/calibrate_synthetic.py                  # both tables
+    python benchmarks/calibrate_synthetic.py --residuals-only # residual structure only
+    python benchmarks/calibrate_synthetic.py --fit gp         # fit an outcome's ErrorStructure
     python benchmarks/calibrate_synthetic.py --emit-icb-table # print the ICB table (derivation)
 
 The real-data reader here is deliberately minimal (calibration only); the project's loaders are in
@@ -21,6 +30,7 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -252,15 +262,177 @@ def summary(panel: pd.DataFrame, years: tuple[int, ...] | None = None) -> pd.Dat
     return pd.DataFrame(rows, columns=["statistic", "value"]).set_index("statistic")
 
 
+RESIDUAL_OUTCOMES = (S.GP_FTE, S.NURSE_FTE, S.ADMIN_FTE)
+
+
+def residual_table(real_panel: pd.DataFrame | None, seeds: Sequence[int]) -> pd.DataFrame:
+    """Real vs ``model`` vs ``realistic`` residual statistics, one block per outcome.
+
+    Parameters
+    ----------
+    real_panel : pandas.DataFrame or None
+        Real panel (``build_nhs_panel``); None = the stored ``REAL_TARGETS``.
+    seeds : sequence of int
+        Seeds the generated statistics are averaged over.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (outcome, statistic), columns real, model, realistic.
+    """
+    from hepcausal.data.residual_stats import REAL_TARGETS, residual_stats, simulated_residual_stats
+
+    blocks = {}
+    for k in RESIDUAL_OUTCOMES:
+        if real_panel is not None:
+            comps = [S.LLR_ICB, *S.PUBLISHED_COMPARATORS]
+            real = residual_stats(real_panel, k, icbs=comps).as_dict()
+        else:
+            real = REAL_TARGETS[k]
+        blocks[k] = pd.DataFrame(
+            {
+                "real": real,
+                "model": simulated_residual_stats(k, "model", seeds),
+                "realistic": simulated_residual_stats(k, "realistic", seeds),
+            }
+        )
+    return pd.concat(blocks, names=["outcome", "statistic"])
+
+
+# Fitted fields and their unconstrained transforms (x -> field value).
+_Transform = Callable[[float], float]
+_FIT_TRANSFORMS: dict[str, tuple[_Transform, _Transform]] = {
+    "rho": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.95))),
+    "drift_sd": (lambda v: v, lambda x: abs(float(x))),
+    "scale": (lambda v: float(np.log(v)), lambda x: float(np.exp(x))),
+    "nu": (lambda v: float(np.log(v - 2.0)), lambda x: 2.0 + float(np.exp(x))),
+    "ics_noise_sd": (lambda v: v, lambda x: abs(float(x))),
+    "treated_noise_ratio": (lambda v: float(np.log(v)), lambda x: float(np.exp(x))),
+    "zero_share": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.2))),
+    "treated_zero_share": (lambda v: v, lambda x: float(np.clip(x, 0.0, 0.2))),
+}
+# The ACF shape fixes rho and drift_sd (grid search on the ACF alone, other features off: rho 0.65,
+# drift_sd 0.12 reproduce lags 1-5 within 0.02); the fit then adjusts the rest.
+FIT_FREE: tuple[str, ...] = (
+    "scale",
+    "nu",
+    "ics_noise_sd",
+    "treated_noise_ratio",
+    "zero_share",
+    "treated_zero_share",
+)
+
+
+def fit_loss(sim: dict[str, float], real: dict[str, float]) -> float:
+    """Squared standardised distance between generated and real residual statistics.
+
+    Parameters
+    ----------
+    sim, real : dict
+        :meth:`ResidualStats.as_dict` of the generated and the real panel.
+
+    Returns
+    -------
+    float
+        The loss (ACF lags in units of 0.03, log SDs in 0.03-0.1, log kurtosis in 0.2, zero
+        shares in 0.001 / 0.003).
+    """
+    loss = sum(((sim[f"acf lag {j}"] - real[f"acf lag {j}"]) / 0.03) ** 2 for j in range(1, 6))
+    ratio = sim["change SD max"] / sim["change SD min"]
+    real_ratio = real["change SD max"] / real["change SD min"]
+    terms = [
+        (np.log(sim["change SD median"] / real["change SD median"]), 0.03),
+        (np.log(sim["change SD treated / median"] / real["change SD treated / median"]), 0.1),
+        (np.log(ratio / real_ratio), 0.1),
+        (np.log(max(sim["kurtosis pooled"], 0.1) / real["kurtosis pooled"]), 0.2),
+        (np.log(sim["residual SD"] / real["residual SD"]), 0.05),
+        (sim["zero share"] - real["zero share"], 0.001),
+        (sim["zero share treated"] - real["zero share treated"], 0.003),
+    ]
+    return float(loss + sum((d / s) ** 2 for d, s in terms))
+
+
+def fit_error_structure(
+    outcome: str,
+    real: dict[str, float],
+    seeds: Sequence[int] = (1, 2, 3, 4),
+    maxfev: int = 300,
+    free: Sequence[str] = FIT_FREE,
+) -> dict[str, float]:
+    """Nelder-Mead fit of an outcome's ErrorStructure to real residual statistics.
+
+    Starts from the outcome's ``CALIBRATED_ERRORS`` entry (else GP FTE's) and frees the fields
+    ``free``; the others (by default ``rho``, ``drift_sd`` and the zero persistence, measured
+    directly: P(zero | zero last year) = 0.68 for GP FTE) keep their start values.
+
+    Parameters
+    ----------
+    outcome : str
+        Panel column.
+    real : dict
+        Target statistics (:meth:`ResidualStats.as_dict` of the real panel).
+    seeds : sequence of int
+        Common random numbers: the seeds every evaluation averages over.
+    maxfev : int
+        Maximum number of loss evaluations.
+    free : sequence of str
+        Fields to fit (keys of ``_FIT_TRANSFORMS``).
+
+    Returns
+    -------
+    dict
+        Fitted field values (rounded to 3 decimals) and the final loss.
+    """
+    from scipy.optimize import minimize
+
+    from hepcausal.data.residual_stats import simulated_residual_stats
+    from hepcausal.data.synthetic import CALIBRATED_ERRORS
+
+    start = CALIBRATED_ERRORS.get(outcome, CALIBRATED_ERRORS[S.GP_FTE])
+    base = {f: getattr(start, f) for f in free}
+    if "nu" in base and base["nu"] is None:
+        base["nu"] = 30.0
+    x0 = np.array([_FIT_TRANSFORMS[f][0](float(base[f])) for f in free])
+
+    def fields(x: np.ndarray) -> dict[str, float]:
+        return {f: _FIT_TRANSFORMS[f][1](float(v)) for f, v in zip(free, x, strict=True)}
+
+    def loss(x: np.ndarray) -> float:
+        return fit_loss(simulated_residual_stats(outcome, "realistic", seeds, **fields(x)), real)
+
+    res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": maxfev, "fatol": 0.05})
+    out = {k: round(v, 3) for k, v in fields(res.x).items()}
+    out["loss"] = float(res.fun)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=os.environ.get("HEPCAUSAL_NHS_DATA"))
     ap.add_argument("--emit-icb-table", action="store_true")
     ap.add_argument("--seed", type=int, default=20240401)
+    ap.add_argument("--residuals-only", action="store_true", help="skip the level/SII table")
+    ap.add_argument("--seeds", type=int, default=4, help="generated panels per scenario")
+    ap.add_argument("--fit", metavar="OUTCOME", help="fit this outcome's ErrorStructure")
+    ap.add_argument("--maxfev", type=int, default=300)
     args = ap.parse_args(argv)
     if not args.data_dir:
         print("set HEPCAUSAL_NHS_DATA or pass --data-dir", file=sys.stderr)
         return 2
+    seeds = tuple(range(1, args.seeds + 1))
+    if args.fit or args.residuals_only:
+        from hepcausal.data.nhs import build_nhs_panel
+        from hepcausal.data.residual_stats import residual_stats
+
+        real_panel = build_nhs_panel(args.data_dir).panel
+        if args.fit:
+            k = get_outcome(args.fit).column
+            comps = [S.LLR_ICB, *S.PUBLISHED_COMPARATORS]
+            target = residual_stats(real_panel, k, icbs=comps).as_dict()
+            print(k, fit_error_structure(k, target, seeds, args.maxfev))
+            return 0
+        _print_residuals(real_panel, seeds)
+        return 0
     real, lk = load_real(Path(args.data_dir))
     if args.emit_icb_table:
         print(emit_icb_table(icb_table(real, lk)))
@@ -277,7 +449,64 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(f"years compared: {years[0]}..{years[-1]}")
         print(cmp)
+    from hepcausal.data.nhs import build_nhs_panel
+
+    _print_residuals(build_nhs_panel(args.data_dir).panel, seeds)
     return 0
+
+
+def gradient_table(real_panel: pd.DataFrame, seeds: Sequence[int]) -> pd.DataFrame:
+    """Spread over the 42 ICBs of the per ICB-year SII trends and post-minus-pre changes.
+
+    Real panel vs the national default generator (``SimulationConfig()``) under the ``model``
+    and ``realistic`` scenarios (median over ``seeds``).
+
+    Parameters
+    ----------
+    real_panel : pandas.DataFrame
+        Real panel (``build_nhs_panel``).
+    seeds : sequence of int
+        Generator seeds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (outcome, statistic), columns real, model, realistic.
+    """
+    from hepcausal.data.residual_stats import icb_gradient_stats
+    from hepcausal.data.synthetic import SimulationConfig, scenario, simulate_panel
+
+    panels = {
+        name: [simulate_panel(scenario(name, SimulationConfig(seed=sd))).panel for sd in seeds]
+        for name in ("model", "realistic")
+    }
+    blocks = {}
+    for k in RESIDUAL_OUTCOMES:
+        cols = {"real": icb_gradient_stats(real_panel, k)}
+        for name, ps in panels.items():
+            stats = [icb_gradient_stats(p, k) for p in ps]
+            cols[name] = {s: float(np.median([d[s] for d in stats])) for s in stats[0]}
+        blocks[k] = pd.DataFrame(cols)
+    return pd.concat(blocks, names=["outcome", "statistic"])
+
+
+def _print_residuals(real_panel: pd.DataFrame, seeds: Sequence[int]) -> None:
+    tab = residual_table(real_panel, seeds)
+    opts = ("display.max_rows", 200, "display.width", 120, "display.float_format", "{:.4f}".format)
+    print(
+        "\nResidual structure after removing practice and ICB x year means: published design "
+        f"(QK1 + 10 comparators, 2018-2024); generated = median of {len(seeds)} seeds of "
+        "SimulationConfig.published_design; change SD min/median/max over the 10 comparators; "
+        "kurtosis = excess kurtosis of the practice post-minus-pre changes"
+    )
+    with pd.option_context(*opts):
+        print(tab)
+    print(
+        "\nICB-level gradient: SD over the 42 ICBs of the per ICB-year SII linear trend and "
+        f"post-minus-pre change; generated = national default, median of {len(seeds)} seeds"
+    )
+    with pd.option_context(*opts):
+        print(gradient_table(real_panel, seeds))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Data-generating process (outcome ``k``, practice ``i`` in ICB ``g``, year ``t``)
     eta_it = alpha_gt + beta_gt * (r_it - 0.5) + u_i + dose_effect * hep_dose_it + e_it
     alpha_gt = mu + a_g + c_t + d_gt           (+ level_effect    if g treated and t >= start_year)
     beta_gt  = b0 + b_g + b_t + f_gt           (+ gradient_effect if g treated and t >= start_year)
-    u_i ~ N(0, tau^2),  e_it ~ N(0, sigma^2)
+    u_i ~ N(0, tau^2),  e_it ~ N(0, sigma^2)   (iid: the default, what the panel models assume)
 
 ``a_g``, ``b_g`` sum to zero over ICBs, ``c_t``, ``b_t`` sum to zero over years and the ICB x year
 deviations ``d_gt``, ``f_gt`` are double-centred (zero row and column sums), so ``mu`` and ``b0``
@@ -47,6 +47,18 @@ size median 7,804 vs 7,623, p90 15,437 vs 15,919; IMD median 21.4 vs 21.3; GP FT
 weighted patients median 0.448 vs 0.458, ICB-year SII median 0.122 vs 0.113; QOF median 0.966 vs
 0.968.  Known gaps: real FTE outcomes are right-skewed with 1-15% exact zeros (DPC is
 zero-inflated), which identity-scale Gaussian outcomes do not reproduce.
+
+A generator that is not the model: :class:`ErrorStructure` (``SimulationConfig.errors``) replaces
+the iid ``e_it`` by stationary AR(1) noise plus practice-specific linear drift, with ICB-specific
+noise scales (the treated ICB optionally noisier), Student-t tails and spells of exact zeros
+(FTE outcomes).  Named settings: :func:`scenario` / :data:`SCENARIOS` (``model`` = iid,
+``realistic`` = every feature at the real magnitudes of :data:`CALIBRATED_ERRORS`, and one per
+feature).  ``realistic`` reproduces the residual structure of the real published design
+(:func:`hepcausal.data.residual_stats.residual_stats` after removing practice and ICB x year
+means; GP FTE real vs realistic: lag-1 within-practice correlation 0.36 vs 0.36, lags 3-5
+-0.39..-0.50 vs -0.42..-0.55, SD of practice post-minus-pre changes by comparator ICB
+0.089-0.134 vs 0.080-0.129, treated 0.164 vs 0.159, excess kurtosis 11.9 vs 12.3, zeros 1.2% vs
+1.4%; the iid ``model`` gives -0.18, -0.16..-0.17, 0.041-0.050, 0.045, 0.0 and 0.2%).
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,9 +77,13 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES, SyntheticSpec, denominator_columns, synthetic_specs
 
 __all__ = [
+    "CALIBRATED_ERRORS",
+    "SCENARIOS",
+    "ErrorStructure",
     "SimulationConfig",
     "SimulationTruth",
     "SyntheticPanel",
+    "scenario",
     "simulate_panel",
 ]
 
@@ -92,6 +108,136 @@ def _default_icbs() -> tuple[IcbRow, ...]:
 
 def _default_gradient_effect() -> dict[str, float]:
     return {S.GP_FTE: -0.04}
+
+
+@dataclass(frozen=True)
+class ErrorStructure:
+    """Within-practice error structure of the generator beyond the iid noise the models assume.
+
+    Every feature is off by default (the default reproduces the iid ``e_it ~ N(0, sigma^2)`` of
+    the panel models bit for bit).  With any feature on, the practice-year error of outcome ``k``
+    (``sigma = SyntheticSpec.sigma * noise_scale``), practice ``i`` in ICB ``g``, year ``t`` is::
+
+        e_it = scale * sigma * m_g * s_i * (x_it + drift_sd * d_i * (t - tbar))
+        x_it = rho * x_i,t-1 + sqrt(1 - rho^2) * z_it     (stationary AR(1), x_i,first = z_i,first)
+        m_g  = exp(ics_noise_sd * n_g) * (treated_noise_ratio if g is the treated ICB else 1)
+
+    with ``z_it`` the iid standard normals of the default generator (so AR(1) reuses the same
+    draws), ``d_i, n_g ~ N(0, 1)`` and, with heavy tails, ``s_i = sqrt((nu - 2) / chi2_nu)``
+    (per practice, so ``e_it`` is marginally Student-t with ``nu`` degrees of freedom and the
+    same SD; per row with ``tail_unit="row"``), else ``s_i = 1``.  Rate (FTE) outcomes are then
+    set to exactly 0 in a share ``zero_share`` of practice-years, as spells: a two-state Markov
+    chain per practice with stationary share ``zero_share`` (``treated_zero_share`` in the
+    treated ICB) and ``P(zero next year | zero) = zero_persistence``.  The extra draws come
+    from a separate random stream (``seed``, outcome), so switching a feature on leaves every
+    other column of the panel unchanged.  The truth (``alpha_gt``, ``beta_gt``) is unchanged:
+    drift, AR(1) noise and zeros are noise around it (zeros bias an identity-scale fit of
+    the treated ICB downwards when ``treated_zero_share`` differs, as on the real data).
+
+    Parameters
+    ----------
+    rho : float
+        AR(1) coefficient of the within-practice noise, in [0, 1).
+    drift_sd : float
+        SD of the practice-specific linear trends (random slopes in time), per year, in units
+        of ``sigma``; >= 0.
+    ics_noise_sd : float
+        SD of the log noise multiplier ``m_g`` per ICB; >= 0.
+    treated_noise_ratio : float
+        Extra noise multiplier of the treated ICB; > 0.
+    nu : float or None
+        Student-t degrees of freedom (> 2) of the heavy tails; None = Gaussian.
+    tail_unit : {"practice", "row"}
+        Whether the heavy-tail scale ``s`` is drawn once per practice (volatile practices) or
+        per practice-year (isolated outliers).
+    zero_share : float
+        Share of exact zeros of rate outcomes, in [0, 0.5).
+    treated_zero_share : float or None
+        Zero share in the treated ICB (None = ``zero_share``).
+    zero_persistence : float
+        ``P(zero next year | zero this year)``, in [0, 1); with ``zero_persistence ==
+        zero_share`` zeros are independent over years.
+    scale : float
+        Multiplier of ``sigma`` for the within-practice error; > 0.
+    """
+
+    rho: float = 0.0
+    drift_sd: float = 0.0
+    ics_noise_sd: float = 0.0
+    treated_noise_ratio: float = 1.0
+    nu: float | None = None
+    tail_unit: Literal["practice", "row"] = "practice"
+    zero_share: float = 0.0
+    treated_zero_share: float | None = None
+    zero_persistence: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def is_iid(self) -> bool:
+        """True when the error is the models' iid Gaussian noise (no feature on)."""
+        return (
+            self.rho == 0.0
+            and self.drift_sd == 0.0
+            and self.ics_noise_sd == 0.0
+            and self.treated_noise_ratio == 1.0
+            and self.nu is None
+            and self.scale == 1.0
+            and not self.has_zeros
+        )
+
+    @property
+    def has_zeros(self) -> bool:
+        """True when rate outcomes get exact zeros."""
+        return self.zero_share > 0.0 or bool(self.treated_zero_share)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the offending field (``SimulationConfig.errors.<field>``)."""
+        checks: list[tuple[str, bool, str]] = [
+            ("rho", 0.0 <= self.rho < 1.0, "in [0, 1)"),
+            ("drift_sd", self.drift_sd >= 0.0, ">= 0"),
+            ("ics_noise_sd", self.ics_noise_sd >= 0.0, ">= 0"),
+            ("treated_noise_ratio", self.treated_noise_ratio > 0.0, "> 0"),
+            ("nu", self.nu is None or self.nu > 2.0, "None or > 2"),
+            ("tail_unit", self.tail_unit in ("practice", "row"), "'practice' or 'row'"),
+            ("zero_share", 0.0 <= self.zero_share < 0.5, "in [0, 0.5)"),
+            (
+                "treated_zero_share",
+                self.treated_zero_share is None or 0.0 <= self.treated_zero_share < 0.5,
+                "None or in [0, 0.5)",
+            ),
+            ("zero_persistence", 0.0 <= self.zero_persistence < 1.0, "in [0, 1)"),
+            ("scale", self.scale > 0.0, "> 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(
+                    f"SimulationConfig.errors.{name} must be {rule}, got {getattr(self, name)!r}"
+                )
+
+    def replace(self, **changes: object) -> ErrorStructure:
+        """Copy with some fields changed.
+
+        Parameters
+        ----------
+        **changes
+            Field values.
+
+        Returns
+        -------
+        ErrorStructure
+            The new error structure.
+        """
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """Field values as a plain dict (recorded in the truth).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -132,6 +278,12 @@ class SimulationConfig:
             linear predictor; proportion outcomes keep their binomial sampling noise).
         gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
         qof_missing_years: years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
+        errors: within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
+            ICB noise scales, heavy tails, exact zeros), one for every outcome or a mapping
+            outcome -> ErrorStructure (outcomes not in it: iid); default iid Gaussian, what the
+            models assume.  Also accepted (resolved on construction, e.g. from a TOML config):
+            a scenario name of :data:`SCENARIOS` (``"realistic"``), a dict of ErrorStructure
+            fields, or a mapping outcome -> dict of fields.
         seed: random seed; same config => identical panel.
     """
 
@@ -154,7 +306,14 @@ class SimulationConfig:
     noise_scale: float = 1.0
     gpps_responses: tuple[int, int] = (100, 300)
     qof_missing_years: tuple[int, ...] = ()
+    errors: ErrorStructure | Mapping[str, ErrorStructure] | str = field(
+        default_factory=ErrorStructure
+    )
     seed: int = 20240401
+
+    def __post_init__(self) -> None:
+        # configs (TOML) name a scenario or give plain dicts: resolve to ErrorStructure objects
+        object.__setattr__(self, "errors", _resolve_errors(self.errors, self.simulated_outcomes()))
 
     @classmethod
     def small(cls, **overrides: object) -> SimulationConfig:
@@ -163,6 +322,30 @@ class SimulationConfig:
             "n_practices": 480,
             "icbs": tuple(ICB_BY_CODE[c] for c in SMALL_ICBS),
             "equal_icb_sizes": True,
+        }
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+    @classmethod
+    def published_design(cls, **overrides: object) -> SimulationConfig:
+        """The published design: QK1 and the 10 comparators, ~1,660 practices, 2018-2024.
+
+        Practices are split over the 11 ICBs proportionally to their real practice counts; the
+        real GP FTE panel of these ICBs has 1,661 practices (1,644-1,661 per year).
+
+        Parameters
+        ----------
+        **overrides
+            Other :class:`SimulationConfig` fields.
+
+        Returns
+        -------
+        SimulationConfig
+            The configuration.
+        """
+        base: dict[str, object] = {
+            "n_practices": 1661,
+            "icbs": tuple(ICB_BY_CODE[c] for c in (S.LLR_ICB, *S.PUBLISHED_COMPARATORS)),
         }
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
@@ -217,6 +400,18 @@ class SimulationConfig:
                 raise ValueError(f"SimulationConfig.{key} must be in [0, 0.5), got {v}")
         if self.noise_scale < 0:
             raise ValueError("SimulationConfig.noise_scale must be >= 0")
+        errors = self._errors()
+        if isinstance(errors, Mapping):
+            bad = sorted(set(errors) - set(self.outcome_specs))
+            if bad:
+                raise ValueError(f"SimulationConfig.errors: {bad} are not simulated outcomes")
+            structures = list(errors.values())
+        else:
+            structures = [errors]
+        for err in structures:
+            if not isinstance(err, ErrorStructure):
+                raise ValueError("SimulationConfig.errors must hold ErrorStructure objects")
+            err.validate()
         lo, hi = self.dose_range
         if not 0 <= lo <= hi:
             raise ValueError("SimulationConfig.dose_range must satisfy 0 <= min <= max")
@@ -241,6 +436,30 @@ class SimulationConfig:
                     f"SimulationConfig.{name}: unknown outcomes {sorted(set(v) - set(simulated))} "
                     f"(simulated: {list(simulated)})"
                 )
+
+    def errors_for(self, outcome: str) -> ErrorStructure:
+        """The error structure of one outcome.
+
+        Parameters
+        ----------
+        outcome : str
+            Panel column.
+
+        Returns
+        -------
+        ErrorStructure
+            ``errors`` itself, or its entry for ``outcome`` (iid if it has none).
+        """
+        errors = self._errors()
+        if isinstance(errors, Mapping):
+            return errors.get(outcome, ErrorStructure())
+        return errors
+
+    def _errors(self) -> ErrorStructure | Mapping[str, ErrorStructure]:
+        # ``errors`` is resolved by __post_init__; this narrows its declared type
+        if isinstance(self.errors, str):
+            return _resolve_errors(self.errors, self.simulated_outcomes())
+        return self.errors
 
     def simulated_outcomes(self) -> tuple[str, ...]:
         """Panel columns of the simulated outcomes, in outcome-table order.
@@ -271,6 +490,10 @@ class SimulationTruth:
         events: closures and mergers (practice_code, year = first year absent, event,
             absorbed_into).
         clipped: outcome -> number of FTE values below 0 clipped to 0.
+        zeroed: outcome -> number of FTE values set to exactly 0 by ``errors.zero_share`` (empty
+            without zeros).  ``params[outcome]`` also holds ``errors`` (the
+            :class:`ErrorStructure` as a dict) and ``ics_noise`` (Series of the ICB noise
+            multipliers ``m_g``; all 1 with iid errors).
     """
 
     config: SimulationConfig
@@ -283,6 +506,7 @@ class SimulationTruth:
     dose_effect: dict[str, float]
     events: pd.DataFrame
     clipped: dict[str, int]
+    zeroed: dict[str, int] = field(default_factory=dict)
 
     def _contrast(
         self, table: pd.DataFrame, value: str, outcome: str, comparators: Sequence[str] | None
@@ -373,6 +597,97 @@ def _centre(x: np.ndarray) -> np.ndarray:
 
 def _double_centre(m: np.ndarray) -> np.ndarray:
     return m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+
+
+# Random stream of the error-structure draws: (seed, _AUX_STREAM, outcome index) keeps the main
+# stream, hence every other column, identical whatever the error structure.
+_AUX_STREAM: Final = 7919
+
+
+def _structured_errors(
+    e: np.ndarray,
+    err: ErrorStructure,
+    aux: np.random.Generator,
+    *,
+    sigma: float,
+    practice: np.ndarray,
+    icb: np.ndarray,
+    treated: int,
+    t_centred: np.ndarray,
+    n_practices: int,
+    zeros: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply :class:`ErrorStructure` to the iid errors ``e`` (rows sorted by practice, year).
+
+    Parameters
+    ----------
+    e : numpy.ndarray
+        iid ``N(0, sigma^2)`` errors of the default generator, one per row.
+    err : ErrorStructure
+        The error structure.
+    aux : numpy.random.Generator
+        Separate stream for the extra draws (always drawn in the same order).
+    sigma : float
+        Noise SD of the outcome (after ``noise_scale``).
+    practice, icb : numpy.ndarray
+        Practice and ICB index of each row (rows of a practice contiguous, years ascending).
+    treated : int
+        Index of the treated ICB.
+    t_centred : numpy.ndarray
+        Year of each row minus the mean study year.
+    n_practices : int
+        Number of practices (``practice`` indexes ``0..n_practices - 1``).
+    zeros : bool
+        Whether to draw exact zeros (rate outcomes).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The new errors, the ICB noise multipliers ``m_g`` and the boolean mask of zero rows.
+    """
+    n_icb = int(icb.max()) + 1 if icb.size else 0
+    n_g = aux.standard_normal(n_icb)
+    d_i = aux.standard_normal(n_practices)
+    nu = err.nu if err.nu is not None else np.inf
+    chi_p = aux.chisquare(nu, n_practices) if err.nu is not None else np.full(n_practices, np.inf)
+    chi_r = aux.chisquare(nu, e.size) if err.nu is not None else np.full(e.size, np.inf)
+    u_zero = aux.uniform(size=e.size)
+
+    first = np.ones(e.size, dtype=bool)
+    first[1:] = practice[1:] != practice[:-1]
+    start = np.flatnonzero(first)
+    pos = np.arange(e.size) - start[np.cumsum(first) - 1]
+
+    innov = e
+    if err.nu is not None and err.tail_unit == "row":
+        innov = e * np.sqrt((nu - 2.0) / chi_r)
+    x = innov.copy()
+    if err.rho:
+        c = np.sqrt(1.0 - err.rho**2)
+        for k in range(1, int(pos.max()) + 1 if pos.size else 1):
+            idx = np.flatnonzero(pos == k)
+            x[idx] = err.rho * x[idx - 1] + c * innov[idx]
+    x = x + sigma * err.drift_sd * d_i[practice] * t_centred
+    mult = np.exp(err.ics_noise_sd * n_g)
+    mult[treated] *= err.treated_noise_ratio
+    if err.nu is not None and err.tail_unit == "practice":
+        x = x * np.sqrt((nu - 2.0) / chi_p)[practice]
+    out = err.scale * mult[icb] * x
+
+    zero_rows = np.zeros(e.size, dtype=bool)
+    if zeros and err.has_zeros:
+        share = np.full(n_icb, err.zero_share)
+        if err.treated_zero_share is not None:
+            share[treated] = err.treated_zero_share
+        s_row = share[icb]
+        b = err.zero_persistence
+        enter = s_row * (1.0 - b) / (1.0 - s_row)  # stationary share s: s = enter / (1 - b + enter)
+        zero_rows = np.where(first, u_zero < s_row, False)
+        for k in range(1, int(pos.max()) + 1 if pos.size else 1):
+            idx = np.flatnonzero(pos == k)
+            p = np.where(zero_rows[idx - 1], b, enter[idx])
+            zero_rows[idx] = u_zero[idx] < p
+    return out, mult, zero_rows
 
 
 def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
@@ -524,6 +839,7 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
     params: dict[str, dict[str, object]] = {}
     sii_rows, level_rows, pe_rows = [], [], []
     clipped: dict[str, int] = {}
+    zeroed: dict[str, int] = {}
     ns = cfg.noise_scale
     tc = years - years.mean()
     outcomes = cfg.simulated_outcomes()
@@ -540,6 +856,27 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         f_gt = _double_centre(rng.normal(0, sp.sd_icb_year_gradient * ns, (len(rows), n_years)))
         u_i = rng.normal(0, sp.tau * ns, n)
         e = rng.normal(0, sp.sigma * ns, pi.size)
+        zero_rows = np.zeros(pi.size, dtype=bool)
+        ics_mult = np.ones(len(rows))
+        err = cfg.errors_for(col)
+        if orow.is_proportion and err.has_zeros:
+            err = err.replace(zero_share=0.0, treated_zero_share=None)  # zeros: rates only
+        e_iid = e
+        aux = None
+        if not err.is_iid:
+            aux = np.random.default_rng([cfg.seed, _AUX_STREAM, list(OUTCOMES).index(col)])
+            e, ics_mult, zero_rows = _structured_errors(
+                e,
+                err,
+                aux,
+                sigma=sp.sigma * ns,
+                practice=pi,
+                icb=g_idx,
+                treated=treated_g,
+                t_centred=years[ti] - years.mean(),
+                n_practices=n,
+                zeros=not orow.is_proportion,
+            )
         treat_gt = np.zeros((len(rows), n_years))
         treat_gt[treated_g, years >= cfg.start_year] = 1.0
         lev_eff, grad_eff, dose_eff = (cfg.effect(x, col) for x in ("level", "gradient", "dose"))
@@ -556,9 +893,19 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         if not orow.is_proportion:
             clipped[col] = int((eta < 0).sum())
             y = np.round(np.maximum(eta, 0.0), 6)
+            if err.has_zeros:
+                y = np.where(zero_rows, 0.0, y)
+                zeroed[col] = int(zero_rows.sum())
         else:
             nn = df[orow.denominator].to_numpy()
-            y = rng.binomial(nn, _expit(eta)) / nn
+            if aux is None:
+                y = rng.binomial(nn, _expit(eta)) / nn
+            else:
+                # advance the main stream exactly as the iid generator would (the binomial
+                # sampler's consumption depends on p), then draw the outcome from the aux stream:
+                # later outcomes stay identical whatever this outcome's error structure
+                rng.binomial(nn, _expit(eta - e + e_iid))
+                y = aux.binomial(nn, _expit(eta)) / nn
             if col == S.QOF and cfg.qof_missing_years:
                 y = np.where(np.isin(years[ti], cfg.qof_missing_years), np.nan, y)
         df[col] = y
@@ -574,6 +921,8 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
             "b_t": pd.Series(b_t, index=years, name="b_t"),
             "d_gt": pd.DataFrame(d_gt, index=icb_codes, columns=years),
             "f_gt": pd.DataFrame(f_gt, index=icb_codes, columns=years),
+            "errors": err.to_dict(),
+            "ics_noise": pd.Series(ics_mult, index=icb_codes, name="ics_noise"),
         }
         present = sw.reshape(len(rows), n_years) > 0
         gg, yy = np.nonzero(present)
@@ -634,5 +983,171 @@ def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
         dose_effect={k: cfg.effect("dose", k) for k in outcomes},
         events=ev,
         clipped=clipped,
+        zeroed=zeroed,
     )
     return SyntheticPanel(panel=df, truth=truth)
+
+
+# --- named error scenarios ----------------------------------------------------------------------
+# Calibrated error structures per outcome: residual statistics of the published design (QK1 and
+# the 10 comparators, 2018-2024) of the real panel (REAL_TARGETS in
+# hepcausal.data.residual_stats), reproduced by simulate_panel within the tolerances of
+# tests/test_synthetic_errors.py (median of 4 seeds).  rho and drift_sd fix the ACF shape (grid
+# over rho x drift_sd with the other features off); scale, nu, the ICB noise and the zero shares
+# were then tuned with `python benchmarks/calibrate_synthetic.py --fit <outcome>` and by hand
+# (the sample kurtosis is erratic for nu < 4, so the fit loss is noisy).  zero_persistence is
+# measured directly: P(GP FTE == 0 | 0 last year) = 76/112 = 0.68.  The zero shares are below
+# the real ones because clipping negative draws at 0 adds zeros (GP ~0.7%, nurse ~3%).
+CALIBRATED_ERRORS: Final[Mapping[str, ErrorStructure]] = {
+    S.GP_FTE: ErrorStructure(
+        rho=0.68,
+        drift_sd=0.12,
+        ics_noise_sd=0.05,
+        treated_noise_ratio=1.6,
+        nu=3.0,
+        zero_share=0.004,
+        treated_zero_share=0.006,
+        zero_persistence=0.68,
+        scale=1.85,
+    ),
+    S.NURSE_FTE: ErrorStructure(
+        rho=0.55,
+        drift_sd=0.12,
+        ics_noise_sd=0.05,
+        treated_noise_ratio=0.8,
+        nu=3.0,
+        zero_share=0.0,
+        treated_zero_share=0.01,
+        zero_persistence=0.68,
+        scale=3.3,
+    ),
+    S.ADMIN_FTE: ErrorStructure(
+        rho=0.55,
+        drift_sd=0.14,
+        ics_noise_sd=0.1,
+        treated_noise_ratio=0.85,
+        nu=2.6,
+        zero_share=0.004,
+        treated_zero_share=0.015,
+        zero_persistence=0.68,
+        scale=2.4,
+    ),
+}
+
+_REAL: Final = CALIBRATED_ERRORS[S.GP_FTE]
+
+SCENARIOS: Final[Mapping[str, ErrorStructure | Mapping[str, ErrorStructure]]] = {
+    "model": ErrorStructure(),
+    "realistic": CALIBRATED_ERRORS,
+    "ar1": ErrorStructure(rho=_REAL.rho),
+    "drift": ErrorStructure(drift_sd=_REAL.drift_sd),
+    "ics_noise": ErrorStructure(
+        ics_noise_sd=_REAL.ics_noise_sd, treated_noise_ratio=_REAL.treated_noise_ratio
+    ),
+    "heavy_tails": ErrorStructure(nu=_REAL.nu, tail_unit=_REAL.tail_unit),
+    "zeros": ErrorStructure(
+        zero_share=_REAL.zero_share,
+        treated_zero_share=_REAL.treated_zero_share,
+        zero_persistence=_REAL.zero_persistence,
+    ),
+}
+"""Named error scenarios (:func:`scenario`).
+
+``model``: iid Gaussian noise, exactly what the panel models assume (today's generator).
+``realistic``: every feature on at the magnitudes measured on the real panel, per outcome
+(:data:`CALIBRATED_ERRORS`; outcomes without a calibration get GP FTE's structure with
+``scale=1``).  ``ar1``, ``drift``, ``ics_noise``, ``heavy_tails``, ``zeros``: one feature alone at
+its GP FTE magnitude, for every outcome (zeros only for rate outcomes).
+"""
+
+
+def scenario(name: str, config: SimulationConfig | None = None) -> SimulationConfig:
+    """A configuration with a named error scenario.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SCENARIOS`: ``model``, ``realistic``, ``ar1``, ``drift``, ``ics_noise``,
+        ``heavy_tails``, ``zeros``.
+    config : SimulationConfig, optional
+        Base configuration (any preset: :meth:`SimulationConfig.small`,
+        :meth:`SimulationConfig.published_design`, the national default); default
+        ``SimulationConfig()``.
+
+    Returns
+    -------
+    SimulationConfig
+        ``config`` with ``errors`` set to the scenario.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a scenario.
+    """
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown error scenario {name!r}; choose one of {list(SCENARIOS)}")
+    return (config or SimulationConfig()).replace(errors=name)
+
+
+_ERROR_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(ErrorStructure))
+
+
+def _resolve_errors(
+    value: object, outcomes: Sequence[str]
+) -> ErrorStructure | Mapping[str, ErrorStructure]:
+    """``SimulationConfig.errors`` as ErrorStructure objects (scenario names and dicts resolved).
+
+    Parameters
+    ----------
+    value : object
+        An ErrorStructure, a scenario name, a dict of ErrorStructure fields, or a mapping
+        outcome -> (ErrorStructure or dict of fields).
+    outcomes : sequence of str
+        Simulated outcomes (a per-outcome scenario covers exactly these).
+
+    Returns
+    -------
+    ErrorStructure or dict
+        The resolved value.
+
+    Raises
+    ------
+    ValueError
+        Unknown scenario name or ErrorStructure field.
+    """
+    if isinstance(value, ErrorStructure):
+        return value
+    if isinstance(value, str):
+        if value not in SCENARIOS:
+            raise ValueError(
+                f"SimulationConfig.errors: unknown error scenario {value!r}; choose one of "
+                f"{list(SCENARIOS)}"
+            )
+        named = SCENARIOS[value]
+        if isinstance(named, ErrorStructure):
+            return named
+        fallback = _REAL.replace(scale=1.0)
+        return {k: named.get(k, fallback) for k in outcomes}
+    if isinstance(value, Mapping):
+        if value and set(value) <= _ERROR_FIELDS:
+            return _error_structure(dict(value))
+        return {
+            str(k): v if isinstance(v, ErrorStructure) else _error_structure(v)
+            for k, v in value.items()
+        }
+    raise ValueError(
+        "SimulationConfig.errors must be an ErrorStructure, a scenario name, a dict of "
+        f"ErrorStructure fields or a mapping outcome -> ErrorStructure, got {type(value)!r}"
+    )
+
+
+def _error_structure(fields: object) -> ErrorStructure:
+    if not isinstance(fields, Mapping):
+        raise ValueError(f"SimulationConfig.errors: expected a dict of fields, got {fields!r}")
+    unknown = sorted(set(fields) - _ERROR_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"SimulationConfig.errors: unknown ErrorStructure fields {unknown} "
+            f"(known: {sorted(_ERROR_FIELDS)})"
+        )
+    return ErrorStructure(**fields)
