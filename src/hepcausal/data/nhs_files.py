@@ -268,6 +268,7 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     DataFrame
+        ``attrs["headers"]`` maps each column below to the file's header.
         ``practice_code``, ``year``, ``workforce_patients``, ``locum_trainee_fte`` (optional in
         the file) and the raw FTE column (``source_column``) of every workforce outcome of
         :data:`hepcausal.outcomes.OUTCOMES`: ``gp_fte`` (GPs excluding locums and trainees),
@@ -291,6 +292,7 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
     if dup.any():
         raise ValueError(f"{path}: duplicated (practice, year) at rows {list(out.index[dup][:6])}")
+    out.attrs["headers"] = dict(cols)  # our name -> the file's header (for error messages)
     return out
 
 
