@@ -68,7 +68,7 @@ def _decode(path: Path) -> str:
         return data.decode("cp1252")
 
 
-def check_csv_shape(text: str, *, source: str | Path) -> int:
+def check_csv_shape(text: str, *, source: str | Path) -> list[int]:
     """Check that every record of a CSV text has as many fields as its header.
 
     Blank lines are ignored (as by the CSV readers); quoted fields may span lines.
@@ -82,8 +82,9 @@ def check_csv_shape(text: str, *, source: str | Path) -> int:
 
     Returns
     -------
-    int
-        The number of data records (records after the header, blank lines not counted).
+    list of int
+        The line number (1-based; the header is line 1) at which each data record starts, in
+        order; blank lines are not records.
 
     Raises
     ------
@@ -98,11 +99,11 @@ def check_csv_shape(text: str, *, source: str | Path) -> int:
         if header is None:
             raise DataFileError(source, "file is empty (no header line)")
         n_fields = len(header)
-        n_records = 0
+        lines: list[int] = []
         start = reader.line_num + 1
         for record in reader:
             if record:
-                n_records += 1
+                lines.append(start)
                 if len(record) != n_fields:
                     kind = "short" if len(record) < n_fields else "long"
                     raise DataFileError(
@@ -116,9 +117,9 @@ def check_csv_shape(text: str, *, source: str | Path) -> int:
         raise DataFileError(
             source, f"line {reader.line_num}: not valid CSV ({err})", line=reader.line_num
         ) from err
-    if n_records == 0:
+    if not lines:
         raise DataFileError(source, "file has a header but no data rows")
-    return n_records
+    return lines
 
 
 def read_csv_text(path: str | Path) -> pd.DataFrame:
@@ -146,7 +147,7 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
     text = _decode(path)
-    n_records = check_csv_shape(text, source=path)
+    n_records = len(check_csv_shape(text, source=path))
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=True)
     if len(df) != n_records:  # pragma: no cover - both readers skip blank lines
         raise DataFileError(path, f"read {len(df)} rows but the file has {n_records} records")

@@ -119,7 +119,10 @@ def _where_rows(df: pd.DataFrame, mask: pd.Series, row_word: str = "row") -> str
         if S.PRACTICE in df:
             bits.append(f"practice {df.at[label, S.PRACTICE]}")
         if S.YEAR in df:
-            bits.append(f"year {df.at[label, S.YEAR]}")
+            year = df.at[label, S.YEAR]
+            if isinstance(year, float) and year.is_integer():
+                year = int(year)
+            bits.append(f"year {year}")
         parts.append(
             f"{row_word} {label!r} ({', '.join(bits)})" if bits else f"{row_word} {label!r}"
         )
