@@ -316,6 +316,32 @@ def test_missing_zero_negative_list_size_counted_under_its_own_rule(
     assert set(dropped.loc[dropped[S.PRACTICE] == "C82001", "rule"]) == {"invalid_list_size"}
 
 
+GPPS = (
+    Path(__file__).parent
+    / "fixtures"
+    / "gpps"
+    / "GPPS_2023_Practice_data_(weighted)_(csv)_PUBLIC.csv"
+)
+GPPS_CASES: dict[str, tuple[Callable[[list[str]], list[str]], tuple[str, ...]]] = {
+    "header only": (lambda x: x[:1], ("header but no data rows",)),
+    "cut mid-file": (lambda x: [*x[:2], x[2][:6]], (r"line 3", "short row")),
+    "long row": (lambda x: [x[0], x[1] + ",9", *x[2:]], (r"line 2", "long row")),
+}
+
+
+@pytest.mark.parametrize("name", list(GPPS_CASES))
+def test_damaged_gpps_file_is_a_named_error(tmp_path: Path, name: str) -> None:
+    from hepcausal.data.gpps import load_gpps
+
+    damage, named = GPPS_CASES[name]
+    path = tmp_path / GPPS.name
+    _write(path, damage(_lines(GPPS)))
+    with pytest.raises(DataFileError) as err:
+        load_gpps([path])
+    for pattern in (re.escape(str(path)), *named):
+        assert re.search(pattern, str(err.value)), f"{name}: {pattern!r} not in {err.value}"
+
+
 # ------------------------------------------------------------------------------ panel files
 
 
