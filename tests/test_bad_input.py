@@ -252,6 +252,35 @@ NHS_CASES: dict[str, FileCase] = {
         DataFileError,
         (r"fingertips-93553-practice-deprivation\.csv", r"line 5", r"short row"),
     ),
+    "workforce year not an integer": FileCase(
+        lambda d: _write(
+            d / WORKFORCE,
+            [x.replace('"A83001","2019"', '"A83001","2019.5"') for x in _lines(d / WORKFORCE)],
+        ),
+        ValueError,
+        (r"workforce-practice-fiscal-year\.csv", r"'Year'", r"non-integer", r"rows \[7\]"),
+    ),
+    "workforce year blank": FileCase(
+        lambda d: _write(
+            d / WORKFORCE,
+            [x.replace('"A83001","2019"', '"A83001",""') for x in _lines(d / WORKFORCE)],
+        ),
+        ValueError,
+        (r"workforce-practice-fiscal-year\.csv", r"'Year'", r"missing", r"rows \[7\]"),
+    ),
+    "deprivation score 500": FileCase(
+        lambda d: _write(
+            d / IMD,
+            [x.replace("2019,C82002,TWO,1,45.0", "2019,C82002,TWO,1,500") for x in _lines(d / IMD)],
+        ),
+        PanelValidationError,
+        (r"fingertips-93553", r"imd_score", r"outside \[0, 100\]", r"practice C82002, year 2018"),
+    ),
+    "lookup maps to an unknown ICB": FileCase(
+        lambda d: _write(d / LOOKUP, [x.replace("16C,QHM", "16C,QZZ") for x in _lines(d / LOOKUP)]),
+        PanelValidationError,
+        (r"ccg-icb\.csv", r"icb_code", r"QZZ", r"practice A83001, year 2018"),
+    ),
     "lookup file empty": FileCase(empty(LOOKUP), DataFileError, (r"ccg-icb\.csv", r"empty")),
     "lookup file deleted": FileCase(
         delete(LOOKUP), FileNotFoundError, (r"ccg-icb\.csv", r"lookup file not found")
@@ -392,6 +421,7 @@ PANEL_CASES: dict[str, PanelCase] = {
     "negative QOF denominator": PanelCase(
         _set(S.QOF_MAX_POINTS, -559.0), (S.QOF_MAX_POINTS, "negative")
     ),
+    "deprivation score -3": PanelCase(_set(S.IMD, -3.0), (S.IMD, r"outside \[0, 100\]")),
     "duplicated practice-year": PanelCase(
         lambda p: pd.concat([p, p.iloc[[2]]], ignore_index=True), ("duplicated practice-years",)
     ),
@@ -412,9 +442,12 @@ def test_damaged_panel_file_is_a_named_error(
         assert re.search(pattern, message), f"{name}: {pattern!r} not in {message!r}"
 
 
-def test_panel_file_missing_required_column(tmp_path: Path, good_panel: pd.DataFrame) -> None:
-    path = write_panel(good_panel.drop(columns=S.IMD), tmp_path / "panel.csv")
-    with pytest.raises(PanelValidationError, match=rf"(?s){re.escape(str(path))}.*{S.IMD}"):
+@pytest.mark.parametrize("column", [S.IMD, S.HEP_TREATED, S.WEIGHTED_LIST_SIZE, S.ICB])
+def test_panel_file_missing_required_column(
+    tmp_path: Path, good_panel: pd.DataFrame, column: str
+) -> None:
+    path = write_panel(good_panel.drop(columns=column), tmp_path / "panel.csv")
+    with pytest.raises(PanelValidationError, match=rf"(?s){re.escape(str(path))}.*{column}"):
         read_panel(path)
 
 

@@ -481,6 +481,8 @@ def _column_sources(data_dir: Path, wf_path: Path, wf_headers: Mapping[str, str]
         S.LIST_SIZE: f"the payments files in {data_dir / 'payments'} (per year; column "
         f"{LIST_SOURCE!r} says which), else {wf_path}",
         S.IMD: str(data_dir / IMD_FILE),
+        S.IMD2015: str(data_dir / IMD_FILE),
+        S.ICB: f"{data_dir / LOOKUP_FILE} via each practice's latest CCG/sub-ICB code",
     }
     out[S.WEIGHTED_LIST_SIZE] = out[S.LIST_SIZE]
     for row in OUTCOMES.values():

@@ -47,6 +47,17 @@ def _clean_codes(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip().str.upper().mask(values.isna())
 
 
+def _whole_numbers(values: pd.Series, *, column: str, source: str | Path) -> pd.Series:
+    """``values`` as int64; missing or fractional values raise, naming file, column and rows."""
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        raise ValueError(
+            f"{source}: column {column!r} has missing or non-integer values "
+            f"{list(values[bad][:5])} at rows {list(values.index[bad][:5])}"
+        )
+    return values.astype("int64")
+
+
 def _check_practice_codes(codes: pd.Series, *, source: str | Path, column: str) -> None:
     bad = codes.isna() | ~codes.fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)
     if bad.any():
@@ -216,9 +227,11 @@ def load_imd(path: str | Path) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]]),
-            "imd_edition": to_number(
-                raw[cols["imd_edition"]], column=cols["imd_edition"], source=path
-            ).astype("int64"),
+            "imd_edition": _whole_numbers(
+                to_number(raw[cols["imd_edition"]], column=cols["imd_edition"], source=path),
+                column=cols["imd_edition"],
+                source=path,
+            ),
             S.IMD: to_number(raw[cols["value"]], column=cols["value"], source=path),
         }
     )
@@ -279,7 +292,11 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     raw = read_csv_text(path)
     cols = match_columns(raw, _WORKFORCE_PATTERNS, source=path, optional=(LOCUM_TRAINEE_FTE_RAW,))
     out = pd.DataFrame({S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]])})
-    out[S.YEAR] = to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path).astype("int64")
+    out[S.YEAR] = _whole_numbers(
+        to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path),
+        column=cols[S.YEAR],
+        source=path,
+    )
     for key in _WORKFORCE_PATTERNS:
         if key in (S.PRACTICE, S.YEAR) or key not in cols:
             continue

@@ -98,6 +98,8 @@ _NON_NEGATIVE: Final = (
     *denominator_columns(),
 )
 _MAX_LISTED: Final = 5
+# IMD practice scores (population-weighted LSOA scores) lie well inside [0, 100].
+IMD_BOUNDS: Final = (0.0, 100.0)
 
 
 class PanelValidationError(ValueError):
@@ -147,7 +149,8 @@ def validate_panel(
     positive; proportion outcomes and ranks in [0, 1]; rate outcomes, HEP dose and proportion
     denominators non-negative; every outcome of :data:`hepcausal.outcomes.OUTCOMES` within its
     plausibility ``bounds``; ``icb_code`` in ``known_icbs``; ``year`` an integer within
-    ``year_range``; ``hep_treated`` 0/1; ``imd_score`` present in every row (unless
+    ``year_range``; ``hep_treated`` 0/1; deprivation scores within :data:`IMD_BOUNDS`;
+    ``imd_score`` present in every row (unless
     ``allow_missing_imd``).  Every data source goes through this function: the built NHS panel,
     panel files (``data.source = "file"``) and synthetic panels.  Canonical dtypes: identifiers
     ``str``, ``year`` int64, measures float64, ``hep_treated`` int64.
@@ -272,6 +275,15 @@ def validate_panel(
                     f"{row.units} at {_where(out, bad)}"
                 )
 
+    for col in (S.IMD, S.IMD2015):
+        if col in out:
+            bad = out[col].notna() & ((out[col] < IMD_BOUNDS[0]) | (out[col] > IMD_BOUNDS[1]))
+            if bad.any():
+                problems.append(
+                    f"{col_name(col)}: deprivation score outside [{IMD_BOUNDS[0]:g}, "
+                    f"{IMD_BOUNDS[1]:g}] at {_where(out, bad)}"
+                )
+
     if S.IMD in out and not allow_missing_imd:
         bad = out[S.IMD].isna()
         if bad.any():
@@ -284,7 +296,7 @@ def validate_panel(
         bad = ~out[S.ICB].isin(known)
         if bad.any():
             codes = sorted(set(out.loc[bad, S.ICB].fillna("<missing>")))[:_MAX_LISTED]
-            problems.append(f"column {S.ICB!r}: unknown ICB code(s) {codes} at {_where(out, bad)}")
+            problems.append(f"{col_name(S.ICB)}: unknown ICB code(s) {codes} at {_where(out, bad)}")
 
     if S.HEP_TREATED in out:
         treated = pd.to_numeric(out[S.HEP_TREATED], errors="coerce")

@@ -44,9 +44,10 @@ def panel_hash(panel: pd.DataFrame) -> str:
 def read_panel(path: str | Path) -> pd.DataFrame:
     """Read and validate a panel file written by ``hepcausal simulate`` / ``hepcausal data``.
 
-    A CSV is read strictly (:func:`hepcausal.data.headers.check_csv_shape`) and every panel,
-    CSV or parquet, goes through :func:`hepcausal.data.validate.validate_panel` (the one
-    validation path of every data source, with the outcome table's plausibility bounds).
+    A CSV is read strictly (:func:`hepcausal.data.headers.check_csv_shape`).  Every panel, CSV
+    or parquet, must have the schema's required columns and ``hep_treated``, and goes through
+    :func:`hepcausal.data.validate.validate_panel` (the one validation path of every data
+    source, with the outcome table's plausibility bounds).
 
     Parameters
     ----------
@@ -99,7 +100,9 @@ def read_panel(path: str | Path) -> pd.DataFrame:
         row_word = "line"
     else:
         raise DataFileError(p, "panel file must be .csv or .parquet")
-    return validate_panel(panel, source=f"panel file {p}", row_word=row_word).reset_index(drop=True)
+    required = (*schema.REQUIRED_COLUMNS, schema.HEP_TREATED)
+    checked = validate_panel(panel, source=f"panel file {p}", row_word=row_word, required=required)
+    return checked.reset_index(drop=True)
 
 
 def write_panel(panel: pd.DataFrame, path: str | Path) -> Path:
