@@ -283,7 +283,7 @@ NHS_CASES: dict[str, FileCase] = {
     ),
     "lookup file empty": FileCase(empty(LOOKUP), DataFileError, (r"ccg-icb\.csv", r"empty")),
     "lookup file deleted": FileCase(
-        delete(LOOKUP), FileNotFoundError, (r"ccg-icb\.csv", r"lookup file not found")
+        delete(LOOKUP), FileNotFoundError, (r"ccg-icb\.csv", r"missing")
     ),
 }
 
@@ -520,3 +520,16 @@ def test_synthetic_source_is_validated_by_prepare_data(monkeypatch: pytest.Monke
     cfg = Config(data=DataConfig(source="synthetic", synthetic={"preset": "small"}))
     with pytest.raises(PanelValidationError, match=rf"(?s)synthetic.*{S.GP_FTE}.*negative.*row 0"):
         prepare_data(cfg)
+
+
+def test_unrelated_data_dir_fails_before_hashing(tmp_path: Path) -> None:
+    """A ``data.data_dir`` without the NHS layout is a ConfigError naming the key and the parts."""
+    from hepcausal.experiments.config import Config, ConfigError, DataConfig
+    from hepcausal.experiments.inputs import prepare_data
+
+    (tmp_path / "big.bin").write_bytes(b"x" * 1000)
+    cfg = Config(data=DataConfig(source="nhs", data_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"'data\.data_dir'.*not an NHS data folder.*payments"):
+        prepare_data(cfg)
+    with pytest.raises(FileNotFoundError, match=r"missing.*workforce-practice-fiscal-year"):
+        build_nhs_panel(tmp_path)

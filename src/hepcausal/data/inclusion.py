@@ -357,7 +357,12 @@ def _rule_masks(
         )
     return [
         ("study_window", f"fiscal years {w} only", study_window if window else None),
-        ("icb_known", "practice mapped to an ICB", icb_known),
+        (
+            "icb_known",
+            "practice mapped to an ICB (NHS data: its latest CCG/sub-ICB code is in the lookup; "
+            "practices only in the workforce file have none)",
+            icb_known,
+        ),
         (
             "open_whole_window",
             f"practice present in every year {w}",

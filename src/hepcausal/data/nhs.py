@@ -25,8 +25,9 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
 * **Damaged files are errors** (:class:`~hepcausal.data.headers.DataFileError`, naming the file):
   empty or header-only files, rows with too few or too many fields (with the line number), two
   files for one year, a workforce file without rows for a panel year, and a file with more than
-  ``max_practice_drop`` (5%) fewer practices than an adjacent year's file of the same kind (real
-  year-on-year drops are at most 3.8%; a file cut at a line boundary loses far more).
+  ``max_practice_drop`` (5%) fewer practices per year apart than the nearest earlier or later
+  year's file of the same kind (real year-on-year drops are at most 3.8%; a file cut at a line
+  boundary loses far more).
   Implausible values (outside the outcome table's ``bounds``) are a
   :class:`~hepcausal.data.validate.PanelValidationError` naming the file, its column and the
   practice-years.
@@ -86,6 +87,7 @@ __all__ = [
     "NHSLoadOptions",
     "PanelBuild",
     "build_nhs_panel",
+    "check_nhs_layout",
     "check_practice_counts",
     "load_ccg_icb",
     "load_gpps",
@@ -183,7 +185,9 @@ def check_practice_counts(
 ) -> None:
     """Raise if a year's practice count falls short of an adjacent year's by more than ``max_drop``.
 
-    Only drops of at least :data:`MIN_PRACTICE_DROP` practices count (small files).
+    Each year is compared with the nearest earlier and later year present; for years ``k``
+    apart the accepted drop is ``k * max_drop`` (e.g. QOF 2019/20 vs 2021/22).  Only drops of at
+    least :data:`MIN_PRACTICE_DROP` practices count (small files).
 
     Parameters
     ----------
@@ -207,15 +211,51 @@ def check_practice_counts(
             if other == year or counts[other] == 0:
                 continue
             short = 1 - counts[year] / counts[other]
-            if short > max_drop and counts[other] - counts[year] >= MIN_PRACTICE_DROP:
+            allowed = max_drop * abs(other - year)  # files two years apart: twice the drop
+            if short > allowed and counts[other] - counts[year] >= MIN_PRACTICE_DROP:
                 where = f"year {year} of " if files[year] == files[other] else ""
                 raise DataFileError(
                     files[year],
                     f"{where}{kind} data for {_fiscal_label(year)} has {counts[year]:,} "
                     f"practices, {short:.0%} fewer than the {counts[other]:,} of "
                     f"{_fiscal_label(other)} ({files[other]}); more than the "
-                    f"{max_drop:.0%} accepted: is the file truncated?",
+                    f"{allowed:.0%} accepted: is the file truncated?",
                 )
+
+
+def check_nhs_layout(data_dir: str | Path) -> Path:
+    """Check that ``data_dir`` has the NHS data layout, without reading the files.
+
+    Cheap (a few ``stat`` calls): run it before hashing or loading anything.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The NHS data folder.
+
+    Returns
+    -------
+    Path
+        ``data_dir`` as a Path.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder and every missing part (payments files, workforce, deprivation and
+        lookup files).
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: NHS data directory not found")
+    missing = [] if payments_files(data_dir) else ["payments/nhspaymentsgp-*.csv"]
+    missing += [
+        str(f) for f in (WORKFORCE_FILE, IMD_FILE, LOOKUP_FILE) if not (data_dir / f).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{data_dir}: not an NHS data folder (see the NHS data README): missing {missing}"
+        )
+    return data_dir
 
 
 def _require(path: Path, what: str) -> Path:
@@ -301,32 +341,14 @@ def _raw_panel(
     }
     pay_frames = [load_payments(f) for f in pay_files]
     _one_file_per_year(pay_frames, pay_files, "payments")
-    check_practice_counts(
-        {int(f[S.YEAR].iloc[0]): len(f) for f in pay_frames},
-        {int(f[S.YEAR].iloc[0]): p for f, p in zip(pay_frames, pay_files, strict=True)},
-        "payments",
-        options.max_practice_drop,
-    )
     payments = pd.concat(pay_frames, ignore_index=True)
     lookup = load_ccg_icb(_require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup"))
     wf_path = _require(data_dir / WORKFORCE_FILE, "workforce")
     workforce = load_workforce(wf_path)
     wf_counts = workforce.groupby(S.YEAR)[S.PRACTICE].nunique()
-    check_practice_counts(
-        {int(y): int(n) for y, n in wf_counts.items()},
-        {int(y): wf_path for y in wf_counts.index},
-        "workforce",
-        options.max_practice_drop,
-    )
     imd = imd_wide(load_imd(_require(data_dir / IMD_FILE, "Fingertips 93553 deprivation")))
     q_frames = [load_qof(f) for f in q_files]
     _one_file_per_year(q_frames, q_files, "QOF")
-    check_practice_counts(
-        {int(f[S.YEAR].iloc[0]): len(f) for f in q_frames},
-        {int(f[S.YEAR].iloc[0]): p for f, p in zip(q_frames, q_files, strict=True)},
-        "QOF",
-        options.max_practice_drop,
-    )
     qof = (
         pd.concat(q_frames, ignore_index=True)
         if q_frames
@@ -372,6 +394,25 @@ def _raw_panel(
             "file(s), or set data.allow_missing_qof = true (NHSLoadOptions.allow_missing_qof) to "
             "leave QOF missing in those years (reported in the inclusion table)"
         )
+    # after the missing-file checks, which say more about a deleted file than the count check
+    check_practice_counts(
+        {int(f[S.YEAR].iloc[0]): len(f) for f in pay_frames},
+        {int(f[S.YEAR].iloc[0]): p for f, p in zip(pay_frames, pay_files, strict=True)},
+        "payments",
+        options.max_practice_drop,
+    )
+    check_practice_counts(
+        {int(y): int(n) for y, n in wf_counts.items()},
+        {int(y): wf_path for y in wf_counts.index},
+        "workforce",
+        options.max_practice_drop,
+    )
+    check_practice_counts(
+        {int(f[S.YEAR].iloc[0]): len(f) for f in q_frames},
+        {int(f[S.YEAR].iloc[0]): p for f, p in zip(q_frames, q_files, strict=True)},
+        "QOF",
+        options.max_practice_drop,
+    )
     if no_pay:
         fallbacks["list_size_from_workforce"] = no_pay
     if no_qof:
@@ -559,9 +600,7 @@ def build_nhs_panel(
         The built panel fails :func:`~hepcausal.data.validate.validate_panel` (the message names
         the file and column each value comes from, and the practice-years).
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: NHS data directory not found")
+    data_dir = check_nhs_layout(data_dir)
     years = sorted({int(y) for y in years})
     if not years:
         raise ValueError("build_nhs_panel(years=...): no years given")

@@ -262,7 +262,32 @@ def _apply_inclusion(cfg: Config, panel: pd.DataFrame) -> tuple[pd.DataFrame, An
 
 
 def nhs_files(data_dir: Path) -> dict[str, str]:
-    """sha256 of every data file under the NHS folder (relative path -> hash)."""
+    """sha256 of every data file under the NHS folder (relative path -> hash).
+
+    The folder's layout is checked first (:func:`hepcausal.data.nhs.check_nhs_layout`), so a
+    wrong ``data.data_dir`` fails at once instead of after hashing an unrelated folder.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The NHS data folder.
+
+    Returns
+    -------
+    dict of str to str
+        Relative path -> sha256, for every non-hidden file under ``data_dir``.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``data.data_dir`` when the folder lacks the NHS data layout.
+    """
+    from hepcausal.data.nhs import check_nhs_layout
+
+    try:
+        check_nhs_layout(data_dir)
+    except FileNotFoundError as err:
+        raise ConfigError(f"'data.data_dir': {err}") from err
     files = sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"no files in the NHS data folder {data_dir}")
@@ -290,7 +315,13 @@ def prepare_data(cfg: Config) -> RunData:
     Raises
     ------
     ConfigError
-        For NHS data whose GPPS set-up is wrong (see :func:`gpps_paths`), before any fitting.
+        For NHS data whose folder lacks the NHS layout or whose GPPS set-up is wrong (see
+        :func:`gpps_paths`), before any fitting.
+    DataFileError
+        A panel file is empty, header-only or has a short or long row (naming file and line).
+    PanelValidationError
+        A panel file or the synthetic panel fails
+        :func:`hepcausal.data.validate.validate_panel` (naming the file, columns and rows).
     """
     src = cfg.data.source
     if src == "nhs":
