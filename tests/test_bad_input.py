@@ -422,6 +422,7 @@ PANEL_CASES: dict[str, PanelCase] = {
         _set(S.QOF_MAX_POINTS, -559.0), (S.QOF_MAX_POINTS, "negative")
     ),
     "deprivation score -3": PanelCase(_set(S.IMD, -3.0), (S.IMD, r"outside \[0, 100\]")),
+    "practice in two ICBs": PanelCase(_set(S.ICB, "QHM"), (S.ICB, "more than one ICB")),
     "duplicated practice-year": PanelCase(
         lambda p: pd.concat([p, p.iloc[[2]]], ignore_index=True), ("duplicated practice-years",)
     ),
@@ -465,6 +466,10 @@ PANEL_TEXT_CASES: dict[str, tuple[Callable[[list[str]], list[str]], tuple[str, .
     "cut mid-file": (lambda x: [*x[:4], x[4][:8]], (r"line 5", "short")),
     "header only": (lambda x: x[:1], ("header but no data rows",)),
     "empty": (lambda x: [], ("empty",)),
+    "duplicated column": (
+        lambda x: [x[0].replace("nurse_fte_per_1k", "gp_fte_per_1k"), *x[1:]],
+        (r"line 1", r"duplicated column name.*gp_fte_per_1k"),
+    ),
 }
 
 
@@ -480,6 +485,13 @@ def test_malformed_panel_csv_names_file_and_line(
         read_panel(path)
     for pattern in (re.escape(str(path)), *named):
         assert re.search(pattern, str(err.value)), f"{name}: {pattern!r} not in {err.value}"
+
+
+def test_truncated_parquet_panel_names_the_file(tmp_path: Path, good_panel: pd.DataFrame) -> None:
+    path = write_panel(good_panel, tmp_path / "panel.parquet")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataFileError, match=r"panel\.parquet: not a readable parquet file"):
+        read_panel(path)
 
 
 def test_good_panel_file_round_trips(tmp_path: Path, good_panel: pd.DataFrame) -> None:

@@ -93,7 +93,7 @@ def test_negative_fte() -> None:
 
 def test_unknown_icb_default_and_passed_set() -> None:
     df = _panel()
-    df.loc[0, S.ICB] = "QZZ"
+    df.loc[df[S.PRACTICE] == "C82001", S.ICB] = "QZZ"
     with pytest.raises(PanelValidationError, match="QZZ") as err:
         validate_panel(df)
     assert S.ICB in str(err.value) and "C82001" in str(err.value)
@@ -204,3 +204,12 @@ def test_practices_per_icb_warnings() -> None:
     )
     assert practices_per_icb_warnings(many) == []  # 12 practices per ICB and year
     assert practices_per_icb_warnings(df.drop(columns=S.HEP_TREATED)) == []
+
+
+def test_practice_in_two_icbs_and_empty_panel() -> None:
+    df = _panel()
+    df.loc[0, S.ICB] = "QHM"
+    with pytest.raises(PanelValidationError, match=r"\['C82001'\] in more than one ICB.*row 0"):
+        validate_panel(df)
+    with pytest.raises(PanelValidationError, match="no rows"):
+        validate_panel(_panel().iloc[:0])

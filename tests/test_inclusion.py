@@ -213,3 +213,10 @@ def test_fallback_rows_in_table(panel: pd.DataFrame) -> None:
     assert "FALLBACK list_size" in str(report)
     # a fallback is not a drop: the totals still add up
     _assert_adds_up(report, kept)
+
+
+def test_unknown_icb_subset_and_everything_dropped_are_errors(panel: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"InclusionRules\.icbs.*\['QXX'\] not in the panel"):
+        apply_inclusion(panel, InclusionRules(icbs=("QK1", "QXX")))
+    with pytest.raises(ValueError, match=r"dropped every practice-year.*'study_window'"):
+        apply_inclusion(panel, InclusionRules(window=(2030, 2031)))

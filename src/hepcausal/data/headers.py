@@ -89,7 +89,8 @@ def check_csv_shape(text: str, *, source: str | Path) -> list[int]:
     Raises
     ------
     DataFileError
-        If the text is empty (no header), has a header but no data rows, or a record is shorter
+        If the text is empty (no header), has a duplicated column name, has a header but no data
+        rows, or a record is shorter
         or longer than the header (the message gives the line number, 1 = the header, and the
         field counts), or is not valid CSV (e.g. an unterminated quote).
     """
@@ -98,6 +99,12 @@ def check_csv_shape(text: str, *, source: str | Path) -> list[int]:
         header = next((rec for rec in reader if rec), None)
         if header is None:
             raise DataFileError(source, "file is empty (no header line)")
+        names = [h.replace("\ufeff", "").strip() for h in header]
+        dup = sorted({h for h in names if names.count(h) > 1})
+        if dup:
+            raise DataFileError(
+                source, f"line 1: duplicated column name(s) {dup} in the header", line=1
+            )
         n_fields = len(header)
         lines: list[int] = []
         start = reader.line_num + 1

@@ -423,6 +423,28 @@ def apply_inclusion(
 
     A rule's "practices dropped" are practices that had rows before the rule and none after it,
     so the per-rule counts add up to the totals.  ``notes`` are appended to the report.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The panel before inclusion.
+    rules : InclusionRules, optional
+        The rules (default :class:`InclusionRules`).
+    notes : sequence of str
+        Notes appended to the report.
+
+    Returns
+    -------
+    tuple of (DataFrame, InclusionReport)
+        The kept rows and the counted report.
+
+    Raises
+    ------
+    ValueError
+        If ``rules.icbs`` names an ICB absent from the panel, or the rules drop every row
+        (naming the rule that dropped the last ones).
+    KeyError
+        If a rule needs a column the panel lacks.
     """
     rules = InclusionRules() if rules is None else rules
     for col in (S.PRACTICE, S.YEAR):
@@ -435,6 +457,13 @@ def apply_inclusion(
         "imd_available": S.IMD,
         "icb_subset": S.ICB,
     }
+    if rules.icbs is not None and S.ICB in panel:
+        absent = sorted(set(rules.icbs) - set(panel[S.ICB].dropna()))
+        if absent:
+            raise ValueError(
+                f"InclusionRules.icbs: ICB code(s) {absent} not in the panel (it has "
+                f"{panel[S.ICB].nunique()} ICBs, e.g. {sorted(panel[S.ICB].dropna().unique())[:5]})"
+            )
     current = panel.copy()
     p_in, py_in, lp_in, lpy_in = _count(current)
     steps: list[InclusionStep] = []
@@ -467,6 +496,14 @@ def apply_inclusion(
         if dropped_parts
         else pd.DataFrame(columns=[S.PRACTICE, S.YEAR, "rule"])
     )
+    if len(panel) and current.empty:
+        last = next(s for s in reversed(steps) if s.practice_years_dropped)
+        raise ValueError(
+            "the inclusion rules dropped every practice-year (the last "
+            f"{last.practice_years_dropped:,} by rule {last.rule!r}: {last.description}); "
+            "check the window, ICBs and outcomes "
+            "of the inclusion rules (config table data.inclusion)"
+        )
     report = InclusionReport(
         steps=steps,
         practices_in=p_in,

@@ -150,7 +150,7 @@ def validate_panel(
     denominators non-negative; every outcome of :data:`hepcausal.outcomes.OUTCOMES` within its
     plausibility ``bounds``; ``icb_code`` in ``known_icbs``; ``year`` an integer within
     ``year_range``; ``hep_treated`` 0/1; deprivation scores within :data:`IMD_BOUNDS`;
-    ``imd_score`` present in every row (unless
+    one ICB per practice; at least one row; ``imd_score`` present in every row (unless
     ``allow_missing_imd``).  Every data source goes through this function: the built NHS panel,
     panel files (``data.source = "file"``) and synthetic panels.  Canonical dtypes: identifiers
     ``str``, ``year`` int64, measures float64, ``hep_treated`` int64.
@@ -192,6 +192,8 @@ def validate_panel(
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise PanelValidationError(source, [f"missing required column(s): {missing}"])
+    if df.empty:
+        raise PanelValidationError(source, ["the panel has no rows"])
     problems: list[str] = []
     out = df.copy()
     sources = dict(column_sources or {})
@@ -297,6 +299,16 @@ def validate_panel(
         if bad.any():
             codes = sorted(set(out.loc[bad, S.ICB].fillna("<missing>")))[:_MAX_LISTED]
             problems.append(f"{col_name(S.ICB)}: unknown ICB code(s) {codes} at {_where(out, bad)}")
+
+    if S.PRACTICE in out and S.ICB in out:
+        n_icbs = out.groupby(S.PRACTICE)[S.ICB].nunique()
+        movers = n_icbs.index[n_icbs > 1]
+        if len(movers):
+            bad = out[S.PRACTICE].isin(movers)
+            problems.append(
+                f"{col_name(S.ICB)}: practice(s) {list(movers[:_MAX_LISTED])} in more than one "
+                f"ICB (a practice keeps one ICB in every year) at {_where(out, bad)}"
+            )
 
     if S.HEP_TREATED in out:
         treated = pd.to_numeric(out[S.HEP_TREATED], errors="coerce")

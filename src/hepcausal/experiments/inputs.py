@@ -78,7 +78,10 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise FileNotFoundError(f"panel file {p} does not exist")
     if p.suffix == ".parquet":
-        panel = pd.read_parquet(p)
+        try:
+            panel = pd.read_parquet(p)
+        except Exception as err:  # pyarrow raises several types for damaged files
+            raise DataFileError(p, f"not a readable parquet file ({err})") from err
         if panel.empty:
             raise DataFileError(p, "panel file has no rows")
         row_word = "row"
