@@ -501,6 +501,18 @@ def _raw_panel(
         notes.append(
             f"GPPS: {gpps.attrs.get('suppressed', 0):,} suppressed (-97) cells set missing"
         )
+        survey_years = sorted({int(y) for y in gpps[S.YEAR]})
+        unused = [y for y in survey_years if y not in years]
+        uncovered = [y for y in years if y not in survey_years]
+        if unused:
+            notes.append(f"GPPS: survey year(s) {unused} are not panel years (not used)")
+        if uncovered:
+            notes.append(f"GPPS: no survey file for panel year(s) {uncovered} (GPPS missing)")
+        matched = panel.loc[panel[S.YEAR].isin(survey_years), S.GPPS_OVERALL].notna()
+        notes.append(
+            f"GPPS: {int(matched.sum()):,} of {len(matched):,} practice-years of the survey "
+            "years have a result"
+        )
     else:
         missing_cols = [
             c
