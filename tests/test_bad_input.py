@@ -211,19 +211,29 @@ NHS_CASES: dict[str, FileCase] = {
     ),
     "workforce GP FTE 1e9": FileCase(
         workforce_cell("C82001", 2019, 3, "1e9"),
-        PanelValidationError,
+        DataFileError,
         (
             r"workforce-practice-fiscal-year\.csv",
             r"TOTAL_GP_EXTGL_FTE",
             r"gp_fte_per_1k",
-            r"plausible range \[0, 20\]",
+            r"more than 20 FTE per 1,000",
             r"practice C82001, year 2019",
         ),
     ),
     "workforce admin FTE 1e6": FileCase(
         workforce_cell("A83001", 2018, 7, "1e6"),
-        PanelValidationError,
+        DataFileError,
         (r"TOTAL_ADMIN_FTE", r"admin_fte_per_1k", r"practice A83001, year 2018"),
+    ),
+    "workforce patients 1e9": FileCase(
+        workforce_cell("C82001", 2020, 2, "1e9"),
+        ValueError,
+        (r"workforce-practice-fiscal-year\.csv", r"'TOTAL_PATIENTS'", r"above 500,000", r"C82001"),
+    ),
+    "workforce GP FTE 1e6 in a practice the rules exclude": FileCase(
+        workforce_cell("A83002", 2019, 3, "1e6"),  # 420 patients: dropped by min_list_size
+        DataFileError,
+        (r"TOTAL_GP_EXTGL_FTE", r"practice A83002, year 2019"),
     ),
     "workforce negative FTE": FileCase(
         workforce_cell("C82002", 2019, 3, "-5"),
@@ -280,6 +290,21 @@ NHS_CASES: dict[str, FileCase] = {
         lambda d: _write(d / LOOKUP, [x.replace("16C,QHM", "16C,QZZ") for x in _lines(d / LOOKUP)]),
         PanelValidationError,
         (r"ccg-icb\.csv", r"icb_code", r"QZZ", r"practice A83001, year 2018"),
+    ),
+    "lookup maps an LLR sub-ICB elsewhere": FileCase(
+        lambda d: _write(d / LOOKUP, [x.replace("04C,QK1", "04C,QHM") for x in _lines(d / LOOKUP)]),
+        DataFileError,
+        (r"ccg-icb\.csv", r"\['04C'\] map to \['QHM'\]", r"QK1"),
+    ),
+    "payments list size 1e9": FileCase(
+        payments_list("C82002", "1e9"),
+        ValueError,
+        (
+            r"nhspaymentsgp-18-19-csv\.csv",
+            r"'Average Number of Registered Patients'",
+            r"above 500,000",
+            r"rows \[1\] \(practices \['C82002'\]\)",
+        ),
     ),
     "lookup file empty": FileCase(empty(LOOKUP), DataFileError, (r"ccg-icb\.csv", r"empty")),
     "lookup file deleted": FileCase(
@@ -422,6 +447,11 @@ PANEL_CASES: dict[str, PanelCase] = {
         _set(S.QOF_MAX_POINTS, -559.0), (S.QOF_MAX_POINTS, "negative")
     ),
     "deprivation score -3": PanelCase(_set(S.IMD, -3.0), (S.IMD, r"outside \[0, 100\]")),
+    "list size 1e7": PanelCase(_set(S.LIST_SIZE, 1e7), (S.LIST_SIZE, "above 500,000")),
+    "weighted list 100x registered": PanelCase(
+        lambda p: _set(S.WEIGHTED_LIST_SIZE, 100 * p.loc[2, S.LIST_SIZE])(p),
+        (S.WEIGHTED_LIST_SIZE, r"weighted / registered list outside \[0\.1, 10\]"),
+    ),
     "practice in two ICBs": PanelCase(_set(S.ICB, "QHM"), (S.ICB, "more than one ICB")),
     "duplicated practice-year": PanelCase(
         lambda p: pd.concat([p, p.iloc[[2]]], ignore_index=True), ("duplicated practice-years",)

@@ -342,7 +342,16 @@ def _raw_panel(
     pay_frames = [load_payments(f) for f in pay_files]
     _one_file_per_year(pay_frames, pay_files, "payments")
     payments = pd.concat(pay_frames, ignore_index=True)
-    lookup = load_ccg_icb(_require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup"))
+    lookup_path = _require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup")
+    lookup = load_ccg_icb(lookup_path)
+    llr = lookup[lookup["code"].isin(S.LLR_SUB_ICBS)]
+    wrong = llr[llr[S.ICB] != S.LLR_ICB]
+    if len(wrong):
+        raise DataFileError(
+            lookup_path,
+            f"the LLR sub-ICB code(s) {sorted(wrong['code'])} map to {sorted(set(wrong[S.ICB]))}, "
+            f"not to the treated ICB {S.LLR_ICB} (Leicester, Leicestershire and Rutland)",
+        )
     wf_path = _require(data_dir / WORKFORCE_FILE, "workforce")
     workforce = load_workforce(wf_path)
     wf_counts = workforce.groupby(S.YEAR)[S.PRACTICE].nunique()

@@ -100,6 +100,10 @@ _NON_NEGATIVE: Final = (
 _MAX_LISTED: Final = 5
 # IMD practice scores (population-weighted LSOA scores) lie well inside [0, 100].
 IMD_BOUNDS: Final = (0.0, 100.0)
+# The largest English practice lists about 110,000 patients; weighted / registered list is
+# 0.5-1.6 in the real panel.
+MAX_LIST_SIZE: Final = 500_000.0
+WEIGHT_RATIO_BOUNDS: Final = (0.1, 10.0)
 
 
 class PanelValidationError(ValueError):
@@ -149,7 +153,9 @@ def validate_panel(
     positive; proportion outcomes and ranks in [0, 1]; rate outcomes, HEP dose and proportion
     denominators non-negative; every outcome of :data:`hepcausal.outcomes.OUTCOMES` within its
     plausibility ``bounds``; ``icb_code`` in ``known_icbs``; ``year`` an integer within
-    ``year_range``; ``hep_treated`` 0/1; deprivation scores within :data:`IMD_BOUNDS`;
+    ``year_range``; ``hep_treated`` 0/1; deprivation scores within :data:`IMD_BOUNDS`; list
+    sizes at most :data:`MAX_LIST_SIZE` and weighted / registered list within
+    :data:`WEIGHT_RATIO_BOUNDS`;
     one ICB per practice; at least one row; ``imd_score`` present in every row (unless
     ``allow_missing_imd``).  Every data source goes through this function: the built NHS panel,
     panel files (``data.source = "file"``) and synthetic panels.  Canonical dtypes: identifiers
@@ -251,6 +257,24 @@ def validate_panel(
                 problems.append(
                     f"{col_name(col)}: missing or non-positive list size at {_where(out, bad)}"
                 )
+
+    for col in (S.LIST_SIZE, S.WEIGHTED_LIST_SIZE):
+        if col in out:
+            bad = out[col] > MAX_LIST_SIZE
+            if bad.any():
+                problems.append(
+                    f"{col_name(col)}: list size above {MAX_LIST_SIZE:,.0f} patients (implausible "
+                    f"for one practice) at {_where(out, bad)}"
+                )
+    if S.LIST_SIZE in out and S.WEIGHTED_LIST_SIZE in out:
+        ratio = out[S.WEIGHTED_LIST_SIZE] / out[S.LIST_SIZE]
+        low, high = WEIGHT_RATIO_BOUNDS
+        bad = (out[S.LIST_SIZE] > 0) & (out[S.WEIGHTED_LIST_SIZE] > 0) & ~ratio.between(low, high)
+        if bad.any():
+            problems.append(
+                f"{col_name(S.WEIGHTED_LIST_SIZE)}: weighted / registered list outside "
+                f"[{low:g}, {high:g}] at {_where(out, bad)}"
+            )
 
     for col in _UNIT_INTERVAL:
         if col in out:
