@@ -278,13 +278,24 @@ NHS_CASES: dict[str, FileCase] = {
         ValueError,
         (r"workforce-practice-fiscal-year\.csv", r"'Year'", r"missing", r"rows \[7\]"),
     ),
+    "deprivation score 500 (an excluded practice)": FileCase(
+        lambda d: _write(
+            d / IMD,
+            [
+                x.replace("2019,A83002,FOUR,1,20.0", "2019,A83002,FOUR,1,-20")
+                for x in _lines(d / IMD)
+            ],
+        ),
+        DataFileError,
+        (r"fingertips-93553", r"'Value'", r"-20", r"practices \['A83002'\]"),
+    ),
     "deprivation score 500": FileCase(
         lambda d: _write(
             d / IMD,
             [x.replace("2019,C82002,TWO,1,45.0", "2019,C82002,TWO,1,500") for x in _lines(d / IMD)],
         ),
-        PanelValidationError,
-        (r"fingertips-93553", r"imd_score", r"outside \[0, 100\]", r"practice C82002, year 2018"),
+        DataFileError,
+        (r"fingertips-93553", r"'Value'", r"outside \[0, 100\]", r"practices \['C82002'\]"),
     ),
     "lookup maps to an unknown ICB": FileCase(
         lambda d: _write(d / LOOKUP, [x.replace("16C,QHM", "16C,QZZ") for x in _lines(d / LOOKUP)]),

@@ -28,7 +28,12 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
   ``max_practice_drop`` (5%) fewer practices per year apart than the nearest earlier or later
   year's file of the same kind (real year-on-year drops are at most 3.8%; a file cut at a line
   boundary loses far more).
-  Implausible values (outside the outcome table's ``bounds``) are a
+* **Implausible raw values are errors** naming the file, its column and the rows, also in
+  practices the inclusion rules would drop: list sizes above
+  :data:`~hepcausal.data.validate.MAX_LIST_SIZE`, workforce FTE above an outcome's upper
+  ``bound`` per 1,000 of the file's patients (practices with >= 1,000 patients) or in absolute
+  terms, deprivation scores outside [0, 100], LLR sub-ICB codes not mapped to QK1.  Implausible
+  panel values (outside the outcome table's ``bounds``) are a
   :class:`~hepcausal.data.validate.PanelValidationError` naming the file, its column and the
   practice-years.
 * **PCN.** PCNs exist from 2019/20; earlier (and unknown) years take the practice's nearest

@@ -23,7 +23,7 @@ from hepcausal.data.headers import (
     read_csv_text,
     to_number,
 )
-from hepcausal.data.validate import MAX_LIST_SIZE
+from hepcausal.data.validate import IMD_BOUNDS, MAX_LIST_SIZE
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
@@ -285,6 +285,14 @@ def load_imd(path: str | Path) -> pd.DataFrame:
         }
     )
     out = out[out[S.PRACTICE].fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)]
+    bad = out[S.IMD].notna() & ~out[S.IMD].between(*IMD_BOUNDS)
+    if bad.any():
+        raise DataFileError(
+            path,
+            f"column {cols['value']!r} has deprivation scores outside "
+            f"[{IMD_BOUNDS[0]:g}, {IMD_BOUNDS[1]:g}] {list(out.loc[bad, S.IMD][:5])} at rows "
+            f"{list(out.index[bad][:5])} (practices {list(out.loc[bad, S.PRACTICE][:5])})",
+        )
     dup = out.duplicated([S.PRACTICE, "imd_edition"], keep=False)
     if dup.any():
         raise ValueError(f"{path}: duplicated (AreaCode, Year) at rows {list(out.index[dup][:6])}")
