@@ -234,7 +234,10 @@ class InclusionReport:
 
     def __str__(self) -> str:
         tab = self.table()
-        header = f"{'rule':<20} {'practices':>10} {'prac-years':>11} {'LLR prac':>9} {'LLR p-y':>8}"
+        w = max(20, *(len(str(r)) for r in tab["rule"]))
+        header = (
+            f"{'rule':<{w}} {'practices':>10} {'prac-years':>11} {'LLR prac':>9} {'LLR p-y':>8}"
+        )
         lines = [
             "Inclusion (rules applied in order; counts are those dropped by each rule)",
             header,
@@ -247,7 +250,7 @@ class InclusionReport:
             if self.fallbacks and i == first_fallback:
                 lines.append("-" * len(header) + " fallbacks used by kept rows:")
             lines.append(
-                f"{r['rule']:<20} {r['practices']:>10,} {r['practice_years']:>11,} "
+                f"{r['rule']:<{w}} {r['practices']:>10,} {r['practice_years']:>11,} "
                 f"{r['llr_practices']:>9,} {r['llr_practice_years']:>8,}"
             )
         lines.append("")
