@@ -3,6 +3,7 @@ reader can check against the real published files (``nhs_data_dir``)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from hepcausal import schema as S
 from hepcausal.data.headers import ColumnNotFoundError, fiscal_year_from_name, normalise_header
 from hepcausal.data.inclusion import InclusionRules
 from hepcausal.data.nhs import (
+    NHSLoadOptions,
     PanelBuild,
     build_nhs_panel,
     load_ccg_icb,
@@ -167,11 +169,10 @@ def test_build_on_fixtures() -> None:
     a = p[p[S.PRACTICE] == "A83001"]
     assert set(a[S.SUB_ICB]) == {"16C"} and set(a[S.ICB]) == {"QHM"}
     assert set(p.loc[p[S.PRACTICE].str.startswith("C82"), S.ICB]) == {S.LLR_ICB}
-    # 2019 has no payments file: registered list from the workforce file, ratio carried forward
     c = p.set_index([S.PRACTICE, S.YEAR])
-    assert c.loc[("C82001", 2019), "list_source"] == "workforce"
-    assert c.loc[("C82001", 2019), S.LIST_SIZE] == 4150
-    assert c.loc[("C82001", 2019), S.WEIGHTED_LIST_SIZE] == pytest.approx(4150 * 4703.5 / 4114)
+    assert set(p["list_source"]) == {"payments"} and build.fallbacks == {}
+    assert c.loc[("C82001", 2019), S.WEIGHTED_LIST_SIZE] == 4740
+    assert not any(r.startswith("fallback") for r in rep.table()["rule"])
     # FTE per 1,000 weighted patients, for every workforce outcome of the outcome table
     assert c.loc[("C82001", 2018), S.GP_FTE] == pytest.approx(2.35 / 4703.5 * 1000)
     assert c.loc[("C82001", 2018), S.ADMIN_FTE] == pytest.approx(5 / 4703.5 * 1000)
@@ -196,6 +197,45 @@ def test_build_on_fixtures() -> None:
     # more deprived practice in the same ICB-year has the lower rank
     llr18 = p[(p[S.ICB] == S.LLR_ICB) & (p[S.YEAR] == 2018)].set_index(S.PRACTICE)
     assert llr18.loc["C82002", S.DEPRIVATION_RANK] < llr18.loc["C82001", S.DEPRIVATION_RANK]
+
+
+def _copy_fixtures(tmp_path: Path) -> Path:
+    shutil.copytree(FIX, tmp_path / "nhs")
+    return tmp_path / "nhs"
+
+
+def test_missing_payments_year_is_an_error_unless_the_fallback_is_allowed(tmp_path: Path) -> None:
+    data = _copy_fixtures(tmp_path)
+    (data / "payments" / "nhspaymentsgp-18-19-csv.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"\[2019\] \(2018/19\).*nhspaymentsgp-18-19-\*"):
+        build_nhs_panel(data, years=range(2018, 2021))
+    options = NHSLoadOptions(allow_list_size_fallback=True)
+    build = build_nhs_panel(data, years=range(2018, 2021), options=options)
+    p, rep = build.panel, build.report
+    # 2019: registered list from the workforce file, weighted/registered ratio carried forward
+    c = p.set_index([S.PRACTICE, S.YEAR])
+    assert c.loc[("C82001", 2019), "list_source"] == "workforce"
+    assert c.loc[("C82001", 2019), S.LIST_SIZE] == 4150
+    assert c.loc[("C82001", 2019), S.WEIGHTED_LIST_SIZE] == pytest.approx(4150 * 4703.5 / 4114)
+    # the fallback is a row of the inclusion table, counting the kept rows that use it
+    assert build.fallbacks == {"list_size_from_workforce": [2019]}
+    tab = rep.table().set_index("rule")
+    row = tab.loc["fallback: list_size_from_workforce"]
+    assert row["practice_years"] == (p[S.YEAR] == 2019).sum() == 3
+    assert "allow_list_size_fallback" in row["description"]
+    assert "FALLBACK list_size_from_workforce" in str(rep)
+
+
+def test_missing_qof_year_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    data = _copy_fixtures(tmp_path)
+    (data / "qof" / "qof-2019-20.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"QOF.*\[2020\].*qof-2019-20\.csv"):
+        build_nhs_panel(data, years=range(2018, 2021))
+    build = build_nhs_panel(
+        data, years=range(2018, 2021), options=NHSLoadOptions(allow_missing_qof=True)
+    )
+    assert build.panel.loc[build.panel[S.YEAR] == 2020, S.QOF].isna().all()
+    assert "fallback: qof_missing" in set(build.report.table()["rule"])
 
 
 def test_build_treatment_and_year_errors() -> None:

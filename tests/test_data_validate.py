@@ -93,7 +93,7 @@ def test_negative_fte() -> None:
 
 def test_unknown_icb_default_and_passed_set() -> None:
     df = _panel()
-    df.loc[0, S.ICB] = "QZZ"
+    df.loc[df[S.PRACTICE] == "C82001", S.ICB] = "QZZ"
     with pytest.raises(PanelValidationError, match="QZZ") as err:
         validate_panel(df)
     assert S.ICB in str(err.value) and "C82001" in str(err.value)
@@ -167,3 +167,49 @@ def test_denominators_non_negative() -> None:
     with pytest.raises(PanelValidationError, match="negative") as err:
         validate_panel(df)
     assert S.GPPS_RESPONSES in str(err.value)
+
+
+def test_missing_imd_is_a_problem_unless_allowed() -> None:
+    df = _panel()
+    df.loc[1, S.IMD] = np.nan
+    with pytest.raises(PanelValidationError, match=r"'imd_score'.*missing deprivation.*C82001"):
+        validate_panel(df)
+    validate_panel(df, allow_missing_imd=True)
+
+
+def test_column_sources_and_line_numbers_in_messages() -> None:
+    df = _panel()
+    df.loc[2, S.GP_FTE] = 1e6
+    df.index = pd.Index([2, 3, 4, 5])  # a file's line numbers
+    sources = {S.GP_FTE: "wf.csv column 'TOTAL_GP_EXTGL_FTE' / weighted list x 1000"}
+    with pytest.raises(PanelValidationError) as err:
+        validate_panel(df, source="x", column_sources=sources, row_word="line")
+    msg = str(err.value)
+    assert "column 'gp_fte_per_1k' (from wf.csv column 'TOTAL_GP_EXTGL_FTE'" in msg
+    assert "line 4 (practice A83001, year 2021)" in msg
+
+
+def test_practices_per_icb_warnings() -> None:
+    from hepcausal.data.validate import practices_per_icb_warnings
+
+    df = _panel()  # QK1 (treated in 2022) has one practice
+    (warning,) = practices_per_icb_warnings(df)
+    assert warning.startswith("ICB QK1: only 1 practice(s)") and "2021: 1, 2022: 1" in warning
+    assert practices_per_icb_warnings(df, min_practices=1) == []
+    assert practices_per_icb_warnings(df, ["QHM", "QWE"], min_practices=1) == [
+        "ICB QWE: no practices in the panel"
+    ]
+    many = pd.concat(
+        [df.assign(**{S.PRACTICE: f"C8{i:04d}"}) for i in range(12)], ignore_index=True
+    )
+    assert practices_per_icb_warnings(many) == []  # 12 practices per ICB and year
+    assert practices_per_icb_warnings(df.drop(columns=S.HEP_TREATED)) == []
+
+
+def test_practice_in_two_icbs_and_empty_panel() -> None:
+    df = _panel()
+    df.loc[0, S.ICB] = "QHM"
+    with pytest.raises(PanelValidationError, match=r"\['C82001'\] in more than one ICB.*row 0"):
+        validate_panel(df)
+    with pytest.raises(PanelValidationError, match="no rows"):
+        validate_panel(_panel().iloc[:0])

@@ -104,6 +104,13 @@ def test_merged_panel_validates(tmp_path: Path) -> None:
     assert p.loc[("C82001", 2023), S.GPPS_OVERALL] == pytest.approx(0.855)
     assert np.isnan(p.loc[("C82001", 2020), S.GPPS_OVERALL])
     assert any("suppressed" in n for n in build.report.notes)
+    # survey years outside the panel and panel years without a survey file are reported
+    assert (
+        "GPPS: no survey file for panel year(s) [2018, 2020] (GPPS missing)" in build.report.notes
+    )
+    assert any(
+        n.startswith("GPPS: survey year(s) [2024] are not panel years") for n in build.report.notes
+    )
     validate_panel(build.panel)
 
 

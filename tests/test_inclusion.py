@@ -182,3 +182,41 @@ def test_bad_rules_name_the_config_key() -> None:
         InclusionRules(min_list_size=-1)
     with pytest.raises(KeyError, match=r"InclusionRules\.outcomes"):
         apply_inclusion(_practice("P00001"), InclusionRules(outcomes=(S.QOF,)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, 0.0, -100.0])
+def test_missing_zero_negative_list_counted_under_invalid_list_size(
+    panel: pd.DataFrame, bad: float
+) -> None:
+    row = panel.index[(panel[S.PRACTICE] == "P00001") & (panel[S.YEAR] == 2021)][0]
+    panel.loc[row, S.LIST_SIZE] = bad
+    kept, report = apply_inclusion(panel, InclusionRules())
+    _assert_adds_up(report, kept)
+    # the whole practice (it cannot meet min_list_size in every year), not under min_list_size
+    assert _step(report, "invalid_list_size") == (1, 7, 1, 7)
+    assert _step(report, "min_list_size") == (1, 7, 0, 0)  # P00003 only
+    assert "P00001" not in set(kept[S.PRACTICE])
+    # min_list_size off: only that practice-year goes
+    kept, report = apply_inclusion(panel, InclusionRules(min_list_size=None))
+    assert _step(report, "invalid_list_size") == (0, 1, 0, 1)
+    assert RULE_ORDER.index("invalid_list_size") == RULE_ORDER.index("min_list_size") - 1
+
+
+def test_fallback_rows_in_table(panel: pd.DataFrame) -> None:
+    kept, report = apply_inclusion(panel, InclusionRules())
+    report.add_fallback(
+        "list_size", "years [2020]: from the workforce file", kept[kept[S.YEAR] == 2020]
+    )
+    tab = report.table()
+    row = tab[tab["rule"] == "fallback: list_size"].iloc[0]
+    assert row["practice_years"] == (kept[S.YEAR] == 2020).sum() and "2020" in row["description"]
+    assert "FALLBACK list_size" in str(report)
+    # a fallback is not a drop: the totals still add up
+    _assert_adds_up(report, kept)
+
+
+def test_unknown_icb_subset_and_everything_dropped_are_errors(panel: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"InclusionRules\.icbs.*\['QXX'\] not in the panel"):
+        apply_inclusion(panel, InclusionRules(icbs=("QK1", "QXX")))
+    with pytest.raises(ValueError, match=r"dropped every practice-year.*'study_window'"):
+        apply_inclusion(panel, InclusionRules(window=(2030, 2031)))

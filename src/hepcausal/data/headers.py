@@ -7,6 +7,8 @@ column that cannot be found raises :class:`ColumnNotFoundError` naming the file 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +17,8 @@ import pandas as pd
 
 __all__ = [
     "ColumnNotFoundError",
+    "DataFileError",
+    "check_csv_shape",
     "fiscal_year_from_name",
     "match_columns",
     "normalise_header",
@@ -35,6 +39,19 @@ class ColumnNotFoundError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DataFileError(ValueError):
+    """A data file is empty, header-only, damaged or implausible.
+
+    The message starts with the file name; ``path`` is the file and ``line`` the 1-based line
+    number of the offending record (the header is line 1) when there is one.
+    """
+
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        super().__init__(f"{path}: {message}")
+
+
 def normalise_header(name: object) -> str:
     """Lower-case ``name``, strip BOM/newlines/punctuation and trailing footnote digits."""
     text = str(name).replace("\ufeff", "").replace("\r", " ").replace("\n", " ").lower()
@@ -43,17 +60,104 @@ def normalise_header(name: object) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")
+
+
+def check_csv_shape(text: str, *, source: str | Path) -> list[int]:
+    """Check that every record of a CSV text has as many fields as its header.
+
+    Blank lines are ignored (as by the CSV readers); quoted fields may span lines.
+
+    Parameters
+    ----------
+    text : str
+        The decoded file contents.
+    source : str or Path
+        The file's name, used in the error messages.
+
+    Returns
+    -------
+    list of int
+        The line number (1-based; the header is line 1) at which each data record starts, in
+        order; blank lines are not records.
+
+    Raises
+    ------
+    DataFileError
+        If the text is empty (no header), has a duplicated column name, has a header but no data
+        rows, or a record is shorter
+        or longer than the header (the message gives the line number, 1 = the header, and the
+        field counts), or is not valid CSV (e.g. an unterminated quote).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next((rec for rec in reader if rec), None)
+        if header is None:
+            raise DataFileError(source, "file is empty (no header line)")
+        names = [h.replace("\ufeff", "").strip() for h in header]
+        dup = sorted({h for h in names if names.count(h) > 1})
+        if dup:
+            raise DataFileError(
+                source, f"line 1: duplicated column name(s) {dup} in the header", line=1
+            )
+        n_fields = len(header)
+        lines: list[int] = []
+        start = reader.line_num + 1
+        for record in reader:
+            if record:
+                lines.append(start)
+                if len(record) != n_fields:
+                    kind = "short" if len(record) < n_fields else "long"
+                    raise DataFileError(
+                        source,
+                        f"line {start}: {kind} row with {len(record)} field(s), the header has "
+                        f"{n_fields} (file truncated or damaged?)",
+                        line=start,
+                    )
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise DataFileError(
+            source, f"line {reader.line_num}: not valid CSV ({err})", line=reader.line_num
+        ) from err
+    if not lines:
+        raise DataFileError(source, "file has a header but no data rows")
+    return lines
+
+
 def read_csv_text(path: str | Path) -> pd.DataFrame:
-    """Read a CSV with every column as text (BOM-safe); raise a clear error if it is unreadable."""
+    """Read a CSV strictly, with every column as text (BOM-safe, UTF-8 or cp1252).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+
+    Returns
+    -------
+    DataFrame
+        One row per data record; every column as text, missing markers as NaN.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    DataFileError
+        If the file is empty or header-only, or a row has fewer or more fields than the header
+        (see :func:`check_csv_shape`).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=True)
-    except UnicodeDecodeError:
-        df = pd.read_csv(path, dtype=str, encoding="cp1252", keep_default_na=True)
-    except pd.errors.EmptyDataError as err:
-        raise ValueError(f"{path}: file is empty") from err
+    text = _decode(path)
+    n_records = len(check_csv_shape(text, source=path))
+    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=True)
+    if len(df) != n_records:  # pragma: no cover - both readers skip blank lines
+        raise DataFileError(path, f"read {len(df)} rows but the file has {n_records} records")
     df.columns = [str(c).replace("\ufeff", "").strip() for c in df.columns]
     return df
 

@@ -25,6 +25,7 @@ RULE_ORDER: Final = (
     "study_window",
     "icb_known",
     "open_whole_window",
+    "invalid_list_size",
     "min_list_size",
     "no_list_jumps",
     "imd_available",
@@ -43,6 +44,10 @@ class InclusionRules:
             dropped (rule ``study_window``).
         require_all_years: practice present in every year of ``window`` (``open_whole_window``).
         min_list_size: minimum registered list size in *every* window year (``min_list_size``).
+            A registered list that is missing, zero or negative is not counted here but by the
+            rule ``invalid_list_size`` just before it, which drops the whole practice when
+            ``min_list_size`` is set (the practice cannot meet it in every year) and only the
+            practice-year otherwise.
         max_jump_fraction, max_jump_patients: a practice is dropped if any year-on-year step of
             its registered list (from the second window year on) changes by more than
             ``max_jump_fraction`` of the previous year's list AND by at least
@@ -59,8 +64,9 @@ class InclusionRules:
             (``missing_outcome``).
         icbs: keep only these ICB codes (``icb_subset``; ``None`` keeps all).
 
-    Two rules always apply: ``icb_known`` (practice has an ICB code) and ``valid_list_size``
-    (registered and weighted list present and positive; required by :func:`validate_panel`).
+    Three rules always apply: ``icb_known`` (practice has an ICB code), ``invalid_list_size``
+    (registered list missing, zero or negative) and ``valid_list_size`` (registered and weighted
+    list present and positive; required by :func:`validate_panel`).
     """
 
     window: tuple[int, int] | None = (S.STUDY_YEARS[0], S.STUDY_YEARS[-1])
@@ -132,6 +138,22 @@ class InclusionReport:
     llr_practice_years_kept: int
     dropped: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    fallbacks: list[InclusionStep] = field(default_factory=list)
+
+    def add_fallback(self, rule: str, description: str, rows: pd.DataFrame) -> None:
+        """Record a data fallback that was opted into (e.g. a list size from another file).
+
+        Parameters
+        ----------
+        rule : str
+            Name of the fallback (shown as ``fallback: <rule>`` in :meth:`table`).
+        description : str
+            What was substituted, for which years, and which option allowed it.
+        rows : DataFrame
+            The kept panel rows that use the fallback (counted, not dropped).
+        """
+        p, py, lp, lpy = _count(rows)
+        self.fallbacks.append(InclusionStep(rule, description, p, py, lp, lpy))
 
     @property
     def practices_dropped(self) -> int:
@@ -150,7 +172,11 @@ class InclusionReport:
         return sum(s.llr_practice_years_dropped for s in self.steps)
 
     def table(self) -> pd.DataFrame:
-        """One row per rule plus 'in', 'dropped (total)' and 'kept' rows."""
+        """One row per rule plus 'in', 'dropped (total)' and 'kept' rows.
+
+        Fallbacks that were opted into (:meth:`add_fallback`) follow as rows named
+        ``fallback: <name>``, counting the *kept* practices and practice-years that use them.
+        """
         cols = ["practices", "practice_years", "llr_practices", "llr_practice_years"]
         rows = [
             (
@@ -193,25 +219,43 @@ class InclusionReport:
                 self.llr_practice_years_kept,
             )
         )
+        rows += [
+            (
+                f"fallback: {f.rule}",
+                f.description,
+                f.practices_dropped,
+                f.practice_years_dropped,
+                f.llr_practices_dropped,
+                f.llr_practice_years_dropped,
+            )
+            for f in self.fallbacks
+        ]
         return pd.DataFrame(rows, columns=["rule", "description", *cols])
 
     def __str__(self) -> str:
         tab = self.table()
-        header = f"{'rule':<20} {'practices':>10} {'prac-years':>11} {'LLR prac':>9} {'LLR p-y':>8}"
+        w = max(20, *(len(str(r)) for r in tab["rule"]))
+        header = (
+            f"{'rule':<{w}} {'practices':>10} {'prac-years':>11} {'LLR prac':>9} {'LLR p-y':>8}"
+        )
         lines = [
             "Inclusion (rules applied in order; counts are those dropped by each rule)",
             header,
             "-" * len(header),
         ]
+        first_fallback = len(tab) - len(self.fallbacks)
         for i, r in tab.iterrows():
             if r["rule"] == "dropped (total)" or i == 1:
                 lines.append("-" * len(header))
+            if self.fallbacks and i == first_fallback:
+                lines.append("-" * len(header) + " fallbacks used by kept rows:")
             lines.append(
-                f"{r['rule']:<20} {r['practices']:>10,} {r['practice_years']:>11,} "
+                f"{r['rule']:<{w}} {r['practices']:>10,} {r['practice_years']:>11,} "
                 f"{r['llr_practices']:>9,} {r['llr_practice_years']:>8,}"
             )
         lines.append("")
         lines += [f"{s.rule}: {s.description}" for s in self.steps]
+        lines += [f"FALLBACK {f.rule}: {f.description}" for f in self.fallbacks]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -269,6 +313,10 @@ def _rule_masks(
         complete = set(n_years.index[n_years == len(years)])
         return ~p[S.PRACTICE].isin(complete)
 
+    def invalid_list(p: pd.DataFrame) -> pd.Series:
+        bad = ~(p[S.LIST_SIZE] > 0)
+        return _practices_failing(p, bad) if rules.min_list_size is not None else bad
+
     def min_list(p: pd.DataFrame) -> pd.Series:
         return _practices_failing(p, ~(p[S.LIST_SIZE] >= rules.min_list_size))
 
@@ -312,11 +360,24 @@ def _rule_masks(
         )
     return [
         ("study_window", f"fiscal years {w} only", study_window if window else None),
-        ("icb_known", "practice mapped to an ICB", icb_known),
+        (
+            "icb_known",
+            "practice mapped to an ICB (NHS data: its latest CCG/sub-ICB code is in the lookup; "
+            "practices only in the workforce file have none)",
+            icb_known,
+        ),
         (
             "open_whole_window",
             f"practice present in every year {w}",
             open_whole_window if rules.require_all_years else None,
+        ),
+        (
+            "invalid_list_size",
+            "registered list missing, zero or negative in a year ("
+            + (
+                "practice dropped)" if rules.min_list_size is not None else "practice-year dropped)"
+            ),
+            invalid_list,
         ),
         (
             "min_list_size",
@@ -365,17 +426,47 @@ def apply_inclusion(
 
     A rule's "practices dropped" are practices that had rows before the rule and none after it,
     so the per-rule counts add up to the totals.  ``notes`` are appended to the report.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The panel before inclusion.
+    rules : InclusionRules, optional
+        The rules (default :class:`InclusionRules`).
+    notes : sequence of str
+        Notes appended to the report.
+
+    Returns
+    -------
+    tuple of (DataFrame, InclusionReport)
+        The kept rows and the counted report.
+
+    Raises
+    ------
+    ValueError
+        If ``rules.icbs`` names an ICB absent from the panel, or the rules drop every row
+        (naming the rule that dropped the last ones).
+    KeyError
+        If a rule needs a column the panel lacks.
     """
     rules = InclusionRules() if rules is None else rules
     for col in (S.PRACTICE, S.YEAR):
         if col not in panel:
             raise KeyError(f"apply_inclusion: panel has no column {col!r}")
     needed = {
+        "invalid_list_size": S.LIST_SIZE,
         "min_list_size": S.LIST_SIZE,
         "no_list_jumps": S.LIST_SIZE,
         "imd_available": S.IMD,
         "icb_subset": S.ICB,
     }
+    if rules.icbs is not None and S.ICB in panel:
+        absent = sorted(set(rules.icbs) - set(panel[S.ICB].dropna()))
+        if absent:
+            raise ValueError(
+                f"InclusionRules.icbs: ICB code(s) {absent} not in the panel (it has "
+                f"{panel[S.ICB].nunique()} ICBs, e.g. {sorted(panel[S.ICB].dropna().unique())[:5]})"
+            )
     current = panel.copy()
     p_in, py_in, lp_in, lpy_in = _count(current)
     steps: list[InclusionStep] = []
@@ -408,6 +499,14 @@ def apply_inclusion(
         if dropped_parts
         else pd.DataFrame(columns=[S.PRACTICE, S.YEAR, "rule"])
     )
+    if len(panel) and current.empty:
+        last = next(s for s in reversed(steps) if s.practice_years_dropped)
+        raise ValueError(
+            "the inclusion rules dropped every practice-year (the last "
+            f"{last.practice_years_dropped:,} by rule {last.rule!r}: {last.description}); "
+            "check the window, ICBs and outcomes "
+            "of the inclusion rules (config table data.inclusion)"
+        )
     report = InclusionReport(
         steps=steps,
         practices_in=p_in,

@@ -11,11 +11,31 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
   to an ICB by the lookup.  Practices whose code cannot be mapped get no ICB and are dropped by the
   ``icb_known`` rule (listed in ``PanelBuild.unmapped_practices``).
 * **List sizes.** Registered and weighted patients come from the payments file of each year
-  (2017/18-2022/23).  For panel years without a payments file (2023/24, ``year == 2024``), the
-  registered list is the workforce file's mean ``TOTAL_PATIENTS`` and the weighted list is that
-  times the practice's weighted/registered ratio in its nearest payments year (column
-  ``list_source`` says which).  Workforce ``TOTAL_PATIENTS`` is a different count from the
-  payments list, so the ``no_list_jumps`` rule skips the step into such years by default.
+  (2017/18-2022/23, :data:`PAYMENTS_YEARS`).  For panel years the data set has no payments file
+  for (2023/24, ``year == 2024``), the registered list is the workforce file's mean
+  ``TOTAL_PATIENTS`` and the weighted list is that times the practice's weighted/registered ratio
+  in its nearest payments year (column ``list_source`` says which).  Workforce
+  ``TOTAL_PATIENTS`` is a different count from the payments list, so the ``no_list_jumps`` rule
+  skips the step into such years by default.
+* **Missing files are errors.** A panel year of :data:`PAYMENTS_YEARS` without its payments file
+  (or of :data:`QOF_YEARS` without its QOF file) raises ``FileNotFoundError`` naming the year and
+  the expected file, unless :class:`NHSLoadOptions` opts into the fallback
+  (``allow_list_size_fallback``: the workforce list as for 2023/24; ``allow_missing_qof``: QOF
+  missing that year); a fallback used is a ``fallback:`` row of the inclusion table.
+* **Damaged files are errors** (:class:`~hepcausal.data.headers.DataFileError`, naming the file):
+  empty or header-only files, rows with too few or too many fields (with the line number), two
+  files for one year, a workforce file without rows for a panel year, and a file with more than
+  ``max_practice_drop`` (5%) fewer practices per year apart than the nearest earlier or later
+  year's file of the same kind (real year-on-year drops are at most 3.8%; a file cut at a line
+  boundary loses far more).
+* **Implausible raw values are errors** naming the file, its column and the rows, also in
+  practices the inclusion rules would drop: list sizes above
+  :data:`~hepcausal.data.validate.MAX_LIST_SIZE`, workforce FTE above an outcome's upper
+  ``bound`` per 1,000 of the file's patients (practices with >= 1,000 patients) or in absolute
+  terms, deprivation scores outside [0, 100], LLR sub-ICB codes not mapped to QK1.  Implausible
+  panel values (outside the outcome table's ``bounds``) are a
+  :class:`~hepcausal.data.validate.PanelValidationError` naming the file, its column and the
+  practice-years.
 * **PCN.** PCNs exist from 2019/20; earlier (and unknown) years take the practice's nearest
   recorded PCN.
 * **Outcomes.** Every ``source="workforce"`` row of :data:`hepcausal.outcomes.OUTCOMES`: FTE per
@@ -36,16 +56,17 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from hepcausal import schema as S
 from hepcausal.data.gpps import load_gpps, merge_gpps
-from hepcausal.data.headers import ColumnNotFoundError
+from hepcausal.data.headers import ColumnNotFoundError, DataFileError
 from hepcausal.data.inclusion import LIST_SOURCE, InclusionReport, InclusionRules, apply_inclusion
 from hepcausal.data.nhs_files import (
     WORKFORCE_PATIENTS,
@@ -63,9 +84,16 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
+    "MAX_PRACTICE_DROP",
+    "PAYMENTS_YEARS",
+    "QOF_YEARS",
     "ColumnNotFoundError",
+    "DataFileError",
+    "NHSLoadOptions",
     "PanelBuild",
     "build_nhs_panel",
+    "check_nhs_layout",
+    "check_practice_counts",
     "load_ccg_icb",
     "load_gpps",
     "load_imd",
@@ -81,6 +109,52 @@ LOOKUP_FILE = Path("lookups") / "ccg-icb.csv"
 
 TURNOVER = "list_turnover"
 
+# Fiscal years (ends) for which the data set holds a file of each kind (see the data README).
+PAYMENTS_YEARS: Final = tuple(range(2018, 2024))  # 2017/18 - 2022/23
+QOF_YEARS: Final = (2018, 2019, 2020, 2022, 2023)  # 2020/21 not published; 2023/24 not in the set
+# Largest accepted drop in the number of practices between adjacent years' files of one kind
+# (a drop is an error only when it is also at least MIN_PRACTICE_DROP practices: tiny files).
+MAX_PRACTICE_DROP: Final = 0.05
+MIN_PRACTICE_DROP: Final = 3
+
+
+@dataclass(frozen=True)
+class NHSLoadOptions:
+    """How :func:`build_nhs_panel` treats missing and damaged files (defaults: strict).
+
+    Parameters
+    ----------
+    allow_list_size_fallback : bool
+        A panel year of ``payments_years`` whose payments file is missing takes its registered
+        list from the workforce file (as 2023/24 does) instead of raising; config key
+        ``data.allow_list_size_fallback``.  Reported as the inclusion-table row
+        ``fallback: list_size_from_workforce``.
+    allow_missing_qof : bool
+        A panel year of ``qof_years`` whose QOF file is missing gets no QOF values instead of
+        raising; config key ``data.allow_missing_qof``.  Reported as the row
+        ``fallback: qof_missing``.
+    max_practice_drop : float
+        Largest accepted fraction by which a file's practice count may fall short of an adjacent
+        year's file of the same kind (payments, QOF, workforce years); default 5% (the real
+        files fall by at most 3.8% a year).  Drops of fewer than :data:`MIN_PRACTICE_DROP`
+        practices are accepted.
+    payments_years, qof_years : tuple of int
+        The fiscal years (ends) the data set holds payments / QOF files for.
+    """
+
+    allow_list_size_fallback: bool = False
+    allow_missing_qof: bool = False
+    max_practice_drop: float = MAX_PRACTICE_DROP
+    payments_years: tuple[int, ...] = PAYMENTS_YEARS
+    qof_years: tuple[int, ...] = QOF_YEARS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_practice_drop < 1:
+            raise ValueError(
+                "NHSLoadOptions.max_practice_drop must be in [0, 1), got "
+                f"{self.max_practice_drop!r}"
+            )
+
 
 @dataclass
 class PanelBuild:
@@ -90,6 +164,103 @@ class PanelBuild:
     report: InclusionReport
     unmapped_practices: tuple[str, ...] = ()
     files: dict[str, list[str]] = field(default_factory=dict)
+    fallbacks: dict[str, list[int]] = field(default_factory=dict)  # fallback -> years
+
+
+def _fiscal_label(year: int) -> str:
+    return f"{year - 1}/{year % 100:02d}"
+
+
+def _one_file_per_year(frames: Sequence[pd.DataFrame], files: Sequence[Path], kind: str) -> None:
+    """Raise if two files of one kind hold the same fiscal year."""
+    seen: dict[int, Path] = {}
+    for frame, f in zip(frames, files, strict=True):
+        for year in sorted(set(frame[S.YEAR])):
+            if year in seen:
+                raise DataFileError(
+                    f,
+                    f"a second {kind} file for fiscal year {_fiscal_label(year)} (year {year}); "
+                    f"the first is {seen[year]}: keep one",
+                )
+            seen[year] = f
+
+
+def check_practice_counts(
+    counts: Mapping[int, int], files: Mapping[int, str | Path], kind: str, max_drop: float
+) -> None:
+    """Raise if a year's practice count falls short of an adjacent year's by more than ``max_drop``.
+
+    Each year is compared with the nearest earlier and later year present; for years ``k``
+    apart the accepted drop is ``k * max_drop`` (e.g. QOF 2019/20 vs 2021/22).  Only drops of at
+    least :data:`MIN_PRACTICE_DROP` practices count (small files).
+
+    Parameters
+    ----------
+    counts : mapping of int to int
+        Practices per fiscal year (end) in the files of one kind.
+    files : mapping of int to str or Path
+        The file of each year (named in the error).
+    kind : str
+        What the files are (``"payments"``, ``"QOF"``, ``"workforce"``).
+    max_drop : float
+        Largest accepted shortfall, as a fraction of the adjacent year's count.
+
+    Raises
+    ------
+    DataFileError
+        Naming the file, its year and count, and the adjacent year's file and count.
+    """
+    years = sorted(counts)
+    for i, year in enumerate(years):
+        for other in years[max(i - 1, 0) : i + 2]:
+            if other == year or counts[other] == 0:
+                continue
+            short = 1 - counts[year] / counts[other]
+            allowed = max_drop * abs(other - year)  # files two years apart: twice the drop
+            if short > allowed and counts[other] - counts[year] >= MIN_PRACTICE_DROP:
+                where = f"year {year} of " if files[year] == files[other] else ""
+                raise DataFileError(
+                    files[year],
+                    f"{where}{kind} data for {_fiscal_label(year)} has {counts[year]:,} "
+                    f"practices, {short:.0%} fewer than the {counts[other]:,} of "
+                    f"{_fiscal_label(other)} ({files[other]}); more than the "
+                    f"{allowed:.0%} accepted: is the file truncated?",
+                )
+
+
+def check_nhs_layout(data_dir: str | Path) -> Path:
+    """Check that ``data_dir`` has the NHS data layout, without reading the files.
+
+    Cheap (a few ``stat`` calls): run it before hashing or loading anything.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The NHS data folder.
+
+    Returns
+    -------
+    Path
+        ``data_dir`` as a Path.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder and every missing part (payments files, workforce, deprivation and
+        lookup files).
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: NHS data directory not found")
+    missing = [] if payments_files(data_dir) else ["payments/nhspaymentsgp-*.csv"]
+    missing += [
+        str(f) for f in (WORKFORCE_FILE, IMD_FILE, LOOKUP_FILE) if not (data_dir / f).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{data_dir}: not an NHS data folder (see the NHS data README): missing {missing}"
+        )
+    return data_dir
 
 
 def _require(path: Path, what: str) -> Path:
@@ -148,13 +319,24 @@ def need_score(panel: pd.DataFrame) -> pd.Series:
     return z.mean(axis=1, skipna=True)
 
 
+def _expected_file(folder: Path, pattern: str, year: int) -> str:
+    yy = year % 100
+    return str(folder / pattern.format(a=f"{(yy - 1) % 100:02d}", b=f"{yy:02d}", y=year - 1))
+
+
 def _raw_panel(
-    data_dir: Path, years: Sequence[int], gpps_paths: str | Path | Sequence[str | Path] | None
-) -> tuple[pd.DataFrame, list[str], list[str], dict[str, list[str]]]:
+    data_dir: Path,
+    years: Sequence[int],
+    gpps_paths: str | Path | Sequence[str | Path] | None,
+    options: NHSLoadOptions,
+) -> tuple[
+    pd.DataFrame, list[str], list[str], dict[str, list[str]], dict[str, list[int]], dict[str, str]
+]:
     pay_files = payments_files(data_dir)
     if not pay_files:
         raise FileNotFoundError(f"{data_dir / 'payments'}: no nhspaymentsgp-*.csv files")
     q_files = qof_files(data_dir)
+    fallbacks: dict[str, list[int]] = {}
     files = {
         "payments": [str(f) for f in pay_files],
         "qof": [str(f) for f in q_files],
@@ -162,13 +344,28 @@ def _raw_panel(
         "workforce": [str(data_dir / WORKFORCE_FILE)],
         "lookup": [str(data_dir / LOOKUP_FILE)],
     }
-    payments = pd.concat([load_payments(f) for f in pay_files], ignore_index=True)
-    lookup = load_ccg_icb(_require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup"))
-    workforce = load_workforce(_require(data_dir / WORKFORCE_FILE, "workforce"))
+    pay_frames = [load_payments(f) for f in pay_files]
+    _one_file_per_year(pay_frames, pay_files, "payments")
+    payments = pd.concat(pay_frames, ignore_index=True)
+    lookup_path = _require(data_dir / LOOKUP_FILE, "CCG/sub-ICB -> ICB lookup")
+    lookup = load_ccg_icb(lookup_path)
+    llr = lookup[lookup["code"].isin(S.LLR_SUB_ICBS)]
+    wrong = llr[llr[S.ICB] != S.LLR_ICB]
+    if len(wrong):
+        raise DataFileError(
+            lookup_path,
+            f"the LLR sub-ICB code(s) {sorted(wrong['code'])} map to {sorted(set(wrong[S.ICB]))}, "
+            f"not to the treated ICB {S.LLR_ICB} (Leicester, Leicestershire and Rutland)",
+        )
+    wf_path = _require(data_dir / WORKFORCE_FILE, "workforce")
+    workforce = load_workforce(wf_path)
+    wf_counts = workforce.groupby(S.YEAR)[S.PRACTICE].nunique()
     imd = imd_wide(load_imd(_require(data_dir / IMD_FILE, "Fingertips 93553 deprivation")))
+    q_frames = [load_qof(f) for f in q_files]
+    _one_file_per_year(q_frames, q_files, "QOF")
     qof = (
-        pd.concat([load_qof(f) for f in q_files], ignore_index=True)
-        if q_files
+        pd.concat(q_frames, ignore_index=True)
+        if q_frames
         else pd.DataFrame(columns=[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS])
     )
     notes: list[str] = []
@@ -182,6 +379,58 @@ def _raw_panel(
             f"{missing} (payments {pay_years[0]}-{pay_years[-1]}, workforce "
             f"{min(wf_years)}-{max(wf_years)})"
         )
+    no_wf = [y for y in years if y not in wf_years]
+    if no_wf:
+        raise DataFileError(
+            wf_path,
+            f"no rows for panel year(s) {no_wf} (the workforce outcomes of every panel year "
+            f"come from this file; it has {min(wf_years)}-{max(wf_years)}): is it truncated?",
+        )
+    no_pay = [y for y in years if y in options.payments_years and y not in pay_years]
+    if no_pay and not options.allow_list_size_fallback:
+        expected = [
+            _expected_file(data_dir / "payments", "nhspaymentsgp-{a}-{b}-*.csv", y) for y in no_pay
+        ]
+        raise FileNotFoundError(
+            f"no payments file for panel year(s) {no_pay} "
+            f"({', '.join(_fiscal_label(y) for y in no_pay)}): expected {expected}.  Restore the "
+            "file(s), or set data.allow_list_size_fallback = true "
+            "(NHSLoadOptions.allow_list_size_fallback) to take those years' registered list "
+            "from the workforce file (reported in the inclusion table)"
+        )
+    q_years = sorted(set(qof[S.YEAR]))
+    no_qof = [y for y in years if y in options.qof_years and y not in q_years]
+    if no_qof and not options.allow_missing_qof:
+        expected = [_expected_file(data_dir / "qof", "qof-{y}-{b}.csv", y) for y in no_qof]
+        raise FileNotFoundError(
+            f"no QOF file for panel year(s) {no_qof} "
+            f"({', '.join(_fiscal_label(y) for y in no_qof)}): expected {expected}.  Restore the "
+            "file(s), or set data.allow_missing_qof = true (NHSLoadOptions.allow_missing_qof) to "
+            "leave QOF missing in those years (reported in the inclusion table)"
+        )
+    # after the missing-file checks, which say more about a deleted file than the count check
+    check_practice_counts(
+        {int(f[S.YEAR].iloc[0]): len(f) for f in pay_frames},
+        {int(f[S.YEAR].iloc[0]): p for f, p in zip(pay_frames, pay_files, strict=True)},
+        "payments",
+        options.max_practice_drop,
+    )
+    check_practice_counts(
+        {int(y): int(n) for y, n in wf_counts.items()},
+        {int(y): wf_path for y in wf_counts.index},
+        "workforce",
+        options.max_practice_drop,
+    )
+    check_practice_counts(
+        {int(f[S.YEAR].iloc[0]): len(f) for f in q_frames},
+        {int(f[S.YEAR].iloc[0]): p for f, p in zip(q_frames, q_files, strict=True)},
+        "QOF",
+        options.max_practice_drop,
+    )
+    if no_pay:
+        fallbacks["list_size_from_workforce"] = no_pay
+    if no_qof:
+        fallbacks["qof_missing"] = no_qof
 
     # Registered / weighted list: payments where available, else workforce x carried ratio.
     base = payments[payments[S.YEAR].isin(years)][
@@ -266,6 +515,18 @@ def _raw_panel(
         notes.append(
             f"GPPS: {gpps.attrs.get('suppressed', 0):,} suppressed (-97) cells set missing"
         )
+        survey_years = sorted({int(y) for y in gpps[S.YEAR]})
+        unused = [y for y in survey_years if y not in years]
+        uncovered = [y for y in years if y not in survey_years]
+        if unused:
+            notes.append(f"GPPS: survey year(s) {unused} are not panel years (not used)")
+        if uncovered:
+            notes.append(f"GPPS: no survey file for panel year(s) {uncovered} (GPPS missing)")
+        matched = panel.loc[panel[S.YEAR].isin(survey_years), S.GPPS_OVERALL].notna()
+        notes.append(
+            f"GPPS: {int(matched.sum()):,} of {len(matched):,} practice-years of the survey "
+            "years have a result"
+        )
     else:
         missing_cols = [
             c
@@ -277,7 +538,27 @@ def _raw_panel(
         for c in missing_cols:
             panel[c] = np.nan
         notes.append(f"GPPS files not given: {' and '.join(missing_cols)} are missing")
-    return panel, unmapped, notes, files
+    sources = _column_sources(data_dir, wf_path, workforce.attrs.get("headers", {}))
+    return panel, unmapped, notes, files, fallbacks, sources
+
+
+def _column_sources(data_dir: Path, wf_path: Path, wf_headers: Mapping[str, str]) -> dict[str, str]:
+    """Where each checked panel column comes from, for validation messages."""
+    out = {
+        S.LIST_SIZE: f"the payments files in {data_dir / 'payments'} (per year; column "
+        f"{LIST_SOURCE!r} says which), else {wf_path}",
+        S.IMD: str(data_dir / IMD_FILE),
+        S.IMD2015: str(data_dir / IMD_FILE),
+        S.ICB: f"{data_dir / LOOKUP_FILE} via each practice's latest CCG/sub-ICB code",
+    }
+    out[S.WEIGHTED_LIST_SIZE] = out[S.LIST_SIZE]
+    for row in OUTCOMES.values():
+        if row.source == "workforce" and row.source_column is not None:
+            header = wf_headers.get(row.source_column, row.source_column)
+            out[row.column] = f"{wf_path} column {header!r} / weighted list x 1000"
+        elif row.source == "qof":
+            out[row.column] = f"the QOF files in {data_dir / 'qof'}"
+    return out
 
 
 _COLUMN_ORDER = (
@@ -309,27 +590,87 @@ def build_nhs_panel(
     years: Iterable[int] = range(2018, 2024 + 1),
     *,
     gpps_paths: str | Path | Sequence[str | Path] | None = None,
+    options: NHSLoadOptions | None = None,
 ) -> PanelBuild:
     """Build the validated practice x fiscal-year panel from the files in ``data_dir``.
 
-    ``rules`` default to :class:`InclusionRules` with the window set to ``years``.  See the
-    module docstring for every construction choice.
+    See the module docstring for every construction choice.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The NHS data folder (``payments/``, ``qof/``, ``imd/``, ``workforce/``, ``lookups/``).
+    rules : InclusionRules, optional
+        Inclusion rules; default :class:`InclusionRules` with the window set to ``years``.
+    years : iterable of int
+        Panel fiscal years (ends).
+    gpps_paths : path or sequence of paths, optional
+        GP Patient Survey practice files to merge.
+    options : NHSLoadOptions, optional
+        Fallbacks for missing files and the practice-count check (default: strict).
+
+    Returns
+    -------
+    PanelBuild
+        The validated panel, its inclusion report (with a ``fallback:`` row per fallback used),
+        the unmapped practices, the files read and the fallbacks used (name -> years).
+
+    Raises
+    ------
+    FileNotFoundError
+        A folder or file is missing, or a panel year's payments / QOF file (naming the year and
+        the expected file) unless ``options`` allows the fallback.
+    DataFileError
+        A file is empty, header-only, has short or long rows, or too few practices.
+    PanelValidationError
+        The built panel fails :func:`~hepcausal.data.validate.validate_panel` (the message names
+        the file and column each value comes from, and the practice-years).
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: NHS data directory not found")
+    data_dir = check_nhs_layout(data_dir)
     years = sorted({int(y) for y in years})
     if not years:
         raise ValueError("build_nhs_panel(years=...): no years given")
-    raw, unmapped, notes, files = _raw_panel(data_dir, years, gpps_paths)
+    options = NHSLoadOptions() if options is None else options
+    raw, unmapped, notes, files, fallbacks, sources = _raw_panel(
+        data_dir, years, gpps_paths, options
+    )
     if rules is None:
         rules = InclusionRules(window=(years[0], years[-1]))
     panel, report = apply_inclusion(raw, rules, notes=notes)
+    if "list_size_from_workforce" in fallbacks:
+        fb = fallbacks["list_size_from_workforce"]
+        report.add_fallback(
+            "list_size_from_workforce",
+            f"years {fb}: payments file missing; registered list = workforce TOTAL_PATIENTS, "
+            "weighted list = that x the nearest payments year's weighted/registered ratio "
+            "(allowed by data.allow_list_size_fallback)",
+            panel[panel[S.YEAR].isin(fb)],
+        )
+    if "qof_missing" in fallbacks:
+        fb = fallbacks["qof_missing"]
+        report.add_fallback(
+            "qof_missing",
+            f"years {fb}: QOF file missing; QOF achievement missing in those years "
+            "(allowed by data.allow_missing_qof)",
+            panel[panel[S.YEAR].isin(fb)],
+        )
     panel = panel.copy()
     panel[S.NEED_SCORE] = need_score(panel)
     panel = add_relative_rank(panel, S.IMD, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.DEPRIVATION_RANK)
     panel = add_relative_rank(panel, S.NEED_SCORE, S.LIST_SIZE, by=[S.ICB, S.YEAR], out=S.NEED_RANK)
     panel = panel[[c for c in _COLUMN_ORDER if c in panel]]
     panel = panel.sort_values([S.PRACTICE, S.YEAR]).reset_index(drop=True)
-    panel = validate_panel(panel, source=str(data_dir), year_range=(years[0], years[-1]))
-    return PanelBuild(panel=panel, report=report, unmapped_practices=tuple(unmapped), files=files)
+    panel = validate_panel(
+        panel,
+        source=str(data_dir),
+        year_range=(years[0], years[-1]),
+        column_sources=sources,
+        allow_missing_imd=not rules.require_imd,
+    )
+    return PanelBuild(
+        panel=panel,
+        report=report,
+        unmapped_practices=tuple(unmapped),
+        files=files,
+        fallbacks=fallbacks,
+    )

@@ -16,12 +16,14 @@ import pandas as pd
 
 from hepcausal import schema as S
 from hepcausal.data.headers import (
+    DataFileError,
     fiscal_year_from_name,
     match_columns,
     parse_dates,
     read_csv_text,
     to_number,
 )
+from hepcausal.data.validate import IMD_BOUNDS, MAX_LIST_SIZE
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
@@ -45,6 +47,63 @@ WORKFORCE_PATIENTS = "workforce_patients"
 
 def _clean_codes(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip().str.upper().mask(values.isna())
+
+
+def _whole_numbers(values: pd.Series, *, column: str, source: str | Path) -> pd.Series:
+    """``values`` as int64; missing or fractional values raise, naming file, column and rows."""
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        raise ValueError(
+            f"{source}: column {column!r} has missing or non-integer values "
+            f"{list(values[bad][:5])} at rows {list(values.index[bad][:5])}"
+        )
+    return values.astype("int64")
+
+
+def _check_list_sizes(out: pd.DataFrame, col: str, *, source: str | Path, header: str) -> None:
+    """Raise if a list size exceeds :data:`~hepcausal.data.validate.MAX_LIST_SIZE`."""
+    bad = out[col] > MAX_LIST_SIZE
+    if bad.any():
+        raise ValueError(
+            f"{source}: column {header!r} has list sizes above {MAX_LIST_SIZE:,.0f} patients "
+            f"(implausible for one practice) {list(out.loc[bad, col][:5])} at rows "
+            f"{list(out.index[bad][:5])} (practices {list(out.loc[bad, S.PRACTICE][:5])})"
+        )
+
+
+# Practices listing at least this many patients have their raw FTE checked per 1,000 patients.
+FTE_CHECK_MIN_PATIENTS = 1000.0
+
+
+def _check_fte_plausible(out: pd.DataFrame, path: Path, cols: dict[str, str]) -> None:
+    """Raise on raw workforce FTE implausible by the outcome table's ``bounds``.
+
+    Per 1,000 of the file's own patient count (rows with at least
+    :data:`FTE_CHECK_MIN_PATIENTS` patients), and in absolute terms for every row (more than the
+    upper bound times :data:`~hepcausal.data.validate.MAX_LIST_SIZE` / 1,000).
+    """
+    patients = out[WORKFORCE_PATIENTS]
+    for row in OUTCOMES.values():
+        raw = row.source_column
+        if row.source != "workforce" or raw is None or raw not in out:
+            continue
+        high = row.bounds[1]
+        per_1k = out[raw] / patients * 1000.0
+        bad = ((patients >= FTE_CHECK_MIN_PATIENTS) & (per_1k > high)) | (
+            out[raw] > high * MAX_LIST_SIZE / 1000.0
+        )
+        if bad.any():
+            where = [
+                f"row {i} (practice {out.at[i, S.PRACTICE]}, year {out.at[i, S.YEAR]}: "
+                f"{out.at[i, raw]:g} FTE for {patients[i]:g} patients)"
+                for i in out.index[bad][:5]
+            ]
+            raise DataFileError(
+                path,
+                f"column {cols[raw]!r} is implausible for {row.column!r} (more than "
+                f"{high:g} {row.units}, the outcome table's bound) at {bad.sum()} row(s): "
+                + "; ".join(where),
+            )
 
 
 def _check_practice_codes(codes: pd.Series, *, source: str | Path, column: str) -> None:
@@ -106,6 +165,7 @@ def load_payments(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
         out[S.PCN] = pd.Series(np.nan, index=raw.index, dtype="str")
     for col in (S.LIST_SIZE, S.WEIGHTED_LIST_SIZE):
         out[col] = to_number(raw[cols[col]], column=cols[col], source=path)
+        _check_list_sizes(out, col, source=path, header=cols[col])
     for col in ("open_date", "close_date"):
         out[col] = parse_dates(raw[cols[col]]) if col in cols else pd.NaT
     return out.reset_index(drop=True)
@@ -216,13 +276,23 @@ def load_imd(path: str | Path) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]]),
-            "imd_edition": to_number(
-                raw[cols["imd_edition"]], column=cols["imd_edition"], source=path
-            ).astype("int64"),
+            "imd_edition": _whole_numbers(
+                to_number(raw[cols["imd_edition"]], column=cols["imd_edition"], source=path),
+                column=cols["imd_edition"],
+                source=path,
+            ),
             S.IMD: to_number(raw[cols["value"]], column=cols["value"], source=path),
         }
     )
     out = out[out[S.PRACTICE].fillna("").str.fullmatch(PRACTICE_CODE_PATTERN)]
+    bad = out[S.IMD].notna() & ~out[S.IMD].between(*IMD_BOUNDS)
+    if bad.any():
+        raise DataFileError(
+            path,
+            f"column {cols['value']!r} has deprivation scores outside "
+            f"[{IMD_BOUNDS[0]:g}, {IMD_BOUNDS[1]:g}] {list(out.loc[bad, S.IMD][:5])} at rows "
+            f"{list(out.index[bad][:5])} (practices {list(out.loc[bad, S.PRACTICE][:5])})",
+        )
     dup = out.duplicated([S.PRACTICE, "imd_edition"], keep=False)
     if dup.any():
         raise ValueError(f"{path}: duplicated (AreaCode, Year) at rows {list(out.index[dup][:6])}")
@@ -268,6 +338,7 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     DataFrame
+        ``attrs["headers"]`` maps each column below to the file's header.
         ``practice_code``, ``year``, ``workforce_patients``, ``locum_trainee_fte`` (optional in
         the file) and the raw FTE column (``source_column``) of every workforce outcome of
         :data:`hepcausal.outcomes.OUTCOMES`: ``gp_fte`` (GPs excluding locums and trainees),
@@ -278,7 +349,11 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
     raw = read_csv_text(path)
     cols = match_columns(raw, _WORKFORCE_PATTERNS, source=path, optional=(LOCUM_TRAINEE_FTE_RAW,))
     out = pd.DataFrame({S.PRACTICE: _clean_codes(raw[cols[S.PRACTICE]])})
-    out[S.YEAR] = to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path).astype("int64")
+    out[S.YEAR] = _whole_numbers(
+        to_number(raw[cols[S.YEAR]], column=cols[S.YEAR], source=path),
+        column=cols[S.YEAR],
+        source=path,
+    )
     for key in _WORKFORCE_PATTERNS:
         if key in (S.PRACTICE, S.YEAR) or key not in cols:
             continue
@@ -288,9 +363,12 @@ def load_workforce(path: str | Path) -> pd.DataFrame:
             raise ValueError(
                 f"{path}: column {cols[key]!r} is negative at rows {list(out.index[neg][:5])}"
             )
+    _check_list_sizes(out, WORKFORCE_PATIENTS, source=path, header=cols[WORKFORCE_PATIENTS])
+    _check_fte_plausible(out, path, cols)
     dup = out.duplicated([S.PRACTICE, S.YEAR], keep=False)
     if dup.any():
         raise ValueError(f"{path}: duplicated (practice, year) at rows {list(out.index[dup][:6])}")
+    out.attrs["headers"] = dict(cols)  # our name -> the file's header (for error messages)
     return out
 
 

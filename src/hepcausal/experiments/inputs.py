@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,21 +42,70 @@ def panel_hash(panel: pd.DataFrame) -> str:
 
 
 def read_panel(path: str | Path) -> pd.DataFrame:
-    """Read a panel written by ``hepcausal simulate`` / ``hepcausal data`` (csv or parquet)."""
+    """Read and validate a panel file written by ``hepcausal simulate`` / ``hepcausal data``.
+
+    A CSV is read strictly (:func:`hepcausal.data.headers.check_csv_shape`).  Every panel, CSV
+    or parquet, must have the schema's required columns and ``hep_treated``, and goes through
+    :func:`hepcausal.data.validate.validate_panel` (the one validation path of every data
+    source, with the outcome table's plausibility bounds).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` or ``.parquet`` panel (one row per practice and fiscal year).
+
+    Returns
+    -------
+    DataFrame
+        The validated panel with canonical dtypes and a fresh 0..n-1 index.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    DataFileError
+        If the file is empty or header-only, a CSV row has too few or too many fields (naming the
+        line), or the suffix is neither ``.csv`` nor ``.parquet``.
+    PanelValidationError
+        Naming the file, every failing column and the offending rows (CSV: the file's line
+        numbers; parquet: row numbers from 0) with their practice and year.
+    """
+    from hepcausal import schema
+    from hepcausal.data.headers import DataFileError, check_csv_shape
+    from hepcausal.data.validate import validate_panel
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"panel file {p} does not exist")
     if p.suffix == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix == ".csv":
-        from hepcausal import schema
-
+        try:
+            panel = pd.read_parquet(p)
+        except Exception as err:  # pyarrow raises several types for damaged files
+            raise DataFileError(p, f"not a readable parquet file ({err})") from err
+        if panel.empty:
+            raise DataFileError(p, "panel file has no rows")
+        row_word = "row"
+    elif p.suffix == ".csv":
+        raw = p.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise DataFileError(p, f"not UTF-8 text ({err})") from err
+        lines = check_csv_shape(text, source=p)
         codes = {
             c: str
             for c in (schema.PRACTICE, schema.PCN, schema.SUB_ICB, schema.ICB, schema.ICB_NAME)
         }
-        return pd.read_csv(p, dtype=codes)
-    raise ValueError(f"panel file {p} must be .csv or .parquet")
+        panel = pd.read_csv(io.StringIO(text), dtype=codes)
+        if len(panel) != len(lines):  # pragma: no cover - both readers skip blank lines
+            raise DataFileError(p, f"read {len(panel)} rows but the file has {len(lines)} records")
+        panel.index = pd.Index(lines)
+        row_word = "line"
+    else:
+        raise DataFileError(p, "panel file must be .csv or .parquet")
+    required = (*schema.REQUIRED_COLUMNS, schema.HEP_TREATED)
+    checked = validate_panel(panel, source=f"panel file {p}", row_word=row_word, required=required)
+    return checked.reset_index(drop=True)
 
 
 def write_panel(panel: pd.DataFrame, path: str | Path) -> Path:
@@ -171,11 +221,37 @@ def gpps_paths(cfg: Config) -> list[Path] | None:
         raise ConfigError(f"'data.gpps_dir': {err}") from err
 
 
+def load_options(cfg: Config) -> Any:
+    """The NHS loader options of a config (``data.allow_list_size_fallback``,
+    ``data.allow_missing_qof``; both false unless set).
+
+    Parameters
+    ----------
+    cfg : Config
+        The run configuration.
+
+    Returns
+    -------
+    NHSLoadOptions
+        Options for :func:`hepcausal.data.nhs.build_nhs_panel`.
+    """
+    from hepcausal.data.nhs import NHSLoadOptions
+
+    # TODO(lead): read the keys directly once DataConfig has them (helper B owns the config).
+    return NHSLoadOptions(
+        allow_list_size_fallback=bool(getattr(cfg.data, "allow_list_size_fallback", False)),
+        allow_missing_qof=bool(getattr(cfg.data, "allow_missing_qof", False)),
+    )
+
+
 def _build_nhs(cfg: Config) -> tuple[pd.DataFrame, Any]:
     from hepcausal.data.nhs import build_nhs_panel
 
     built = build_nhs_panel(
-        cfg.data.resolved_data_dir(), _inclusion_rules(cfg), gpps_paths=gpps_paths(cfg)
+        cfg.data.resolved_data_dir(),
+        _inclusion_rules(cfg),
+        gpps_paths=gpps_paths(cfg),
+        options=load_options(cfg),
     )
     return built.panel, built.report
 
@@ -189,7 +265,32 @@ def _apply_inclusion(cfg: Config, panel: pd.DataFrame) -> tuple[pd.DataFrame, An
 
 
 def nhs_files(data_dir: Path) -> dict[str, str]:
-    """sha256 of every data file under the NHS folder (relative path -> hash)."""
+    """sha256 of every data file under the NHS folder (relative path -> hash).
+
+    The folder's layout is checked first (:func:`hepcausal.data.nhs.check_nhs_layout`), so a
+    wrong ``data.data_dir`` fails at once instead of after hashing an unrelated folder.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The NHS data folder.
+
+    Returns
+    -------
+    dict of str to str
+        Relative path -> sha256, for every non-hidden file under ``data_dir``.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``data.data_dir`` when the folder lacks the NHS data layout.
+    """
+    from hepcausal.data.nhs import check_nhs_layout
+
+    try:
+        check_nhs_layout(data_dir)
+    except FileNotFoundError as err:
+        raise ConfigError(f"'data.data_dir': {err}") from err
     files = sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"no files in the NHS data folder {data_dir}")
@@ -217,7 +318,13 @@ def prepare_data(cfg: Config) -> RunData:
     Raises
     ------
     ConfigError
-        For NHS data whose GPPS set-up is wrong (see :func:`gpps_paths`), before any fitting.
+        For NHS data whose folder lacks the NHS layout or whose GPPS set-up is wrong (see
+        :func:`gpps_paths`), before any fitting.
+    DataFileError
+        A panel file is empty, header-only or has a short or long row (naming file and line).
+    PanelValidationError
+        A panel file or the synthetic panel fails
+        :func:`hepcausal.data.validate.validate_panel` (naming the file, columns and rows).
     """
     src = cfg.data.source
     if src == "nhs":
@@ -242,9 +349,11 @@ def prepare_data(cfg: Config) -> RunData:
             _panel=panel,
         )
     from hepcausal.data.synthetic import simulate_panel
+    from hepcausal.data.validate import validate_panel
 
     sim_cfg = cfg.data.simulation_config()
     sim = simulate_panel(sim_cfg)
+    validate_panel(sim.panel, source="synthetic panel (data.source = 'synthetic')")
     panel, report = _apply_inclusion(cfg, sim.panel)
     is_instance = dataclasses.is_dataclass(sim_cfg) and not isinstance(sim_cfg, type)
     generator = dataclasses.asdict(sim_cfg) if is_instance else {}
