@@ -8,80 +8,58 @@ indicator ``D = treated ICB x (year >= start_year)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from hepcausal import schema
-from hepcausal.causal.design import (
-    Comparators,
-    EffectColumn,
-    PanelColumns,
-    build_design,
-)
-from hepcausal.causal.panel_fit import CausalFit, Rope, run_panel_fit
-from hepcausal.causal.panel_model import Backend, ModelOptions, PanelPriors
-from hepcausal.sampling import SamplerSettings
+from hepcausal.causal.design import DesignError, EffectColumn, build_design
+from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
+from hepcausal.causal.panel_model import ModelOptions
+from hepcausal.spec import Design, Inference
 
 __all__ = ["CausalFit", "fit_ddd", "fit_did"]
-
-
-def _columns(unit_col: str, group_col: str, time_col: str, treat_col: str | None) -> PanelColumns:
-    return PanelColumns(unit=unit_col, group=group_col, time=time_col, treat=treat_col)
 
 
 def fit_did(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
     icb_year_effects: bool = True,
     group_trends: bool = False,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
-    treat_col: str | None = None,
 ) -> CausalFit:
     """Practice-level Bayesian DiD: the change in the treated ICB's level relative to comparators.
 
-    Headline ``delta``: the coefficient of ``D = treated x post`` (outcome units).  ``comparators``
-    is a list of group codes or ``"all"``; ``covariates`` are standardised before fitting.
-    ``icb_year_effects=False`` drops the ICB x year shocks (overconfident with one treated ICB;
-    for sensitivity analyses only); ``group_trends=True`` adds ICB-specific linear trends.
-    ``rope``: half-width, (low, high), ``"auto"`` (0.1 outcome SD) or None.
-    ``treat_col`` replaces ``treated x post`` by a 0/1 column.
+    Headline ``delta``: the coefficient of ``D = treated x post`` (outcome units).  The rank of
+    ``design`` is not used (level only); ``design.treat_col`` replaces ``treated x post`` by a 0/1
+    column; covariates are standardised before fitting.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Long practice x year panel.
+    outcome : str
+        Outcome column.
+    design : Design, optional
+        Treated ICB, comparators (codes or ``"all"``), start year, columns, covariates
+        (default ``Design()``: LLR vs the 10 published comparators from 2022).
+    inference : Inference, optional
+        Backend, sampler settings, prior overrides (:class:`PanelPriors` keys), ROPE
+        (``"auto"`` = 0.1 outcome SD) and HDI probability (default ``Inference()``).
+    icb_year_effects : bool
+        ICB x year shocks; False is overconfident with one treated ICB (sensitivity analyses
+        only).
+    group_trends : bool
+        ICB-specific linear trends.
+
+    Returns
+    -------
+    CausalFit
+        The fit; effects ``delta``.
     """
-    design = build_design(
-        panel,
-        outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=_columns(unit_col, group_col, time_col, treat_col),
-        covariates=covariates,
-    )
+    pd_design = build_design(panel, outcome, design, use_rank=False)
     options = ModelOptions(cell_effects=icb_year_effects, group_trends=group_trends)
-    return run_panel_fit(
-        design,
-        estimator="did",
-        options=options,
-        headline=["delta"],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
-    )
+    return run_panel_fit(pd_design, inference, estimator="did", options=options, headline=["delta"])
 
 
 def _ddd_effects(
@@ -97,23 +75,11 @@ def _ddd_effects(
 def fit_ddd(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
-    rank_col: str = schema.DEPRIVATION_RANK,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
     icb_year_effects: bool = True,
     group_trends: bool = False,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
-    treat_col: str | None = None,
 ) -> CausalFit:
     """Triple differences on the deprivation gradient (SII) of ``outcome``.
 
@@ -121,20 +87,32 @@ def fit_ddd(
     gradient + ICB x year gradient shocks) * (r - 0.5) + delta_level * D + delta_gradient * D *
     (r - 0.5).  Headline ``delta_gradient``: the change in the treated ICB's SII after
     ``start_year`` minus the change in the comparators' SII (the estimand of
-    ``SimulationTruth.ddd``); ``delta_level`` is the level change at the mid rank.  ``rank_col`` is
-    any relative rank in [0, 1] (e.g. ``need_rank``).  Other arguments as :func:`fit_did`.
+    ``SimulationTruth.ddd``); ``delta_level`` is the level change at the mid rank.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Long practice x year panel.
+    outcome : str
+        Outcome column.
+    design : Design, optional
+        As :func:`fit_did`; ``design.rank_col`` is any relative rank in [0, 1] (e.g.
+        ``need_rank``) and must be set.
+    inference : Inference, optional
+        As :func:`fit_did`.
+    icb_year_effects : bool
+        ICB x year level and gradient shocks (False: sensitivity analyses only).
+    group_trends : bool
+        ICB-specific linear trends.
+
+    Returns
+    -------
+    CausalFit
+        The fit; effects ``delta_gradient`` (headline) and ``delta_level``.
     """
-    design = build_design(
-        panel,
-        outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=_columns(unit_col, group_col, time_col, treat_col),
-        rank_col=rank_col,
-        covariates=covariates,
-        effects=_ddd_effects,
-    )
+    if design is not None and design.rank_col is None:
+        raise DesignError("the DDD needs a rank: set Design.rank_col (e.g. 'deprivation_rank')")
+    pd_design = build_design(panel, outcome, design, effects=_ddd_effects)
     options = ModelOptions(
         cell_effects=icb_year_effects,
         gradient=True,
@@ -142,13 +120,9 @@ def fit_ddd(
         group_trends=group_trends,
     )
     return run_panel_fit(
-        design,
+        pd_design,
+        inference,
         estimator="ddd",
         options=options,
         headline=["delta_gradient", "delta_level"],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
     )
