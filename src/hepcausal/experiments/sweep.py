@@ -62,10 +62,6 @@ HEADLINE_COLUMNS = (
 )
 
 
-class SweepError(RuntimeError):
-    """One or more sweep points failed (the others are stored and tabulated)."""
-
-
 @dataclass(frozen=True)
 class SweepPoint:
     """One run of a sweep: its name, full config, the values varied from the base config and
@@ -200,16 +196,9 @@ def _run_point(
     force: bool,
     cores: int | None,
     figures: bool = True,
-    registry: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Worker entry point (module level so that spawned processes and Dask can import it).
-
-    ``registry`` carries estimators registered at run time in the parent process.
-    """
-    from hepcausal.experiments.registry import ESTIMATORS
+    """Worker entry point (module level so that spawned processes and Dask can import it)."""
     from hepcausal.experiments.runner import run_experiment
-
-    ESTIMATORS.update(registry or {})
 
     cfg = config_from_dict(config, source=source)
     res = run_experiment(cfg, out_dir=runs_dir, force=force, cores=cores, figures=figures)
@@ -368,18 +357,8 @@ def run_sweep(
         else:
             todo.append(point)
 
-    from hepcausal.experiments.registry import ESTIMATORS
-
     args = {
-        p.name: (
-            p.config.to_dict(),
-            p.config.source,
-            str(runs_dir),
-            force,
-            cores,
-            figures,
-            dict(ESTIMATORS),
-        )
+        p.name: (p.config.to_dict(), p.config.source, str(runs_dir), force, cores, figures)
         for p in todo
     }
     try:
