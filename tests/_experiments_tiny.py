@@ -57,6 +57,8 @@ def fit_tiny_did(
     treated, comparators, start_year = design.treated, design.comparators, design.start_year
     priors = dict(inference.priors or {})
     _check_priors(priors)
+    if not effect_sd > 0:
+        raise ValueError(f"effect_sd must be > 0, got {effect_sd}")
     rope = None if inference.rope == "auto" else inference.rope
     groups = sorted(set(panel[schema.ICB]) - {treated}) if comparators == "all" else comparators
     sub = panel[panel[schema.ICB].isin([treated, *groups])]

@@ -812,6 +812,9 @@ def _translate(exc: ValidationError, source: str) -> ConfigError:
     if isinstance(cause, ValueError):
         return ConfigError(f"{_where(source)}'{dotted}' {cause}")
     got = err.get("input")
+    if err["type"] == "greater_than_equal":
+        bound = (err.get("ctx") or {}).get("ge")
+        return ConfigError(f"{_where(source)}'{dotted}' must be >= {bound}, got {got!r}")
     msg = str(err["msg"])
     return ConfigError(f"{_where(source)}'{dotted}': {msg[0].lower()}{msg[1:]}, got {got!r}")
 
