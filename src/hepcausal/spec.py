@@ -14,9 +14,9 @@ binomial families).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from hepcausal import schema
 from hepcausal.sampling import SamplerSettings
@@ -29,6 +29,10 @@ BACKENDS: tuple[str, ...] = ("pymc", "stan")
 
 class SpecError(ValueError):
     """An invalid :class:`Design` or :class:`Inference` (the message names the field)."""
+
+
+class DesignError(SpecError):
+    """The panel or the requested comparison cannot be analysed (message names the problem)."""
 
 
 @dataclass(frozen=True)
@@ -73,25 +77,25 @@ class Design:
         for name in ("treated", "unit_col", "group_col", "time_col"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
-                raise SpecError(f"Design.{name} must be a non-empty string, got {value!r}")
+                raise DesignError(f"Design.{name} must be a non-empty string, got {value!r}")
         comps: Any = self.comparators
         if isinstance(comps, str):
             if comps != "all":
-                raise SpecError(
+                raise DesignError(
                     f"Design.comparators must be 'all' or a sequence of group codes, got {comps!r}"
                 )
         else:
             comps = tuple(str(c) for c in comps)
             if not comps:
-                raise SpecError("Design.comparators is empty: give group codes or 'all'")
+                raise DesignError("Design.comparators is empty: give group codes or 'all'")
             if self.treated in comps:
-                raise SpecError(f"Design.comparators contains the treated group {self.treated!r}")
+                raise DesignError(f"Design.comparators contains the treated group {self.treated!r}")
             object.__setattr__(self, "comparators", comps)
         object.__setattr__(self, "covariates", tuple(str(c) for c in self.covariates))
         for name in ("treat_col", "rank_col", "weights"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
-                raise SpecError(f"Design.{name} must be a column name or None, got {value!r}")
+                raise DesignError(f"Design.{name} must be a column name or None, got {value!r}")
 
     @property
     def comparator_list(self) -> list[str] | Literal["all"]:
@@ -160,6 +164,48 @@ class Inference:
         object.__setattr__(self, "rope", _check_rope(self.rope))
 
 
+ESTIMATOR_PARAMETERS = """\
+panel : pandas.DataFrame
+    Long panel, one row per unit (practice) and time (year).
+outcome : str
+    Outcome column.
+design : Design, optional
+    What is compared: treated group, comparators, start year, columns, rank, covariates
+    (default ``Design()``: LLR against the 10 published comparators from 2022).
+inference : Inference, optional
+    How it is fitted and summarised: backend, sampler settings, prior overrides (scales on the
+    standardised outcome), ROPE and HDI probability (default ``Inference()``)."""
+"""The Parameters entries shared by every estimator (see :func:`estimator_parameters`)."""
+
+_MARKER = "{estimator parameters}"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def estimator_parameters(func: F) -> F:
+    """Decorator: put :data:`ESTIMATOR_PARAMETERS` where the docstring has the line
+    ``{estimator parameters}`` (one wording of the shared parameters for every estimator).
+
+    Parameters
+    ----------
+    func : callable
+        An estimator whose docstring's Parameters section holds the marker line.
+
+    Returns
+    -------
+    callable
+        The same function, docstring completed.
+    """
+    out = []
+    for line in (func.__doc__ or "").splitlines():
+        if line.strip() == _MARKER:
+            pad = line[: len(line) - len(line.lstrip())]
+            out.extend(pad + text if text else text for text in ESTIMATOR_PARAMETERS.splitlines())
+        else:
+            out.append(line)
+    func.__doc__ = "\n".join(out)
+    return func
+
+
 def _check_rope(rope: Any) -> RopeSpec:
     if rope is None:
         return None
@@ -186,4 +232,14 @@ def _check_rope(rope: Any) -> RopeSpec:
     return (lo, hi)
 
 
-__all__ = ["BACKENDS", "Backend", "Design", "Inference", "RopeSpec", "SpecError"]
+__all__ = [
+    "BACKENDS",
+    "ESTIMATOR_PARAMETERS",
+    "Backend",
+    "Design",
+    "DesignError",
+    "Inference",
+    "RopeSpec",
+    "SpecError",
+    "estimator_parameters",
+]

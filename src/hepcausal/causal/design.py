@@ -17,13 +17,9 @@ import numpy as np
 import pandas as pd
 
 from hepcausal import schema
-from hepcausal.spec import Design
+from hepcausal.spec import Design, DesignError
 
 Comparators = Sequence[str] | Literal["all"]
-
-
-class DesignError(ValueError):
-    """The panel or the requested comparison cannot be analysed (message names the problem)."""
 
 
 @dataclass(frozen=True)

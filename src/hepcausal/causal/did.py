@@ -8,15 +8,24 @@ indicator ``D = treated ICB x (year >= start_year)``.
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import numpy as np
 import pandas as pd
 
 from hepcausal.causal.design import DesignError, EffectColumn, build_design
 from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
 from hepcausal.causal.panel_model import ModelOptions
-from hepcausal.spec import Design, Inference
+from hepcausal.spec import Design, Inference, estimator_parameters
 
-__all__ = ["CausalFit", "fit_ddd", "fit_did"]
+__all__ = ["CausalFit", "DidOptions", "fit_ddd", "fit_did"]
+
+
+class DidOptions(TypedDict, total=False):
+    """Estimator-specific options of :func:`fit_did` and :func:`fit_ddd` (defaults: fit_did's)."""
+
+    icb_year_effects: bool
+    group_trends: bool
 
 
 def fit_did(
@@ -32,20 +41,11 @@ def fit_did(
 
     Headline ``delta``: the coefficient of ``D = treated x post`` (outcome units).  The rank of
     ``design`` is not used (level only); ``design.treat_col`` replaces ``treated x post`` by a 0/1
-    column; covariates are standardised before fitting.
+    column; covariates are standardised before fitting.  ROPE ``"auto"``: 0.1 outcome SD.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        Treated ICB, comparators (codes or ``"all"``), start year, columns, covariates
-        (default ``Design()``: LLR vs the 10 published comparators from 2022).
-    inference : Inference, optional
-        Backend, sampler settings, prior overrides (:class:`PanelPriors` keys), ROPE
-        (``"auto"`` = 0.1 outcome SD) and HDI probability (default ``Inference()``).
+    {estimator parameters}
     icb_year_effects : bool
         ICB x year shocks; False is overconfident with one treated ICB (sensitivity analyses
         only).
@@ -57,9 +57,7 @@ def fit_did(
     CausalFit
         The fit; effects ``delta``.
     """
-    pd_design = build_design(panel, outcome, design, use_rank=False)
-    options = ModelOptions(cell_effects=icb_year_effects, group_trends=group_trends)
-    return run_panel_fit(pd_design, inference, estimator="did", options=options, headline=["delta"])
+    return _fit(panel, outcome, design, inference, icb_year_effects, group_trends, gradient=False)
 
 
 def _ddd_effects(
@@ -77,9 +75,7 @@ def fit_ddd(
     outcome: str,
     design: Design | None = None,
     inference: Inference | None = None,
-    *,
-    icb_year_effects: bool = True,
-    group_trends: bool = False,
+    **options: Unpack[DidOptions],
 ) -> CausalFit:
     """Triple differences on the deprivation gradient (SII) of ``outcome``.
 
@@ -88,41 +84,56 @@ def fit_ddd(
     (r - 0.5).  Headline ``delta_gradient``: the change in the treated ICB's SII after
     ``start_year`` minus the change in the comparators' SII (the estimand of
     ``SimulationTruth.ddd``); ``delta_level`` is the level change at the mid rank.
+    ``design.rank_col`` is any relative rank in [0, 1] (e.g. ``need_rank``) and must be set.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        As :func:`fit_did`; ``design.rank_col`` is any relative rank in [0, 1] (e.g.
-        ``need_rank``) and must be set.
-    inference : Inference, optional
-        As :func:`fit_did`.
-    icb_year_effects : bool
-        ICB x year level and gradient shocks (False: sensitivity analyses only).
-    group_trends : bool
-        ICB-specific linear trends.
+    {estimator parameters}
+    **options
+        ``icb_year_effects`` (ICB x year level and gradient shocks) and ``group_trends``, as
+        :func:`fit_did` (:class:`DidOptions`).
 
     Returns
     -------
     CausalFit
         The fit; effects ``delta_gradient`` (headline) and ``delta_level``.
     """
-    if design is not None and design.rank_col is None:
+    unknown = sorted(set(options) - set(DidOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"fit_ddd got unknown option(s) {unknown}; options: {list(DidOptions)}")
+    opts = {**(fit_did.__kwdefaults__ or {}), **options}
+    return _fit(
+        panel, outcome, design, inference, opts["icb_year_effects"], opts["group_trends"], True
+    )
+
+
+def _fit(
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None,
+    inference: Inference | None,
+    icb_year_effects: bool,
+    group_trends: bool,
+    gradient: bool,
+) -> CausalFit:
+    """The DiD (``gradient=False``) or the DDD (``gradient=True``)."""
+    if gradient and design is not None and design.rank_col is None:
         raise DesignError("the DDD needs a rank: set Design.rank_col (e.g. 'deprivation_rank')")
-    pd_design = build_design(panel, outcome, design, effects=_ddd_effects)
+    pd_design = build_design(
+        panel, outcome, design, use_rank=gradient, effects=_ddd_effects if gradient else None
+    )
+    gradient_block = {"gradient": True, "cell_gradient": icb_year_effects} if gradient else {}
     options = ModelOptions(
-        cell_effects=icb_year_effects,
-        gradient=True,
-        cell_gradient=icb_year_effects,
-        group_trends=group_trends,
+        cell_effects=icb_year_effects, group_trends=group_trends, **gradient_block
     )
     return run_panel_fit(
         pd_design,
         inference,
-        estimator="ddd",
+        estimator="ddd" if gradient else "did",
         options=options,
-        headline=["delta_gradient", "delta_level"],
+        headline=["delta_gradient", "delta_level"] if gradient else ["delta"],
     )
+
+
+for _fit_function in (fit_did, fit_ddd):
+    estimator_parameters(_fit_function)  # the shared Parameters entries

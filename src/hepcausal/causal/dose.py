@@ -9,7 +9,7 @@ from hepcausal import schema
 from hepcausal.causal.design import DesignError, EffectColumn, build_design
 from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
 from hepcausal.causal.panel_model import ModelOptions
-from hepcausal.spec import Design, Inference
+from hepcausal.spec import Design, Inference, estimator_parameters
 
 __all__ = ["fit_dose_response"]
 
@@ -32,19 +32,12 @@ def fit_dose_response(
     treated ICB, so ``dose`` is identified from which practices got how much funding; without
     them any ICB-wide change (or change in its deprivation gradient, when funding follows need)
     would be credited to the dose.  Rows with a missing dose are dropped and counted;
-    comparators should have dose 0.
+    comparators should have dose 0.  ``design.treat_col`` is not supported; ROPE ``"auto"`` of
+    the dose is 0.1 outcome SD per mean positive dose.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        As :func:`hepcausal.causal.did.fit_ddd` (``treat_col`` is not supported).
-    inference : Inference, optional
-        As :func:`hepcausal.causal.did.fit_did`; ROPE ``"auto"`` of the dose is 0.1 outcome SD
-        per mean positive dose.
+    {estimator parameters}
     dose_col : str
         Dose column (GBP per weighted patient; 0 when untreated).
     icb_year_effects : bool
@@ -100,3 +93,6 @@ def fit_dose_response(
         headline=["dose"],
         extra_meta={"dose_col": dose_col},
     )
+
+
+estimator_parameters(fit_dose_response)  # the shared Parameters entries

@@ -20,7 +20,7 @@ from scipy import stats
 from hepcausal.causal.design import DesignError, EffectColumn, build_design, to_python
 from hepcausal.causal.panel_fit import CausalFit, resolve_rope, run_panel_fit
 from hepcausal.causal.panel_model import ModelOptions
-from hepcausal.spec import Design, Inference
+from hepcausal.spec import Design, Inference, estimator_parameters
 from hepcausal.summaries import summarise_effect
 
 __all__ = ["EventStudyFit", "PreTrendWarning", "fit_event_study"]
@@ -175,19 +175,13 @@ def fit_event_study(
 
     Effects: ``post_mean`` (average post-period coefficient, the headline), ``pre_mean``, then
     ``<target>[year]`` for every non-reference year.  The pre-trend check (``fit.pretrend``, also
-    in ``meta``) is always computed; a :class:`PreTrendWarning` is issued when it flags.
+    in ``meta``) is always computed; a :class:`PreTrendWarning` is issued when it flags.  The
+    rank of ``design`` is used only with ``target='gradient'``; ``design.treat_col`` is not
+    supported.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        As :func:`hepcausal.causal.did.fit_ddd`; the rank is used only with
-        ``target='gradient'``; ``treat_col`` is not supported.
-    inference : Inference, optional
-        As :func:`hepcausal.causal.did.fit_did`.
+    {estimator parameters}
     target : {"gradient", "level"}
         ``'gradient'``: per-year changes in the treated ICB's SII (and its level); ``'level'``:
         per-year level differences only (no rank needed).
@@ -280,3 +274,6 @@ def fit_event_study(
             stacklevel=2,
         )
     return fit
+
+
+estimator_parameters(fit_event_study)  # the shared Parameters entries

@@ -1,26 +1,34 @@
-"""Adapters giving estimators with other inputs the runner's ``(panel, outcome, **kw)`` form.
+"""Adapters giving estimators with other inputs the registry's
+``fit(panel, outcome, design, inference, **options)`` form.
 
-The synthetic control works on a wide ``year x ICB`` table; this adapter builds that table from
-the practice panel (per-ICB-year SII, or population-weighted means) and passes the rest through.
+The gradient model takes the ICBs to model and its own keyword arguments; the synthetic control
+works on a wide ``year x ICB`` table, which its adapter builds from the practice panel
+(per-ICB-year SII, or population-weighted means).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
 
 from hepcausal import schema
 from hepcausal.causal.design import DesignError
-from hepcausal.spec import Design, Inference
+from hepcausal.spec import Design, Inference, estimator_parameters
 
 
-def _no_weights(design: Design, estimator: str) -> None:
-    if design.weights is not None:
+def _specs(
+    design: Design | None, inference: Inference | None, estimator: str
+) -> tuple[Design, Inference]:
+    """The design and inference (defaults for None); weights are not supported yet."""
+    spec = design if design is not None else Design()
+    if spec.weights is not None:
         raise DesignError(
-            f"weights ({design.weights!r}) are not supported by the {estimator} yet; "
+            f"weights ({spec.weights!r}) are not supported by the {estimator} yet; "
             "leave Design.weights unset"
         )
+    return spec, inference if inference is not None else Inference()
 
 
 def gradient(
@@ -28,24 +36,32 @@ def gradient(
     outcome: str,
     design: Design | None = None,
     inference: Inference | None = None,
-    **options: Any,
+    *,
+    years: Sequence[int] | None = None,
+    likelihood: str = "auto",
+    marginalise: bool = True,
+    centring: Mapping[str, bool] | str | None = "auto",
+    standardise: Sequence[float] | None = None,
 ) -> Any:
     """The hierarchical ICB x year gradient model in the registry's form.
 
+    Uses ``design.rank_col`` and the ICBs to model: the treated ICB and the comparators (all
+    ICBs when ``comparators == "all"``); no start year (the model is descriptive).  Uses the
+    backend, sampler settings and prior overrides of ``inference`` (not its ROPE or HDI).
+
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        Uses ``rank_col`` and the ICBs to model: the treated ICB and the comparators (all ICBs
-        when ``comparators == "all"``).  No start year: the model is descriptive.
-    inference : Inference, optional
-        Backend, sampler settings and prior overrides (ROPE and HDI are not used).
-    **options
-        ``likelihood``, ``years``, ``marginalise``, ``centring``, ``standardise`` of
-        :func:`hepcausal.models.gradient.fit_gradient`.
+    {estimator parameters}
+    years : sequence of int, optional
+        Years to model (default: all).
+    likelihood : str
+        Likelihood family or ``"auto"`` (from the outcome).
+    marginalise : bool
+        Practice effects marginalised analytically (False: explicit; PyMC only).
+    centring : dict, str or None
+        ``"auto"`` or ``{block: bool}`` over blocks a, b, d, f.
+    standardise : (loc, scale), optional
+        Fixed model-scale centring instead of the data's mean and SD.
 
     Returns
     -------
@@ -54,23 +70,23 @@ def gradient(
     """
     from hepcausal.models.gradient import fit_gradient
 
-    spec = design if design is not None else Design()
-    inf = inference if inference is not None else Inference()
-    _no_weights(spec, "gradient model")
+    spec, inf = _specs(design, inference, "gradient model")
     if spec.rank_col is None:
         raise DesignError("the gradient model needs a rank: set Design.rank_col")
-    icbs = None if spec.comparators == "all" else [spec.treated, *spec.comparators]
-    if "standardise" in options and options["standardise"] is not None:
-        options["standardise"] = tuple(options["standardise"])
+    loc_scale = None if standardise is None else (float(standardise[0]), float(standardise[1]))
     return fit_gradient(
         panel,
         outcome,
         rank_col=spec.rank_col,
+        likelihood=likelihood,
         backend=inf.backend,
         settings=inf.settings,
         priors=inf.priors,
-        icbs=icbs,
-        **options,
+        icbs=None if spec.comparators == "all" else [spec.treated, *spec.comparators],
+        years=years,
+        marginalise=marginalise,
+        centring=centring,
+        standardise=loc_scale,
     )
 
 
@@ -87,18 +103,12 @@ def synthetic_control(
 ) -> Any:
     """Bayesian synthetic control of the treated ICB's yearly series against the comparators.
 
+    Uses the treated ICB, the comparators (the donors), the start year and, for
+    ``series='sii'``, the rank of ``design``; PyMC only; ROPE ``"auto"`` means none.
+
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Long practice x year panel.
-    outcome : str
-        Outcome column.
-    design : Design, optional
-        Treated ICB, comparators (the donors) and start year; ``rank_col`` for
-        ``series='sii'``.
-    inference : Inference, optional
-        Sampler settings, prior overrides, ROPE (``"auto"``: none) and HDI probability; PyMC
-        only.
+    {estimator parameters}
     series : {"sii", "mean"}
         ``'sii'``: the classical SII of ``outcome`` on the rank per ICB-year
         (:func:`hepcausal.inequality.classical.sii_table`, ``sii_method``), with its standard
@@ -120,9 +130,7 @@ def synthetic_control(
     from hepcausal.causal.synthetic_control import fit_synthetic_control
     from hepcausal.inequality.classical import sii_table
 
-    spec = design if design is not None else Design()
-    inf = inference if inference is not None else Inference()
-    _no_weights(spec, "synthetic control")
+    spec, inf = _specs(design, inference, "synthetic control")
     treated, comparators, start_year = spec.treated, spec.comparators, spec.start_year
     rank_col = spec.rank_col
     settings = inf.settings
@@ -182,3 +190,7 @@ def synthetic_control(
     fit.meta.setdefault("series", series)
     fit.meta.setdefault("outcome", outcome)
     return fit
+
+
+for _fit_function in (gradient, synthetic_control):
+    estimator_parameters(_fit_function)  # the shared Parameters entries

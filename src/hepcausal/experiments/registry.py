@@ -374,13 +374,13 @@ def get_entry(name: str) -> EstimatorEntry:
         For any other name (no import paths); the message lists the valid names and the
         nearest one.
     """
-    entry = ESTIMATORS.get(name)
-    if entry is None:
-        valid = known_estimators()
-        close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownEstimatorError(f"unknown estimator {name!r}; valid: {valid}{hint}")
-    return entry
+    if name in ESTIMATORS:
+        return ESTIMATORS[name]
+    close = difflib.get_close_matches(str(name), known_estimators(), n=1, cutoff=0.5)
+    raise UnknownEstimatorError(
+        f"unknown estimator {name!r}; valid: {known_estimators()}"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+    )
 
 
 def call_estimator(
