@@ -195,7 +195,7 @@ def estimator_parameters(func: F) -> F:
     callable
         The same function, docstring completed.
     """
-    out = []
+    out: list[str] = []
     for line in (func.__doc__ or "").splitlines():
         if line.strip() == _MARKER:
             pad = line[: len(line) - len(line.lstrip())]

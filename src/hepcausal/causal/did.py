@@ -100,7 +100,9 @@ def fit_ddd(
     """
     unknown = sorted(set(options) - set(DidOptions.__annotations__))
     if unknown:
-        raise TypeError(f"fit_ddd got unknown option(s) {unknown}; options: {list(DidOptions)}")
+        raise TypeError(
+            f"fit_ddd got unknown option(s) {unknown}; options: {list(DidOptions.__annotations__)}"
+        )
     opts = {**(fit_did.__kwdefaults__ or {}), **options}
     return _fit(
         panel, outcome, design, inference, opts["icb_year_effects"], opts["group_trends"], True

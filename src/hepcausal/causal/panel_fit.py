@@ -106,7 +106,7 @@ def run_panel_fit(
     """
     inf = inference if inference is not None else Inference()
     backend, rope, hdi_prob = inf.backend, inf.rope, inf.hdi_prob
-    pri = PanelPriors.from_any(inf.priors)
+    pri = PanelPriors.from_any(None if inf.priors is None else dict(inf.priors))
     s = inf.settings
     idata = sample_panel_model(design, backend=backend, settings=s, priors=pri, options=options)
     est = effect_draws(idata, design)

@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
@@ -447,9 +447,9 @@ class SamplerConfig(_Section):
     ``mass_matrix = 'auto'`` leaves the choice to the estimator.
     """
 
-    draws: int = Field(SamplerSettings.draws, ge=1)
-    tune: int = Field(SamplerSettings.tune, ge=0)
-    chains: int = Field(SamplerSettings.chains, ge=1)
+    draws: Annotated[int, Field(ge=1)] = SamplerSettings.draws
+    tune: Annotated[int, Field(ge=0)] = SamplerSettings.tune
+    chains: Annotated[int, Field(ge=1)] = SamplerSettings.chains
     target_accept: float = SamplerSettings.target_accept
     seed: int = SamplerSettings.seed
     sampler: str = SamplerSettings.sampler
