@@ -523,3 +523,14 @@ def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
     assert seen["rope"] == 0.01 and seen["units"].startswith("FTE")
     with pytest.raises(ValueError, match="PyMC backend only"):
         synthetic_control(panel, schema.GP_FTE, inference=Inference(backend="stan"))
+
+
+def test_sweep_over_estimators_keeps_only_the_keys_set_in_the_file():
+    grid = {"sweep": {"grid": {"estimator.name": ["ddd", "did"]}}}
+    points = expand_sweep(config_from_dict({"estimator": {"name": "ddd"}, **grid}))
+    assert [p.config.estimator.name for p in points] == ["ddd", "did"]
+    assert "rank" not in points[1].config.to_dict()["analysis"]  # did: no rank
+    assert points[0].config.to_dict()["analysis"]["rank"] == "deprivation"
+    explicit = {"estimator": {"name": "ddd"}, "analysis": {"rank": "need"}, **grid}
+    with pytest.raises(ConfigError, match=r"'analysis\.rank' is not used by estimator 'did'"):
+        expand_sweep(config_from_dict(explicit))

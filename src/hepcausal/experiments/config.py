@@ -653,6 +653,7 @@ class Config(BaseModel):
     summary: SummaryConfig = Field(default_factory=SummaryConfig)
     sweep: SweepConfig | None = None
     _source: str = PrivateAttr(default="")
+    _explicit: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator("name")
     @classmethod
@@ -674,9 +675,20 @@ class Config(BaseModel):
         uses = entry.uses(entry.parse_options(self.estimator.options))
         return {key for key, use in USE_OF_KEY.items() if use not in uses}
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def explicit_keys(self) -> frozenset[str]:
+        """The dotted ``[analysis]`` / ``[summary]`` keys set in the file or dict (not defaults)."""
+        return self._explicit
+
+    def to_dict(self, *, explicit_only: bool = False) -> dict[str, Any]:
         """Plain nested dict (TOML/JSON-serialisable; ``None`` values, empty optional tables
         and the keys the estimator does not use omitted).
+
+        Parameters
+        ----------
+        explicit_only : bool
+            Also omit the ``[analysis]`` / ``[summary]`` keys left at their defaults (the dict to
+            change and validate again, e.g. with another estimator).
 
         Returns
         -------
@@ -684,6 +696,10 @@ class Config(BaseModel):
             The resolved config.
         """
         unused = self._unused()
+        if explicit_only:
+            implicit = {f"analysis.{k}" for k in AnalysisConfig.model_fields}
+            implicit |= {f"summary.{k}" for k in SummaryConfig.model_fields}
+            unused |= implicit - self._explicit
         d: dict[str, Any] = {"name": self.name}
         if self.description:
             d["description"] = self.description
@@ -742,7 +758,7 @@ class Config(BaseModel):
         Config
             The new config (same source file).
         """
-        d = self.to_dict()
+        d = self.to_dict(explicit_only=True)
         for key, value in overrides.items():
             set_dotted(d, key, value, source=self.source)
         if name is not None:
@@ -752,7 +768,7 @@ class Config(BaseModel):
     def without_sweep(self) -> Config:
         """This config without its ``[sweep]`` table."""
         out = self.model_copy(update={"sweep": None})
-        out._source = self._source
+        out._source, out._explicit = self._source, self._explicit
         return out
 
     def sampler_settings(self, **extra: Any) -> SamplerSettings:
@@ -849,10 +865,7 @@ def _check_estimator(cfg: Config, source: str) -> None:
     except PriorError as exc:
         raise ConfigError(f"{_where(source)}{exc}") from None
     uses = entry.uses(options)
-    explicit = [f"analysis.{k}" for k in cfg.analysis.model_fields_set] + [
-        f"summary.{k}" for k in cfg.summary.model_fields_set
-    ]
-    for key in explicit:
+    for key in sorted(cfg.explicit_keys):
         if key in USE_OF_KEY and USE_OF_KEY[key] not in uses:
             raise ConfigError(
                 f"{_where(source)}'{key}' is not used by estimator {entry.name!r}; remove it"
@@ -888,6 +901,10 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "") -> Config:
     except ValidationError as exc:
         raise _translate(exc, source) from None
     cfg._source = source
+    cfg._explicit = frozenset(
+        [f"analysis.{k}" for k in cfg.analysis.model_fields_set]
+        + [f"summary.{k}" for k in cfg.summary.model_fields_set]
+    )
     _check_estimator(cfg, source)
     if cfg.sweep is not None:
         base = cfg.to_dict()

@@ -153,11 +153,12 @@ def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
     if cfg.sweep is None:
         return [SweepPoint(cfg.name, cfg, {}, {})]
     base = cfg.without_sweep().to_dict()
+    start = cfg.without_sweep().to_dict(explicit_only=True)  # defaults may change with a point
     points: list[SweepPoint] = []
     seen: dict[str, int] = {}
     base_index = {key: _base_index(cfg, key) for key in cfg.sweep.grid}
     for combo in _combinations(cfg):
-        d = copy.deepcopy(base)
+        d = copy.deepcopy(start)
         varied = {k: v for k, (_, v) in combo.items()}
         labels = {k: _label(cfg.sweep.labels, k, i, v) for k, (i, v) in combo.items()}
         for key, value in varied.items():
