@@ -15,7 +15,7 @@ binomial families).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from hepcausal import schema
@@ -115,8 +115,6 @@ class Design:
         Design
             The new design.
         """
-        from dataclasses import replace
-
         return replace(self, **changes)
 
 
