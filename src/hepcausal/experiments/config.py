@@ -907,9 +907,8 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "") -> Config:
     )
     _check_estimator(cfg, source)
     if cfg.sweep is not None:
-        base = cfg.to_dict()
         for key in cfg.sweep.grid:  # every swept key must name a real config key
-            check_dotted(base, key, source)
+            check_dotted(key, source)
     return cfg
 
 
@@ -940,17 +939,20 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 # ---------------------------------------------------------------------------- dotted keys
 
 
-def check_dotted(d: Mapping[str, Any], key: str, source: str = "") -> None:
-    """Error unless ``key`` is a settable dotted key of a config dict.
+def check_dotted(key: str, source: str = "") -> None:
+    """Error unless ``key`` is a settable dotted key of a config.
 
     Parameters
     ----------
-    d : mapping
-        A config dict (unused; kept for the call sites).
     key : str
-        The dotted key.
+        The dotted key (``section.key``; free tables such as ``priors`` take any sub-key).
     source : str
         File named in the error.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown section or key, with the nearest valid one.
     """
     parts = key.split(".")
     if parts[0] not in TOP_LEVEL_KEYS or parts[0] == "sweep":
@@ -976,7 +978,7 @@ def set_dotted(d: dict[str, Any], key: str, value: Any, *, source: str = "") -> 
     source : str
         File named in errors.
     """
-    check_dotted(d, key, source)
+    check_dotted(key, source)
     parts = key.split(".")
     node = d
     for part in parts[:-1]:
