@@ -354,10 +354,10 @@ def test_every_registered_estimator_resolves_and_options_are_checked(tmp_path):
         # the options model declares exactly the function's options, with the same defaults
         opts = entry.options.model_fields
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            from hepcausal.causal.did import DidOptions, fit_did
+            from hepcausal.causal.did import DidKeywords, fit_did
 
-            assert name == "ddd"  # fit_ddd(..., **options: Unpack[DidOptions]): fit_did's options
-            assert set(opts) == set(DidOptions.__annotations__)
+            assert name == "ddd"  # fit_ddd(..., **options: Unpack[DidKeywords]): fit_did's options
+            assert set(opts) == set(DidKeywords.__annotations__)
             params = inspect.signature(fit_did).parameters
         assert set(opts) == set(list(params)[4:]), name
         for key, field in opts.items():

@@ -18,10 +18,10 @@ from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
 from hepcausal.causal.panel_model import ModelOptions
 from hepcausal.spec import Design, Inference, estimator_parameters
 
-__all__ = ["CausalFit", "DidOptions", "fit_ddd", "fit_did"]
+__all__ = ["CausalFit", "DidKeywords", "fit_ddd", "fit_did"]
 
 
-class DidOptions(TypedDict, total=False):
+class DidKeywords(TypedDict, total=False):
     """Estimator-specific options of :func:`fit_did` and :func:`fit_ddd` (defaults: fit_did's)."""
 
     icb_year_effects: bool
@@ -75,7 +75,7 @@ def fit_ddd(
     outcome: str,
     design: Design | None = None,
     inference: Inference | None = None,
-    **options: Unpack[DidOptions],
+    **options: Unpack[DidKeywords],
 ) -> CausalFit:
     """Triple differences on the deprivation gradient (SII) of ``outcome``.
 
@@ -91,17 +91,17 @@ def fit_ddd(
     {estimator parameters}
     **options
         ``icb_year_effects`` (ICB x year level and gradient shocks) and ``group_trends``, as
-        :func:`fit_did` (:class:`DidOptions`).
+        :func:`fit_did` (:class:`DidKeywords`).
 
     Returns
     -------
     CausalFit
         The fit; effects ``delta_gradient`` (headline) and ``delta_level``.
     """
-    unknown = sorted(set(options) - set(DidOptions.__annotations__))
+    unknown = sorted(set(options) - set(DidKeywords.__annotations__))
     if unknown:
         raise TypeError(
-            f"fit_ddd got unknown option(s) {unknown}; options: {list(DidOptions.__annotations__)}"
+            f"fit_ddd got unknown option(s) {unknown}; options: {list(DidKeywords.__annotations__)}"
         )
     opts = {**(fit_did.__kwdefaults__ or {}), **options}
     return _fit(
