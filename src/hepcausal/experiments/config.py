@@ -22,13 +22,14 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -215,6 +216,32 @@ def _validate_table(value: Any, kind: Literal["synthetic", "inclusion"]) -> dict
     return out
 
 
+# ---------------------------------------------------------------------------- value checks
+
+
+def _one_of(*choices: str) -> AfterValidator:
+    """Validator: the value is one of ``choices`` ("must be 'a', 'b' or 'c', got 'x'")."""
+    words = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+
+    def check(v: str) -> str:
+        if v not in choices:
+            raise ValueError(f"must be {words}, got {v!r}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _where_true(test: Callable[[Any], bool], requirement: str) -> AfterValidator:
+    """Validator: ``test(value)`` holds ("<requirement>, got <value>")."""
+
+    def check(v: Any) -> Any:
+        if not test(v):
+            raise ValueError(f"{requirement}, got {v!r}")
+        return v
+
+    return AfterValidator(check)
+
+
 # ---------------------------------------------------------------------------- sections
 
 
@@ -241,19 +268,12 @@ class DataConfig(_Section):
         ``InclusionRules`` fields for the NHS panel.
     """
 
-    source: str = "synthetic"
+    source: Annotated[str, _one_of(*DATA_SOURCES)] = "synthetic"
     data_dir: str | None = None
     gpps_dir: str | None = None
     path: str | None = None
     synthetic: dict[str, Any] = Field(default_factory=dict)
     inclusion: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        if v not in DATA_SOURCES:
-            raise ValueError(f"must be one of {DATA_SOURCES}, got {v!r}")
-        return v
 
     @field_validator("data_dir", "gpps_dir", "path")
     @classmethod
@@ -333,9 +353,11 @@ class AnalysisConfig(_Section):
     """
 
     outcome: str = schema.GP_FTE
-    rank: str = "deprivation"
+    rank: Annotated[str, _one_of(*RANK_COLUMNS)] = "deprivation"
     treated_icb: str = schema.LLR_ICB
-    start_year: int = schema.HEP_START_YEAR
+    start_year: Annotated[
+        int, _where_true(lambda v: 2000 < v < 2100, "must be a fiscal-year end such as 2022")
+    ] = schema.HEP_START_YEAR
     comparators: str | tuple[str, ...] = "published"
     covariates: tuple[str, ...] = ()
     weights: str | None = None
@@ -347,20 +369,6 @@ class AnalysisConfig(_Section):
             return get_outcome(v).column
         except UnknownOutcomeError as exc:
             raise ValueError(f"must be an outcome of the table: {exc}") from None
-
-    @field_validator("rank")
-    @classmethod
-    def _rank(cls, v: str) -> str:
-        if v not in RANK_COLUMNS:
-            raise ValueError(f"must be one of {tuple(RANK_COLUMNS)}, got {v!r}")
-        return v
-
-    @field_validator("start_year")
-    @classmethod
-    def _start(cls, v: int) -> int:
-        if not 2000 < v < 2100:
-            raise ValueError(f"must be a fiscal-year end such as 2022, got {v}")
-        return v
 
     @field_validator("comparators", mode="before")
     @classmethod
@@ -450,31 +458,12 @@ class SamplerConfig(_Section):
     draws: Annotated[int, Field(ge=1)] = SamplerSettings.draws
     tune: Annotated[int, Field(ge=0)] = SamplerSettings.tune
     chains: Annotated[int, Field(ge=1)] = SamplerSettings.chains
-    target_accept: float = SamplerSettings.target_accept
+    target_accept: Annotated[float, _where_true(lambda v: 0.5 <= v < 1, "must be in [0.5, 1)")] = (
+        SamplerSettings.target_accept
+    )
     seed: int = SamplerSettings.seed
-    sampler: str = SamplerSettings.sampler
-    mass_matrix: str = "auto"
-
-    @field_validator("target_accept")
-    @classmethod
-    def _ta(cls, v: float) -> float:
-        if not 0.5 <= v < 1:
-            raise ValueError(f"must be in [0.5, 1), got {v}")
-        return v
-
-    @field_validator("sampler")
-    @classmethod
-    def _sampler(cls, v: str) -> str:
-        if v not in ("nutpie", "pymc", "numpyro"):
-            raise ValueError(f"must be 'nutpie', 'pymc' or 'numpyro', got {v!r}")
-        return v
-
-    @field_validator("mass_matrix")
-    @classmethod
-    def _mm(cls, v: str) -> str:
-        if v not in ("auto", "diag", "low_rank"):
-            raise ValueError(f"must be 'auto', 'diag' or 'low_rank', got {v!r}")
-        return v
+    sampler: Annotated[str, _one_of("nutpie", "pymc", "numpyro")] = SamplerSettings.sampler
+    mass_matrix: Annotated[str, _one_of("auto", "diag", "low_rank")] = "auto"
 
     @model_validator(mode="after")
     def _low_rank_needs_nutpie(self) -> SamplerConfig:
@@ -525,15 +514,8 @@ class SummaryConfig(_Section):
         ROPE (outcome units); unset: the estimator's default; ``'none'``: no ROPE.
     """
 
-    hdi_prob: float = 0.95
+    hdi_prob: Annotated[float, _where_true(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.95
     rope: RopeValue | dict[str, RopeValue] | None = None
-
-    @field_validator("hdi_prob")
-    @classmethod
-    def _hdi(cls, v: float) -> float:
-        if not 0 < v < 1:
-            raise ValueError(f"must be in (0, 1), got {v}")
-        return v
 
     @field_validator("rope", mode="before")
     @classmethod
@@ -593,7 +575,7 @@ class SweepConfig(_Section):
     """
 
     grid: dict[str, list[Any]]
-    mode: str = "grid"
+    mode: Annotated[str, _one_of(*SWEEP_MODES)] = "grid"
     labels: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("grid", mode="before")
@@ -609,13 +591,6 @@ class SweepConfig(_Section):
             if not isinstance(values, list) or not values:
                 raise _KeyedError(f"must be a non-empty list of values, got {values!r}", f'"{key}"')
         return out
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, v: str) -> str:
-        if v not in SWEEP_MODES:
-            raise ValueError(f"must be one of {SWEEP_MODES}, got {v!r}")
-        return v
 
     @field_validator("labels", mode="before")
     @classmethod
