@@ -476,6 +476,10 @@ def test_gpps_dir_is_a_path_outside_the_hash(tmp_path):
     a = config_from_dict({"data": {"source": "nhs"}})
     b = config_from_dict({"data": {"source": "nhs", "gpps_dir": str(tmp_path)}})
     assert b.data.gpps_dir == str(tmp_path) and a.hash("x") == b.hash("x")
+    assert b.data.resolved_gpps_dir() == tmp_path and a.data.resolved_gpps_dir() is None
+    missing = config_from_dict({"data": {"gpps_dir": str(tmp_path / "nope")}})
+    with pytest.raises(ConfigError, match=r"'data\.gpps_dir'.*does not exist"):
+        missing.data.resolved_gpps_dir()
     with pytest.raises(ConfigError, match=r"'data\.gpps_dir'"):
         config_from_dict({"data": {"gpps_dir": 3}})
 

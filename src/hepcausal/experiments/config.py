@@ -320,6 +320,26 @@ class DataConfig(_Section):
             raise ConfigError(f"'data.data_dir': NHS data folder {path} does not exist")
         return path
 
+    def resolved_gpps_dir(self) -> Path | None:
+        """The GP Patient Survey folder, or None when ``data.gpps_dir`` is unset.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The folder.
+
+        Raises
+        ------
+        ConfigError
+            When it is set but does not exist.
+        """
+        if self.gpps_dir is None:
+            return None
+        path = Path(self.gpps_dir).expanduser()
+        if not path.is_dir():
+            raise ConfigError(f"'data.gpps_dir': GPPS data folder {path} does not exist")
+        return path
+
     def simulation_config(self) -> Any:
         """The ``SimulationConfig`` of the synthetic generator."""
         return _simulation_factory(**{k: _tuples(v) for k, v in self.synthetic.items()})
