@@ -538,3 +538,22 @@ def test_sweep_over_estimators_keeps_only_the_keys_set_in_the_file():
     explicit = {"estimator": {"name": "ddd"}, "analysis": {"rank": "need"}, **grid}
     with pytest.raises(ConfigError, match=r"'analysis\.rank' is not used by estimator 'did'"):
         expand_sweep(config_from_dict(explicit))
+
+
+def test_gradient_adapter_passes_design_and_inference(monkeypatch):
+    """The gradient adapter models the treated ICB + comparators on the design's rank."""
+    import hepcausal.models.gradient as gm
+    from hepcausal.experiments.adapters import gradient
+    from hepcausal.spec import Design, DesignError, Inference
+
+    seen: dict = {}
+    monkeypatch.setattr(gm, "fit_gradient", lambda panel, outcome, **kw: seen.update(kw))
+    inf = Inference(backend="stan", priors={"tau": 2.0})
+    gradient(None, schema.GP_FTE, Design(comparators=("QJ2",), rank_col="need_rank"), inf)
+    assert seen["icbs"] == ["QK1", "QJ2"] and seen["rank_col"] == "need_rank"
+    assert seen["backend"] == "stan" and seen["priors"] == {"tau": 2.0}
+    assert seen["settings"] is inf.settings and seen["standardise"] is None
+    gradient(None, schema.GP_FTE, Design(comparators="all"), standardise=[1, 2])
+    assert seen["icbs"] is None and seen["standardise"] == (1.0, 2.0)
+    with pytest.raises(DesignError, match="weights"):
+        gradient(None, schema.GP_FTE, Design(weights="list_size"))
