@@ -22,6 +22,7 @@ from hepcausal.causal.did import fit_ddd
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.diagnostics import ConvergenceWarning
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
@@ -63,8 +64,8 @@ def main() -> None:
                 fit = fit_ddd(
                     sp.panel,
                     S.GP_FTE,
-                    comparators=comps,
-                    settings=SamplerSettings(draws=args.draws, seed=seed),
+                    Design(comparators=tuple(comps)),
+                    Inference(settings=SamplerSettings(draws=args.draws, seed=seed)),
                 )
             h = fit.headline
             covered += h.hdi_low <= truth <= h.hdi_high

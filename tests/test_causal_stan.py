@@ -11,6 +11,7 @@ from hepcausal.causal.did import fit_ddd, fit_did
 from hepcausal.causal.panel_fit import CausalFit
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7")
 COMPS = list(ICBS[1:])
@@ -51,8 +52,9 @@ def _agree(a: CausalFit, b: CausalFit, z_max: float = 4.5) -> None:
 
 @pytest.mark.parametrize("fitter", [fit_did, fit_ddd], ids=["did", "ddd"])
 def test_stan_matches_pymc(panel, fitter) -> None:
-    pymc_fit = fitter(panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
-    stan_fit = fitter(panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS, backend="stan")
+    design = Design(comparators=COMPS)
+    pymc_fit = fitter(panel, S.GP_FTE, design, Inference(settings=SETTINGS))
+    stan_fit = fitter(panel, S.GP_FTE, design, Inference(backend="stan", settings=SETTINGS))
     assert stan_fit.meta["backend"] == "stan"
     assert stan_fit.idata.posterior.attrs["stan_program"] == "panel_effects.stan"
     assert list(stan_fit.effects) == list(pymc_fit.effects)

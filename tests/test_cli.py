@@ -10,7 +10,7 @@ import arviz as az
 import pandas as pd
 import pytest
 
-from _experiments_tiny import TARGET
+from _experiments_tiny import TARGET, tiny_registry  # noqa: F401  (autouse fixture)
 from hepcausal.cli import main
 from hepcausal.experiments.config import load_config
 from hepcausal.experiments.inputs import prepare_data
@@ -206,6 +206,11 @@ def test_sweep_end_to_end(tmp_path, capsys):
         assert "[sweep]" not in resolved
     comps = {load_run(d).config.analysis.comparators for d in table["run_dir"]}
     assert comps == {"all", ("QJ2", "QE1", "QWO")}
+    # 'hepcausal report' on the sweep directory writes the sweep report
+    assert main(["report", str(out_dir / "mini")]) == 0
+    report = Path(capsys.readouterr().out.strip().split(": ", 1)[1])
+    assert report == out_dir / "mini" / "sweep_report.html" and report.is_file()
+    assert all(Path(d, "report.html").is_file() for d in table["run_dir"])
 
 
 @pytest.mark.realdata

@@ -9,13 +9,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
-from _experiments_tiny import TARGET
+from _experiments_tiny import TARGET, tiny_registry  # noqa: F401  (autouse fixture)
 from hepcausal import schema
 from hepcausal.experiments.config import (
     ConfigError,
     config_from_dict,
-    dumps_toml,
     load_config,
     parse_override,
 )
@@ -68,7 +68,7 @@ def merged(tmp_path: Path, extra: dict) -> Path:
                 a[k] = v
 
     merge(doc, extra)
-    return write(tmp_path, dumps_toml(doc))
+    return write(tmp_path, tomli_w.dumps(doc))
 
 
 @pytest.mark.parametrize(
@@ -88,6 +88,8 @@ def merged(tmp_path: Path, extra: dict) -> Path:
             "data.inclusion.min_list_size",
         ),
         ({"estimator": {"efect_sd": 2.0}}, "estimator.efect_sd", "estimator.effect_sd"),
+        ({"priors": {"noise_sdd": 2.0}}, "priors.noise_sdd", "priors.noise_sd"),
+        ({"summary": {"rope": {"nurs": 0.1}}}, "summary.rope.nurs", "summary.rope.nurse"),
         ({"summery": {"hdi_prob": 0.9}}, "summery", "summary"),
         ({"sweep": {"grid": {"analysis.rnk": ["need"]}}}, "analysis.rnk", "analysis.rank"),
         (
@@ -130,6 +132,9 @@ def test_unknown_estimator_suggests(tmp_path):
         ('comparators = "all"', 'comparators = "all"\nrank = "income"', "analysis.rank"),
         ('source = "synthetic"', 'source = "nsh"', "data.source"),
         ("seed = 3", "seed = true", "data.synthetic.seed"),
+        ("draws = 100", "draws = 100\nmass_matrix = 3", "sampler.mass_matrix"),
+        ('name = "t"', 'name = "t"\n[priors]\nnoise_sd = -1.0', "priors.noise_sd"),
+        ('outcome = "gp"', 'outcome = "gp"\ncovariates = "list_size"', "analysis.covariates"),
     ],
 )
 def test_wrong_type_or_value_names_key(tmp_path, old, new, key):
@@ -248,8 +253,8 @@ def test_grid_one_at_a_time_with_labels(tmp_path):
 
 
 def test_grid_bad_value_names_point(tmp_path):
-    cfg = load_text(tmp_path, '[sweep]\ngrid = {"analysis.rank" = ["deprivation", "neeed"]}\n')
-    with pytest.raises(ConfigError, match=r"sweep point t__rank=neeed.*'analysis.rank'"):
+    cfg = load_text(tmp_path, '[sweep]\ngrid = {"analysis.start_year" = [2022, 1999]}\n')
+    with pytest.raises(ConfigError, match=r"sweep point t__start_year=1999.*'analysis.start_year'"):
         expand_sweep(cfg)
 
 
@@ -257,8 +262,8 @@ def test_labels_must_match_grid(tmp_path):
     with pytest.raises(ConfigError, match=r"sweep\.labels"):
         load_text(
             tmp_path,
-            '[sweep]\ngrid = {"analysis.rank" = ["need"]}\n'
-            'labels = {"analysis.rank" = ["a", "b"]}\n',
+            '[sweep]\ngrid = {"analysis.start_year" = [2021]}\n'
+            'labels = {"analysis.start_year" = ["a", "b"]}\n',
         )
 
 
@@ -289,6 +294,9 @@ def test_toml_round_trip_and_hash_across_processes(tmp_path):
     assert again.hash("x") == cfg.hash("x")
     code = (
         "import sys; sys.path.insert(0, sys.argv[2]);"
+        "import _experiments_tiny as t;"
+        "from hepcausal.experiments.registry import ESTIMATORS;"
+        "ESTIMATORS[t.TARGET] = t.TINY;"
         "from hepcausal.experiments.config import load_config;"
         "print(load_config(sys.argv[1]).hash('x'))"
     )
@@ -332,17 +340,148 @@ def test_sensitivity_set_covers_the_planned_analyses():
 
 
 def test_every_registered_estimator_resolves_and_options_are_checked(tmp_path):
-    from hepcausal.experiments.registry import ESTIMATORS, estimator_options, get_estimator
+    import inspect
 
-    for name in ESTIMATORS:
-        assert callable(get_estimator(name))
-        assert "settings" not in estimator_options(name)  # filled by the runner
-    assert "icb_year_effects" in estimator_options("ddd")
-    assert {"method", "series"} <= set(estimator_options("synthetic_control"))
+    from hepcausal.experiments.registry import ESTIMATORS, get_entry
+
+    for name, entry in ESTIMATORS.items():
+        if name == TARGET:
+            continue
+        func = entry.function
+        assert callable(func)
+        params = inspect.signature(func).parameters
+        assert list(params)[:4] == ["panel", "outcome", "design", "inference"]
+        # the options model declares exactly the function's options, with the same defaults
+        opts = entry.options.model_fields
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            from hepcausal.causal.did import DidKeywords, fit_did
+
+            assert name == "ddd"  # fit_ddd(..., **options: Unpack[DidKeywords]): fit_did's options
+            assert set(opts) == set(DidKeywords.__annotations__)
+            params = inspect.signature(fit_did).parameters
+        assert set(opts) == set(list(params)[4:]), name
+        for key, field in opts.items():
+            assert field.default == params[key].default, (name, key)
+        assert entry.priors.names()
+    assert "icb_year_effects" in get_entry("ddd").options.model_fields
     ok = config_from_dict({"estimator": {"name": "ddd", "icb_year_effects": False}})
     assert ok.estimator.options == {"icb_year_effects": False}
     with pytest.raises(ConfigError, match=r"did you mean 'estimator\.icb_year_effects'"):
         config_from_dict({"estimator": {"name": "ddd", "icb_year_efects": False}})
+    with pytest.raises(ConfigError, match=r"'estimator\.icb_year_effects'.*boolean"):
+        config_from_dict({"estimator": {"name": "ddd", "icb_year_effects": "no"}})
+    with pytest.raises(ConfigError, match=r"'estimator\.backend'.*synthetic_control"):
+        config_from_dict({"estimator": {"name": "synthetic_control", "backend": "stan"}})
+
+
+def test_closed_registry_rejects_import_paths():
+    from hepcausal.experiments.registry import UnknownEstimatorError, get_entry
+
+    for name in ("os:system", "hepcausal.causal.did:fit_did", "_experiments_tiny:fit_tiny_did"):
+        with pytest.raises(ConfigError, match=r"'estimator\.name'.*unknown estimator.*valid"):
+            config_from_dict({"estimator": {"name": name}})
+        with pytest.raises(UnknownEstimatorError):
+            get_entry(name)
+    with pytest.raises(ConfigError, match=r"did you mean 'ddd'"):
+        config_from_dict({"estimator": {"name": "dddd"}})
+
+
+@pytest.mark.parametrize(
+    ("estimator", "section", "key", "value"),
+    [
+        ("did", "analysis", "rank", "need"),
+        ("did", "analysis", "rank", "deprivation"),  # explicitly set, even to the default
+        ("gradient", "analysis", "start_year", 2022),
+        ("gradient", "summary", "rope", 0.1),
+        ("gradient", "summary", "hdi_prob", 0.9),
+        ("ddd", "analysis", "weights", "list_size"),
+        ("synthetic_control", "analysis", "covariates", ["list_size"]),
+    ],
+)
+def test_key_the_estimator_does_not_use_is_an_error(tmp_path, estimator, section, key, value):
+    doc = {"estimator": {"name": estimator}, section: {key: value}}
+    msg = rf"'{section}\.{key}' is not used by estimator '{estimator}'"
+    with pytest.raises(ConfigError, match=msg):
+        config_from_dict(doc)
+    path = write(tmp_path, tomli_w.dumps(doc))
+    with pytest.raises(ConfigError, match=msg) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    # the same key is fine for an estimator that uses it, and unset keys are never an error
+    config_from_dict(
+        {"estimator": {"name": "ddd"}, section: {key: value}} if key != "weights" else {}
+    )
+    cfg = config_from_dict({"estimator": {"name": estimator}})
+    assert cfg.with_overrides({"sampler.draws": 10}).sampler.draws == 10  # round trip is clean
+
+
+def test_event_study_uses_the_rank_only_for_the_gradient_target():
+    config_from_dict({"estimator": {"name": "event_study"}, "analysis": {"rank": "need"}})
+    with pytest.raises(ConfigError, match=r"'analysis\.rank' is not used by estimator"):
+        config_from_dict(
+            {"estimator": {"name": "event_study", "target": "level"}, "analysis": {"rank": "need"}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("estimator", "priors", "key"),
+    [
+        ("ddd", {"efect_sd": 1.0}, "priors.efect_sd"),
+        ("ddd", {"effect_sd": -1.0}, "priors.effect_sd"),
+        ("gradient", {"sigma_icbb": 1.0}, "priors.sigma_icbb"),
+        ("gradient", {"tau": 0.0}, "priors.tau"),
+        ("synthetic_control", {"concentraton": 1.0}, "priors.concentraton"),
+    ],
+)
+def test_check_validates_priors_against_the_estimator(tmp_path, capsys, estimator, priors, key):
+    from hepcausal.cli import main
+
+    path = write(tmp_path, tomli_w.dumps({"estimator": {"name": estimator}, "priors": priors}))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"'{key}'" in err and str(path) in err
+    good = {"ddd": "effect_sd", "gradient": "tau", "synthetic_control": "concentration"}
+    ok = config_from_dict({"estimator": {"name": estimator}, "priors": {good[estimator]: 2.0}})
+    assert ok.priors == {good[estimator]: 2.0}
+
+
+def test_check_rejects_unused_key_naming_it(tmp_path, capsys):
+    from hepcausal.cli import main
+
+    path = write(tmp_path, '[estimator]\nname = "did"\n[analysis]\nrank = "need"\n')
+    assert main(["check", str(path)]) == 1
+    assert "'analysis.rank' is not used by estimator 'did'" in capsys.readouterr().err
+
+
+def test_toml_written_by_tomli_w_round_trips(tmp_path):
+    cfg = config_from_dict(
+        {
+            "name": "rt",
+            "data": {"synthetic": {"preset": "small", "n_practices": 240, "gradient_effect": 0}},
+            "analysis": {"comparators": ["QJ2", "QE1"], "covariates": ["list_size"]},
+            "estimator": {"name": "ddd", "icb_year_effects": False},
+            "priors": {"effect_sd": 2.0},
+            "summary": {"rope": {"gp": [-0.01, 0.02], "qof": 0.01}},
+        }
+    )
+    text = cfg.to_toml()
+    assert tomllib.loads(text) == cfg.to_dict()
+    again = load_config(write(tmp_path, text, "rt.toml"))
+    assert again.to_dict() == cfg.to_dict() and again.hash("x") == cfg.hash("x")
+    assert again.analysis.covariates == ("list_size",)
+    assert again.data.synthetic["gradient_effect"] == 0
+
+
+def test_gpps_dir_is_a_path_outside_the_hash(tmp_path):
+    a = config_from_dict({"data": {"source": "nhs"}})
+    b = config_from_dict({"data": {"source": "nhs", "gpps_dir": str(tmp_path)}})
+    assert b.data.gpps_dir == str(tmp_path) and a.hash("x") == b.hash("x")
+    assert b.data.resolved_gpps_dir() == tmp_path and a.data.resolved_gpps_dir() is None
+    missing = config_from_dict({"data": {"gpps_dir": str(tmp_path / "nope")}})
+    with pytest.raises(ConfigError, match=r"'data\.gpps_dir'.*does not exist"):
+        missing.data.resolved_gpps_dir()
+    with pytest.raises(ConfigError, match=r"'data\.gpps_dir'"):
+        config_from_dict({"data": {"gpps_dir": 3}})
 
 
 def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
@@ -351,6 +490,7 @@ def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
     from hepcausal.data.synthetic import SimulationConfig, simulate_panel
     from hepcausal.experiments.adapters import synthetic_control
     from hepcausal.inequality.classical import sii_table
+    from hepcausal.spec import Design, Inference
 
     seen: dict = {}
 
@@ -365,7 +505,12 @@ def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
     panel = simulate_panel(SimulationConfig.small(n_practices=240, seed=2)).panel
     comps = ["QJ2", "QE1", "QWO"]
     with pytest.raises(Captured):
-        synthetic_control(panel, schema.GP_FTE, comparators=comps, start_year=2021, rope=0.01)
+        synthetic_control(
+            panel,
+            schema.GP_FTE,
+            Design(comparators=comps, start_year=2021),
+            Inference(rope=0.01),
+        )
     assert seen["treated"] == "QK1" and seen["start"] == 2021 and seen["donors"] == comps
     assert list(seen["wide"].columns) == sorted(["QK1", *comps])
     expected = sii_table(
@@ -381,4 +526,34 @@ def test_synthetic_control_adapter_builds_the_sii_table(monkeypatch):
             assert seen["outcome_se"].loc[year, icb] == pytest.approx(exp.loc[(year, icb), "se"])
     assert seen["rope"] == 0.01 and seen["units"].startswith("FTE")
     with pytest.raises(ValueError, match="PyMC backend only"):
-        synthetic_control(panel, schema.GP_FTE, backend="stan")
+        synthetic_control(panel, schema.GP_FTE, inference=Inference(backend="stan"))
+
+
+def test_sweep_over_estimators_keeps_only_the_keys_set_in_the_file():
+    grid = {"sweep": {"grid": {"estimator.name": ["ddd", "did"]}}}
+    points = expand_sweep(config_from_dict({"estimator": {"name": "ddd"}, **grid}))
+    assert [p.config.estimator.name for p in points] == ["ddd", "did"]
+    assert "rank" not in points[1].config.to_dict()["analysis"]  # did: no rank
+    assert points[0].config.to_dict()["analysis"]["rank"] == "deprivation"
+    explicit = {"estimator": {"name": "ddd"}, "analysis": {"rank": "need"}, **grid}
+    with pytest.raises(ConfigError, match=r"'analysis\.rank' is not used by estimator 'did'"):
+        expand_sweep(config_from_dict(explicit))
+
+
+def test_gradient_adapter_passes_design_and_inference(monkeypatch):
+    """The gradient adapter models the treated ICB + comparators on the design's rank."""
+    import hepcausal.models.gradient as gm
+    from hepcausal.experiments.adapters import gradient
+    from hepcausal.spec import Design, DesignError, Inference
+
+    seen: dict = {}
+    monkeypatch.setattr(gm, "fit_gradient", lambda panel, outcome, **kw: seen.update(kw))
+    inf = Inference(backend="stan", priors={"tau": 2.0})
+    gradient(None, schema.GP_FTE, Design(comparators=("QJ2",), rank_col="need_rank"), inf)
+    assert seen["icbs"] == ["QK1", "QJ2"] and seen["rank_col"] == "need_rank"
+    assert seen["backend"] == "stan" and seen["priors"] == {"tau": 2.0}
+    assert seen["settings"] is inf.settings and seen["standardise"] is None
+    gradient(None, schema.GP_FTE, Design(comparators="all"), standardise=[1, 2])
+    assert seen["icbs"] is None and seen["standardise"] == (1.0, 2.0)
+    with pytest.raises(DesignError, match="weights"):
+        gradient(None, schema.GP_FTE, Design(weights="list_size"))

@@ -13,11 +13,14 @@ from hepcausal.causal.did import fit_ddd, fit_did
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.diagnostics import ConvergenceWarning
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")
 COMPS = list(ICBS[1:])
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=12)
+INF = Inference(settings=SETTINGS)
+DESIGN = Design(comparators=COMPS)
 
 # Short chains (2 x 500) keep CI fast; they are not expected to pass the convergence check, so its
 # warning is silenced in those tests.  The recovery test runs the package defaults and must pass it.
@@ -41,7 +44,7 @@ def test_ddd_recovers_gradient_effect_and_did_misses_it(gradient_panel) -> None:
     ddd_true, did_true = truth.ddd(S.GP_FTE, COMPS), truth.did(S.GP_FTE, COMPS)
     # package defaults (4 chains x 2000, low-rank mass matrix): must pass R-hat <= 1.01, ESS >= 400
     fit = fit_ddd(
-        gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SamplerSettings(seed=12)
+        gradient_panel.panel, S.GP_FTE, DESIGN, Inference(settings=SamplerSettings(seed=12))
     )
     assert fit.diagnostics.ok, fit.diagnostics
     g, lev = fit.effects["delta_gradient"], fit.effects["delta_level"]
@@ -53,7 +56,7 @@ def test_ddd_recovers_gradient_effect_and_did_misses_it(gradient_panel) -> None:
     # Wrong model: DiD ignores the gradient, so the same panel looks like "no effect".
     with warnings.catch_warnings():  # short chains (see SHORT)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        did = fit_did(gradient_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
+        did = fit_did(gradient_panel.panel, S.GP_FTE, DESIGN, INF)
     assert did.headline.hdi_low < 0 < did.headline.hdi_high
     assert abs(did.headline.mean) < abs(g.mean) / 3
 
@@ -61,7 +64,7 @@ def test_ddd_recovers_gradient_effect_and_did_misses_it(gradient_panel) -> None:
 @SHORT
 def test_ddd_null_effect_covers_zero() -> None:
     sp = _sim(level_effect=0.0, gradient_effect=0.0, seed=202)
-    fit = fit_ddd(sp.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
+    fit = fit_ddd(sp.panel, S.GP_FTE, DESIGN, INF)
     for name in ("delta_gradient", "delta_level"):
         e = fit.effects[name]
         assert e.hdi_low < 0 < e.hdi_high, e
@@ -70,12 +73,14 @@ def test_ddd_null_effect_covers_zero() -> None:
 def test_ddd_input_errors(gradient_panel) -> None:
     p = gradient_panel.panel
     with pytest.raises(DesignError, match="rank column 'imd_rank'"):
-        fit_ddd(p, S.GP_FTE, rank_col="imd_rank", comparators=COMPS)
+        fit_ddd(p, S.GP_FTE, DESIGN.with_(rank_col="imd_rank"))
+    with pytest.raises(DesignError, match="the DDD needs a rank"):
+        fit_ddd(p, S.GP_FTE, DESIGN.with_(rank_col=None))
     bad = p.copy()
     bad.loc[bad.index[0], S.DEPRIVATION_RANK] = 1.5
     with pytest.raises(DesignError, match=r"must lie in \[0, 1\]"):
-        fit_ddd(bad, S.GP_FTE, comparators=COMPS)
+        fit_ddd(bad, S.GP_FTE, DESIGN)
     bad = p.copy()
     bad[S.GP_FTE] = np.where(bad[S.ICB] == "QK1", np.nan, bad[S.GP_FTE])
     with pytest.raises(DesignError, match=r"no pre-period rows .* treated"):
-        fit_ddd(bad, S.GP_FTE, comparators=COMPS)
+        fit_ddd(bad, S.GP_FTE, DESIGN)

@@ -6,16 +6,19 @@ import numpy as np
 import pytest
 
 from hepcausal import schema as S
-from hepcausal.causal.design import DesignError, PanelColumns, build_design
+from hepcausal.causal.design import DesignError, build_design
 from hepcausal.causal.did import fit_did
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.models.panel_effects import PanelPriors
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")
 COMPS = list(ICBS[1:])
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=11)
+INF = Inference(settings=SETTINGS)
+DESIGN = Design(comparators=COMPS)
 
 pytestmark = pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 
@@ -39,7 +42,7 @@ def test_did_recovers_level_effect_with_covariate_and_missing(effect_panel) -> N
     panel = effect_panel.panel.copy()
     panel.loc[panel.index[:7], S.GP_FTE] = np.nan  # dropped and counted
     truth = effect_panel.truth.did(S.GP_FTE, COMPS)
-    fit = fit_did(panel, S.GP_FTE, comparators=COMPS, covariates=[S.LIST_SIZE], settings=SETTINGS)
+    fit = fit_did(panel, S.GP_FTE, DESIGN.with_(covariates=(S.LIST_SIZE,)), INF)
     h = fit.headline
     assert h.name == "delta"
     assert h.hdi_low <= truth <= h.hdi_high, (truth, h)
@@ -55,12 +58,10 @@ def test_did_recovers_level_effect_with_covariate_and_missing(effect_panel) -> N
 
 def test_did_null_effect_not_declared_and_icb_year_shocks_widen(null_panel) -> None:
     """The null is covered; dropping the ICB x year shocks gives a much narrower interval."""
-    fit = fit_did(null_panel.panel, S.GP_FTE, comparators=COMPS, settings=SETTINGS)
+    fit = fit_did(null_panel.panel, S.GP_FTE, DESIGN, INF)
     h = fit.headline
     assert h.hdi_low < 0 < h.hdi_high, h
-    naive = fit_did(
-        null_panel.panel, S.GP_FTE, comparators=COMPS, icb_year_effects=False, settings=SETTINGS
-    )
+    naive = fit_did(null_panel.panel, S.GP_FTE, DESIGN, INF, icb_year_effects=False)
     assert "sigma_cell" not in naive.idata.posterior
     # practice-level noise alone treats ~1,600 practice-years as independent evidence
     assert naive.headline.sd < 0.75 * h.sd, (naive.headline.sd, h.sd)
@@ -69,32 +70,34 @@ def test_did_null_effect_not_declared_and_icb_year_shocks_widen(null_panel) -> N
 def test_design_errors(effect_panel) -> None:
     p = effect_panel.panel
     with pytest.raises(DesignError, match="outcome column 'nope'"):
-        build_design(p, "nope", comparators=COMPS)
+        build_design(p, "nope", DESIGN)
     with pytest.raises(DesignError, match="treated icb_code 'ZZZ'"):
-        build_design(p, S.GP_FTE, treated="ZZZ", comparators=COMPS)
+        build_design(p, S.GP_FTE, DESIGN.with_(treated="ZZZ"))
     with pytest.raises(DesignError, match=r"not in the panel: \['QXX', 'QYY'\]"):
-        build_design(p, S.GP_FTE, comparators=["QJ2", "QXX", "QYY"])
+        build_design(p, S.GP_FTE, Design(comparators=["QJ2", "QXX", "QYY"]))
     with pytest.raises(DesignError, match="no pre-period rows"):
-        build_design(p, S.GP_FTE, comparators=COMPS, start_year=2019)
+        build_design(p, S.GP_FTE, DESIGN.with_(start_year=2019))
     with pytest.raises(DesignError, match="no post-period rows"):
-        build_design(p, S.GP_FTE, comparators=COMPS, start_year=2030)
+        build_design(p, S.GP_FTE, DESIGN.with_(start_year=2030))
     with pytest.raises(DesignError, match=r"covariate column\(s\) not in the panel: \['zz'\]"):
-        build_design(p, S.GP_FTE, comparators=COMPS, covariates=["zz"])
-    with pytest.raises(DesignError, match="also listed as a comparator"):
-        build_design(p, S.GP_FTE, comparators=["QK1", "QJ2"])
+        build_design(p, S.GP_FTE, DESIGN.with_(covariates=("zz",)))
+    with pytest.raises(DesignError, match="contains the treated group 'QK1'"):
+        Design(comparators=["QK1", "QJ2"])
     with pytest.raises(DesignError, match="group column 'region'"):
-        build_design(p, S.GP_FTE, columns=PanelColumns(group="region"))
+        build_design(p, S.GP_FTE, Design(group_col="region"))
+    with pytest.raises(DesignError, match=r"weights .* not supported"):
+        fit_did(p, S.GP_FTE, DESIGN.with_(weights=S.LIST_SIZE), INF)
     with pytest.raises(ValueError, match="unknown prior key"):
         PanelPriors.from_any({"effect_scale": 1.0})
     with pytest.raises(ValueError, match="backend must be"):
-        fit_did(p, S.GP_FTE, comparators=COMPS, backend="jags")
+        Inference(backend="jags")  # type: ignore[arg-type]
 
 
 def test_design_comparators_all_generic_columns_and_drops(effect_panel) -> None:
     p = effect_panel.panel.rename(columns={S.PRACTICE: "id", S.ICB: "region", S.YEAR: "t"})
     p.loc[p.index[:3], S.GP_FTE] = np.nan
     d = build_design(
-        p, S.GP_FTE, comparators="all", columns=PanelColumns(unit="id", group="region", time="t")
+        p, S.GP_FTE, Design(comparators="all", unit_col="id", group_col="region", time_col="t")
     )
     assert d.comparators == tuple(sorted(COMPS))
     assert d.drops["missing_outcome"] == 3 and d.n_obs == len(p) - 3
@@ -103,7 +106,10 @@ def test_design_comparators_all_generic_columns_and_drops(effect_panel) -> None:
     assert d.effects[0].values.sum() == treated_post.sum()
     assert abs(d.y.mean()) < 1e-9 and d.y.std() == pytest.approx(1.0)
     # a subset of comparators excludes (and counts) the other groups' rows
-    d2 = build_design(effect_panel.panel, S.GP_FTE, comparators=["QJ2", "QOQ"])
+    d2 = build_design(effect_panel.panel, S.GP_FTE, Design(comparators=("QJ2", "QOQ")))
+    assert d2.data.attrs["rank_col"] == S.DEPRIVATION_RANK  # the default design's rank
+    level_only = build_design(effect_panel.panel, S.GP_FTE, DESIGN, use_rank=False)
+    assert level_only.rank_c is None and level_only.data.attrs["rank_col"] is None
     assert d2.drops["other_groups"] == int(
         (~effect_panel.panel[S.ICB].isin(["QK1", "QJ2", "QOQ"])).sum()
     )

@@ -16,11 +16,14 @@ from hepcausal.causal.event_study import (
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.diagnostics import check_convergence
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1", "QHM", "QWO", "QF7", "QE1", "QWU")
 COMPS = list(ICBS[1:])
 YEARS = (2018, 2019, 2020, 2021, 2022, 2023, 2024)
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=13)
+INF = Inference(settings=SETTINGS)
+DESIGN = Design(comparators=COMPS)
 
 # Short chains (2 x 500) keep CI fast and are not expected to pass the convergence check; the
 # recovery test runs the package defaults and checks the event coefficients strictly.
@@ -46,7 +49,7 @@ def test_event_study_gradient_recovers_path_without_false_pretrend() -> None:
             seed=301,
         )
     )
-    fit = fit_event_study(sp.panel, S.GP_FTE, comparators=COMPS, settings=SamplerSettings(seed=13))
+    fit = fit_event_study(sp.panel, S.GP_FTE, DESIGN, Inference(settings=SamplerSettings(seed=13)))
     # defaults: the event coefficients must mix (R-hat <= 1.01, bulk and tail ESS >= 400)
     assert check_convergence(fit.idata, ["effect"], warn=False).ok
     assert fit.diagnostics.max_rhat <= 1.01 and fit.diagnostics.n_divergences == 0
@@ -96,7 +99,7 @@ def test_event_study_flags_planted_pretrend() -> None:
     treated = panel[S.ICB] == "QK1"
     panel.loc[treated, S.GP_FTE] += 0.03 * (panel.loc[treated, S.YEAR] - 2021)
     with pytest.warns(PreTrendWarning, match="parallel trends are doubtful"):
-        fit = fit_event_study(panel, S.GP_FTE, target="level", comparators=COMPS, settings=SETTINGS)
+        fit = fit_event_study(panel, S.GP_FTE, DESIGN, INF, target="level")
     assert fit.pretrend["flag"] and fit.pretrend["p_joint"] < 0.01
     assert fit.summary()["pretrend_flag"].all()
     tab = fit.event_table()
@@ -121,9 +124,12 @@ def test_event_study_input_errors() -> None:
     sp = simulate_panel(
         SimulationConfig.small(n_practices=54, icbs=ICBS[:3], years=YEARS, seed=303)
     )
+    QJ2 = Design(comparators=("QJ2",))
     with pytest.raises(DesignError, match="reference_year 2022 must be before"):
-        fit_event_study(sp.panel, S.GP_FTE, reference_year=2022, comparators=["QJ2"])
+        fit_event_study(sp.panel, S.GP_FTE, QJ2, reference_year=2022)
     with pytest.raises(DesignError, match="reference_year 2010 has no observed"):
-        fit_event_study(sp.panel, S.GP_FTE, reference_year=2010, comparators=["QJ2"])
+        fit_event_study(sp.panel, S.GP_FTE, QJ2, reference_year=2010)
     with pytest.raises(ValueError, match="target must be"):
-        fit_event_study(sp.panel, S.GP_FTE, target="slope", comparators=["QJ2"])
+        fit_event_study(sp.panel, S.GP_FTE, QJ2, target="slope")  # type: ignore[arg-type]
+    with pytest.raises(DesignError, match="needs a rank"):
+        fit_event_study(sp.panel, S.GP_FTE, QJ2.with_(rank_col=None))

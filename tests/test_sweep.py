@@ -9,9 +9,8 @@ import arviz as az
 import pandas as pd
 import pytest
 
-from _experiments_tiny import TARGET
-from hepcausal.experiments.config import config_from_dict
-from hepcausal.experiments.registry import ESTIMATORS
+from _experiments_tiny import TARGET, tiny_registry  # noqa: F401  (autouse fixture)
+from hepcausal.experiments.config import ConfigError, config_from_dict
 from hepcausal.experiments.runner import run_experiment
 from hepcausal.experiments.store import is_complete, load_run
 from hepcausal.experiments.sweep import run_sweep
@@ -127,25 +126,32 @@ def test_sweep_interrupt_and_resume(tmp_path, fit_log):
 
 def test_sweep_failure_is_recorded(tmp_path):
     d = base_dict("bad")
-    d["sweep"] = {"grid": {"priors": [{"not_a_prior": 1.0}]}}
+    d["sweep"] = {"grid": {"estimator.effect_sd": [-1.0]}}  # valid config, fails in the fit
     with pytest.warns(UserWarning, match="1 run\\(s\\) failed"):
         res = run_sweep(
             config_from_dict(d), out_dir=tmp_path, workers=1, progress=False, figures=False
         )
     assert res.table.empty and not res.files
     ((name, err),) = res.failed.items()
-    assert "not_a_prior" in err and "priors" in name
+    assert "effect_sd" in err and "effect_sd" in name
     manifest = json.loads((tmp_path / "bad" / "sweep.json").read_text())
     failed = [p for p in manifest["points"] if p["status"] == "failed"]
-    assert len(failed) == 1 and "not_a_prior" in failed[0]["error"]
+    assert len(failed) == 1 and "effect_sd" in failed[0]["error"]
+
+
+def test_sweep_with_an_invalid_prior_fails_before_running(tmp_path):
+    d = base_dict("badprior")
+    d["sweep"] = {"grid": {"priors": [{"not_a_prior": 1.0}]}}
+    with pytest.raises(ConfigError, match=r"sweep point badprior__priors=.*'priors\.not_a_prior'"):
+        run_sweep(config_from_dict(d), out_dir=tmp_path, workers=1, progress=False)
+    assert not (tmp_path / "badprior").exists()
 
 
 @pytest.mark.slow
-def test_sweep_two_worker_processes(tmp_path, monkeypatch):
-    # an estimator registered at run time reaches the spawned workers
-    monkeypatch.setitem(ESTIMATORS, "tiny_registered", TARGET)
+def test_sweep_two_worker_processes(tmp_path):
+    # spawned workers resolve the estimator from the shipped (closed) registry
     d = base_dict("par")
-    d["estimator"] = {"name": "tiny_registered"}
+    d["estimator"] = {"name": "did"}
     d["sweep"] = {"grid": {"analysis.start_year": [2021, 2022]}}
     res = run_sweep(config_from_dict(d), out_dir=tmp_path, workers=2, progress=False, figures=False)
     assert len(res.table) == 2 and not res.failed

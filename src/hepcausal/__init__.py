@@ -16,7 +16,6 @@ _API = (
     "expand_sweep",
     "load_config",
     "load_run",
-    "register_estimator",
     "run_experiment",
     "run_sweep",
     "simulate_panel",

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from hepcausal.experiments.config import Config, ConfigError, config_from_dict, load_config
-from hepcausal.experiments.registry import register_estimator
 from hepcausal.experiments.runner import run_experiment
 from hepcausal.experiments.store import RunResult, load_run
 from hepcausal.experiments.sweep import SweepResult, expand_sweep, run_sweep
@@ -29,7 +28,6 @@ __all__ = [
     "expand_sweep",
     "load_config",
     "load_run",
-    "register_estimator",
     "run_experiment",
     "run_sweep",
     "simulate_panel",

@@ -19,6 +19,7 @@ examples:
   hepcausal run experiments/baseline.toml --out runs          # the published design, NHS data
   hepcausal sweep experiments/sensitivity.toml --workers 2    # sensitivity analyses
   hepcausal report runs/baseline-0123456789ab                 # HTML report of a run
+  hepcausal report runs/sensitivity                           # HTML report of a sweep
   hepcausal simulate --preset small --seed 1 --out panel.csv  # synthetic panel + truth json
   hepcausal data --out nhs_panel.csv                          # build + check the NHS panel
   hepcausal check experiments/sensitivity.toml                # validate a config, list runs
@@ -128,7 +129,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(res.table[cols].to_string(index=False))
     for kind, path in res.files.items():
         print(f"{kind}: {path}")
-    print(f"Sweep directory: {res.sweep_dir}")
+    print(f"Sweep directory: {res.sweep_dir} (HTML report: hepcausal report {res.sweep_dir})")
     bad = [] if res.table.empty else list(res.table.loc[~res.table["diagnostics_ok"], "run"])
     if bad:
         print(f"WARNING: convergence checks FAILED for {len(bad)} run(s): {bad}", file=sys.stderr)
@@ -148,12 +149,20 @@ def _pd_options() -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hepcausal.api import write_report
-
+    """Write the HTML report of a run directory, or of a sweep directory (with ``sweep.json``)."""
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise CliError(f"run directory {run_dir} does not exist")
-    out = write_report(run_dir, **({"out": args.out} if args.out else {}))
+    kwargs = {"out": args.out} if args.out else {}
+    if (run_dir / "sweep.json").is_file():
+        from hepcausal.report import write_sweep_report
+
+        out = write_sweep_report(run_dir, **kwargs)
+        print(f"Sweep report: {out}")
+        return 0
+    from hepcausal.api import write_report
+
+    out = write_report(run_dir, **kwargs)
     print(f"Report: {out}")
     return 0
 
@@ -334,13 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="write the HTML report of a run",
+        help="write the HTML report of a run or a sweep",
         formatter_class=fmt,
         description="Write an HTML report (figures, effects table, diagnostics, provenance) "
-        "into a run directory.",
-        epilog="example:\n  hepcausal report runs/synthetic_baseline-0123456789ab\n",
+        "into a run directory; for a sweep directory (OUT/<sweep name>), the sweep report "
+        "(headline table, forest plot, a link to each run's report).",
+        epilog="examples:\n  hepcausal report runs/synthetic_baseline-0123456789ab\n"
+        "  hepcausal report runs/sensitivity_synthetic\n",
     )
-    p.add_argument("run_dir", help="a run directory written by 'hepcausal run'")
+    p.add_argument(
+        "run_dir", help="a run directory ('hepcausal run') or sweep directory ('hepcausal sweep')"
+    )
     p.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
     p.set_defaults(func=cmd_report)
 

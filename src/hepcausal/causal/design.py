@@ -17,12 +17,9 @@ import numpy as np
 import pandas as pd
 
 from hepcausal import schema
+from hepcausal.spec import Design, DesignError
 
 Comparators = Sequence[str] | Literal["all"]
-
-
-class DesignError(ValueError):
-    """The panel or the requested comparison cannot be analysed (message names the problem)."""
 
 
 @dataclass(frozen=True)
@@ -166,13 +163,10 @@ EffectBuilder = Callable[[pd.DataFrame, np.ndarray, np.ndarray | None], list[Eff
 def build_design(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
     *,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    columns: PanelColumns | None = None,
-    rank_col: str | None = None,
-    covariates: Sequence[str] = (),
+    use_rank: bool = True,
+    use_treat_col: bool = True,
     extra_required: Sequence[str] = (),
     effects: EffectBuilder | None = None,
 ) -> PanelDesign:
@@ -180,13 +174,58 @@ def build_design(
 
     Rows outside the treated and comparator groups are excluded (counted in ``drops`` as
     ``other_groups``); rows with a missing outcome, rank, covariate or ``extra_required`` value
-    are dropped and counted by reason.  ``effects(data, D, rank_c)`` returns the effect columns
-    given the analysis rows, the 0/1 treatment indicator and the centred rank (default: one
-    level column ``D``).
+    are dropped and counted by reason.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Long panel, one row per unit and time.
+    outcome : str
+        Outcome column.
+    design : Design, optional
+        Treated group, comparators, start year, columns, rank and covariates (default
+        ``Design()``).  ``design.weights`` must be None (no estimator supports weights yet).
+    use_rank : bool
+        Whether the estimator uses ``design.rank_col`` (False: level-only, the rank is ignored).
+    use_treat_col : bool
+        Whether the estimator supports ``design.treat_col`` (False: setting it is an error).
+    extra_required : sequence of str
+        Further numeric columns that must be observed (rows missing them are dropped).
+    effects : callable, optional
+        ``effects(data, D, rank_c)`` returns the effect columns given the analysis rows, the 0/1
+        treatment indicator and the centred rank (default: one level column ``delta = D``).
+
+    Returns
+    -------
+    PanelDesign
+        The validated, indexed design.
+
+    Raises
+    ------
+    DesignError
+        When the panel or the comparison cannot be analysed (the message names the problem).
     """
+    spec = design if design is not None else Design()
+    if spec.weights is not None:
+        raise DesignError(
+            f"weights ({spec.weights!r}) are not supported by the panel estimators yet; "
+            "leave Design.weights unset"
+        )
+    if spec.treat_col is not None and not use_treat_col:
+        raise DesignError(
+            f"this estimator does not take a treatment column (Design.treat_col = "
+            f"{spec.treat_col!r}); it builds its own treatment indicators"
+        )
+    treated = spec.treated
+    comparators: Comparators = spec.comparators
+    start_year = spec.start_year
+    covariates = spec.covariates
+    rank_col = spec.rank_col if use_rank else None
+    cols = PanelColumns(
+        unit=spec.unit_col, group=spec.group_col, time=spec.time_col, treat=spec.treat_col
+    )
     if not isinstance(panel, pd.DataFrame):
         raise DesignError(f"panel must be a pandas DataFrame, got {type(panel).__name__}")
-    cols = columns or PanelColumns()
     _require_columns(
         panel,
         {

@@ -8,80 +8,56 @@ indicator ``D = treated ICB x (year >= start_year)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
 
-from hepcausal import schema
-from hepcausal.causal.design import (
-    Comparators,
-    EffectColumn,
-    PanelColumns,
-    build_design,
-)
-from hepcausal.causal.panel_fit import CausalFit, Rope, run_panel_fit
-from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
-from hepcausal.sampling import SamplerSettings
+from hepcausal.causal.design import DesignError, EffectColumn, build_design
+from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
+from hepcausal.models.panel_effects import ModelOptions
+from hepcausal.spec import Design, Inference, estimator_parameters
 
-__all__ = ["CausalFit", "fit_ddd", "fit_did"]
+__all__ = ["CausalFit", "DidKeywords", "fit_ddd", "fit_did"]
 
 
-def _columns(unit_col: str, group_col: str, time_col: str, treat_col: str | None) -> PanelColumns:
-    return PanelColumns(unit=unit_col, group=group_col, time=time_col, treat=treat_col)
+class DidKeywords(TypedDict, total=False):
+    """Estimator-specific options of :func:`fit_did` and :func:`fit_ddd` (defaults: fit_did's)."""
+
+    icb_year_effects: bool
+    group_trends: bool
 
 
 def fit_did(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
     icb_year_effects: bool = True,
     group_trends: bool = False,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
-    treat_col: str | None = None,
 ) -> CausalFit:
     """Practice-level Bayesian DiD: the change in the treated ICB's level relative to comparators.
 
-    Headline ``delta``: the coefficient of ``D = treated x post`` (outcome units).  ``comparators``
-    is a list of group codes or ``"all"``; ``covariates`` are standardised before fitting.
-    ``icb_year_effects=False`` drops the ICB x year shocks (overconfident with one treated ICB;
-    for sensitivity analyses only); ``group_trends=True`` adds ICB-specific linear trends.
-    ``rope``: half-width, (low, high), ``"auto"`` (0.1 outcome SD) or None.
-    ``treat_col`` replaces ``treated x post`` by a 0/1 column.
+    Headline ``delta``: the coefficient of ``D = treated x post`` (outcome units).  The rank of
+    ``design`` is not used (level only); ``design.treat_col`` replaces ``treated x post`` by a 0/1
+    column; covariates are standardised before fitting.  ROPE ``"auto"``: 0.1 outcome SD.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    icb_year_effects : bool
+        ICB x year shocks; False is overconfident with one treated ICB (sensitivity analyses
+        only).
+    group_trends : bool
+        ICB-specific linear trends.
+
+    Returns
+    -------
+    CausalFit
+        The fit; effects ``delta``.
     """
-    design = build_design(
-        panel,
-        outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=_columns(unit_col, group_col, time_col, treat_col),
-        covariates=covariates,
-    )
-    options = ModelOptions(cell_effects=icb_year_effects, group_trends=group_trends)
-    return run_panel_fit(
-        design,
-        estimator="did",
-        options=options,
-        headline=["delta"],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
-    )
+    return _fit(panel, outcome, design, inference, icb_year_effects, group_trends, gradient=False)
 
 
 def _ddd_effects(
@@ -97,23 +73,9 @@ def _ddd_effects(
 def fit_ddd(
     panel: pd.DataFrame,
     outcome: str,
-    *,
-    rank_col: str = schema.DEPRIVATION_RANK,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
-    icb_year_effects: bool = True,
-    group_trends: bool = False,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
-    treat_col: str | None = None,
+    design: Design | None = None,
+    inference: Inference | None = None,
+    **options: Unpack[DidKeywords],
 ) -> CausalFit:
     """Triple differences on the deprivation gradient (SII) of ``outcome``.
 
@@ -121,34 +83,59 @@ def fit_ddd(
     gradient + ICB x year gradient shocks) * (r - 0.5) + delta_level * D + delta_gradient * D *
     (r - 0.5).  Headline ``delta_gradient``: the change in the treated ICB's SII after
     ``start_year`` minus the change in the comparators' SII (the estimand of
-    ``SimulationTruth.ddd``); ``delta_level`` is the level change at the mid rank.  ``rank_col`` is
-    any relative rank in [0, 1] (e.g. ``need_rank``).  Other arguments as :func:`fit_did`.
+    ``SimulationTruth.ddd``); ``delta_level`` is the level change at the mid rank.
+    ``design.rank_col`` is any relative rank in [0, 1] (e.g. ``need_rank``) and must be set.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    **options
+        ``icb_year_effects`` (ICB x year level and gradient shocks) and ``group_trends``, as
+        :func:`fit_did` (:class:`DidKeywords`).
+
+    Returns
+    -------
+    CausalFit
+        The fit; effects ``delta_gradient`` (headline) and ``delta_level``.
     """
-    design = build_design(
-        panel,
-        outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=_columns(unit_col, group_col, time_col, treat_col),
-        rank_col=rank_col,
-        covariates=covariates,
-        effects=_ddd_effects,
+    unknown = sorted(set(options) - set(DidKeywords.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"fit_ddd got unknown option(s) {unknown}; options: {list(DidKeywords.__annotations__)}"
+        )
+    opts = {**(fit_did.__kwdefaults__ or {}), **options}
+    return _fit(
+        panel, outcome, design, inference, opts["icb_year_effects"], opts["group_trends"], True
     )
+
+
+def _fit(
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None,
+    inference: Inference | None,
+    icb_year_effects: bool,
+    group_trends: bool,
+    gradient: bool,
+) -> CausalFit:
+    """The DiD (``gradient=False``) or the DDD (``gradient=True``)."""
+    if gradient and design is not None and design.rank_col is None:
+        raise DesignError("the DDD needs a rank: set Design.rank_col (e.g. 'deprivation_rank')")
+    pd_design = build_design(
+        panel, outcome, design, use_rank=gradient, effects=_ddd_effects if gradient else None
+    )
+    gradient_block = {"gradient": True, "cell_gradient": icb_year_effects} if gradient else {}
     options = ModelOptions(
-        cell_effects=icb_year_effects,
-        gradient=True,
-        cell_gradient=icb_year_effects,
-        group_trends=group_trends,
+        cell_effects=icb_year_effects, group_trends=group_trends, **gradient_block
     )
     return run_panel_fit(
-        design,
-        estimator="ddd",
+        pd_design,
+        inference,
+        estimator="ddd" if gradient else "did",
         options=options,
-        headline=["delta_gradient", "delta_level"],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
+        headline=["delta_gradient", "delta_level"] if gradient else ["delta"],
     )
+
+
+for _fit_function in (fit_did, fit_ddd):
+    estimator_parameters(_fit_function)  # the shared Parameters entries

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from hepcausal import schema
-from hepcausal.causal.design import (
-    Comparators,
-    DesignError,
-    EffectColumn,
-    PanelColumns,
-    build_design,
-)
-from hepcausal.causal.panel_fit import CausalFit, Rope, run_panel_fit
-from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
-from hepcausal.sampling import SamplerSettings
+from hepcausal.causal.design import DesignError, EffectColumn, build_design
+from hepcausal.causal.panel_fit import CausalFit, run_panel_fit
+from hepcausal.models.panel_effects import ModelOptions
+from hepcausal.spec import Design, Inference, estimator_parameters
 
 __all__ = ["fit_dose_response"]
 
@@ -26,32 +17,36 @@ __all__ = ["fit_dose_response"]
 def fit_dose_response(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
     dose_col: str = schema.HEP_DOSE,
-    rank_col: str | None = schema.DEPRIVATION_RANK,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
     icb_year_effects: bool = True,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
 ) -> CausalFit:
     """Effect on ``outcome`` per unit of ``dose_col`` among treated-ICB and comparator practices.
 
     Panel-effects model (practice, year and ICB x year effects) with effect columns ``dose``
     (headline, outcome units per GBP per weighted patient), ``delta_level`` (treated ICB x post)
-    and, with ``rank_col``, ``delta_gradient`` (treated x post x (r - 0.5)) plus the gradient
-    block.  The controls absorb ICB-wide changes in the treated ICB, so ``dose`` is identified
-    from which practices got how much funding; without them any ICB-wide change (or change in
-    its deprivation gradient, when funding follows need) would be credited to the dose.  Rows
-    with a missing dose are dropped and counted; comparators should have dose 0.
+    and, with ``design.rank_col``, ``delta_gradient`` (treated x post x (r - 0.5)) plus the
+    gradient block (``rank_col=None``: level only).  The controls absorb ICB-wide changes in the
+    treated ICB, so ``dose`` is identified from which practices got how much funding; without
+    them any ICB-wide change (or change in its deprivation gradient, when funding follows need)
+    would be credited to the dose.  Rows with a missing dose are dropped and counted;
+    comparators should have dose 0.  ``design.treat_col`` is not supported; ROPE ``"auto"`` of
+    the dose is 0.1 outcome SD per mean positive dose.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    dose_col : str
+        Dose column (GBP per weighted patient; 0 when untreated).
+    icb_year_effects : bool
+        ICB x year shocks (False: sensitivity analyses only).
+
+    Returns
+    -------
+    CausalFit
+        The fit; effects ``dose`` (headline), ``delta_level`` and maybe ``delta_gradient``.
     """
     if dose_col not in panel.columns:
         raise DesignError(f"dose column {dose_col!r} is not in the panel")
@@ -77,32 +72,27 @@ def fit_dose_response(
             cols.append(EffectColumn("delta_gradient", D * rank_c, kind="gradient"))
         return cols
 
-    design = build_design(
+    pd_design = build_design(
         panel,
         outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=PanelColumns(unit=unit_col, group=group_col, time=time_col),
-        rank_col=rank_col,
-        covariates=covariates,
+        design,
+        use_treat_col=False,
         extra_required=(dose_col,),
         effects=effects,
     )
     options = ModelOptions(
         cell_effects=icb_year_effects,
-        gradient=rank_col is not None,
+        gradient=pd_design.rank_c is not None,
         cell_gradient=icb_year_effects,
     )
     return run_panel_fit(
-        design,
+        pd_design,
+        inference,
         estimator="dose_response",
         options=options,
         headline=["dose"],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
         extra_meta={"dose_col": dose_col},
     )
+
+
+estimator_parameters(fit_dose_response)  # the shared Parameters entries

@@ -17,19 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hepcausal import schema
-from hepcausal.causal.design import (
-    Comparators,
-    DesignError,
-    EffectColumn,
-    PanelColumns,
-    build_design,
-    to_python,
-)
-from hepcausal.causal.panel_fit import CausalFit, Rope, resolve_rope, run_panel_fit
-from hepcausal.models.panel_effects import Backend, ModelOptions, PanelPriors
+from hepcausal.causal.design import DesignError, EffectColumn, build_design, to_python
+from hepcausal.causal.panel_fit import CausalFit, resolve_rope, run_panel_fit
+from hepcausal.models.panel_effects import ModelOptions
 from hepcausal.results import append_terms
-from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference, estimator_parameters
 from hepcausal.summaries import summarise_effect
 
 __all__ = ["EventStudyFit", "PreTrendWarning", "fit_event_study"]
@@ -173,38 +165,47 @@ def pretrend_check(
 def fit_event_study(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
     target: Target = "gradient",
     reference_year: Any = None,
-    rank_col: str = schema.DEPRIVATION_RANK,
-    treated: str = schema.LLR_ICB,
-    comparators: Comparators = schema.PUBLISHED_COMPARATORS,
-    start_year: Any = schema.HEP_START_YEAR,
-    covariates: Sequence[str] = (),
     icb_year_effects: bool = True,
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
-    unit_col: str = schema.PRACTICE,
-    group_col: str = schema.ICB,
-    time_col: str = schema.YEAR,
 ) -> EventStudyFit:
     """Year-by-year treated-minus-comparator differences relative to ``reference_year``.
 
-    ``target='gradient'`` estimates per-year changes in the treated ICB's SII (and its level),
-    ``target='level'`` per-year level differences only (no rank needed).  Effects: ``post_mean``
-    (average post-period coefficient, the headline), ``pre_mean``, then ``<target>[year]`` for
-    every non-reference year.  The pre-trend check (``fit.pretrend``, also in ``meta``) is always
-    computed; a :class:`PreTrendWarning` is issued when it flags.
+    Effects: ``post_mean`` (average post-period coefficient, the headline), ``pre_mean``, then
+    ``<target>[year]`` for every non-reference year.  The pre-trend check (``fit.pretrend``, also
+    in ``meta``) is always computed; a :class:`PreTrendWarning` is issued when it flags.  The
+    rank of ``design`` is used only with ``target='gradient'``; ``design.treat_col`` is not
+    supported.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    target : {"gradient", "level"}
+        ``'gradient'``: per-year changes in the treated ICB's SII (and its level); ``'level'``:
+        per-year level differences only (no rank needed).
+    reference_year : int, optional
+        Year whose coefficient is fixed at 0 (default ``start_year - 1``).
+    icb_year_effects : bool
+        ICB x year shocks (False: sensitivity analyses only).
+
+    Returns
+    -------
+    EventStudyFit
+        The fit, with ``event_table()`` and ``pretrend``.
     """
+    spec = design if design is not None else Design()
     if target not in ("gradient", "level"):
         raise ValueError(f"target must be 'gradient' or 'level', got {target!r}")
+    start_year = spec.start_year
+    treated, time_col, group_col = spec.treated, spec.time_col, spec.group_col
     ref = start_year - 1 if reference_year is None else reference_year
     if not ref < start_year:
         raise DesignError(f"reference_year {ref} must be before start_year {start_year}")
-    columns = PanelColumns(unit=unit_col, group=group_col, time=time_col)
+    if target == "gradient" and spec.rank_col is None:
+        raise DesignError("target='gradient' needs a rank: set Design.rank_col")
     use_rank = target == "gradient"
 
     def effects(data: pd.DataFrame, D: np.ndarray, rank_c: np.ndarray | None) -> list[EffectColumn]:
@@ -228,31 +229,20 @@ def fit_event_study(
                 )
         return cols
 
-    design = build_design(
-        panel,
-        outcome,
-        treated=treated,
-        comparators=comparators,
-        start_year=start_year,
-        columns=columns,
-        rank_col=rank_col if use_rank else None,
-        covariates=covariates,
-        effects=effects,
+    pd_design = build_design(
+        panel, outcome, spec, use_rank=use_rank, use_treat_col=False, effects=effects
     )
     options = ModelOptions(
         cell_effects=icb_year_effects, gradient=use_rank, cell_gradient=icb_year_effects
     )
-    target_cols = [e for e in design.effects if e.kind == target]
+    target_cols = [e for e in pd_design.effects if e.kind == target]
+    inf = inference if inference is not None else Inference()
     fit = run_panel_fit(
-        design,
+        pd_design,
+        inf,
         estimator=f"event_study_{target}",
         options=options,
         headline=[e.name for e in target_cols],
-        backend=backend,
-        settings=settings,
-        priors=priors,
-        rope=rope,
-        hdi_prob=hdi_prob,
         result_cls=EventStudyFit,
     )
     assert isinstance(fit, EventStudyFit)
@@ -260,7 +250,7 @@ def fit_event_study(
     fit.reference_year = ref
     pre = [e for e in target_cols if e.time < start_year]
     post = [e for e in target_cols if e.time >= start_year]
-    r = resolve_rope(rope, design, target)
+    r = resolve_rope(inf.rope, pd_design, target)
     pre_draws = np.column_stack([fit.draws(e.name) for e in pre]) if pre else np.zeros((1, 0))
     fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r)
     derived, derived_draws = {}, {}
@@ -271,7 +261,7 @@ def fit_event_study(
             derived[label] = summarise_effect(
                 d,
                 name=f"{label} ({target})",
-                hdi_prob=hdi_prob,
+                hdi_prob=inf.hdi_prob,
                 rope=r,
                 units=fit.headline.units,
             )
@@ -288,3 +278,6 @@ def fit_event_study(
             stacklevel=2,
         )
     return fit
+
+
+estimator_parameters(fit_event_study)  # the shared Parameters entries

@@ -8,19 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from hepcausal import schema
 from hepcausal.causal.design import PanelDesign
 from hepcausal.diagnostics import check_convergence
 from hepcausal.models.panel_effects import (
-    Backend,
     ModelOptions,
     PanelPriors,
     effect_draws,
     present_check_vars,
     sample_panel_model,
 )
+from hepcausal.outcomes import units_of
 from hepcausal.results import ESTIMAND, TERM, FitResult
-from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Inference
 from hepcausal.summaries import summarise_effect
 
 Rope = float | tuple[float, float] | str | None
@@ -44,15 +43,6 @@ class CausalFit(FitResult):
     """
 
     design: PanelDesign | None = None
-
-
-def outcome_units(outcome: str) -> str:
-    """Units of an NHS outcome (empty for unknown columns)."""
-    if outcome in schema.FTE_OUTCOMES:
-        return "FTE per 1,000 weighted patients"
-    if outcome in schema.PROPORTION_OUTCOMES:
-        return "proportion"
-    return ""
 
 
 def resolve_rope(rope: Rope, design: PanelDesign, kind: str) -> tuple[float, float] | None:
@@ -79,25 +69,44 @@ def resolve_rope(rope: Rope, design: PanelDesign, kind: str) -> tuple[float, flo
 
 def run_panel_fit(
     design: PanelDesign,
+    inference: Inference | None = None,
     *,
     estimator: str,
     options: ModelOptions,
     headline: Sequence[str],
-    backend: Backend = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: PanelPriors | dict[str, float] | None = None,
-    rope: Rope = "auto",
-    hdi_prob: float = 0.95,
     result_cls: type[CausalFit] = CausalFit,
     extra_meta: dict[str, Any] | None = None,
 ) -> CausalFit:
     """Sample the panel-effects model, check convergence, summarise the effects.
 
-    ``headline`` names the effect columns to summarise first (in order); the remaining effect
-    columns follow in design order.
+    Parameters
+    ----------
+    design : PanelDesign
+        The validated design (:func:`hepcausal.causal.design.build_design`).
+    inference : Inference, optional
+        Backend, sampler settings, :class:`PanelPriors` overrides, ROPE and HDI probability
+        (default ``Inference()``).
+    estimator : str
+        Name recorded in ``meta["estimator"]``.
+    options : ModelOptions
+        Structural blocks of the panel-effects model.
+    headline : sequence of str
+        Effect columns to summarise first (in order); the remaining effect columns follow in
+        design order.
+    result_cls : type
+        Result class (a :class:`CausalFit` subclass).
+    extra_meta : dict, optional
+        Further entries of ``meta``.
+
+    Returns
+    -------
+    CausalFit
+        The fit, with ``idata.posterior["estimand"]`` (dims ``term``) on the outcome scale.
     """
-    pri = PanelPriors.from_any(priors)
-    s = settings or SamplerSettings()
+    inf = inference if inference is not None else Inference()
+    backend, rope, hdi_prob = inf.backend, inf.rope, inf.hdi_prob
+    pri = PanelPriors.from_any(None if inf.priors is None else dict(inf.priors))
+    s = inf.settings
     idata = sample_panel_model(design, backend=backend, settings=s, priors=pri, options=options)
     est = effect_draws(idata, design)
     post = idata.posterior
@@ -107,7 +116,7 @@ def run_panel_fit(
     diag = check_convergence(idata, present_check_vars(idata))
     order = list(dict.fromkeys([*headline, *design.effect_names]))
     kinds = {e.name: e.kind for e in design.effects}
-    units = outcome_units(design.outcome)
+    units = units_of(design.outcome)
     effects = {}
     for name in order:
         kind = kinds[name]

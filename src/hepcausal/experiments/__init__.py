@@ -15,7 +15,6 @@ _WHERE = {
     "Config": "config",
     "ConfigError": "config",
     "load_config": "config",
-    "register_estimator": "registry",
     "run_experiment": "runner",
     "RunResult": "store",
     "load_run": "store",

@@ -1,33 +1,101 @@
-"""Adapters giving estimators with other inputs the runner's ``(panel, outcome, **kw)`` form.
+"""Adapters giving estimators with other inputs the registry's
+``fit(panel, outcome, design, inference, **options)`` form.
 
-The synthetic control works on a wide ``year x ICB`` table; this adapter builds that table from
-the practice panel (per-ICB-year SII, or population-weighted means) and passes the rest through.
+The gradient model takes the ICBs to model and its own keyword arguments; the synthetic control
+works on a wide ``year x ICB`` table, which its adapter builds from the practice panel
+(per-ICB-year SII, or population-weighted means).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
 
 from hepcausal import schema
-from hepcausal.sampling import SamplerSettings
+from hepcausal.causal.design import DesignError
+from hepcausal.spec import Design, Inference, estimator_parameters
+
+
+def _specs(
+    design: Design | None, inference: Inference | None, estimator: str
+) -> tuple[Design, Inference]:
+    """The design and inference (defaults for None); weights are not supported yet."""
+    spec = design if design is not None else Design()
+    if spec.weights is not None:
+        raise DesignError(
+            f"weights ({spec.weights!r}) are not supported by the {estimator} yet; "
+            "leave Design.weights unset"
+        )
+    return spec, inference if inference is not None else Inference()
+
+
+def gradient(
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
+    *,
+    years: Sequence[int] | None = None,
+    likelihood: str = "auto",
+    marginalise: bool = True,
+    centring: Mapping[str, bool] | str | None = "auto",
+    standardise: Sequence[float] | None = None,
+) -> Any:
+    """The hierarchical ICB x year gradient model in the registry's form.
+
+    Uses ``design.rank_col`` and the ICBs to model: the treated ICB and the comparators (all
+    ICBs when ``comparators == "all"``); no start year (the model is descriptive).  Uses the
+    backend, sampler settings and prior overrides of ``inference`` (not its ROPE or HDI).
+
+    Parameters
+    ----------
+    {estimator parameters}
+    years : sequence of int, optional
+        Years to model (default: all).
+    likelihood : str
+        Likelihood family or ``"auto"`` (from the outcome).
+    marginalise : bool
+        Practice effects marginalised analytically (False: explicit; PyMC only).
+    centring : dict, str or None
+        ``"auto"`` or ``{block: bool}`` over blocks a, b, d, f.
+    standardise : (loc, scale), optional
+        Fixed model-scale centring instead of the data's mean and SD.
+
+    Returns
+    -------
+    GradientFit
+        The fit.
+    """
+    from hepcausal.models.gradient import fit_gradient
+
+    spec, inf = _specs(design, inference, "gradient model")
+    if spec.rank_col is None:
+        raise DesignError("the gradient model needs a rank: set Design.rank_col")
+    loc_scale = None if standardise is None else (float(standardise[0]), float(standardise[1]))
+    return fit_gradient(
+        panel,
+        outcome,
+        rank_col=spec.rank_col,
+        likelihood=likelihood,
+        backend=inf.backend,
+        settings=inf.settings,
+        priors=inf.priors,
+        icbs=None if spec.comparators == "all" else [spec.treated, *spec.comparators],
+        years=years,
+        marginalise=marginalise,
+        centring=centring,
+        standardise=loc_scale,
+    )
 
 
 def synthetic_control(
     panel: pd.DataFrame,
     outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
     *,
-    rank_col: str = schema.DEPRIVATION_RANK,
-    treated: str = schema.LLR_ICB,
-    comparators: Any = schema.PUBLISHED_COMPARATORS,
-    start_year: int = schema.HEP_START_YEAR,
-    backend: str = "pymc",
-    settings: SamplerSettings | None = None,
-    priors: Mapping[str, Any] | None = None,
-    hdi_prob: float = 0.95,
-    rope: tuple[float, float] | float | None = None,
     series: Literal["sii", "mean"] = "sii",
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit",
     method: Literal["dirichlet", "horseshoe"] = "dirichlet",
@@ -35,18 +103,38 @@ def synthetic_control(
 ) -> Any:
     """Bayesian synthetic control of the treated ICB's yearly series against the comparators.
 
-    ``series='sii'``: the classical SII of ``outcome`` on ``rank_col`` per ICB-year
-    (:func:`hepcausal.inequality.classical.sii_table`, ``sii_method``), with its standard errors
-    passed as measurement error; ``'mean'``: population-weighted ICB means
-    (:func:`hepcausal.causal.panels.ics_series`).  Donors are the comparators.  ``method`` /
-    ``intercept`` / ``priors`` as :func:`hepcausal.causal.synthetic_control.fit_synthetic_control`
-    (PyMC only).
+    Uses the treated ICB, the comparators (the donors), the start year and, for
+    ``series='sii'``, the rank of ``design``; PyMC only; ROPE ``"auto"`` means none.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    series : {"sii", "mean"}
+        ``'sii'``: the classical SII of ``outcome`` on the rank per ICB-year
+        (:func:`hepcausal.inequality.classical.sii_table`, ``sii_method``), with its standard
+        errors passed as measurement error; ``'mean'``: population-weighted ICB means
+        (:func:`hepcausal.causal.panels.ics_series`).
+    sii_method : {"unit", "phe", "quintile_bootstrap"}
+        SII method of the ``'sii'`` series.
+    method : {"dirichlet", "horseshoe"}
+        Weight prior, as :func:`hepcausal.causal.synthetic_control.fit_synthetic_control`.
+    intercept : bool
+        Intercept of the Dirichlet synthetic control.
+
+    Returns
+    -------
+    SyntheticControlFit
+        The fit.
     """
     from hepcausal.causal.panels import ics_series
     from hepcausal.causal.synthetic_control import fit_synthetic_control
     from hepcausal.inequality.classical import sii_table
 
-    if backend != "pymc":
+    spec, inf = _specs(design, inference, "synthetic control")
+    treated, comparators, start_year = spec.treated, spec.comparators, spec.start_year
+    rank_col = spec.rank_col
+    settings = inf.settings
+    if inf.backend != "pymc":
         raise ValueError(
             "the synthetic control has a PyMC backend only: set estimator.backend = 'pymc'"
         )
@@ -59,7 +147,9 @@ def synthetic_control(
         wide = ics_series(panel, outcome, units=units)
     else:
         sub = panel if units is None else panel[panel[schema.ICB].isin(units)]
-        seed = settings.seed if settings is not None else None
+        if rank_col is None:
+            raise DesignError("series='sii' needs a rank: set Design.rank_col")
+        seed = settings.seed
         tab = sii_table(sub, outcome, method=sii_method, rank_col=rank_col, seed=seed)
         wide = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="sii").sort_index()
         outcome_se = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="se").sort_index()
@@ -81,7 +171,7 @@ def synthetic_control(
             donors = None if donors is None else [d for d in donors if d not in bad]
         wide.columns = [str(c) for c in wide.columns]
         outcome_se.columns = [str(c) for c in outcome_se.columns]
-    from hepcausal.causal.panel_fit import outcome_units
+    from hepcausal.outcomes import units_of
 
     fit = fit_synthetic_control(
         wide,
@@ -92,11 +182,15 @@ def synthetic_control(
         donors=donors,
         outcome_se=outcome_se,
         settings=settings,
-        priors=priors,
-        hdi_prob=hdi_prob,
-        rope=rope,
-        units=outcome_units(outcome),
+        priors=inf.priors,
+        hdi_prob=inf.hdi_prob,
+        rope=None if inf.rope == "auto" else inf.rope,
+        units=units_of(outcome),
     )
     fit.meta.setdefault("series", series)
     fit.meta.setdefault("outcome", outcome)
     return fit
+
+
+for _fit_function in (gradient, synthetic_control):
+    estimator_parameters(_fit_function)  # the shared Parameters entries

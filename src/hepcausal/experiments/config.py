@@ -1,9 +1,16 @@
-"""Typed experiment configuration, loaded from TOML and validated key by key.
+"""Typed experiment configuration, loaded from TOML and validated by pydantic models.
 
 A config file has the sections ``[data]`` (with ``[data.synthetic]`` and ``[data.inclusion]``),
-``[analysis]``, ``[estimator]``, ``[priors]``, ``[sampler]``, ``[summary]`` and ``[sweep]``.
-Every key is checked: an unknown or misspelt key is an error naming the full dotted key and the
-file, with the nearest valid key suggested; a wrong type or invalid value names the key too.
+``[analysis]``, ``[estimator]``, ``[priors]``, ``[sampler]``, ``[summary]`` and ``[sweep]``, each
+declared once below as a pydantic model with ``extra="forbid"``.  Every key is checked: an
+unknown or misspelt key is an error naming the file and the full dotted key, with the nearest
+valid key suggested; a wrong type or invalid value names the key too.
+
+The estimator (``estimator.name``, a name of the closed registry
+:data:`hepcausal.experiments.registry.ESTIMATORS`) decides which keys mean something: its
+options are checked against its options model, ``[priors]`` against its prior class (scales on
+the standardised outcome), and an ``[analysis]`` or ``[summary]`` key set in the file that the
+estimator does not use is an error naming the key.
 """
 
 from __future__ import annotations
@@ -16,30 +23,37 @@ import json
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from hepcausal import schema
+from hepcausal.outcomes import UnknownOutcomeError, get_outcome, outcome_names
 from hepcausal.sampling import SamplerSettings
 
 NHS_DATA_ENV = "HEPCAUSAL_NHS_DATA"
 
-OUTCOME_ALIASES: dict[str, str] = {
-    "gp": schema.GP_FTE,
-    "nurse": schema.NURSE_FTE,
-    "dpc": schema.DPC_FTE,
-    "admin": schema.ADMIN_FTE,
-    "qof": schema.QOF,
-    "gpps": schema.GPPS_OVERALL,
-}
 RANK_COLUMNS: dict[str, str] = {
     "deprivation": schema.DEPRIVATION_RANK,
     "need": schema.NEED_RANK,
 }
 DATA_SOURCES = ("synthetic", "nhs", "file")
-BACKENDS = ("pymc", "stan")
 SWEEP_MODES = ("grid", "one_at_a_time")
+SYNTHETIC_PRESETS = ("small", "national", "published_design")
 TOP_LEVEL_KEYS = (
     "name",
     "description",
@@ -53,10 +67,33 @@ TOP_LEVEL_KEYS = (
 )
 # keys that do not change a run's numbers (excluded from the content hash)
 _UNHASHED = ("name", "description", "sweep")
+_UNHASHED_DATA = ("data_dir", "path", "gpps_dir")  # locations: the content enters the fingerprint
+
+# config key -> the Design / Inference field it sets (see registry.EstimatorEntry.uses)
+USE_OF_KEY: dict[str, str] = {
+    "analysis.treated_icb": "treated",
+    "analysis.comparators": "comparators",
+    "analysis.start_year": "start_year",
+    "analysis.rank": "rank_col",
+    "analysis.covariates": "covariates",
+    "analysis.weights": "weights",
+    "summary.rope": "rope",
+    "summary.hdi_prob": "hdi_prob",
+}
 
 
 class ConfigError(ValueError):
     """An invalid experiment configuration; the message names the file and the dotted key."""
+
+
+class _KeyedError(ValueError):
+    """A validator error about a sub-key (``key`` is appended to the location); with ``valid``
+    it is an unknown key and the message suggests the nearest of ``valid``."""
+
+    def __init__(self, message: str, key: str, valid: Iterable[str] | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.valid = None if valid is None else list(valid)
 
 
 def _where(source: str) -> str:
@@ -64,7 +101,20 @@ def _where(source: str) -> str:
 
 
 def suggest(key: str, valid: Iterable[str]) -> str:
-    """'; did you mean 'x'?' for the nearest valid key, or '' when nothing is close."""
+    """'; did you mean 'x'?' for the nearest valid key, or the valid keys when nothing is close.
+
+    Parameters
+    ----------
+    key : str
+        The dotted key as written.
+    valid : iterable of str
+        The valid leaf names at that level.
+
+    Returns
+    -------
+    str
+        The suggestion text ('' when there are no valid keys).
+    """
     valid = list(valid)
     leaf = key.rsplit(".", 1)[-1]
     match = difflib.get_close_matches(leaf, valid, n=1, cutoff=0.5)
@@ -74,40 +124,8 @@ def suggest(key: str, valid: Iterable[str]) -> str:
     return f"; did you mean '{prefix}{match[0]}'?"
 
 
-def _check_keys(table: Mapping[str, Any], valid: Iterable[str], prefix: str, source: str) -> None:
-    valid = list(valid)
-    for key in table:
-        if key not in valid:
-            dotted = f"{prefix}{key}"
-            raise ConfigError(f"{_where(source)}unknown key '{dotted}'{suggest(dotted, valid)}")
-
-
-def _typed(value: Any, types: tuple[type, ...], key: str, source: str, what: str) -> Any:
-    # bool is an int subclass: never accept it where a number is meant
-    if isinstance(value, bool) and bool not in types:
-        ok = False
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        raise ConfigError(
-            f"{_where(source)}'{key}' must be {what}, got {type(value).__name__} {value!r}"
-        )
-    if float in types and isinstance(value, int):
-        return float(value)
-    return value
-
-
-def _require(cond: bool, key: str, source: str, message: str) -> None:
-    if not cond:
-        raise ConfigError(f"{_where(source)}'{key}' {message}")
-
-
-def _default(f: dataclasses.Field[Any]) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
+def _unknown(dotted: str, valid: Iterable[str], source: str) -> ConfigError:
+    return ConfigError(f"{_where(source)}unknown key '{dotted}'{suggest(dotted, valid)}")
 
 
 def _tuples(value: Any) -> Any:
@@ -116,88 +134,194 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _validate_against_dataclass(
-    table: Mapping[str, Any],
-    cls: type,
-    prefix: str,
-    source: str,
-    factory: Callable[..., Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Check a free table against the fields of ``cls`` and construct it to validate values.
-
-    ``extra`` are additional allowed keys (passed through unchecked); ``factory(**table)``
-    builds the object (default ``cls``).
-    """
-    names = [f.name for f in dataclasses.fields(cls)] + list(extra or {})
-    _check_keys(table, names, prefix, source)
-    out: dict[str, Any] = {}
-    defaults = {f.name: _default(f) for f in dataclasses.fields(cls)}
-    for key, value in table.items():
-        if key not in defaults:
-            out[key] = value
-            continue
-        default = defaults[key]
-        if isinstance(default, bool):
-            value = _typed(value, (bool,), prefix + key, source, "true or false")
-        elif isinstance(default, float):
-            value = _typed(value, (int, float), prefix + key, source, "a number")
-        elif isinstance(default, int):
-            value = _typed(value, (int,), prefix + key, source, "an integer")
-        elif isinstance(default, str):
-            value = _typed(value, (str,), prefix + key, source, "a string")
-        out[key] = value
-    try:
-        obj = (factory or cls)(**{k: _tuples(v) for k, v in out.items()})
-        if hasattr(obj, "validate"):
-            obj.validate()
-    except (TypeError, ValueError, KeyError) as exc:
-        table_name = prefix.rstrip(".")
-        raise ConfigError(f"{_where(source)}invalid [{table_name}] settings: {exc}") from exc
-    return out
+def _relative_to(path: str | None, source: str) -> str | None:
+    """A relative path in a config file is relative to the file's folder when it exists there."""
+    if path is None or Path(path).expanduser().is_absolute() or not source:
+        return path
+    cand = Path(source).parent / path
+    return str(cand) if cand.exists() else path
 
 
-SYNTHETIC_PRESETS = ("small", "national")
+# ---------------------------------------------------------------------------- free tables
 
 
 def _simulation_factory(preset: str = "national", **kw: Any) -> Any:
-    """Build a SimulationConfig: ``preset = 'small'`` uses ``SimulationConfig.small`` (fast)."""
-    cls = _simulation_config_class()
-    if preset not in SYNTHETIC_PRESETS:
-        raise ValueError(f"'preset' must be one of {SYNTHETIC_PRESETS}, got {preset!r}")
-    return cls.small(**kw) if preset == "small" else cls(**kw)
-
-
-def _simulation_config_class() -> type:
+    """Build a SimulationConfig from a preset: ``'small'`` (fast), ``'published_design'`` (LLR and
+    the 10 published comparators) or ``'national'`` (the default)."""
     from hepcausal.data.synthetic import SimulationConfig
 
-    return SimulationConfig
+    if preset not in SYNTHETIC_PRESETS:
+        raise ValueError(f"'preset' must be one of {SYNTHETIC_PRESETS}, got {preset!r}")
+    if preset == "small":
+        return SimulationConfig.small(**kw)
+    if preset == "published_design":
+        return SimulationConfig.published_design(**kw)
+    return SimulationConfig(**kw)
 
 
-def _inclusion_rules_class() -> type:
-    from hepcausal.data.inclusion import InclusionRules
+def _field_type(f: dataclasses.Field[Any]) -> Any:
+    """The checked type of a dataclass field, from its default (compound values: unchecked)."""
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        return Any
+    for t in (bool, float, int, str):  # bool first: it is an int subclass
+        if isinstance(default, t):
+            return t
+    return Any
 
-    return InclusionRules
+
+@cache
+def _table_model(kind: Literal["synthetic", "inclusion"]) -> type[BaseModel]:
+    """A pydantic model of ``[data.synthetic]`` (SimulationConfig fields + ``preset``) or
+    ``[data.inclusion]`` (InclusionRules fields)."""
+    fields: dict[str, Any] = {}
+    if kind == "synthetic":
+        from hepcausal.data.synthetic import SimulationConfig as cls
+
+        fields["preset"] = (Literal["small", "national"], "national")
+    else:
+        from hepcausal.data.inclusion import InclusionRules as cls  # type: ignore[assignment]
+    for f in dataclasses.fields(cls):
+        fields[f.name] = (_field_type(f), None)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{kind.title()}Table",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        **fields,
+    )
+
+
+def _validate_table(value: Any, kind: Literal["synthetic", "inclusion"]) -> dict[str, Any]:
+    """Check a free table against its dataclass and build the object to validate the values."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table, got {value!r}")
+    if not value:
+        return {}
+    model = _table_model(kind)
+    try:
+        out = model.model_validate(dict(value)).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise _KeyedError("unknown key", key, model.model_fields) from None
+        raise _KeyedError(f"{err['msg']}, got {err.get('input')!r}", key) from None
+    kw = {k: _tuples(v) for k, v in out.items()}
+    try:
+        if kind == "synthetic":
+            _simulation_factory(**kw).validate()
+        else:
+            from hepcausal.data.inclusion import InclusionRules
+
+            InclusionRules(**kw)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"invalid [data.{kind}] settings: {exc}") from exc
+    return out
+
+
+# ---------------------------------------------------------------------------- value checks
+
+
+def _one_of(*choices: str) -> AfterValidator:
+    """Validator: the value is one of ``choices`` ("must be 'a', 'b' or 'c', got 'x'")."""
+    words = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+
+    def check(v: str) -> str:
+        if v not in choices:
+            raise ValueError(f"must be {words}, got {v!r}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _where_true(test: Callable[[Any], bool], requirement: str) -> AfterValidator:
+    """Validator: ``test(value)`` holds ("<requirement>, got <value>")."""
+
+    def check(v: Any) -> Any:
+        if not test(v):
+            raise ValueError(f"{requirement}, got {v!r}")
+        return v
+
+    return AfterValidator(check)
 
 
 # ---------------------------------------------------------------------------- sections
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the panel comes from: the built-in simulator, the real NHS files or a panel file."""
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    source: str = "synthetic"
-    data_dir: str | None = None  # NHS files; default: $HEPCAUSAL_NHS_DATA
-    path: str | None = None  # panel file (csv/parquet) when source = 'file'
-    synthetic: dict[str, Any] = field(default_factory=dict)  # SimulationConfig fields
-    inclusion: dict[str, Any] = field(default_factory=dict)  # InclusionRules fields
-    gpps_dir: str | None = None  # folder of GPPS_<year>_Practice_data*.csv files (NHS data)
 
-    KEYS = ("source", "data_dir", "path", "synthetic", "inclusion", "gpps_dir")
+class DataConfig(_Section):
+    """Where the panel comes from: the built-in simulator, the real NHS files or a panel file.
+
+    Parameters
+    ----------
+    source : {"synthetic", "nhs", "file"}
+        Data source.
+    data_dir : str, optional
+        Folder of NHS files (default: ``$HEPCAUSAL_NHS_DATA``).
+    gpps_dir : str, optional
+        Folder of GP Patient Survey files (needed for GPPS outcomes on NHS data).
+    path : str, optional
+        Panel file (csv/parquet) when ``source = 'file'``.
+    synthetic : dict
+        ``SimulationConfig`` fields (plus ``preset``) of the synthetic generator.
+    inclusion : dict
+        ``InclusionRules`` fields for the NHS panel.
+    allow_list_size_fallback : bool
+        NHS data: a panel year without a payments file takes its list sizes from the workforce
+        file (counted in the inclusion table) instead of being an error.
+    allow_missing_qof : bool
+        NHS data: a panel year without a QOF file has QOF missing (counted in the inclusion
+        table) instead of being an error.
+    """
+
+    source: Annotated[str, _one_of(*DATA_SOURCES)] = "synthetic"
+    data_dir: str | None = None
+    gpps_dir: str | None = None
+    path: str | None = None
+    synthetic: dict[str, Any] = Field(default_factory=dict)
+    inclusion: dict[str, Any] = Field(default_factory=dict)
+    allow_list_size_fallback: bool = False
+    allow_missing_qof: bool = False
+
+    @field_validator("data_dir", "gpps_dir", "path")
+    @classmethod
+    def _paths(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _relative_to(v, (info.context or {}).get("source", ""))
+
+    @field_validator("synthetic", mode="before")
+    @classmethod
+    def _synthetic(cls, v: Any) -> dict[str, Any]:
+        return _validate_table(v, "synthetic")
+
+    @field_validator("inclusion", mode="before")
+    @classmethod
+    def _inclusion(cls, v: Any) -> dict[str, Any]:
+        return _validate_table(v, "inclusion")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> DataConfig:
+        if self.source == "file" and self.path is None:
+            raise _KeyedError("is required when data.source = 'file'", "path")
+        return self
 
     def resolved_data_dir(self) -> Path:
-        """The NHS data folder (config value, else $HEPCAUSAL_NHS_DATA); an error if unset."""
+        """The NHS data folder (config value, else $HEPCAUSAL_NHS_DATA).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder.
+
+        Raises
+        ------
+        ConfigError
+            When neither is set or the folder does not exist.
+        """
         value = self.data_dir or os.environ.get(NHS_DATA_ENV)
         if not value:
             raise ConfigError(
@@ -209,26 +333,101 @@ class DataConfig:
             raise ConfigError(f"'data.data_dir': NHS data folder {path} does not exist")
         return path
 
+    def resolved_gpps_dir(self) -> Path | None:
+        """The GP Patient Survey folder, or None when ``data.gpps_dir`` is unset.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The folder.
+
+        Raises
+        ------
+        ConfigError
+            When it is set but does not exist.
+        """
+        if self.gpps_dir is None:
+            return None
+        path = Path(self.gpps_dir).expanduser()
+        if not path.is_dir():
+            raise ConfigError(f"'data.gpps_dir': GPPS data folder {path} does not exist")
+        return path
+
     def simulation_config(self) -> Any:
         """The ``SimulationConfig`` of the synthetic generator."""
         return _simulation_factory(**{k: _tuples(v) for k, v in self.synthetic.items()})
 
     def inclusion_rules(self) -> Any:
         """The ``InclusionRules`` for the NHS panel."""
-        return _inclusion_rules_class()(**{k: _tuples(v) for k, v in self.inclusion.items()})
+        from hepcausal.data.inclusion import InclusionRules
+
+        return InclusionRules(**{k: _tuples(v) for k, v in self.inclusion.items()})
 
 
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """What is estimated: outcome, rank measure, treated ICB, start year, comparators."""
+class AnalysisConfig(_Section):
+    """What is estimated: outcome, rank measure, treated ICB, start year, comparators.
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome alias or panel column (resolved to the column).
+    rank : {"deprivation", "need"}
+        Rank measure of the gradient estimands.
+    treated_icb : str
+        Treated ICB code.
+    start_year : int
+        First treated fiscal-year end (2022 = FY2021/22).
+    comparators : "published", "all" or list of str
+        Comparator ICBs.
+    covariates : list of str
+        Panel columns adjusted for (panel estimators).
+    weights : str, optional
+        Analysis weights column (no estimator supports weights yet).
+    """
 
     outcome: str = schema.GP_FTE
-    rank: str = "deprivation"
+    rank: Annotated[str, _one_of(*RANK_COLUMNS)] = "deprivation"
     treated_icb: str = schema.LLR_ICB
-    start_year: int = schema.HEP_START_YEAR
+    start_year: Annotated[
+        int, _where_true(lambda v: 2000 < v < 2100, "must be a fiscal-year end such as 2022")
+    ] = schema.HEP_START_YEAR
     comparators: str | tuple[str, ...] = "published"
+    covariates: tuple[str, ...] = ()
+    weights: str | None = None
 
-    KEYS = ("outcome", "rank", "treated_icb", "start_year", "comparators")
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, v: str) -> str:
+        try:
+            return get_outcome(v).column
+        except UnknownOutcomeError as exc:
+            raise ValueError(f"must be an outcome of the table: {exc}") from None
+
+    @field_validator("comparators", mode="before")
+    @classmethod
+    def _comparators(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in ("published", "all"):
+                raise ValueError(f"must be 'published', 'all' or a list of ICB codes, got {v!r}")
+            return v
+        if isinstance(v, list | tuple) and v and all(isinstance(c, str) for c in v):
+            return tuple(v)
+        raise ValueError(
+            f"must be 'published', 'all' or a non-empty list of ICB code strings, got {v!r}"
+        )
+
+    @field_validator("covariates", mode="before")
+    @classmethod
+    def _covariates(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _treated_not_comparator(self) -> AnalysisConfig:
+        if isinstance(self.comparators, tuple) and self.treated_icb in self.comparators:
+            raise _KeyedError(
+                f"must not contain the treated ICB {self.treated_icb!r}", "comparators"
+            )
+        return self
 
     @property
     def rank_col(self) -> str:
@@ -236,7 +435,18 @@ class AnalysisConfig:
         return RANK_COLUMNS[self.rank]
 
     def comparator_codes(self, available: Iterable[str] | None = None) -> tuple[str, ...]:
-        """ICB codes of the comparators; 'all' needs the ICBs available in the panel."""
+        """ICB codes of the comparators.
+
+        Parameters
+        ----------
+        available : iterable of str, optional
+            ICB codes of the panel (needed for ``comparators = 'all'``).
+
+        Returns
+        -------
+        tuple of str
+            The comparator codes.
+        """
         if self.comparators == "published":
             return tuple(schema.PUBLISHED_COMPARATORS)
         if self.comparators == "all":
@@ -246,61 +456,150 @@ class AnalysisConfig:
         return tuple(self.comparators)
 
 
-@dataclass(frozen=True)
-class EstimatorConfig:
-    """Which estimator, which backend, and its method-specific keyword options."""
+class EstimatorConfig(BaseModel):
+    """Which estimator, which backend, and its estimator-specific options (the other keys).
+
+    Parameters
+    ----------
+    name : str
+        A registered estimator name.
+    backend : {"pymc", "stan"}
+        Sampling backend.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
     name: str = "ddd"
-    backend: str = "pymc"
-    options: dict[str, Any] = field(default_factory=dict)
+    backend: Literal["pymc", "stan"] = "pymc"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The estimator-specific options (every key besides ``name`` and ``backend``)."""
+        return dict(self.model_extra or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "backend": self.backend, **self.options}
+        """``name``, ``backend`` and the options as one table."""
+        return {"name": self.name, "backend": self.backend, **copy.deepcopy(self.options)}
 
 
-@dataclass(frozen=True)
-class SamplerConfig:
-    """MCMC settings (``hepcausal.sampling.SamplerSettings``)."""
+class SamplerConfig(_Section):
+    """MCMC settings (``hepcausal.sampling.SamplerSettings``; defaults from there).
 
-    # Defaults come from SamplerSettings, the one source of truth for sampler defaults.
-    draws: int = SamplerSettings.draws
-    tune: int = SamplerSettings.tune
-    chains: int = SamplerSettings.chains
-    target_accept: float = SamplerSettings.target_accept
+    ``mass_matrix = 'auto'`` leaves the choice to the estimator.
+    """
+
+    draws: Annotated[int, Field(ge=1)] = SamplerSettings.draws
+    tune: Annotated[int, Field(ge=0)] = SamplerSettings.tune
+    chains: Annotated[int, Field(ge=1)] = SamplerSettings.chains
+    target_accept: Annotated[float, _where_true(lambda v: 0.5 <= v < 1, "must be in [0.5, 1)")] = (
+        SamplerSettings.target_accept
+    )
     seed: int = SamplerSettings.seed
-    sampler: str = SamplerSettings.sampler
-    mass_matrix: str = "auto"  # auto (the estimator's choice) | diag | low_rank (nutpie)
+    sampler: Annotated[str, _one_of("nutpie", "pymc", "numpyro")] = SamplerSettings.sampler
+    mass_matrix: Annotated[str, _one_of("auto", "diag", "low_rank")] = "auto"
 
-    KEYS = ("draws", "tune", "chains", "target_accept", "seed", "sampler", "mass_matrix")
+    @model_validator(mode="after")
+    def _low_rank_needs_nutpie(self) -> SamplerConfig:
+        if self.mass_matrix == "low_rank" and self.sampler != "nutpie":
+            raise _KeyedError("'low_rank' needs sampler = 'nutpie'", "mass_matrix")
+        return self
 
     def settings(self, **extra: Any) -> SamplerSettings:
-        kw = dataclasses.asdict(self)
+        """The :class:`SamplerSettings` (``extra``: further fields such as ``cores``)."""
+        kw = self.model_dump()
         kw["mass_matrix"] = None if self.mass_matrix == "auto" else self.mass_matrix
         return SamplerSettings(**kw, **extra)
 
 
-@dataclass(frozen=True)
-class SummaryConfig:
-    """How estimands are summarised: HDI probability and region of practical equivalence."""
+RopeValue = float | tuple[float, float] | str
 
-    hdi_prob: float = 0.95
-    rope: float | tuple[float, float] | str | dict[str, Any] | None = None
 
-    KEYS = ("hdi_prob", "rope")
+def _parse_rope(rope: Any) -> RopeValue:
+    if isinstance(rope, str):
+        if rope not in ("auto", "none"):
+            raise ValueError(f"must be a number, [low, high], 'auto' or 'none', got {rope!r}")
+        return rope
+    if isinstance(rope, list | tuple) and len(rope) == 2:
+        if not all(isinstance(r, int | float) and not isinstance(r, bool) for r in rope):
+            raise ValueError(f"must be a number or [low, high], got {rope!r}")
+        lo, hi = float(rope[0]), float(rope[1])
+        if lo > hi:
+            raise ValueError("must be [low, high] with low <= high")
+        return (lo, hi)
+    if isinstance(rope, bool) or not isinstance(rope, int | float):
+        raise ValueError(
+            "must be a half-width number, a [low, high] pair or a table outcome -> rope, "
+            f"got {type(rope).__name__} {rope!r}"
+        )
+    if not rope > 0:
+        raise ValueError(f"half-width must be > 0, got {rope}")
+    return float(rope)
 
-    def rope_for(self, outcome: str) -> float | tuple[float, float] | str | None:
+
+class SummaryConfig(_Section):
+    """How estimands are summarised: HDI probability and region of practical equivalence.
+
+    Parameters
+    ----------
+    hdi_prob : float
+        HDI probability, in (0, 1).
+    rope : number, [low, high], "auto", "none", table outcome -> rope, or unset
+        ROPE (outcome units); unset: the estimator's default; ``'none'``: no ROPE.
+    """
+
+    hdi_prob: Annotated[float, _where_true(lambda v: 0 < v < 1, "must be in (0, 1)")] = 0.95
+    rope: RopeValue | dict[str, RopeValue] | None = None
+
+    @field_validator("rope", mode="before")
+    @classmethod
+    def _rope(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if not isinstance(v, Mapping):
+            return _parse_rope(v)
+        per: dict[str, RopeValue] = {}
+        for name, value in v.items():
+            try:
+                col = get_outcome(name).column
+            except UnknownOutcomeError:
+                raise _KeyedError("unknown key (not an outcome)", name, outcome_names()) from None
+            try:
+                per[col] = _parse_rope(value)
+            except ValueError as exc:
+                raise _KeyedError(str(exc), name) from None
+        return per
+
+    def rope_for(self, outcome: str) -> RopeValue | None:
         """The ROPE of an outcome (``rope`` may be a table outcome -> half-width/interval).
 
-        ``None`` means unset (the estimator's default applies); ``'auto'`` and ``'none'`` are
-        passed on (``'none'`` as ``None``: no ROPE).
+        Parameters
+        ----------
+        outcome : str
+            Outcome column.
+
+        Returns
+        -------
+        float, (low, high), "auto", "none" or None
+            ``None`` means unset (the estimator's default applies).
         """
         if isinstance(self.rope, dict):
             return self.rope.get(outcome)
         return self.rope
 
 
-@dataclass(frozen=True)
-class SweepConfig:
+def _flatten_grid(grid: Mapping[str, Any]) -> dict[str, Any]:
+    """Allow both ``"analysis.rank" = [...]`` and nested ``[sweep.grid.analysis] rank = [...]``."""
+    out: dict[str, Any] = {}
+    for key, value in grid.items():
+        if isinstance(value, Mapping) and key in TOP_LEVEL_KEYS and key != "priors":
+            for sub, v in _flatten_grid(value).items():
+                out[f"{key}.{sub}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+class SweepConfig(_Section):
     """A sensitivity sweep: dotted keys -> lists of values.
 
     ``mode = 'grid'`` runs the Cartesian product; ``'one_at_a_time'`` varies each key alone
@@ -308,69 +607,171 @@ class SweepConfig:
     key for readable run names (same length as its list).
     """
 
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-    mode: str = "grid"
-    labels: dict[str, list[str]] = field(default_factory=dict)
+    grid: dict[str, list[Any]]
+    mode: Annotated[str, _one_of(*SWEEP_MODES)] = "grid"
+    labels: dict[str, list[str]] = Field(default_factory=dict)
 
-    KEYS = ("grid", "mode", "labels")
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _grid(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping) or not v:
+            raise ValueError(
+                "must be a non-empty table of dotted keys -> lists, "
+                'e.g. "analysis.comparators" = ["published", "all"]'
+            )
+        out = _flatten_grid(v)
+        for key, values in out.items():
+            if not isinstance(values, list) or not values:
+                raise _KeyedError(f"must be a non-empty list of values, got {values!r}", f'"{key}"')
+        return out
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            raise ValueError("must be a table")
+        return _flatten_grid(v)
+
+    @model_validator(mode="after")
+    def _labels_match(self) -> SweepConfig:
+        for key, lab in self.labels.items():
+            if key not in self.grid:
+                raise _KeyedError("unknown key (not in sweep.grid)", f'labels."{key}"', self.grid)
+            if len(lab) != len(self.grid[key]):
+                raise _KeyedError(
+                    f"must be a list of {len(self.grid[key])} strings, one per grid value",
+                    f'labels."{key}"',
+                )
+        return self
 
 
-@dataclass(frozen=True)
-class Config:
-    """A complete, validated experiment configuration."""
+class Config(BaseModel):
+    """A complete, validated experiment configuration (build it with :func:`config_from_dict`
+    or :func:`load_config`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     name: str = "experiment"
     description: str = ""
-    data: DataConfig = field(default_factory=DataConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
-    priors: dict[str, Any] = field(default_factory=dict)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
+    priors: dict[str, Any] = Field(default_factory=dict)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    summary: SummaryConfig = Field(default_factory=SummaryConfig)
     sweep: SweepConfig | None = None
-    source: str = field(default="", compare=False)  # file it was loaded from
+    _source: str = PrivateAttr(default="")
+    _explicit: frozenset[str] = PrivateAttr(default=frozenset())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (TOML/JSON-serialisable, ``None`` values omitted)."""
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or "/" in v or "\\" in v:
+            raise ValueError(f"must be a non-empty string without slashes, got {v!r}")
+        return v
+
+    @property
+    def source(self) -> str:
+        """The file the config was loaded from ('' when built from a dict)."""
+        return self._source
+
+    def _unused(self) -> set[str]:
+        """Dotted ``[analysis]`` / ``[summary]`` keys the estimator does not use."""
+        from hepcausal.experiments.registry import get_entry
+
+        entry = get_entry(self.estimator.name)
+        uses = entry.uses(entry.parse_options(self.estimator.options))
+        return {key for key, use in USE_OF_KEY.items() if use not in uses}
+
+    @property
+    def explicit_keys(self) -> frozenset[str]:
+        """The dotted ``[analysis]`` / ``[summary]`` keys set in the file or dict (not defaults)."""
+        return self._explicit
+
+    def to_dict(self, *, explicit_only: bool = False) -> dict[str, Any]:
+        """Plain nested dict (TOML/JSON-serialisable; ``None`` values, empty optional tables
+        and the keys the estimator does not use omitted).
+
+        Parameters
+        ----------
+        explicit_only : bool
+            Also omit the ``[analysis]`` / ``[summary]`` keys left at their defaults (the dict to
+            change and validate again, e.g. with another estimator).
+
+        Returns
+        -------
+        dict
+            The resolved config.
+        """
+        unused = self._unused()
+        if explicit_only:
+            implicit = {f"analysis.{k}" for k in AnalysisConfig.model_fields}
+            implicit |= {f"summary.{k}" for k in SummaryConfig.model_fields}
+            unused |= implicit - self._explicit
         d: dict[str, Any] = {"name": self.name}
         if self.description:
             d["description"] = self.description
-        data = {k: getattr(self.data, k) for k in DataConfig.KEYS}
-        d["data"] = {k: copy.deepcopy(v) for k, v in data.items() if v is not None and v != {}}
-        d["analysis"] = {k: getattr(self.analysis, k) for k in AnalysisConfig.KEYS}
-        if isinstance(d["analysis"]["comparators"], tuple):
-            d["analysis"]["comparators"] = list(d["analysis"]["comparators"])
+        # unset options (None, empty tables, False switches) are left out: same hash as before
+        d["data"] = {
+            k: v
+            for k, v in self.data.model_dump().items()
+            if v is not None and v != {} and v is not False
+        }
+        analysis = self.analysis.model_dump(exclude={"covariates", "weights"})
+        if self.analysis.covariates:
+            analysis["covariates"] = list(self.analysis.covariates)
+        if self.analysis.weights is not None:
+            analysis["weights"] = self.analysis.weights
+        d["analysis"] = {k: v for k, v in analysis.items() if f"analysis.{k}" not in unused}
         d["estimator"] = self.estimator.to_dict()
         d["priors"] = copy.deepcopy(self.priors)
-        d["sampler"] = dataclasses.asdict(self.sampler)
-        summ: dict[str, Any] = {"hdi_prob": self.summary.hdi_prob}
-        if self.summary.rope is not None:
-            rope = self.summary.rope
-            summ["rope"] = rope
-        d["summary"] = summ
-        if self.sweep is not None and self.sweep.grid:
+        d["sampler"] = self.sampler.model_dump()
+        summ: dict[str, Any] = {"hdi_prob": self.summary.hdi_prob, "rope": self.summary.rope}
+        d["summary"] = {k: v for k, v in summ.items() if f"summary.{k}" not in unused}
+        if self.sweep is not None:
             d["sweep"] = {"grid": copy.deepcopy(self.sweep.grid), "mode": self.sweep.mode}
             if self.sweep.labels:
                 d["sweep"]["labels"] = copy.deepcopy(self.sweep.labels)
-        return _jsonify(d)
+        return _jsonify(d)  # type: ignore[no-any-return]
 
     def hash(self, data_fingerprint: str = "") -> str:
         """Stable sha256 of everything that changes the numbers (+ the data fingerprint).
 
-        Name, description, the sweep table and the NHS folder's location are excluded; the data
-        content enters through ``data_fingerprint``.
+        Name, description, the sweep table and the data folders' locations are excluded; the
+        data content enters through ``data_fingerprint``.
+
+        Parameters
+        ----------
+        data_fingerprint : str
+            Fingerprint of the data the config is run on.
+
+        Returns
+        -------
+        str
+            Hex digest.
         """
         d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
-        d["data"] = {
-            k: v for k, v in d["data"].items() if k not in ("data_dir", "path", "gpps_dir")
-        }
+        d["data"] = {k: v for k, v in d["data"].items() if k not in _UNHASHED_DATA}
         d["data_fingerprint"] = data_fingerprint
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def with_overrides(self, overrides: Mapping[str, Any], *, name: str | None = None) -> Config:
-        """A new validated config with dotted keys replaced (e.g. ``{'sampler.draws': 200}``)."""
-        d = self.to_dict()
+        """A new validated config with dotted keys replaced.
+
+        Parameters
+        ----------
+        overrides : mapping
+            Dotted key -> value (e.g. ``{'sampler.draws': 200}``).
+        name : str, optional
+            New config name.
+
+        Returns
+        -------
+        Config
+            The new config (same source file).
+        """
+        d = self.to_dict(explicit_only=True)
         for key, value in overrides.items():
             set_dotted(d, key, value, source=self.source)
         if name is not None:
@@ -378,14 +779,18 @@ class Config:
         return config_from_dict(d, source=self.source)
 
     def without_sweep(self) -> Config:
-        return dataclasses.replace(self, sweep=None)
+        """This config without its ``[sweep]`` table."""
+        out = self.model_copy(update={"sweep": None})
+        out._source, out._explicit = self._source, self._explicit
+        return out
 
     def sampler_settings(self, **extra: Any) -> SamplerSettings:
+        """The sampler settings (``extra``: further fields such as ``cores``)."""
         return self.sampler.settings(**extra)
 
     def to_toml(self) -> str:
-        """The resolved config as TOML text."""
-        return dumps_toml(self.to_dict())
+        """The resolved config as TOML text (written with tomli-w)."""
+        return tomli_w.dumps(self.to_dict())
 
 
 def _jsonify(obj: Any) -> Any:
@@ -401,348 +806,138 @@ def _jsonify(obj: Any) -> Any:
 # ---------------------------------------------------------------------------- parsing
 
 
-def _section(d: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
-    value = d.get(key, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{_where(source)}'{key}' must be a table ([{key}]), got {value!r}")
-    return dict(value)
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class at a location of :class:`Config` (None for free tables)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        cand = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not cand:
+            return None
+        model = cand[0]
+    return model
 
 
-def _parse_data(t: dict[str, Any], source: str) -> DataConfig:
-    _check_keys(t, DataConfig.KEYS, "data.", source)
-    src = _typed(t.get("source", "synthetic"), (str,), "data.source", source, "a string")
-    _require(
-        src in DATA_SOURCES, "data.source", source, f"must be one of {DATA_SOURCES}, got {src!r}"
-    )
-    data_dir = t.get("data_dir")
-    if data_dir is not None:
-        data_dir = _typed(data_dir, (str,), "data.data_dir", source, "a path string")
-    path = t.get("path")
-    if path is not None:
-        path = _typed(path, (str,), "data.path", source, "a path string")
-    if src == "file":
-        _require(path is not None, "data.path", source, "is required when data.source = 'file'")
-    path, data_dir = _relative_to(path, source), _relative_to(data_dir, source)
-    gpps_dir = t.get("gpps_dir")
-    if gpps_dir is not None:
-        gpps_dir = _typed(gpps_dir, (str,), "data.gpps_dir", source, "a path string")
-    gpps_dir = _relative_to(gpps_dir, source)
-    if "synthetic" in t and not isinstance(t["synthetic"], Mapping):
-        raise ConfigError(f"{_where(source)}'data.synthetic' must be a table")
-    synthetic = dict(t.get("synthetic", {}))
-    if synthetic:
-        preset = synthetic.get("preset", "national")
-        _require(
-            preset in SYNTHETIC_PRESETS,
-            "data.synthetic.preset",
-            source,
-            f"must be one of {SYNTHETIC_PRESETS}, got {preset!r}",
-        )
-        synthetic = _validate_against_dataclass(
-            synthetic,
-            _simulation_config_class(),
-            "data.synthetic.",
-            source,
-            factory=_simulation_factory,
-            extra={"preset": "national"},
-        )
-    inclusion = dict(t.get("inclusion", {}))
-    if "inclusion" in t and not isinstance(t["inclusion"], Mapping):
-        raise ConfigError(f"{_where(source)}'data.inclusion' must be a table")
-    if inclusion:
-        inclusion = _validate_against_dataclass(
-            inclusion, _inclusion_rules_class(), "data.inclusion.", source
-        )
-    return DataConfig(src, data_dir, path, synthetic, inclusion, gpps_dir)
+def _translate(exc: ValidationError, source: str) -> ConfigError:
+    """The first pydantic error as a ConfigError naming the file and the dotted key."""
+    err = exc.errors()[0]
+    loc = tuple(str(p) for p in err["loc"])
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, _KeyedError):
+        loc = (*loc, cause.key)
+        dotted = ".".join(loc)
+        if cause.valid is not None:
+            return _unknown(dotted, cause.valid, source)
+        return ConfigError(f"{_where(source)}'{dotted}' {cause}")
+    dotted = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        valid = list(model.model_fields) if model is not None else []
+        return _unknown(dotted, valid, source)
+    if isinstance(cause, ValueError):
+        return ConfigError(f"{_where(source)}'{dotted}' {cause}")
+    got = err.get("input")
+    if err["type"] == "greater_than_equal":
+        bound = (err.get("ctx") or {}).get("ge")
+        return ConfigError(f"{_where(source)}'{dotted}' must be >= {bound}, got {got!r}")
+    msg = str(err["msg"])
+    return ConfigError(f"{_where(source)}'{dotted}': {msg[0].lower()}{msg[1:]}, got {got!r}")
 
 
-def _relative_to(path: str | None, source: str) -> str | None:
-    """A relative path in a config file is relative to the file's folder when it exists there."""
-    if path is None or Path(path).expanduser().is_absolute() or not source:
-        return path
-    cand = Path(source).parent / path
-    return str(cand) if cand.exists() else path
+def _check_estimator(cfg: Config, source: str) -> None:
+    """Cross-section checks: estimator name, options, backend, priors and unused keys."""
+    from hepcausal.experiments.registry import PriorError, UnknownEstimatorError, get_entry
 
-
-def _parse_analysis(t: dict[str, Any], source: str) -> AnalysisConfig:
-    _check_keys(t, AnalysisConfig.KEYS, "analysis.", source)
-    out = AnalysisConfig()
-    outcome = _typed(t.get("outcome", out.outcome), (str,), "analysis.outcome", source, "a string")
-    outcome = OUTCOME_ALIASES.get(outcome, outcome)
-    if outcome not in schema.OUTCOMES:
-        valid = [*OUTCOME_ALIASES, *schema.OUTCOMES]
+    try:
+        entry = get_entry(cfg.estimator.name)
+    except UnknownEstimatorError as exc:
+        raise ConfigError(f"{_where(source)}'estimator.name': {exc}") from None
+    try:
+        options = entry.parse_options(cfg.estimator.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        dotted = "estimator." + ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            valid = [*entry.options.model_fields, "name", "backend"]
+            raise _unknown(dotted, valid, source) from None
+        msg = str(err["msg"])
         raise ConfigError(
-            f"{_where(source)}'analysis.outcome' must be one of {valid}, got {outcome!r}"
-            + (
-                f"; did you mean '{m[0]}'?"
-                if (m := difflib.get_close_matches(outcome, valid, n=1, cutoff=0.5))
-                else ""
-            )
-        )
-    rank = _typed(t.get("rank", out.rank), (str,), "analysis.rank", source, "a string")
-    _require(
-        rank in RANK_COLUMNS,
-        "analysis.rank",
-        source,
-        f"must be one of {tuple(RANK_COLUMNS)}, got {rank!r}",
-    )
-    treated = _typed(
-        t.get("treated_icb", out.treated_icb),
-        (str,),
-        "analysis.treated_icb",
-        source,
-        "an ICB code string",
-    )
-    start = _typed(
-        t.get("start_year", out.start_year),
-        (int,),
-        "analysis.start_year",
-        source,
-        "an integer fiscal-year end (2022 = FY2021/22)",
-    )
-    _require(
-        2000 < start < 2100,
-        "analysis.start_year",
-        source,
-        f"must be a fiscal-year end such as 2022, got {start}",
-    )
-    comps = t.get("comparators", out.comparators)
-    if isinstance(comps, str):
-        _require(
-            comps in ("published", "all"),
-            "analysis.comparators",
-            source,
-            f"must be 'published', 'all' or a list of ICB codes, got {comps!r}",
-        )
-    elif isinstance(comps, list | tuple) and comps and all(isinstance(c, str) for c in comps):
-        comps = tuple(comps)
-        _require(
-            treated not in comps,
-            "analysis.comparators",
-            source,
-            f"must not contain the treated ICB {treated!r}",
-        )
-    else:
+            f"{_where(source)}'{dotted}': {msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
+        ) from None
+    if cfg.estimator.backend not in entry.backends:
         raise ConfigError(
-            f"{_where(source)}'analysis.comparators' must be 'published', 'all' or a non-empty "
-            f"list of ICB code strings, got {comps!r}"
+            f"{_where(source)}'estimator.backend' = {cfg.estimator.backend!r} is not available "
+            f"for estimator {entry.name!r} (backends: {', '.join(entry.backends)})"
         )
-    return AnalysisConfig(outcome, rank, treated, start, comps)
-
-
-def _parse_estimator(t: dict[str, Any], source: str) -> EstimatorConfig:
-    from hepcausal.experiments.registry import estimator_options, known_estimators
-
-    name = _typed(t.get("name", "ddd"), (str,), "estimator.name", source, "a string")
-    known = known_estimators()
-    if name not in known and ":" not in name:
-        m = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        hint = f"; did you mean '{m[0]}'?" if m else ""
-        raise ConfigError(
-            f"{_where(source)}'estimator.name' must be one of {known} (or 'module:function'), "
-            f"got {name!r}{hint}"
-        )
-    backend = _typed(t.get("backend", "pymc"), (str,), "estimator.backend", source, "a string")
-    _require(
-        backend in BACKENDS,
-        "estimator.backend",
-        source,
-        f"must be one of {BACKENDS}, got {backend!r}",
-    )
-    options = {k: v for k, v in t.items() if k not in ("name", "backend")}
-    if options:
-        try:
-            valid = estimator_options(name)
-        except ImportError as exc:
+    try:
+        entry.validate_priors(cfg.priors)
+    except PriorError as exc:
+        raise ConfigError(f"{_where(source)}{exc}") from None
+    uses = entry.uses(options)
+    for key in sorted(cfg.explicit_keys):
+        if key in USE_OF_KEY and USE_OF_KEY[key] not in uses:
             raise ConfigError(
-                f"{_where(source)}estimator {name!r} cannot be imported to check its options: {exc}"
-            ) from exc
-        _check_keys(options, [*valid, "name", "backend"], "estimator.", source)
-    return EstimatorConfig(name, backend, options)
-
-
-def _parse_sampler(t: dict[str, Any], source: str) -> SamplerConfig:
-    _check_keys(t, SamplerConfig.KEYS, "sampler.", source)
-    d = SamplerConfig()
-    kw: dict[str, Any] = {}
-    for key in ("draws", "tune", "chains", "seed"):
-        kw[key] = _typed(
-            t.get(key, getattr(d, key)), (int,), f"sampler.{key}", source, "an integer"
-        )
-    _require(kw["draws"] >= 1, "sampler.draws", source, f"must be >= 1, got {kw['draws']}")
-    _require(kw["tune"] >= 0, "sampler.tune", source, f"must be >= 0, got {kw['tune']}")
-    _require(kw["chains"] >= 1, "sampler.chains", source, f"must be >= 1, got {kw['chains']}")
-    ta = _typed(
-        t.get("target_accept", d.target_accept),
-        (int, float),
-        "sampler.target_accept",
-        source,
-        "a number",
-    )
-    _require(0.5 <= ta < 1, "sampler.target_accept", source, f"must be in [0.5, 1), got {ta}")
-    kw["target_accept"] = ta
-    sampler = _typed(t.get("sampler", d.sampler), (str,), "sampler.sampler", source, "a string")
-    _require(
-        sampler in ("nutpie", "pymc", "numpyro"),
-        "sampler.sampler",
-        source,
-        f"must be 'nutpie', 'pymc' or 'numpyro', got {sampler!r}",
-    )
-    kw["sampler"] = sampler
-    mm = _typed(
-        t.get("mass_matrix", d.mass_matrix), (str,), "sampler.mass_matrix", source, "a string"
-    )
-    _require(
-        mm in ("auto", "diag", "low_rank"),
-        "sampler.mass_matrix",
-        source,
-        f"must be 'auto', 'diag' or 'low_rank', got {mm!r}",
-    )
-    _require(
-        mm != "low_rank" or sampler == "nutpie",
-        "sampler.mass_matrix",
-        source,
-        "'low_rank' needs sampler = 'nutpie'",
-    )
-    kw["mass_matrix"] = mm
-    return SamplerConfig(**kw)
-
-
-def _parse_rope(rope: Any, key: str, source: str) -> float | tuple[float, float] | str:
-    if isinstance(rope, str):
-        _require(
-            rope in ("auto", "none"),
-            key,
-            source,
-            f"must be a number, [low, high], 'auto' or 'none', got {rope!r}",
-        )
-        return rope
-    if isinstance(rope, list) and len(rope) == 2:
-        pair = tuple(_typed(r, (int, float), key, source, "a number or [low, high]") for r in rope)
-        _require(pair[0] <= pair[1], key, source, "must be [low, high] with low <= high")
-        return pair  # type: ignore[return-value]
-    value = _typed(
-        rope,
-        (int, float),
-        key,
-        source,
-        "a half-width number, a [low, high] pair or a table outcome -> rope",
-    )
-    _require(value > 0, key, source, f"half-width must be > 0, got {value}")
-    return value
-
-
-def _parse_summary(t: dict[str, Any], source: str) -> SummaryConfig:
-    _check_keys(t, SummaryConfig.KEYS, "summary.", source)
-    hdi = _typed(t.get("hdi_prob", 0.95), (int, float), "summary.hdi_prob", source, "a number")
-    _require(0 < hdi < 1, "summary.hdi_prob", source, f"must be in (0, 1), got {hdi}")
-    rope = t.get("rope")
-    if isinstance(rope, Mapping):
-        per: dict[str, Any] = {}
-        for name, value in rope.items():
-            col = OUTCOME_ALIASES.get(name, name)
-            if col not in schema.OUTCOMES:
-                raise ConfigError(
-                    f"{_where(source)}unknown key 'summary.rope.{name}' (not an outcome)"
-                    f"{suggest('summary.rope.' + name, [*OUTCOME_ALIASES, *schema.OUTCOMES])}"
-                )
-            per[col] = _parse_rope(value, f"summary.rope.{name}", source)
-        rope = per
-    elif rope is not None:
-        rope = _parse_rope(rope, "summary.rope", source)
-    return SummaryConfig(hdi, rope)
-
-
-def _parse_sweep(t: dict[str, Any], source: str) -> SweepConfig:
-    _check_keys(t, SweepConfig.KEYS, "sweep.", source)
-    grid = t.get("grid", {})
-    if not isinstance(grid, Mapping) or not grid:
-        raise ConfigError(
-            f"{_where(source)}'sweep.grid' must be a non-empty table of dotted keys -> lists, "
-            'e.g. "analysis.comparators" = ["published", "all"]'
-        )
-    mode = _typed(t.get("mode", "grid"), (str,), "sweep.mode", source, "a string")
-    _require(
-        mode in SWEEP_MODES, "sweep.mode", source, f"must be one of {SWEEP_MODES}, got {mode!r}"
-    )
-    out: dict[str, list[Any]] = {}
-    for key, values in _flatten_grid(grid).items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(
-                f"{_where(source)}'sweep.grid.\"{key}\"' must be a non-empty list of values, "
-                f"got {values!r}"
+                f"{_where(source)}'{key}' is not used by estimator {entry.name!r}; remove it"
             )
-        out[key] = list(values)
-    labels = t.get("labels", {})
-    if not isinstance(labels, Mapping):
-        raise ConfigError(f"{_where(source)}'sweep.labels' must be a table")
-    labels = _flatten_grid(labels)
-    for key, lab in labels.items():
-        if key not in out:
-            raise ConfigError(
-                f"{_where(source)}unknown key 'sweep.labels.\"{key}\"' (not in sweep.grid)"
-                f"{suggest(key, out)}"
-            )
-        if (
-            not isinstance(lab, list)
-            or len(lab) != len(out[key])
-            or not all(isinstance(s, str) for s in lab)
-        ):
-            raise ConfigError(
-                f"{_where(source)}'sweep.labels.\"{key}\"' must be a list of {len(out[key])} "
-                "strings, one per grid value"
-            )
-    return SweepConfig(out, mode, dict(labels))
-
-
-def _flatten_grid(grid: Mapping[str, Any]) -> dict[str, Any]:
-    """Allow both ``"analysis.rank" = [...]`` and nested ``[sweep.grid.analysis] rank = [...]``."""
-    out: dict[str, Any] = {}
-    for key, value in grid.items():
-        if isinstance(value, Mapping) and key in TOP_LEVEL_KEYS and key != "priors":
-            for sub, v in _flatten_grid(value).items():
-                out[f"{key}.{sub}"] = v
-        else:
-            out[key] = value
-    return out
 
 
 def config_from_dict(d: Mapping[str, Any], *, source: str = "") -> Config:
-    """Validate a nested dict (as read from TOML) into a ``Config``."""
-    d = copy.deepcopy(dict(d))
-    _check_keys(d, TOP_LEVEL_KEYS, "", source)
-    default_name = Path(source).stem if source else "experiment"
-    name = _typed(d.get("name", default_name), (str,), "name", source, "a string")
-    _require(
-        bool(name) and "/" not in name and "\\" not in name,
-        "name",
-        source,
-        f"must be a non-empty string without slashes, got {name!r}",
+    """Validate a nested dict (as read from TOML) into a :class:`Config`.
+
+    Parameters
+    ----------
+    d : mapping
+        The config tables.
+    source : str
+        The file the dict came from (named in error messages; relative paths resolve
+        against its folder).
+
+    Returns
+    -------
+    Config
+        The validated config.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the full dotted key and, for unknown keys, the nearest valid one.
+    """
+    raw = copy.deepcopy(dict(d))
+    if "name" not in raw:
+        raw["name"] = Path(source).stem if source else "experiment"
+    try:
+        cfg = Config.model_validate(raw, context={"source": source})
+    except ValidationError as exc:
+        raise _translate(exc, source) from None
+    cfg._source = source
+    cfg._explicit = frozenset(
+        [f"analysis.{k}" for k in cfg.analysis.model_fields_set]
+        + [f"summary.{k}" for k in cfg.summary.model_fields_set]
     )
-    desc = _typed(d.get("description", ""), (str,), "description", source, "a string")
-    priors = _section(d, "priors", source)
-    sweep = _parse_sweep(_section(d, "sweep", source), source) if "sweep" in d else None
-    cfg = Config(
-        name=name,
-        description=desc,
-        data=_parse_data(_section(d, "data", source), source),
-        analysis=_parse_analysis(_section(d, "analysis", source), source),
-        estimator=_parse_estimator(_section(d, "estimator", source), source),
-        priors=priors,
-        sampler=_parse_sampler(_section(d, "sampler", source), source),
-        summary=_parse_summary(_section(d, "summary", source), source),
-        sweep=sweep,
-        source=source,
-    )
-    if sweep is not None:
-        base = cfg.to_dict()
-        for key in sweep.grid:  # every swept key must name a real config key
-            check_dotted(base, key, source)
+    _check_estimator(cfg, source)
+    if cfg.sweep is not None:
+        for key in cfg.sweep.grid:  # every swept key must name a real config key
+            check_dotted(key, source)
     return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a TOML experiment config."""
+    """Read and validate a TOML experiment config.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The TOML file.
+
+    Returns
+    -------
+    Config
+        The validated config.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
@@ -756,31 +951,47 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 # ---------------------------------------------------------------------------- dotted keys
 
-_FREE_TABLES = ("priors", "data.synthetic", "data.inclusion", "estimator")
 
+def check_dotted(key: str, source: str = "") -> None:
+    """Error unless ``key`` is a settable dotted key of a config.
 
-def check_dotted(d: Mapping[str, Any], key: str, source: str = "") -> None:
-    """Error unless ``key`` is a settable dotted key of a config dict."""
+    Parameters
+    ----------
+    key : str
+        The dotted key (``section.key``; free tables such as ``priors`` take any sub-key).
+    source : str
+        File named in the error.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown section or key, with the nearest valid one.
+    """
     parts = key.split(".")
     if parts[0] not in TOP_LEVEL_KEYS or parts[0] == "sweep":
         valid = [k for k in TOP_LEVEL_KEYS if k != "sweep"]
         raise ConfigError(f"{_where(source)}unknown key '{key}'{suggest(parts[0], valid)}")
-    sections = {
-        "data": DataConfig.KEYS,
-        "analysis": AnalysisConfig.KEYS,
-        "sampler": SamplerConfig.KEYS,
-        "summary": SummaryConfig.KEYS,
-    }
-    if len(parts) >= 2 and parts[0] in sections and parts[1] not in sections[parts[0]]:
-        raise ConfigError(
-            f"{_where(source)}unknown key '{key}'"
-            f"{suggest(parts[0] + '.' + parts[1], sections[parts[0]])}"
-        )
+    model = _model_at((parts[0],)) if len(parts) >= 2 else None
+    if model is not None and model.model_config.get("extra") == "forbid":
+        if parts[1] not in model.model_fields:
+            raise _unknown(f"{parts[0]}.{parts[1]}", model.model_fields, source)
 
 
 def set_dotted(d: dict[str, Any], key: str, value: Any, *, source: str = "") -> None:
-    """Set ``d['a']['b'] = value`` for ``key = 'a.b'`` (creating tables as needed)."""
-    check_dotted(d, key, source)
+    """Set ``d['a']['b'] = value`` for ``key = 'a.b'`` (creating tables as needed).
+
+    Parameters
+    ----------
+    d : dict
+        A config dict (changed in place).
+    key : str
+        The dotted key.
+    value : object
+        The new value.
+    source : str
+        File named in errors.
+    """
+    check_dotted(key, source)
     parts = key.split(".")
     node = d
     for part in parts[:-1]:
@@ -792,7 +1003,18 @@ def set_dotted(d: dict[str, Any], key: str, value: Any, *, source: str = "") -> 
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``key=value`` (the value as TOML, else as a plain string)."""
+    """Parse ``key=value`` (the value as TOML, else as a plain string).
+
+    Parameters
+    ----------
+    text : str
+        ``key=value``.
+
+    Returns
+    -------
+    tuple
+        The key and the parsed value.
+    """
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value, e.g. sampler.draws=500")
     key, raw = (s.strip() for s in text.split("=", 1))
@@ -803,50 +1025,22 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-# ---------------------------------------------------------------------------- TOML writer
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
-
-
-def dumps_toml(d: Mapping[str, Any]) -> str:
-    """Minimal TOML writer for config dicts (scalars, lists, nested tables)."""
-    lines: list[str] = []
-
-    def emit(table: Mapping[str, Any], prefix: str) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping)}
-        tables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
-        if prefix and (scalars or not tables):
-            lines.append(f"\n[{prefix}]")
-        for k, v in scalars.items():
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for k, v in tables.items():
-            emit(v, f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k))
-
-    emit(d, "")
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
 ConfigLike = Config | str | os.PathLike[str]
 
 
 def as_config(config: ConfigLike) -> Config:
-    """A ``Config`` from a config object or a TOML path."""
+    """A ``Config`` from a config object or a TOML path.
+
+    Parameters
+    ----------
+    config : Config, str or path-like
+        The config or its file.
+
+    Returns
+    -------
+    Config
+        The config.
+    """
     return config if isinstance(config, Config) else load_config(config)
 
 
@@ -861,7 +1055,6 @@ __all__: list[str] = [
     "SweepConfig",
     "as_config",
     "config_from_dict",
-    "dumps_toml",
     "load_config",
     "parse_override",
     "set_dotted",

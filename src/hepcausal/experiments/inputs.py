@@ -237,10 +237,9 @@ def load_options(cfg: Config) -> Any:
     """
     from hepcausal.data.nhs import NHSLoadOptions
 
-    # TODO(lead): read the keys directly once DataConfig has them (helper B owns the config).
     return NHSLoadOptions(
-        allow_list_size_fallback=bool(getattr(cfg.data, "allow_list_size_fallback", False)),
-        allow_missing_qof=bool(getattr(cfg.data, "allow_missing_qof", False)),
+        allow_list_size_fallback=cfg.data.allow_list_size_fallback,
+        allow_missing_qof=cfg.data.allow_missing_qof,
     )
 
 

@@ -1,115 +1,425 @@
-"""Estimator registry: a config's ``estimator.name`` -> the fitting function.
+"""Estimator registry: the closed table of a config's ``estimator.name`` -> estimator entry.
 
-Entries are ``"module:function"`` import strings resolved lazily, so the registry costs nothing
-to import and works in spawned worker processes.  A config may also name any importable
-``"package.module:function"`` directly.  Every estimator takes the panel and the outcome column
-positionally and keyword arguments from the config (those it accepts among ``STANDARD_ARGS``,
-plus ``[priors]`` and the method-specific ``[estimator]`` options), and returns a
-``hepcausal.results.FitResult``.
+Every estimator is called as ``fit(panel, outcome, design, inference, **options)`` with a
+:class:`~hepcausal.spec.Design` and an :class:`~hepcausal.spec.Inference` built from the config,
+and returns a :class:`hepcausal.results.FitResult`.  Each :class:`EstimatorEntry` declares
+
+* ``options``: a pydantic model of the estimator-specific ``[estimator]`` keys (types checked,
+  unknown keys named);
+* ``uses``: which :class:`~hepcausal.spec.Design` / :class:`~hepcausal.spec.Inference` fields it
+  reads (a config key the estimator does not use is an error naming the key);
+* ``priors``: its prior names and the validator of ``[priors]`` overrides;
+* ``backends``: the sampling backends it supports.
+
+Priors follow one convention for every estimator: each ``[priors]`` key overrides a field of the
+estimator's prior dataclass and is a scale on the *standardised* outcome (outcome SD = 1; the
+logit scale for binomial families).
+
+The table is closed: there is no import of arbitrary ``module:function`` paths, and an unknown
+name is an error listing the valid names and the nearest one.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import warnings
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
-ESTIMATORS: dict[str, str] = {
-    "gradient": "hepcausal.models.gradient:fit_gradient",
-    "did": "hepcausal.causal.did:fit_did",
-    "ddd": "hepcausal.causal.did:fit_ddd",
-    "event_study": "hepcausal.causal.event_study:fit_event_study",
-    "dose_response": "hepcausal.causal.dose:fit_dose_response",
-    "synthetic_control": "hepcausal.experiments.adapters:synthetic_control",
-}
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-# keyword arguments the runner fills from the config when the estimator accepts them
-STANDARD_ARGS = (
-    "outcome",
-    "rank_col",
-    "treated",
-    "comparators",
-    "start_year",
-    "backend",
-    "settings",
-    "priors",
-    "hdi_prob",
-    "rope",
-    "icbs",
+from hepcausal import schema
+from hepcausal.models.priors import Priors
+
+EstimatorFn = Callable[..., Any]
+
+# Design / Inference fields an entry may use (the config maps its keys onto these).
+DESIGN_FIELDS = ("treated", "comparators", "start_year", "rank_col", "covariates", "weights")
+INFERENCE_FIELDS = ("rope", "hdi_prob")
+
+
+class UnknownEstimatorError(KeyError):
+    """An ``estimator.name`` that is not in the registry (the message lists the valid names)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PriorError(ValueError):
+    """Invalid ``[priors]`` overrides; ``key`` is the offending prior name (None: several)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# ---------------------------------------------------------------------------- options
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DidOptions(_Options):
+    """Options of :func:`hepcausal.causal.did.fit_did`."""
+
+    icb_year_effects: bool = True
+    group_trends: bool = False
+
+
+class DddOptions(DidOptions):
+    """Options of :func:`hepcausal.causal.did.fit_ddd` (the same as the DiD's)."""
+
+
+class EventStudyOptions(_Options):
+    """Options of :func:`hepcausal.causal.event_study.fit_event_study`."""
+
+    target: Literal["gradient", "level"] = "gradient"
+    reference_year: int | None = None
+    icb_year_effects: bool = True
+
+
+class DoseOptions(_Options):
+    """Options of :func:`hepcausal.causal.dose.fit_dose_response`."""
+
+    dose_col: str = schema.HEP_DOSE
+    icb_year_effects: bool = True
+
+
+class GradientOptions(_Options):
+    """Options of :func:`hepcausal.models.gradient.fit_gradient` (via the adapter)."""
+
+    likelihood: str = "auto"
+    years: list[int] | None = None
+    marginalise: bool = True
+    centring: dict[str, bool] | str | None = "auto"
+    standardise: list[float] | None = None
+
+
+class SyntheticControlOptions(_Options):
+    """Options of the synthetic-control adapter (:func:`adapters.synthetic_control`)."""
+
+    series: Literal["sii", "mean"] = "sii"
+    sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
+    method: Literal["dirichlet", "horseshoe"] = "dirichlet"
+    intercept: bool = False
+
+
+# ---------------------------------------------------------------------------- priors
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """The priors of an estimator: a :class:`hepcausal.models.priors.Priors` subclass.
+
+    Every estimator's priors are scales on the standardised outcome (outcome SD = 1; the logit
+    scale for binomial families): see :mod:`hepcausal.models.priors`.
+
+    Parameters
+    ----------
+    load : callable
+        ``load() -> type[Priors]``, imported on demand (the registry stays cheap to import).
+    """
+
+    load: Callable[[], type[Priors]]
+
+    def names(self) -> list[str]:
+        """The valid prior keys."""
+        return [f.name for f in dataclasses.fields(self.load())]
+
+    def validate(self, priors: Mapping[str, Any]) -> object:
+        """The validated priors; ``ValueError`` naming an unknown key or a bad value."""
+        return self.load().from_any(dict(priors))
+
+
+def _panel_priors() -> type[Priors]:
+    from hepcausal.models.panel_effects import PanelPriors
+
+    return PanelPriors
+
+
+def _gradient_priors() -> type[Priors]:
+    from hepcausal.models.gradient_data import GradientPriors
+
+    return GradientPriors
+
+
+def _sc_priors() -> type[Priors]:
+    from hepcausal.models.synthetic_control import SyntheticControlPriors
+
+    return SyntheticControlPriors
+
+
+PANEL_PRIORS = PriorSpec(_panel_priors)
+GRADIENT_PRIORS = PriorSpec(_gradient_priors)
+SYNTHETIC_CONTROL_PRIORS = PriorSpec(_sc_priors)
+
+
+# ---------------------------------------------------------------------------- entries
+
+
+def _fit_did() -> EstimatorFn:
+    from hepcausal.causal.did import fit_did
+
+    return fit_did
+
+
+def _fit_ddd() -> EstimatorFn:
+    from hepcausal.causal.did import fit_ddd
+
+    return fit_ddd
+
+
+def _fit_event_study() -> EstimatorFn:
+    from hepcausal.causal.event_study import fit_event_study
+
+    return fit_event_study
+
+
+def _fit_dose_response() -> EstimatorFn:
+    from hepcausal.causal.dose import fit_dose_response
+
+    return fit_dose_response
+
+
+def _fit_gradient() -> EstimatorFn:
+    from hepcausal.experiments.adapters import gradient
+
+    return gradient
+
+
+def _fit_synthetic_control() -> EstimatorFn:
+    from hepcausal.experiments.adapters import synthetic_control
+
+    return synthetic_control
+
+
+_PANEL_USES = frozenset(
+    {"treated", "comparators", "start_year", "rank_col", "covariates", "rope", "hdi_prob"}
 )
 
 
-def register_estimator(name: str, target: str | Callable[..., Any]) -> None:
-    """Add (or replace) an estimator: ``target`` is ``'module:function'`` or a function.
+def _static(fields: frozenset[str]) -> Callable[[BaseModel], frozenset[str]]:
+    return lambda _options: fields
 
-    Functions are stored by import path so that spawned sweep workers can find them; they must
-    be importable at module level.
+
+def _event_study_uses(options: BaseModel) -> frozenset[str]:
+    assert isinstance(options, EventStudyOptions)
+    return _PANEL_USES if options.target == "gradient" else _PANEL_USES - {"rank_col"}
+
+
+def _synthetic_control_uses(options: BaseModel) -> frozenset[str]:
+    assert isinstance(options, SyntheticControlOptions)
+    base = frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"})
+    return base | {"rank_col"} if options.series == "sii" else base
+
+
+@dataclass(frozen=True)
+class EstimatorEntry:
+    """One registered estimator.
+
+    Parameters
+    ----------
+    name : str
+        The config's ``estimator.name``.
+    load : callable
+        ``load() -> fit``: imports the fitting function on first use (keeps the registry
+        cheap to import); ``fit(panel, outcome, design, inference, **options)``.
+    options : type
+        Pydantic model of the estimator-specific options.
+    uses : callable
+        ``uses(options) -> frozenset`` of the Design / Inference fields the estimator reads,
+        among :data:`DESIGN_FIELDS` and :data:`INFERENCE_FIELDS` (backend, sampler settings and
+        priors are always used).
+    priors : PriorSpec
+        Names and validator of the estimator's priors.
+    backends : tuple of str
+        Supported sampling backends.
     """
-    if callable(target):
-        target = f"{target.__module__}:{target.__qualname__}"
-    if ":" not in target:
-        raise ValueError(f"estimator target must be 'module:function', got {target!r}")
-    ESTIMATORS[name] = target
+
+    name: str
+    load: Callable[[], EstimatorFn]
+    options: type[BaseModel]
+    uses: Callable[[BaseModel], frozenset[str]]
+    priors: PriorSpec
+    backends: tuple[str, ...] = ("pymc", "stan")
+
+    @property
+    def function(self) -> EstimatorFn:
+        """The fitting function."""
+        return self.load()
+
+    def parse_options(self, options: Mapping[str, Any]) -> BaseModel:
+        """Validate the estimator-specific options.
+
+        Parameters
+        ----------
+        options : mapping
+            The ``[estimator]`` keys other than ``name`` and ``backend``.
+
+        Returns
+        -------
+        pydantic.BaseModel
+            The validated options (an instance of ``self.options``).
+
+        Raises
+        ------
+        pydantic.ValidationError
+            Naming unknown keys and values of the wrong type.
+        """
+        return self.options.model_validate(dict(options))
+
+    def validate_priors(self, priors: Mapping[str, Any]) -> None:
+        """Check ``[priors]`` overrides against the estimator's prior class.
+
+        Parameters
+        ----------
+        priors : mapping
+            Prior name -> scale (standardised outcome scale).
+
+        Raises
+        ------
+        PriorError
+            Naming the first unknown or invalid key (``.key``) and, for an unknown one, the
+            nearest valid name.
+        """
+        names = self.priors.names()
+        for key, value in priors.items():
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+                hint = f"; did you mean 'priors.{close[0]}'?" if close else ""
+                raise PriorError(
+                    f"unknown key 'priors.{key}': not a prior of estimator {self.name!r} "
+                    f"(valid: {', '.join(names)}){hint}",
+                    key,
+                )
+            try:
+                self.priors.validate({key: value})
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PriorError(f"'priors.{key}' = {value!r} is invalid: {exc}", key) from exc
+        try:
+            self.priors.validate(priors)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PriorError(f"invalid [priors] for estimator {self.name!r}: {exc}") from exc
+
+
+ESTIMATORS: dict[str, EstimatorEntry] = {
+    e.name: e
+    for e in (
+        EstimatorEntry(
+            "gradient",
+            _fit_gradient,
+            GradientOptions,
+            _static(frozenset({"treated", "comparators", "rank_col"})),
+            GRADIENT_PRIORS,
+        ),
+        EstimatorEntry(
+            "did",
+            _fit_did,
+            DidOptions,
+            _static(_PANEL_USES - {"rank_col"}),
+            PANEL_PRIORS,
+        ),
+        EstimatorEntry("ddd", _fit_ddd, DddOptions, _static(_PANEL_USES), PANEL_PRIORS),
+        EstimatorEntry(
+            "event_study", _fit_event_study, EventStudyOptions, _event_study_uses, PANEL_PRIORS
+        ),
+        EstimatorEntry(
+            "dose_response", _fit_dose_response, DoseOptions, _static(_PANEL_USES), PANEL_PRIORS
+        ),
+        EstimatorEntry(
+            "synthetic_control",
+            _fit_synthetic_control,
+            SyntheticControlOptions,
+            _synthetic_control_uses,
+            SYNTHETIC_CONTROL_PRIORS,
+            backends=("pymc",),
+        ),
+    )
+}
+"""The closed table of estimators (a config's ``estimator.name``)."""
 
 
 def known_estimators() -> list[str]:
+    """The registered estimator names."""
     return list(ESTIMATORS)
 
 
-def get_estimator(name: str) -> Callable[..., Any]:
-    """The fitting function for a registered name or a ``'module:function'`` path."""
-    target = ESTIMATORS.get(name, name)
-    if ":" not in target:
-        raise KeyError(f"unknown estimator {name!r}; known: {known_estimators()}")
-    module, _, attr = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise ImportError(
-            f"estimator {name!r} lives in {module}, which is not available: {exc}"
-        ) from exc
-    obj: Any = mod
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ImportError(f"estimator {name!r}: {module} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
+def get_entry(name: str) -> EstimatorEntry:
+    """The registry entry of an estimator name.
 
+    Parameters
+    ----------
+    name : str
+        A registered name (e.g. ``"ddd"``).
 
-def _parameters(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
-    return dict(inspect.signature(func).parameters)
+    Returns
+    -------
+    EstimatorEntry
+        The entry.
 
-
-def estimator_options(name: str) -> list[str]:
-    """Method-specific keyword options of an estimator (its keyword parameters that the runner
-    does not fill itself)."""
-    params = _parameters(get_estimator(name))
-    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    names = [p.name for p in params.values() if p.kind in kinds]
-    return [n for n in names[2:] if n not in STANDARD_ARGS]
+    Raises
+    ------
+    UnknownEstimatorError
+        For any other name (no import paths); the message lists the valid names and the
+        nearest one.
+    """
+    if name in ESTIMATORS:
+        return ESTIMATORS[name]
+    close = difflib.get_close_matches(str(name), known_estimators(), n=1, cutoff=0.5)
+    raise UnknownEstimatorError(
+        f"unknown estimator {name!r}; valid: {known_estimators()}"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+    )
 
 
 def call_estimator(
-    name: str, panel: Any, outcome: str, standard: dict[str, Any], options: dict[str, Any]
+    name: str, panel: Any, outcome: str, design: Any, inference: Any, options: Mapping[str, Any]
 ) -> Any:
-    """Call an estimator with the standard arguments it accepts plus its options."""
-    func = get_estimator(name)
-    params = _parameters(func)
-    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in standard.items() if k in params or accepts_kwargs}
-    for key, default in (("rope", None), ("hdi_prob", 0.95)):
-        if key not in kwargs and key in standard and standard[key] != default:
-            warnings.warn(
-                f"estimator {name!r} does not take '{key}': summary.{key} = {standard[key]!r} "
-                "is not applied to its effects",
-                UserWarning,
-                stacklevel=3,
-            )
-    if "priors" in standard and standard["priors"] and "priors" not in kwargs:
-        raise TypeError(f"estimator {name!r} takes no priors, but [priors] is not empty")
-    unknown = [k for k in options if k not in params and not accepts_kwargs]
-    if unknown:
-        raise TypeError(f"estimator {name!r} has no option(s) {unknown}")
-    return func(panel, outcome, **kwargs, **options)
+    """Call a registered estimator.
+
+    Parameters
+    ----------
+    name : str
+        Registered estimator name.
+    panel : pandas.DataFrame
+        The panel.
+    outcome : str
+        Outcome column.
+    design : Design
+        The design.
+    inference : Inference
+        Backend, settings, priors, ROPE, HDI probability.
+    options : mapping
+        Estimator-specific options (validated against the entry's options model; only these
+        keys are passed, so the function's own defaults apply to the others).
+
+    Returns
+    -------
+    FitResult
+        What the estimator returns.
+    """
+    entry = get_entry(name)
+    entry.parse_options(options)
+    if inference.backend not in entry.backends:
+        raise ValueError(
+            f"estimator {name!r} has no {inference.backend!r} backend (backends: "
+            f"{', '.join(entry.backends)})"
+        )
+    return entry.function(panel, outcome, design, inference, **dict(options))
+
+
+__all__ = [
+    "DESIGN_FIELDS",
+    "ESTIMATORS",
+    "INFERENCE_FIELDS",
+    "EstimatorEntry",
+    "PriorError",
+    "PriorSpec",
+    "UnknownEstimatorError",
+    "ValidationError",
+    "call_estimator",
+    "get_entry",
+    "known_estimators",
+]

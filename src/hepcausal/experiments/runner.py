@@ -21,6 +21,7 @@ from hepcausal.experiments.provenance import environment, now_iso
 from hepcausal.experiments.registry import call_estimator
 from hepcausal.experiments.store import RunResult, is_complete, load_run, run_dir_name, save_run
 from hepcausal.results import FitResult
+from hepcausal.spec import Design, Inference
 
 log = logging.getLogger("hepcausal.experiments")
 
@@ -51,26 +52,54 @@ def _truth_summary(data: RunData, cfg: Config) -> dict[str, float] | None:
     return {"delta_gradient": ddd, "delta_level": did, "delta": did, "dose": dose}
 
 
-def _standard_args(cfg: Config, cores: int | None) -> dict[str, Any]:
+def design_of(cfg: Config) -> Design:
+    """The :class:`~hepcausal.spec.Design` of a config's ``[analysis]`` section.
+
+    Parameters
+    ----------
+    cfg : Config
+        The experiment config.
+
+    Returns
+    -------
+    Design
+        Treated ICB, comparators, start year, rank column, covariates and weights.
+    """
     a = cfg.analysis
-    comparators: Any = "all" if a.comparators == "all" else list(a.comparator_codes())
-    out = {
-        "rank_col": a.rank_col,
-        "treated": a.treated_icb,
-        "comparators": comparators,
-        "start_year": a.start_year,
-        "backend": cfg.estimator.backend,
-        "settings": cfg.sampler_settings(cores=cores),
-        "priors": dict(cfg.priors),
-        "hdi_prob": cfg.summary.hdi_prob,
-        "rope": cfg.summary.rope_for(a.outcome),
-        # ICBs to model, for estimators without a treated/comparator split (e.g. the gradient)
-        "icbs": None if comparators == "all" else [a.treated_icb, *comparators],
-    }
-    rope = out.pop("rope")
-    if rope is not None:  # unset: the estimator's own default applies
-        out["rope"] = None if rope == "none" else rope
-    return out
+    return Design(
+        treated=a.treated_icb,
+        comparators="all" if a.comparators == "all" else a.comparator_codes(),
+        start_year=a.start_year,
+        rank_col=a.rank_col,
+        covariates=tuple(a.covariates),
+        weights=a.weights,
+    )
+
+
+def inference_of(cfg: Config, cores: int | None = None) -> Inference:
+    """The :class:`~hepcausal.spec.Inference` of a config.
+
+    Parameters
+    ----------
+    cfg : Config
+        The experiment config.
+    cores : int, optional
+        CPU cores for the sampler (default: one per chain, at most the CPU count).
+
+    Returns
+    -------
+    Inference
+        Backend, sampler settings, prior overrides, ROPE (``"auto"`` when unset, None for
+        ``'none'``) and HDI probability.
+    """
+    rope = cfg.summary.rope_for(cfg.analysis.outcome)
+    return Inference(
+        backend=cfg.estimator.backend,  # type: ignore[arg-type]
+        settings=cfg.sampler_settings(cores=cores),
+        priors=dict(cfg.priors),
+        rope="auto" if rope is None else None if rope == "none" else rope,  # type: ignore[arg-type]
+        hdi_prob=cfg.summary.hdi_prob,
+    )
 
 
 def _warn_if_failed(name: str, result: FitResult) -> None:
@@ -84,12 +113,28 @@ def _warn_if_failed(name: str, result: FitResult) -> None:
 
 
 def fit_config(cfg: Config, data: RunData, *, cores: int | None = None) -> FitResult:
-    """Fit the configured estimator to the data (no caching, nothing written)."""
+    """Fit the configured estimator to the data (no caching, nothing written).
+
+    Parameters
+    ----------
+    cfg : Config
+        The experiment config.
+    data : RunData
+        The prepared panel.
+    cores : int, optional
+        CPU cores for the sampler.
+
+    Returns
+    -------
+    FitResult
+        The estimator's result.
+    """
     result = call_estimator(
         cfg.estimator.name,
         data.panel,
         cfg.analysis.outcome,
-        _standard_args(cfg, cores),
+        design_of(cfg),
+        inference_of(cfg, cores),
         dict(cfg.estimator.options),
     )
     if not isinstance(result, FitResult):
@@ -158,8 +203,3 @@ def run_experiment(
         figures=_figures_function() if figures else None,
         force=force,
     )
-
-
-def load_result(run_dir: str | Path) -> RunResult:
-    """Load a stored run directory."""
-    return load_run(run_dir, cached=True)

@@ -62,10 +62,6 @@ HEADLINE_COLUMNS = (
 )
 
 
-class SweepError(RuntimeError):
-    """One or more sweep points failed (the others are stored and tabulated)."""
-
-
 @dataclass(frozen=True)
 class SweepPoint:
     """One run of a sweep: its name, full config, the values varied from the base config and
@@ -157,11 +153,12 @@ def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
     if cfg.sweep is None:
         return [SweepPoint(cfg.name, cfg, {}, {})]
     base = cfg.without_sweep().to_dict()
+    start = cfg.without_sweep().to_dict(explicit_only=True)  # defaults may change with a point
     points: list[SweepPoint] = []
     seen: dict[str, int] = {}
     base_index = {key: _base_index(cfg, key) for key in cfg.sweep.grid}
     for combo in _combinations(cfg):
-        d = copy.deepcopy(base)
+        d = copy.deepcopy(start)
         varied = {k: v for k, (_, v) in combo.items()}
         labels = {k: _label(cfg.sweep.labels, k, i, v) for k, (i, v) in combo.items()}
         for key, value in varied.items():
@@ -200,16 +197,9 @@ def _run_point(
     force: bool,
     cores: int | None,
     figures: bool = True,
-    registry: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Worker entry point (module level so that spawned processes and Dask can import it).
-
-    ``registry`` carries estimators registered at run time in the parent process.
-    """
-    from hepcausal.experiments.registry import ESTIMATORS
+    """Worker entry point (module level so that spawned processes and Dask can import it)."""
     from hepcausal.experiments.runner import run_experiment
-
-    ESTIMATORS.update(registry or {})
 
     cfg = config_from_dict(config, source=source)
     res = run_experiment(cfg, out_dir=runs_dir, force=force, cores=cores, figures=figures)
@@ -368,18 +358,8 @@ def run_sweep(
         else:
             todo.append(point)
 
-    from hepcausal.experiments.registry import ESTIMATORS
-
     args = {
-        p.name: (
-            p.config.to_dict(),
-            p.config.source,
-            str(runs_dir),
-            force,
-            cores,
-            figures,
-            dict(ESTIMATORS),
-        )
+        p.name: (p.config.to_dict(), p.config.source, str(runs_dir), force, cores, figures)
         for p in todo
     }
     try:
