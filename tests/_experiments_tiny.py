@@ -13,8 +13,8 @@ this process (spawned sweep workers see the shipped table).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from hepcausal import schema
 from hepcausal.diagnostics import check_convergence
 from hepcausal.experiments.registry import ESTIMATORS, EstimatorEntry, PriorSpec
+from hepcausal.models.priors import Priors
 from hepcausal.results import FitResult, append_terms
 from hepcausal.sampling import SamplerSettings, sample_pymc
 from hepcausal.spec import Design, Inference
@@ -33,13 +34,11 @@ from hepcausal.summaries import summarise_effect
 TARGET = "tiny_did"
 
 
-def _check_priors(priors: Any) -> None:
-    unknown = set(priors) - {"noise_sd"}
-    if unknown:
-        raise ValueError(f"unknown prior key(s) {sorted(unknown)}")
-    for key, value in priors.items():
-        if not float(value) > 0:
-            raise ValueError(f"prior {key!r} must be > 0")
+@dataclass(frozen=True)
+class TinyPriors(Priors):
+    """Prior scales of the tiny DiD (standardised scale, like every estimator's)."""
+
+    noise_sd: float = 1.0
 
 
 def fit_tiny_did(
@@ -55,8 +54,7 @@ def fit_tiny_did(
     design = design or Design(comparators="all")
     inference = inference or Inference(settings=SamplerSettings(draws=300, tune=300, chains=2))
     treated, comparators, start_year = design.treated, design.comparators, design.start_year
-    priors = dict(inference.priors or {})
-    _check_priors(priors)
+    priors = TinyPriors.from_any(dict(inference.priors or {})).to_dict()
     if not effect_sd > 0:
         raise ValueError(f"effect_sd must be > 0, got {effect_sd}")
     rope = None if inference.rope == "auto" else inference.rope
@@ -101,7 +99,7 @@ TINY = EstimatorEntry(
     lambda: fit_tiny_did,
     TinyOptions,
     lambda _options: frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"}),
-    PriorSpec(lambda: ["noise_sd"], _check_priors),
+    PriorSpec(lambda: TinyPriors),
     backends=("pymc",),
 )
 
