@@ -37,7 +37,7 @@ def big_effect():
 @pytest.fixture(scope="module")
 def res_all(big_effect):
     p, wide = big_effect
-    return placebo_in_space(wide, "treated", p.start, pre_rmspe_factor=None)
+    return placebo_in_space(wide, "treated", p.start, pre_mspe_factor=None)
 
 
 def test_exact_p_value_when_treated_is_most_extreme(res_all, big_effect):
@@ -64,7 +64,7 @@ def test_poor_prefit_placebos_excluded(res_all, big_effect):
     J = wide.shape[1] - 1
     t = res_all.table
     assert t.loc["outlier", "pre_rmspe"] > 20 * t.loc["treated", "pre_rmspe"]
-    r = placebo_in_space(wide, "treated", p.start, pre_rmspe_factor=5)
+    r = placebo_in_space(wide, "treated", p.start, pre_mspe_factor=5)
     assert "outlier" in r.excluded and r.n_excluded == len(r.excluded) >= 1
     assert r.n_placebos == J - r.n_excluded
     assert r.p_value == pytest.approx(r.rank / (r.n_placebos + 1))
@@ -75,7 +75,7 @@ def test_poor_prefit_placebos_excluded(res_all, big_effect):
 
 def test_rank_counts_ties_and_larger_ratios():
     p = _panel(0.0, n_donors=7, seed=9)
-    r = placebo_in_space(p.wide, "treated", p.start, pre_rmspe_factor=None)
+    r = placebo_in_space(p.wide, "treated", p.start, pre_mspe_factor=None)
     kept = r.table
     manual = int((kept["ratio"] >= kept.loc["treated", "ratio"]).sum())
     assert r.rank == manual
@@ -87,7 +87,7 @@ def test_placebo_with_measurement_error(big_effect):
     p, wide = big_effect
     se = pd.DataFrame(0.3, index=wide.index, columns=wide.columns)
     r = placebo_in_space(
-        wide, "treated", p.start, fit_kwargs={"outcome_se": se}, pre_rmspe_factor=None
+        wide, "treated", p.start, fit_kwargs={"outcome_se": se}, pre_mspe_factor=None
     )
     assert r.meta["measurement_error"] is True
     assert r.rank == 1

@@ -466,7 +466,7 @@ def test_placebo_adapters(tmp_path: Path) -> None:
         p_value=1 / 3,
         p_value_floor=1 / 3,
         inference="map",
-        pre_rmspe_factor=20.0,
+        pre_mspe_factor=20.0,
     )
     figs = {stem: fig for stem, fig, _ in plots.result_figures(pl)}
     assert list(figs) == ["placebo_gaps", "placebo_rmspe"]

@@ -29,15 +29,47 @@ from hepcausal.causal.synthetic_control import (
 from hepcausal.models.synthetic_control import MapFitter, SyntheticControlPriors
 
 Inference = Literal["map", "mcmc"]
-ABADIE_PRE_RMSPE_FACTOR = 20.0  # ADH (2010) show placebos with pre-MSPE up to 20x, 5x and 2x
+ABADIE_PRE_MSPE_FACTORS: dict[str, float] = {"20x": 20.0, "5x": 5.0, "2x": 2.0}
+"""Abadie, Diamond & Hainmueller (2010, figures 5-7): placebos whose pre-period MSPE (mean squared,
+not root mean squared, prediction error) exceeds 20, 5 or 2 times the treated unit's are dropped."""
+
+
+def resolve_mspe_factor(factor: float | str | None) -> float | None:
+    """A pre-period MSPE exclusion factor from a number, a named threshold or None.
+
+    Parameters
+    ----------
+    factor : float, {"20x", "5x", "2x"} or None
+        Multiple of the treated unit's pre-period MSPE; None keeps every placebo.
+
+    Returns
+    -------
+    float or None
+        The factor.
+    """
+    if factor is None:
+        return None
+    if isinstance(factor, str):
+        if factor not in ABADIE_PRE_MSPE_FACTORS:
+            raise ValueError(
+                f"pre_mspe_factor {factor!r} is not a named threshold "
+                f"({', '.join(ABADIE_PRE_MSPE_FACTORS)}) or a number"
+            )
+        return ABADIE_PRE_MSPE_FACTORS[factor]
+    if not float(factor) > 0:
+        raise ValueError(f"pre_mspe_factor must be > 0, a named threshold or None, got {factor}")
+    return float(factor)
 
 
 @dataclass(repr=False)
 class PlaceboResult:
     """In-space placebo test.
 
-    ``table`` (index = unit): pre/post RMSPE, ratio, ``treated`` and ``excluded`` flags, ``rank``.
-    ``gaps``: ``time x unit`` point gaps (treated first; excluded placebos included, for plots).
+    ``table`` (index = unit): pre/post RMSPE, pre-period MSPE, ratio, ``treated`` and
+    ``excluded`` flags, ``rank``.  ``gaps``: ``time x unit`` point gaps (treated first; excluded
+    placebos included, for plots).  ``ranks_by_threshold``: the treated unit's rank and number of
+    retained units at each of Abadie et al.'s named thresholds (20x, 5x, 2x the treated unit's
+    pre-period MSPE) and with none.
     """
 
     treated: str
@@ -51,8 +83,9 @@ class PlaceboResult:
     p_value: float
     p_value_floor: float
     inference: str
-    pre_rmspe_factor: float | None
+    pre_mspe_factor: float | None
     meta: dict[str, Any] = field(default_factory=dict)
+    ranks_by_threshold: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ratios(self) -> pd.Series:
@@ -62,8 +95,8 @@ class PlaceboResult:
     def summary(self) -> str:
         """Plain-language result, stating the smallest attainable p-value."""
         excl = (
-            f"; {self.n_excluded} placebo(s) excluded for pre-period RMSPE > "
-            f"{self.pre_rmspe_factor:g} x the treated unit's ({', '.join(self.excluded)})"
+            f"; {self.n_excluded} placebo(s) excluded for pre-period MSPE > "
+            f"{self.pre_mspe_factor:g} x the treated unit's ({', '.join(self.excluded)})"
             if self.n_excluded
             else ""
         )
@@ -89,14 +122,36 @@ def placebo_in_space(
     *,
     fit_kwargs: Mapping[str, Any] | None = None,
     inference: Inference = "map",
-    pre_rmspe_factor: float | None = ABADIE_PRE_RMSPE_FACTOR,
+    pre_mspe_factor: float | str | None = "20x",
 ) -> PlaceboResult:
     """Permutation (in-space) placebo test of a synthetic control.
 
     ``fit_kwargs`` go to :func:`fit_synthetic_control` (``method``, ``intercept``, ``priors``,
     ``settings``, ``outcome_se``/``outcome_draws``; with ``inference='map'`` the sampler settings
-    are ignored).  ``pre_rmspe_factor``: placebos whose pre-period RMSPE exceeds this multiple of
-    the treated unit's are excluded from the ranking (counted and listed); ``None`` keeps all.
+    are ignored).  ``pre_mspe_factor``: placebos whose pre-period MSPE exceeds this multiple of
+    the treated unit's are excluded from the ranking (counted and listed); a named threshold
+    ``"20x"`` (default), ``"5x"`` or ``"2x"`` (:data:`ABADIE_PRE_MSPE_FACTORS`), a number, or
+    ``None`` (keep all).  The ranks at every named threshold are in ``ranks_by_threshold``.
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` panel.
+    treated : str
+        Treated unit (a column).
+    start : object
+        First treated period.
+    fit_kwargs : mapping, optional
+        Keyword arguments of the fits.
+    inference : {"map", "mcmc"}
+        Point gaps from posterior-mode / penalised fits or from full fits.
+    pre_mspe_factor : float, str or None
+        Exclusion threshold (see above).
+
+    Returns
+    -------
+    PlaceboResult
+        The ranks, table and gaps.
     """
     kw = dict(fit_kwargs or {})
     if "donors" in kw:
@@ -105,8 +160,7 @@ def placebo_in_space(
         )
     if inference not in ("map", "mcmc"):
         raise ValueError(f"inference must be 'map' or 'mcmc', got {inference!r}")
-    if pre_rmspe_factor is not None and not pre_rmspe_factor > 0:
-        raise ValueError(f"pre_rmspe_factor must be > 0 or None, got {pre_rmspe_factor}")
+    factor = resolve_mspe_factor(pre_mspe_factor)
     wide = wide.copy()
     wide.columns = [str(c) for c in wide.columns]
     treated = str(treated)
@@ -118,7 +172,7 @@ def placebo_in_space(
         raise ValueError(
             f"placebo_in_space needs at least 3 donors (each placebo needs 2), got {len(donors)}"
         )
-    method = kw.get("method", "dirichlet")
+    method = kw.get("method", "bayesian_bootstrap")
     intercept = bool(kw.get("intercept", False))
     priors = SyntheticControlPriors.from_any(kw.get("priors"))
 
@@ -151,19 +205,27 @@ def placebo_in_space(
             {
                 "unit": u,
                 "pre_rmspe": pre,
+                "pre_mspe": pre**2,
                 "post_rmspe": post,
                 "ratio": post / pre if pre > 0 else np.inf,
                 "treated": u == treated,
             }
         )
     table = pd.DataFrame(rows).set_index("unit")
-    tr_pre = table.at[treated, "pre_rmspe"]
-    if pre_rmspe_factor is None:
-        table["excluded"] = False
-    else:
-        table["excluded"] = (~table["treated"]) & (table["pre_rmspe"] > pre_rmspe_factor * tr_pre)
-    kept = table[~table["excluded"]]
+    tr_pre = table.at[treated, "pre_mspe"]
     tr_ratio = table.at[treated, "ratio"]
+
+    def _excluded(f: float | None) -> pd.Series:
+        if f is None:
+            return pd.Series(False, index=table.index)
+        return (~table["treated"]) & (table["pre_mspe"] > f * tr_pre)
+
+    ranks_by: dict[str, tuple[int, int]] = {}
+    for name, f in [*ABADIE_PRE_MSPE_FACTORS.items(), ("none", None)]:
+        k = table[~_excluded(f)]
+        ranks_by[name] = (int((k["ratio"] >= tr_ratio).sum()), len(k))
+    table["excluded"] = _excluded(factor)
+    kept = table[~table["excluded"]]
     rank = int((kept["ratio"] >= tr_ratio).sum())  # ties counted against the treated unit
     table["rank"] = kept["ratio"].rank(ascending=False, method="max").reindex(table.index)
     n_placebos = len(kept) - 1
@@ -181,7 +243,8 @@ def placebo_in_space(
         p_value=rank / (n_placebos + 1),
         p_value_floor=1 / (n_placebos + 1),
         inference=inference,
-        pre_rmspe_factor=pre_rmspe_factor,
+        pre_mspe_factor=factor,
+        ranks_by_threshold=ranks_by,
         meta={
             "estimator": "placebo_in_space",
             "fit_kwargs": {k: v for k, v in kw.items() if k != "settings"},

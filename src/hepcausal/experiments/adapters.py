@@ -98,7 +98,7 @@ def synthetic_control(
     *,
     series: Literal["sii", "mean"] = "sii",
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit",
-    method: Literal["dirichlet", "horseshoe"] = "dirichlet",
+    method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap",
     intercept: bool = False,
 ) -> Any:
     """Bayesian synthetic control of the treated ICB's yearly series against the comparators.
@@ -116,8 +116,8 @@ def synthetic_control(
         (:func:`hepcausal.causal.panels.ics_series`).
     sii_method : {"unit", "phe", "quintile_bootstrap"}
         SII method of the ``'sii'`` series.
-    method : {"dirichlet", "horseshoe"}
-        Weight prior, as :func:`hepcausal.causal.synthetic_control.fit_synthetic_control`.
+    method : {"bayesian_bootstrap", "dirichlet", "horseshoe"}
+        Weight posterior, as :func:`hepcausal.causal.synthetic_control.fit_synthetic_control`.
     intercept : bool
         Intercept of the Dirichlet synthetic control.
 

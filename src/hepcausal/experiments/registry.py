@@ -102,7 +102,7 @@ class SyntheticControlOptions(_Options):
 
     series: Literal["sii", "mean"] = "sii"
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
-    method: Literal["dirichlet", "horseshoe"] = "dirichlet"
+    method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap"
     intercept: bool = False
 
 

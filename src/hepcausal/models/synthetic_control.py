@@ -4,6 +4,19 @@ Model (on a standardised scale: every value minus ``m`` and divided by ``s``, th
 pre-period values of the treated unit and donors, so ``X w`` with simplex ``w`` stays a convex
 combination):
 
+* ``method='bayesian_bootstrap'`` (default): the penalised simplex fit of Abadie et al.
+  (``w = argmin ||y_pre - X_pre w||^2 + ridge ||w||^2`` over the simplex, the constrained
+  least-squares synthetic control), with the weights' posterior given by Rubin's (1981) Bayesian
+  bootstrap of the pre-periods (Dirichlet(1) period weights; each draw is the weighted simplex
+  fit), and the residual sd from its conjugate conditional posterior
+  ``sigma^2 | w ~ scaled-Inv-chi2(nu0 + n_pre, (nu0 s0^2 + RSS(w)) / (nu0 + n_pre))`` whose prior
+  scale ``s0`` is on the outcome's own scale (``residual_scale`` times the SD of the treated unit's
+  pre-period first differences; ``nu0 = residual_df``).  The draws are exact and independent (no
+  MCMC; chains are independent streams, so R-hat and ESS are reported but trivially pass).  Why:
+  with more donors than pre-periods the likelihood is flat along the null space of ``X_pre``, so
+  the posterior *mean* of any Bayesian simplex prior is pulled by the prior's volume (Dirichlet(1):
+  spread weights and an inflated residual sd) or, for sparse priors (concentration < 1,
+  logistic-normal), is multimodal and does not converge (measured on Prop 99).
 * ``method='dirichlet'``: ``w ~ Dirichlet(concentration)`` (simplex weights, default
   concentration 1 = uniform on the simplex), ``y_pre ~ N(X_pre w [+ a], sigma)``.  No intercept by
   default (classic synthetic control: the treated unit is a convex combination of donors);
@@ -33,9 +46,17 @@ import numpy as np
 
 from hepcausal.models.priors import Priors
 
-Method = Literal["dirichlet", "horseshoe"]
+Method = Literal["bayesian_bootstrap", "dirichlet", "horseshoe"]
 
-__all__ = ["MapFitter", "Method", "SyntheticControlData", "SyntheticControlPriors", "build_model"]
+__all__ = [
+    "MapFitter",
+    "Method",
+    "SyntheticControlData",
+    "SyntheticControlPriors",
+    "bootstrap_posterior",
+    "build_model",
+    "simplex_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,14 @@ class SyntheticControlPriors(Priors):
         Horseshoe: slab scale of large weights.
     slab_df : float
         Horseshoe: slab degrees of freedom.
+    residual_scale : float
+        Bayesian bootstrap: prior guess of the residual sd as a multiple of the SD of the treated
+        unit's pre-period first differences (the outcome's own scale).
+    residual_df : float
+        Bayesian bootstrap: prior degrees of freedom of the residual variance.
+    ridge : float
+        Bayesian bootstrap and placebos: ridge penalty on the weights (standardised scale, per
+        pre-period); a small value makes the simplex fit unique.
     """
 
     concentration: float | tuple[float, ...] = 1.0
@@ -66,6 +95,9 @@ class SyntheticControlPriors(Priors):
     expected_donors: float = 3.0
     slab_scale: float = 1.0
     slab_df: float = 4.0
+    residual_scale: float = 1.0
+    residual_df: float = 1.0
+    ridge: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -140,7 +172,9 @@ def build_model(
 
     pri = SyntheticControlPriors.from_any(priors)
     if method not in ("dirichlet", "horseshoe"):
-        raise ValueError(f"method must be 'dirichlet' or 'horseshoe', got {method!r}")
+        raise ValueError(
+            f"method must be 'dirichlet' or 'horseshoe' for the PyMC model, got {method!r}"
+        )
     n_pre, J = d.n_pre, len(d.donors)
     y_pre = (d.y[:n_pre] - d.m) / d.s
     X_pre = (d.X[:n_pre] - d.m) / d.s
@@ -226,6 +260,9 @@ class MapFitter:
 
         self.method = method
         self.intercept = intercept or method == "horseshoe"
+        self._ridge = SyntheticControlPriors.from_any(priors).ridge
+        if method == "bayesian_bootstrap":  # the penalised simplex fit: nothing to compile
+            return
         template = replace(template, se_X=None)
         self.model = build_model(template, method, intercept=intercept, priors=priors)
         m = self.model
@@ -262,10 +299,14 @@ class MapFitter:
         (numpy.ndarray, numpy.ndarray)
             Donor weights and the posterior-mode counterfactual mean on the original scale.
         """
+        n_pre = d.n_pre
+        if self.method == "bayesian_bootstrap":
+            Xs, ys = (d.X[:n_pre] - d.m) / d.s, (d.y[:n_pre] - d.m) / d.s
+            w = simplex_weights(Xs, ys, ridge=self._ridge * n_pre)
+            return w, d.X @ w
         import pymc as pm
         from scipy.optimize import minimize
 
-        n_pre = d.n_pre
         new = {"y_pre": (d.y[:n_pre] - d.m) / d.s, "X_pre": (d.X[:n_pre] - d.m) / d.s}
         if d.se_y is not None:
             new["se_y_pre"] = d.se_y[:n_pre] / d.s
@@ -282,3 +323,109 @@ class MapFitter:
         a = float(vals[1]) if len(vals) > 1 else 0.0
         mu = d.m + d.s * (((d.X - d.m) / d.s) @ w + a)
         return w, mu
+
+
+# ----------------------------------------------------------------------------- penalised simplex
+
+
+def simplex_weights(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    period_weights: np.ndarray | None = None,
+    ridge: float = 0.0,
+) -> np.ndarray:
+    """Weighted, ridge-penalised least squares on the simplex.
+
+    ``argmin_w sum_t p_t (y_t - X_t w)^2 + ridge ||w||^2`` subject to ``w >= 0``, ``sum w = 1``
+    (the constrained least-squares synthetic control), solved as a non-negative least-squares
+    problem with the sum-to-one constraint as a heavily weighted extra row.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        ``(n, J)`` donor values.
+    y : numpy.ndarray
+        ``(n,)`` treated values.
+    period_weights : numpy.ndarray, optional
+        ``(n,)`` non-negative period weights (default: all 1).
+    ridge : float
+        Ridge penalty (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(J,)`` simplex weights.
+    """
+    from scipy.optimize import nnls
+
+    n, J = X.shape
+    p = np.ones(n) if period_weights is None else np.asarray(period_weights, dtype=float)
+    sw = np.sqrt(p)
+    scale = float(np.abs(X).max()) if X.size else 1.0
+    big = 1e4 * max(scale, 1.0) * np.sqrt(n)
+    rows = [X * sw[:, None], np.full((1, J), big)]
+    rhs = [y * sw, np.array([big])]
+    if ridge > 0:
+        rows.append(np.sqrt(ridge) * np.eye(J))
+        rhs.append(np.zeros(J))
+    w = nnls(np.vstack(rows), np.concatenate(rhs), maxiter=50 * J)[0]
+    total = w.sum()
+    return w / total if total > 0 else np.full(J, 1.0 / J)
+
+
+def bootstrap_posterior(
+    d: SyntheticControlData,
+    *,
+    chains: int,
+    draws: int,
+    seed: int,
+    priors: SyntheticControlPriors | Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Bayesian-bootstrap posterior of the simplex weights and the residual sd.
+
+    See the module docstring (``method='bayesian_bootstrap'``).  Measurement error: the treated
+    unit's pre-period variances enter as precision weights of each period.
+
+    Parameters
+    ----------
+    d : SyntheticControlData
+        The prepared panel.
+    chains, draws : int
+        Independent streams and draws per stream.
+    seed : int
+        Random seed.
+    priors : SyntheticControlPriors, dict or None
+        ``residual_scale``, ``residual_df`` and ``ridge`` are used.
+
+    Returns
+    -------
+    dict
+        ``weights`` ``(chains, draws, J)`` and ``sigma`` ``(chains, draws)`` (standardised
+        scale, like the NUTS models).
+    """
+    pri = SyntheticControlPriors.from_any(priors)
+    n = d.n_pre
+    y = (d.y[:n] - d.m) / d.s
+    X = (d.X[:n] - d.m) / d.s
+    prec = np.ones(n)
+    if d.se_y is not None:
+        s2 = (d.se_y[:n] / d.s) ** 2
+        prec = 1.0 / (s2 + max(float(np.median(s2)), 1e-12))
+        prec = prec / prec.mean()
+    diffs = np.diff(d.y[:n])
+    s0 = pri.residual_scale * (float(diffs.std(ddof=1)) if n > 2 else 1.0) / d.s
+    s0 = s0 if s0 > 0 else pri.residual_scale
+    nu0 = pri.residual_df
+    W = np.empty((chains, draws, X.shape[1]))
+    sig = np.empty((chains, draws))
+    for c in range(chains):
+        rng = np.random.default_rng([seed, c])
+        for i in range(draws):
+            pw = rng.dirichlet(np.ones(n)) * n * prec
+            w = simplex_weights(X, y, period_weights=pw, ridge=pri.ridge * n)
+            rss = float((prec * (y - X @ w) ** 2).sum())
+            scale2 = (nu0 * s0**2 + rss) / (nu0 + n)
+            sig[c, i] = np.sqrt(scale2 * (nu0 + n) / rng.chisquare(nu0 + n))
+            W[c, i] = w
+    return {"weights": W, "sigma": sig}
