@@ -19,7 +19,7 @@ from hepcausal.causal.synthetic_control import (
     resolve_outcome_se,
 )
 from hepcausal.results import FitResult
-from hepcausal.sampling import SamplerSettings, fast_mode
+from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect
 
 SET = SamplerSettings(draws=500, tune=500, chains=2, target_accept=0.95, seed=11)

@@ -90,6 +90,53 @@ def gradient(
     )
 
 
+def _sc_series(
+    panel: pd.DataFrame,
+    outcome: str,
+    spec: Design,
+    seed: int,
+    series: str,
+    sii_method: str,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str] | None]:
+    """The wide ``year x ICB`` series, its standard errors (SII) and the donors."""
+    from hepcausal.causal.panels import ics_series
+    from hepcausal.inequality.classical import sii_table
+
+    treated, comparators = spec.treated, spec.comparators
+    if series not in ("sii", "mean"):
+        raise ValueError(f"series must be 'sii' or 'mean', got {series!r}")
+    donors = None if comparators == "all" else [str(c) for c in comparators]
+    units = None if donors is None else [treated, *donors]
+    outcome_se = None
+    if series == "mean":
+        return ics_series(panel, outcome, units=units), None, donors
+    sub = panel if units is None else panel[panel[schema.ICB].isin(units)]
+    if spec.rank_col is None:
+        raise DesignError("series='sii' needs a rank: set Design.rank_col")
+    tab = sii_table(sub, outcome, method=sii_method, rank_col=spec.rank_col, seed=seed)
+    wide = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="sii").sort_index()
+    outcome_se = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="se").sort_index()
+    bad = [str(c) for c in wide.columns if wide[c].isna().any()]
+    if treated in bad:
+        raise ValueError(
+            f"the treated ICB {treated} has years without an SII: "
+            f"{tab.loc[tab[schema.ICB] == treated, 'note'].dropna().tolist()}"
+        )
+    if bad:  # donors without a complete series cannot be used; say which
+        import warnings
+
+        warnings.warn(
+            f"synthetic control: donors without a complete SII series dropped: {bad}",
+            UserWarning,
+            stacklevel=3,
+        )
+        wide, outcome_se = wide.drop(columns=bad), outcome_se.drop(columns=bad)
+        donors = None if donors is None else [d for d in donors if d not in bad]
+    wide.columns = [str(c) for c in wide.columns]
+    outcome_se.columns = [str(c) for c in outcome_se.columns]
+    return wide, outcome_se, donors
+
+
 def synthetic_control(
     panel: pd.DataFrame,
     outcome: str,
@@ -126,62 +173,26 @@ def synthetic_control(
     SyntheticControlFit
         The fit.
     """
-    from hepcausal.causal.panels import ics_series
     from hepcausal.causal.synthetic_control import fit_synthetic_control
-    from hepcausal.inequality.classical import sii_table
+    from hepcausal.outcomes import units_of
 
     spec, inf = _specs(design, inference, "synthetic control")
-    treated, comparators, start_year = spec.treated, spec.comparators, spec.start_year
-    rank_col = spec.rank_col
-    settings = inf.settings
     if inf.backend != "pymc":
         raise ValueError(
             "the synthetic control has a PyMC backend only: set estimator.backend = 'pymc'"
         )
-    if series not in ("sii", "mean"):
-        raise ValueError(f"series must be 'sii' or 'mean', got {series!r}")
-    donors = None if comparators == "all" else [str(c) for c in comparators]
-    units = None if donors is None else [treated, *donors]
-    outcome_se = None
-    if series == "mean":
-        wide = ics_series(panel, outcome, units=units)
-    else:
-        sub = panel if units is None else panel[panel[schema.ICB].isin(units)]
-        if rank_col is None:
-            raise DesignError("series='sii' needs a rank: set Design.rank_col")
-        seed = settings.seed
-        tab = sii_table(sub, outcome, method=sii_method, rank_col=rank_col, seed=seed)
-        wide = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="sii").sort_index()
-        outcome_se = tab.pivot(index=schema.YEAR, columns=schema.ICB, values="se").sort_index()
-        bad = [str(c) for c in wide.columns if wide[c].isna().any()]
-        if treated in bad:
-            raise ValueError(
-                f"the treated ICB {treated} has years without an SII: "
-                f"{tab.loc[tab[schema.ICB] == treated, 'note'].dropna().tolist()}"
-            )
-        if bad:  # donors without a complete series cannot be used; say which
-            import warnings
-
-            warnings.warn(
-                f"synthetic control: donors without a complete SII series dropped: {bad}",
-                UserWarning,
-                stacklevel=2,
-            )
-            wide, outcome_se = wide.drop(columns=bad), outcome_se.drop(columns=bad)
-            donors = None if donors is None else [d for d in donors if d not in bad]
-        wide.columns = [str(c) for c in wide.columns]
-        outcome_se.columns = [str(c) for c in outcome_se.columns]
-    from hepcausal.outcomes import units_of
-
+    wide, outcome_se, donors = _sc_series(
+        panel, outcome, spec, inf.settings.seed, series, sii_method
+    )
     fit = fit_synthetic_control(
         wide,
-        treated,
-        start_year,
+        spec.treated,
+        spec.start_year,
         method=method,
         intercept=intercept,
         donors=donors,
         outcome_se=outcome_se,
-        settings=settings,
+        settings=inf.settings,
         priors=inf.priors,
         hdi_prob=inf.hdi_prob,
         rope=None if inf.rope == "auto" else inf.rope,
@@ -192,5 +203,60 @@ def synthetic_control(
     return fit
 
 
-for _fit_function in (gradient, synthetic_control):
+def sdid(
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
+    *,
+    series: Literal["sii", "mean"] = "sii",
+    sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit",
+    variant: Literal["sdid", "sc", "did"] = "sdid",
+    replications: int = 200,
+) -> Any:
+    """Synthetic difference-in-differences of the treated ICB's yearly series.
+
+    The series is built as for :func:`synthetic_control` (the SII's standard errors are not
+    used: the placebo variance is the paper's); uses the seed of the sampler settings.
+
+    Parameters
+    ----------
+    {estimator parameters}
+    series : {"sii", "mean"}
+        As :func:`synthetic_control`.
+    sii_method : {"unit", "phe", "quintile_bootstrap"}
+        SII method of the ``'sii'`` series.
+    variant : {"sdid", "sc", "did"}
+        Headline estimator (the other two are reported in ``comparison``).
+    replications : int
+        Placebo replications of the variance.
+
+    Returns
+    -------
+    SdidFit
+        The fit.
+    """
+    from hepcausal.causal.sdid import fit_sdid
+    from hepcausal.outcomes import units_of
+
+    spec, inf = _specs(design, inference, "synthetic DiD")
+    wide, _se, donors = _sc_series(panel, outcome, spec, inf.settings.seed, series, sii_method)
+    fit = fit_sdid(
+        wide,
+        spec.treated,
+        spec.start_year,
+        estimator=variant,
+        donors=donors,
+        replications=replications,
+        seed=inf.settings.seed,
+        hdi_prob=inf.hdi_prob,
+        rope=None if inf.rope == "auto" else inf.rope,
+        units=units_of(outcome),
+    )
+    fit.meta.setdefault("series", series)
+    fit.meta.setdefault("outcome", outcome)
+    return fit
+
+
+for _fit_function in (gradient, synthetic_control, sdid):
     estimator_parameters(_fit_function)  # the shared Parameters entries

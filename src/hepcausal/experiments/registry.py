@@ -106,6 +106,15 @@ class SyntheticControlOptions(_Options):
     intercept: bool = False
 
 
+class SdidOptions(_Options):
+    """Options of the synthetic-DiD adapter (:func:`adapters.sdid`)."""
+
+    series: Literal["sii", "mean"] = "sii"
+    sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
+    variant: Literal["sdid", "sc", "did"] = "sdid"
+    replications: int = 200
+
+
 # ---------------------------------------------------------------------------- priors
 
 
@@ -151,7 +160,14 @@ def _sc_priors() -> type[Priors]:
     return SyntheticControlPriors
 
 
+def _sdid_priors() -> type[Priors]:
+    from hepcausal.causal.sdid import SdidPriors
+
+    return SdidPriors
+
+
 PANEL_PRIORS = PriorSpec(_panel_priors)
+SDID_PRIORS = PriorSpec(_sdid_priors)
 GRADIENT_PRIORS = PriorSpec(_gradient_priors)
 SYNTHETIC_CONTROL_PRIORS = PriorSpec(_sc_priors)
 
@@ -195,6 +211,12 @@ def _fit_synthetic_control() -> EstimatorFn:
     return synthetic_control
 
 
+def _fit_sdid() -> EstimatorFn:
+    from hepcausal.experiments.adapters import sdid
+
+    return sdid
+
+
 _PANEL_USES = frozenset(
     {"treated", "comparators", "start_year", "rank_col", "covariates", "rope", "hdi_prob"}
 )
@@ -211,6 +233,12 @@ def _event_study_uses(options: BaseModel) -> frozenset[str]:
 
 def _synthetic_control_uses(options: BaseModel) -> frozenset[str]:
     assert isinstance(options, SyntheticControlOptions)
+    base = frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"})
+    return base | {"rank_col"} if options.series == "sii" else base
+
+
+def _sdid_uses(options: BaseModel) -> frozenset[str]:
+    assert isinstance(options, SdidOptions)
     base = frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"})
     return base | {"rank_col"} if options.series == "sii" else base
 
@@ -336,6 +364,7 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             SYNTHETIC_CONTROL_PRIORS,
             backends=("pymc",),
         ),
+        EstimatorEntry("sdid", _fit_sdid, SdidOptions, _sdid_uses, SDID_PRIORS, ("pymc",)),
     )
 }
 """The closed table of estimators (a config's ``estimator.name``)."""

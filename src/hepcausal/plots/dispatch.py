@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from hepcausal.causal.event_study import EventStudyFit
 from hepcausal.causal.placebo import PlaceboInTimeResult, PlaceboResult
+from hepcausal.causal.sdid import SdidFit
 from hepcausal.causal.synthetic_control import SyntheticControlFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
 from hepcausal.outcomes import OUTCOMES
@@ -39,6 +40,7 @@ from hepcausal.plots.synthetic_control import (
     plot_donor_weights,
     plot_placebo_gaps,
     plot_placebo_ratios,
+    plot_sdid,
     plot_synthetic_control,
 )
 from hepcausal.results import ESTIMAND, TERM, FitResult
@@ -326,6 +328,26 @@ def _synthetic_control_figures(result: SyntheticControlFit) -> Figures:
             )
         )
     return out + _fit_figures(result)
+
+
+@result_figures.register
+def _sdid_figures(result: SdidFit) -> Figures:
+    w = result.unit_weights
+    fig = plot_sdid(
+        result.series,
+        result.time_weights,
+        treatment_year=int(result.start),
+        treated_label=", ".join(icb_label(t) for t in result.treated),
+    )
+    return [
+        ("sdid", fig, "Synthetic DiD: (a) treated and counterfactual series, (b) time weights."),
+        (
+            "sdid_unit_weights",
+            plot_donor_weights(w[w > 0], top=20),
+            "Synthetic-DiD unit weights (omega; point values).",
+        ),
+        *_effect_figure(result),
+    ]
 
 
 @result_figures.register

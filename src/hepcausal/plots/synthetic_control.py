@@ -371,3 +371,66 @@ def plot_placebo_gaps(
         handles.append(Patch(color=POST_SHADE, lw=0, label="Treatment period"))
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2)
     return fig
+
+
+def plot_sdid(
+    series: pd.DataFrame,
+    time_weights: pd.Series,
+    *,
+    treatment_year: int,
+    treated_label: str = "treated",
+    ylabel: str = "",
+) -> Figure:
+    """Synthetic DiD: the treated series, the omega-weighted controls shifted by the
+    lambda-weighted pre-period difference (the counterfactual), and the time weights.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        ``SdidFit.series`` (index = time; ``treated``, ``synthetic``, ``counterfactual``).
+    time_weights : pandas.Series
+        ``SdidFit.time_weights`` (index = pre-period).
+    treatment_year : int
+        First treated period.
+    treated_label : str
+        Legend label of the treated series.
+    ylabel : str
+        Y-axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: (a) trajectories, (b) time weights.
+    """
+    x = series.index.to_numpy(dtype=float)
+    with hepcausal_style():
+        fig, axes = plt.subplots(
+            2, 1, figsize=(DOUBLE_COLUMN * 0.6, 3.6), sharex=True, height_ratios=[3, 1]
+        )
+        ax = axes[0]
+        ax.plot(x, series["treated"], color=LLR_COLOUR, lw=1.6, label=treated_label)
+        ax.plot(
+            x,
+            series["synthetic"],
+            color=COMPARATOR_COLOUR,
+            lw=1.0,
+            ls=":",
+            label="weighted controls",
+        )
+        ax.plot(
+            x,
+            series["counterfactual"],
+            color=ACCENT_COLOUR,
+            lw=1.2,
+            ls="--",
+            label="synthetic DiD counterfactual",
+        )
+        ax.axvline(treatment_year - 0.5, color="black", lw=0.6)
+        ax.set_ylabel(ylabel)
+        ax.legend(frameon=False, fontsize="small")
+        ax.set_title("(a) Synthetic difference-in-differences", loc="left")
+        tw = time_weights.reindex(series.index).fillna(0.0)
+        axes[1].bar(x, tw.to_numpy(dtype=float), width=0.8, color=ACCENT_COLOUR)
+        axes[1].set_ylabel("time weight")
+        axes[1].set_title("(b) Time weights (lambda)", loc="left")
+    return fig
