@@ -64,6 +64,7 @@ def test_sdid_matrix_api_and_did_identity():
     Y = rng.normal(size=(6, 8)) + np.arange(8)[None, :] + np.arange(6)[:, None]
     Y[5, 5:] += 2.0
     tau, omega, lam, reg = sdid_estimate(Y, 5, 5, "did")
+    assert np.allclose(omega, 0.2) and np.allclose(lam, 0.2)
     manual = (Y[5, 5:].mean() - Y[5, :5].mean()) - (Y[:5, 5:].mean() - Y[:5, :5].mean())
     assert tau == pytest.approx(manual)
     assert reg["noise"] > 0
