@@ -117,3 +117,52 @@ def test_placebo_input_errors():
         placebo_in_space(p.wide, "nope", p.start)
     with pytest.raises(ValueError, match="fake start 2015"):
         placebo_in_time(p.wide, "treated", p.start, fake_starts=[2015])
+
+
+def test_in_time_placebo_refuses_short_pre_period():
+    p = _panel(0.0, n_donors=6)
+    short = p.wide.loc[p.start - 4 :]  # 4 pre-periods, as on the NHS design
+    with pytest.raises(ValueError, match="cannot run an in-time placebo: 4 pre-periods"):
+        placebo_in_time(short, "treated", p.start)
+
+
+def test_mspe_thresholds_named_and_on_the_mspe(res_all, big_effect):
+    from hepcausal.causal.placebo import ABADIE_PRE_MSPE_FACTORS, resolve_mspe_factor
+
+    p, wide = big_effect
+    assert resolve_mspe_factor("5x") == 5.0 and ABADIE_PRE_MSPE_FACTORS["20x"] == 20.0
+    with pytest.raises(ValueError, match="named threshold"):
+        resolve_mspe_factor("3x")
+    t = res_all.table
+    assert np.allclose(t["pre_mspe"], t["pre_rmspe"] ** 2)
+    r = placebo_in_space(wide, "treated", p.start, pre_mspe_factor="2x")
+    tr = t.at["treated", "pre_mspe"]
+    # excluded exactly when the MSPE (not the RMSPE) exceeds 2x the treated unit's
+    expect = sorted(u for u in t.index if u != "treated" and t.at[u, "pre_mspe"] > 2 * tr)
+    assert sorted(r.excluded) == expect
+    assert set(r.ranks_by_threshold) == {"20x", "5x", "2x", "none"}
+    assert r.ranks_by_threshold["none"][1] == len(t)
+    assert r.ranks_by_threshold["2x"] == (r.rank, r.n_placebos + 1)
+
+
+def test_leave_one_out_donors(big_effect):
+    from hepcausal.causal.placebo import leave_one_out
+
+    p, wide = big_effect
+    r = leave_one_out(wide, "treated", p.start)
+    assert r.table.index[0] == "none" and len(r.table) >= 2
+    assert (r.table.drop(index="none")["weight"] > 0.01).all()
+    # a 10-unit effect survives dropping any one donor
+    assert (r.table["avg_post_gap"] > 7).all()
+    assert "dropping one of" in r.summary()
+
+
+def test_convex_hull_warning():
+    from hepcausal.causal.synthetic_control import fit_synthetic_control
+
+    p = _panel(0.0, n_donors=6)
+    wide = p.wide.copy()
+    wide["treated"] = wide.drop(columns="treated").max(axis=1) + 5.0  # above every donor
+    with pytest.warns(UserWarning, match="outside the donors' range"):
+        f = fit_synthetic_control(wide, "treated", p.start, settings=SET)
+    assert len(f.meta["outside_convex_hull"]) == 12

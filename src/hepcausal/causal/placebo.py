@@ -285,11 +285,36 @@ def placebo_in_time(
     *,
     fake_starts: Sequence[Any] | None = None,
     fit_kwargs: Mapping[str, Any] | None = None,
+    min_pre: int = 4,
+    min_post: int = 2,
 ) -> PlaceboInTimeResult:
     """Refit the synthetic control with fake earlier starts using only the pre-``start`` periods.
 
-    Default ``fake_starts``: the period in the middle of the pre-period (at least 2 periods before
-    it).  Each fake start needs >= 2 periods before it and must precede ``start``.
+    Default ``fake_starts``: one fake date in the pre-period leaving at least ``min_pre`` fake
+    pre-periods to fit on and at least ``min_post`` fake post-periods to test (the middle of the
+    pre-period when it is long enough); when the pre-period is too short for that, a ValueError
+    says so (an in-time placebo on 2 fake pre-periods has no power).  Explicit ``fake_starts``
+    need >= 2 periods before them and must precede ``start``.
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` panel.
+    treated : str
+        Treated unit.
+    start : object
+        Real first treated period.
+    fake_starts : sequence, optional
+        Fake start dates (default: chosen as above).
+    fit_kwargs : mapping, optional
+        Keyword arguments of the fits.
+    min_pre, min_post : int
+        Fake pre- and post-periods the default fake date must leave.
+
+    Returns
+    -------
+    PlaceboInTimeResult
+        One row per fake start.
     """
     kw = dict(fit_kwargs or {})
     wide = wide.copy()
@@ -297,9 +322,13 @@ def placebo_in_time(
     d = prepare_panel(wide, treated, start)  # validates the real design
     pre_times = d.times[: d.n_pre]
     if fake_starts is None:
-        k = max(2, d.n_pre // 2)
-        if k >= d.n_pre:
-            raise ValueError(f"too few pre-periods ({d.n_pre}) for an in-time placebo: need >= 3")
+        if d.n_pre < min_pre + min_post:
+            raise ValueError(
+                f"cannot run an in-time placebo: {d.n_pre} pre-periods before start={start!r}, "
+                f"but a fake date needs >= {min_pre} fake pre-periods and >= {min_post} fake "
+                f"post-periods ({min_pre + min_post} in all); pass fake_starts to force one"
+            )
+        k = min(max(min_pre, d.n_pre // 2), d.n_pre - min_post)
         fake_starts = [pre_times[k]]
     se_all = resolve_outcome_se(wide, kw.pop("outcome_se", None), kw.pop("outcome_draws", None))
     pre_wide = wide.loc[pre_times]
@@ -324,3 +353,93 @@ def placebo_in_time(
         fits[fs] = f
     table = pd.DataFrame(rows).set_index("fake_start")
     return PlaceboInTimeResult(treated=str(treated), start=start, table=table, fits=fits)
+
+
+# ----------------------------------------------------------------------------- leave-one-out
+
+
+@dataclass(repr=False)
+class LeaveOneOutResult:
+    """Leave-one-out donors (Abadie, Diamond & Hainmueller 2015): the synthetic control refitted
+    without each donor with a positive weight in turn.
+
+    ``table`` (index = dropped donor, first row ``"none"`` = all donors): the dropped donor's
+    weight, the pre-period RMSPE and the average post-period gap.  ``gaps``: ``time x fit`` point
+    gaps (penalised simplex / posterior-mode fits).
+    """
+
+    treated: str
+    start: Any
+    table: pd.DataFrame
+    gaps: pd.DataFrame
+
+    def summary(self) -> str:
+        """Range of the average post-period gap over the leave-one-out fits."""
+        loo = self.table.drop(index="none")["avg_post_gap"]
+        full = self.table.at["none", "avg_post_gap"]
+        return (
+            f"Leave-one-out donors for {self.treated}: average post-period gap {full:.3g} with all "
+            f"donors, {loo.min():.3g} to {loo.max():.3g} dropping one of {len(loo)} donors."
+        )
+
+    def __repr__(self) -> str:
+        return f"LeaveOneOutResult({self.summary()})"
+
+
+def leave_one_out(
+    wide: pd.DataFrame,
+    treated: str,
+    start: Any,
+    *,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    min_weight: float = 0.01,
+) -> LeaveOneOutResult:
+    """Refit without each donor whose weight exceeds ``min_weight`` (point fits).
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` panel.
+    treated : str
+        Treated unit.
+    start : object
+        First treated period.
+    fit_kwargs : mapping, optional
+        ``method``, ``intercept``, ``priors`` (as :func:`fit_synthetic_control`).
+    min_weight : float
+        Donors with a larger weight in the all-donor fit are dropped in turn.
+
+    Returns
+    -------
+    LeaveOneOutResult
+        The table and gaps.
+    """
+    kw = dict(fit_kwargs or {})
+    wide = wide.copy()
+    wide.columns = [str(c) for c in wide.columns]
+    treated = str(treated)
+    d = prepare_panel(wide, treated, start)
+    method = kw.get("method", "bayesian_bootstrap")
+    intercept = bool(kw.get("intercept", False))
+    priors = SyntheticControlPriors.from_any(kw.get("priors"))
+    w, mu = MapFitter(d, method, intercept=intercept, priors=priors).fit(d)
+    gaps = {"none": d.y - mu}
+    rows = [{"dropped": "none", "weight": 0.0}]
+    big = [u for u, wj in zip(d.donors, w, strict=True) if wj > min_weight]
+    if not big:
+        raise ValueError(f"no donor has a weight above min_weight={min_weight}")
+    fitter: MapFitter | None = None
+    for u in big:
+        pool = [c for c in d.donors if c != u]
+        if len(pool) < 2:
+            raise ValueError("leave-one-out needs at least 3 donors")
+        du = prepare_panel(wide[[treated, *pool]], treated, start)
+        if fitter is None:
+            fitter = MapFitter(du, method, intercept=intercept, priors=priors)
+        gaps[u] = du.y - fitter.fit(du)[1]
+        rows.append({"dropped": u, "weight": float(w[d.donors.index(u)])})
+    table = pd.DataFrame(rows).set_index("dropped")
+    table["pre_rmspe"] = [float(np.sqrt(np.mean(g[: d.n_pre] ** 2))) for g in gaps.values()]
+    table["avg_post_gap"] = [float(np.mean(g[d.n_pre :])) for g in gaps.values()]
+    gap_df = pd.DataFrame(gaps, index=pd.Index(d.times, name="time"))
+    return LeaveOneOutResult(treated=treated, start=start, table=table, gaps=gap_df)

@@ -209,6 +209,25 @@ def prepare_panel(
     )
 
 
+def convex_hull_check(d: SyntheticControlData) -> list[Any]:
+    """Pre-periods where the treated unit lies outside the donors' range (no convex combination
+    of donors can reach it there).
+
+    Parameters
+    ----------
+    d : SyntheticControlData
+        The prepared panel.
+
+    Returns
+    -------
+    list
+        The offending pre-period times (empty when the treated series is inside the range).
+    """
+    y, X = d.y[: d.n_pre], d.X[: d.n_pre]
+    out = (y > X.max(axis=1)) | (y < X.min(axis=1))
+    return [d.times[i] for i in np.flatnonzero(out)]
+
+
 def _counterfactual_draws(
     d: SyntheticControlData,
     w: np.ndarray,
@@ -286,6 +305,19 @@ def fit_synthetic_control(
         )
     d = prepare_panel(wide, treated, start, outcome_se, outcome_draws, donors)
     pri = SyntheticControlPriors.from_any(priors)
+    outside = convex_hull_check(d)
+    if outside and not (intercept or method == "horseshoe"):
+        import warnings
+
+        warnings.warn(
+            f"synthetic control: {d.treated}'s pre-period value lies outside the donors' range "
+            f"(above every donor or below every donor) in {len(outside)} of {d.n_pre} "
+            f"pre-periods ({', '.join(map(str, outside[:6]))}): no convex combination of donors "
+            "can match it there; consider intercept=True (method='dirichlet'), the synthetic DiD "
+            "(hepcausal.causal.sdid) or other donors",
+            UserWarning,
+            stacklevel=2,
+        )
     s = settings or SamplerSettings(target_accept=0.95)
     if method == "bayesian_bootstrap":
         if intercept:
@@ -401,6 +433,7 @@ def fit_synthetic_control(
         "settings": s.to_dict(),
         "standardisation": {"mean": d.m, "sd": d.s},
         "pre_fit": pre_fit,
+        "outside_convex_hull": [str(t) for t in outside],
     }
     return SyntheticControlFit(
         idata=idata,
