@@ -273,3 +273,46 @@ def test_synthetic_nhs_ics_series():
     h = f.headline
     assert h.hdi_low <= level <= h.hdi_high, h
     assert f.meta["n_pre"] == 4 and f.meta["n_post"] == 3
+
+
+# ----------------------------------------------------------------------------- predictors
+
+
+def test_predictors_long_and_wide_agree(panel_effect):
+    wide = panel_effect.wide
+    units = list(wide.columns)
+    rng = np.random.default_rng(2)
+    size = pd.Series(rng.normal(10, 2, len(units)), index=units)
+    cov_wide = pd.DataFrame({"list_size": size})
+    cov_long = pd.DataFrame({"unit": units, "list_size": size.to_numpy()})
+    kw = {"outcome_lags": [2003], "settings": SET.with_(draws=100)}
+    fw = fit_synthetic_control(wide, "treated", panel_effect.start, covariates=cov_wide, **kw)
+    fl = fit_synthetic_control(wide, "treated", panel_effect.start, covariates=cov_long, **kw)
+    pd.testing.assert_frame_equal(fw.weights, fl.weights)
+    v = fw.meta["predictor_weights"]
+    assert set(v) == {"outcome_mean", "outcome_2003", "list_size"}
+    assert sum(v.values()) == pytest.approx(1.0)
+    # the effect is still recovered when matching on predictors
+    assert fw.headline.hdi_low <= EFFECT <= fw.headline.hdi_high
+
+
+def test_time_varying_covariate_long_format(panel_effect):
+    wide = panel_effect.wide
+    long = wide.reset_index(names="time").melt(id_vars="time", var_name="unit", value_name="x")
+    f = fit_synthetic_control(
+        wide, "treated", panel_effect.start, covariates=long, settings=SET.with_(draws=100)
+    )
+    assert set(f.meta["predictor_weights"]) == {"outcome_mean", "x"}
+
+
+def test_predictor_errors(panel_effect):
+    wide = panel_effect.wide
+    cov = pd.DataFrame({"size": 1.0}, index=[c for c in wide.columns if c != "d03"])
+    with pytest.raises(ValueError, match=r"units \['d03'\]"):
+        fit_synthetic_control(wide, "treated", panel_effect.start, covariates=cov)
+    with pytest.raises(ValueError, match="outcome_lags: 1990"):
+        fit_synthetic_control(wide, "treated", panel_effect.start, outcome_lags=[1990])
+    with pytest.raises(ValueError, match="need method='bayesian_bootstrap'"):
+        fit_synthetic_control(
+            wide, "treated", panel_effect.start, outcome_lags=[2003], method="dirichlet"
+        )

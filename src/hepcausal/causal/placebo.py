@@ -166,7 +166,8 @@ def placebo_in_space(
     treated = str(treated)
     prepare_panel(wide, treated, start)  # validate before reading the standard errors
     se = resolve_outcome_se(wide, kw.pop("outcome_se", None), kw.pop("outcome_draws", None))
-    d_treated = prepare_panel(wide, treated, start, se)
+    cov, lags = kw.get("covariates"), tuple(kw.get("outcome_lags", ()))
+    d_treated = prepare_panel(wide, treated, start, se, covariates=cov, outcome_lags=lags)
     donors = d_treated.donors
     if len(donors) < 3:
         raise ValueError(
@@ -185,7 +186,14 @@ def placebo_in_space(
         fitter: MapFitter | None = None
         for u in donors:
             pool = [c for c in donors if c != u]
-            d = prepare_panel(wide[[u, *pool]], u, start, None if se is None else se[[u, *pool]])
+            d = prepare_panel(
+                wide[[u, *pool]],
+                u,
+                start,
+                None if se is None else se[[u, *pool]],
+                covariates=cov,
+                outcome_lags=lags,
+            )
             if fitter is None:
                 fitter = MapFitter(d, method, intercept=intercept, priors=priors)
             gaps[u] = d.y - fitter.fit(d)[1]
@@ -221,8 +229,8 @@ def placebo_in_space(
         return (~table["treated"]) & (table["pre_mspe"] > f * tr_pre)
 
     ranks_by: dict[str, tuple[int, int]] = {}
-    for name, f in [*ABADIE_PRE_MSPE_FACTORS.items(), ("none", None)]:
-        k = table[~_excluded(f)]
+    for name, thr in [*ABADIE_PRE_MSPE_FACTORS.items(), ("none", None)]:
+        k = table[~_excluded(thr)]
         ranks_by[name] = (int((k["ratio"] >= tr_ratio).sum()), len(k))
     table["excluded"] = _excluded(factor)
     kept = table[~table["excluded"]]

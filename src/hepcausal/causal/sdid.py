@@ -246,7 +246,8 @@ def fit_sdid(
     if n0 <= n1:
         raise ValueError(f"the placebo variance needs more controls ({n0}) than treated ({n1})")
     est = _estimate(Y, n0, t0, estimator)
-    comparison = {k: _estimate(Y, n0, t0, k).tau for k in ("sdid", "sc", "did")}  # type: ignore[arg-type]
+    variants: tuple[SdidEstimator, ...] = ("sdid", "sc", "did")
+    comparison = {k: _estimate(Y, n0, t0, k).tau for k in variants}
     rng = np.random.default_rng(seed)
     Yc = Y[:n0]
     taus = np.empty(replications)

@@ -16,8 +16,8 @@ true values are drawn from ``N(X_obs, se)`` and the treated unit's true value fr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import arviz as az
@@ -29,10 +29,12 @@ from hepcausal.diagnostics import Diagnostics, check_convergence
 from hepcausal.models.backend import Backend, ModelSpec, check_backend, sample_model
 from hepcausal.models.synthetic_control import (
     Method,
+    Predictors,
     SyntheticControlData,
     SyntheticControlPriors,
     bootstrap_posterior,
     build_model,
+    learn_predictor_weights,
 )
 from hepcausal.results import FitResult, append_terms
 from hepcausal.sampling import SamplerSettings
@@ -145,6 +147,114 @@ def resolve_outcome_se(
     return se
 
 
+def build_predictors(
+    wide: pd.DataFrame,
+    n_pre: int,
+    covariates: pd.DataFrame | None = None,
+    outcome_lags: Sequence[Any] = (),
+    *,
+    unit_col: str = "unit",
+    time_col: str = "time",
+    outcome_mean: bool = True,
+) -> Predictors | None:
+    """The predictors of Abadie et al. for the units (columns) of ``wide``, treated first.
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` outcome panel (columns: treated first, then donors).
+    n_pre : int
+        Number of pre-periods.
+    covariates : pandas.DataFrame, optional
+        *Wide*: index = unit, one column per (time-invariant) covariate.  *Long*: a column
+        ``unit_col``, optionally ``time_col`` (then each covariate is averaged over the
+        pre-periods where it is observed) and one column per covariate.
+    outcome_lags : sequence
+        Pre-period times whose outcome values are predictors (e.g. ADH's 1975, 1980, 1988).
+    unit_col, time_col : str
+        Column names of the long format.
+    outcome_mean : bool
+        Include the pre-period mean of the outcome.
+
+    Returns
+    -------
+    Predictors or None
+        None when there are no predictors (outcome-only synthetic control).
+    """
+    if covariates is None and not outcome_lags:
+        return None
+    units = [str(c) for c in wide.columns]
+    pre_times = list(wide.index[:n_pre])
+    Y = wide.to_numpy(dtype=float)[:n_pre]
+    names: list[str] = []
+    vals: list[np.ndarray] = []
+    avgs: list[np.ndarray] = []
+    if outcome_mean:
+        names.append("outcome_mean")
+        vals.append(Y)
+        avgs.append(np.ones(n_pre))
+    for lag in outcome_lags:
+        if lag not in pre_times:
+            raise ValueError(f"outcome_lags: {lag!r} is not a pre-period time ({pre_times})")
+        a = np.zeros(n_pre)
+        a[pre_times.index(lag)] = 1.0
+        names.append(f"outcome_{lag}")
+        vals.append(Y)
+        avgs.append(a)
+    if covariates is not None:
+        if not isinstance(covariates, pd.DataFrame):
+            raise TypeError(f"covariates must be a DataFrame, got {type(covariates).__name__}")
+        cov = covariates.copy()
+        if unit_col in cov.columns:  # long
+            cov[unit_col] = cov[unit_col].astype(str)
+            cols = [c for c in cov.columns if c not in (unit_col, time_col)]
+            missing = sorted(set(units) - set(cov[unit_col]))
+            if missing:
+                raise ValueError(f"covariates: units {missing} have no rows ({unit_col!r} column)")
+            for c in cols:
+                if not pd.api.types.is_numeric_dtype(cov[c]):
+                    raise ValueError(f"covariates: column {c!r} is not numeric")
+                if time_col in cov.columns:
+                    tab = cov.pivot_table(
+                        index=time_col, columns=unit_col, values=c, aggfunc="mean"
+                    )
+                    tab = tab.reindex(index=pre_times, columns=units)
+                    obs = tab.notna().all(axis=1).to_numpy()
+                    if not obs.any():
+                        raise ValueError(
+                            f"covariates: {c!r} is not observed for every unit in any pre-period"
+                        )
+                    M = np.nan_to_num(tab.to_numpy(dtype=float))
+                    a = obs.astype(float)
+                else:
+                    ser = cov.groupby(unit_col)[c].mean().reindex(units)
+                    if ser.isna().any():
+                        raise ValueError(
+                            f"covariates: {c!r} missing for units {list(ser.index[ser.isna()])}"
+                        )
+                    M = np.broadcast_to(ser.to_numpy(dtype=float), (n_pre, len(units))).copy()
+                    a = np.ones(n_pre)
+                names.append(str(c))
+                vals.append(M)
+                avgs.append(a)
+        else:  # wide: index = unit
+            cov.index = cov.index.astype(str)
+            missing = sorted(set(units) - set(cov.index))
+            if missing:
+                raise ValueError(f"covariates: units {missing} are not in the index")
+            for c in cov.columns:
+                ser = pd.to_numeric(cov[c], errors="coerce").reindex(units)
+                if ser.isna().any():
+                    raise ValueError(
+                        f"covariates: column {c!r} is missing or not numeric for units "
+                        f"{list(ser.index[ser.isna()])}"
+                    )
+                names.append(str(c))
+                vals.append(np.broadcast_to(ser.to_numpy(float), (n_pre, len(units))).copy())
+                avgs.append(np.ones(n_pre))
+    return Predictors(names=names, values=np.stack(vals), avg=np.stack(avgs))
+
+
 def prepare_panel(
     wide: pd.DataFrame,
     treated: str,
@@ -152,8 +262,31 @@ def prepare_panel(
     outcome_se: pd.DataFrame | None = None,
     outcome_draws: object = None,
     donors: list[str] | None = None,
+    covariates: pd.DataFrame | None = None,
+    outcome_lags: Sequence[Any] = (),
 ) -> SyntheticControlData:
-    """Validate the panel and return arrays (used by the fit and the placebo tests)."""
+    """Validate the panel and return arrays (used by the fit and the placebo tests).
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` panel.
+    treated : str
+        Treated unit.
+    start : object
+        First treated period.
+    outcome_se, outcome_draws : optional
+        Measurement error (see :func:`resolve_outcome_se`).
+    donors : list of str, optional
+        Donor units (default: all other columns).
+    covariates, outcome_lags : optional
+        Predictors (see :func:`build_predictors`).
+
+    Returns
+    -------
+    SyntheticControlData
+        The arrays.
+    """
     if not isinstance(wide, pd.DataFrame):
         raise TypeError(f"wide must be a pandas DataFrame (time x unit), got {type(wide).__name__}")
     wide = wide.copy()
@@ -206,6 +339,7 @@ def prepare_panel(
         se_X=None if se is None else se.to_numpy()[:, 1:],
         m=m,
         s=s,
+        predictors=build_predictors(wide, n_pre, covariates, outcome_lags),
     )
 
 
@@ -276,6 +410,8 @@ def fit_synthetic_control(
     donors: list[str] | None = None,
     outcome_se: pd.DataFrame | None = None,
     outcome_draws: object = None,
+    covariates: pd.DataFrame | None = None,
+    outcome_lags: Sequence[Any] = (),
     settings: SamplerSettings | None = None,
     priors: SyntheticControlPriors | Mapping[str, Any] | None = None,
     hdi_prob: float = 0.95,
@@ -303,8 +439,21 @@ def fit_synthetic_control(
         raise ValueError(
             f"method must be 'bayesian_bootstrap', 'dirichlet' or 'horseshoe', got {method!r}"
         )
-    d = prepare_panel(wide, treated, start, outcome_se, outcome_draws, donors)
+    d = prepare_panel(
+        wide, treated, start, outcome_se, outcome_draws, donors, covariates, outcome_lags
+    )
     pri = SyntheticControlPriors.from_any(priors)
+    if d.predictors is not None:
+        if method != "bayesian_bootstrap":
+            raise ValueError(
+                "covariates / outcome_lags (predictors) need method='bayesian_bootstrap'"
+            )
+        P = d.predictors.matrix()
+        n = d.n_pre
+        v = learn_predictor_weights(
+            P, (d.y[:n] - d.m) / d.s, (d.X[:n] - d.m) / d.s, ridge=pri.ridge
+        )
+        d = replace(d, predictors=replace(d.predictors, v=v))
     outside = convex_hull_check(d)
     if outside and not (intercept or method == "horseshoe"):
         import warnings
@@ -434,6 +583,11 @@ def fit_synthetic_control(
         "standardisation": {"mean": d.m, "sd": d.s},
         "pre_fit": pre_fit,
         "outside_convex_hull": [str(t) for t in outside],
+        "predictor_weights": (
+            {}
+            if d.predictors is None or d.predictors.v is None
+            else dict(zip(d.predictors.names, map(float, d.predictors.v), strict=True))
+        ),
     }
     return SyntheticControlFit(
         idata=idata,

@@ -96,7 +96,7 @@ def _sc_series(
     spec: Design,
     seed: int,
     series: str,
-    sii_method: str,
+    sii_method: Literal["unit", "phe", "quintile_bootstrap"],
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str] | None]:
     """The wide ``year x ICB`` series, its standard errors (SII) and the donors."""
     from hepcausal.causal.panels import ics_series

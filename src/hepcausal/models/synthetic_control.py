@@ -51,10 +51,13 @@ Method = Literal["bayesian_bootstrap", "dirichlet", "horseshoe"]
 __all__ = [
     "MapFitter",
     "Method",
+    "Predictors",
     "SyntheticControlData",
     "SyntheticControlPriors",
     "bootstrap_posterior",
     "build_model",
+    "learn_predictor_weights",
+    "predictor_fit",
     "simplex_weights",
 ]
 
@@ -101,6 +104,136 @@ class SyntheticControlPriors(Priors):
 
 
 @dataclass(frozen=True)
+class Predictors:
+    """Predictors of Abadie et al.: each is a pre-period average of a per-period value.
+
+    Predictor ``k`` of unit ``i`` is ``sum_t a[k, t] M[k, t, i] / sum_t a[k, t]``: an outcome lag
+    (``a`` = indicator of one period), the pre-period mean of the outcome (``a`` = 1) or of a
+    covariate (``a`` = 1 where observed; a time-invariant covariate is constant over ``t``).
+    Under the Bayesian bootstrap the averages use the draw's period weights ``a * p``.
+
+    Parameters
+    ----------
+    names : list of str
+        Predictor names.
+    values : numpy.ndarray
+        ``M``: ``(K, n_pre, 1 + J)``, treated unit first.
+    avg : numpy.ndarray
+        ``a``: ``(K, n_pre)`` non-negative averaging weights.
+    v : numpy.ndarray or None
+        Predictor weights (``K``, simplex), learned by :func:`learn_predictor_weights` when None.
+    """
+
+    names: list[str]
+    values: np.ndarray
+    avg: np.ndarray
+    v: np.ndarray | None = None
+
+    def matrix(self, period_weights: np.ndarray | None = None) -> np.ndarray:
+        """The ``(K, 1 + J)`` predictor values, standardised per predictor across units.
+
+        Parameters
+        ----------
+        period_weights : numpy.ndarray, optional
+            ``(n_pre,)`` weights multiplying the averaging weights.
+
+        Returns
+        -------
+        numpy.ndarray
+            Predictor values (row = predictor; column 0 = treated).
+        """
+        a = self.avg if period_weights is None else self.avg * period_weights[None, :]
+        a = a / a.sum(axis=1, keepdims=True)
+        P = np.einsum("kt,kti->ki", a, self.values)
+        sd = P.std(axis=1, keepdims=True)
+        return P / np.where(sd > 0, sd, 1.0)
+
+    def subset(self, cols: list[int]) -> Predictors:
+        """The predictors of a subset of units (column indices into ``values``).
+
+        Parameters
+        ----------
+        cols : list of int
+            Unit columns (the first becomes the treated unit).
+
+        Returns
+        -------
+        Predictors
+            A copy with those units and ``v`` re-learned later.
+        """
+        return Predictors(self.names, self.values[:, :, cols], self.avg, None)
+
+
+def predictor_fit(P: np.ndarray, v: np.ndarray, ridge: float = 0.0) -> np.ndarray:
+    """Inner problem: simplex weights matching the treated unit's predictors with weights ``v``.
+
+    Parameters
+    ----------
+    P : numpy.ndarray
+        ``(K, 1 + J)`` standardised predictors (column 0 = treated).
+    v : numpy.ndarray
+        ``(K,)`` predictor weights.
+    ridge : float
+        Ridge penalty.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(J,)`` donor weights.
+    """
+    return simplex_weights(P[:, 1:], P[:, 0], period_weights=v, ridge=ridge)
+
+
+def learn_predictor_weights(
+    P: np.ndarray, y_pre: np.ndarray, X_pre: np.ndarray, *, ridge: float = 0.0, seed: int = 0
+) -> np.ndarray:
+    """Outer problem of Abadie et al.: predictor weights minimising the pre-period outcome MSPE.
+
+    ``v* = argmin_v ||y_pre - X_pre w(v)||^2`` over the simplex of predictor weights, ``w(v)``
+    from :func:`predictor_fit`; Nelder-Mead on a softmax parameterisation from several starts
+    (equal weights, each predictor in turn dominant, random).
+
+    Parameters
+    ----------
+    P : numpy.ndarray
+        ``(K, 1 + J)`` standardised predictors.
+    y_pre, X_pre : numpy.ndarray
+        Pre-period outcomes of the treated unit ``(n,)`` and the donors ``(n, J)``.
+    ridge : float
+        Ridge penalty of the inner problem.
+    seed : int
+        Seed of the random starts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K,)`` predictor weights.
+    """
+    from scipy.optimize import minimize
+
+    K = P.shape[0]
+    if K == 1:
+        return np.ones(1)
+
+    def v_of(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    def loss(z: np.ndarray) -> float:
+        w = predictor_fit(P, v_of(z), ridge)
+        return float(np.mean((y_pre - X_pre @ w) ** 2))
+
+    rng = np.random.default_rng(seed)
+    starts = [np.zeros(K)] + [np.eye(K)[k] * 3.0 for k in range(K)]
+    starts += [rng.normal(0, 1.5, K) for _ in range(3)]
+    best = min(
+        (minimize(loss, z0, method="Nelder-Mead", options={"maxiter": 400 * K}) for z0 in starts),
+        key=lambda r: r.fun,
+    )
+    return v_of(best.x)
+
+
+@dataclass(frozen=True)
 class SyntheticControlData:
     """The validated panel (``hepcausal.causal.synthetic_control.prepare_panel``) as arrays.
 
@@ -124,6 +257,8 @@ class SyntheticControlData:
         Measurement standard errors of ``y`` and ``X``.
     m, s : float
         Standardisation: mean and SD of all pre-period values.
+    predictors : Predictors or None
+        Predictors matched as Abadie et al. (pre-period outcome summaries and covariates).
     """
 
     times: list[Any]
@@ -137,6 +272,7 @@ class SyntheticControlData:
     se_X: np.ndarray | None  # (T, J)
     m: float
     s: float
+    predictors: Predictors | None = None
 
 
 def build_model(
@@ -302,7 +438,14 @@ class MapFitter:
         n_pre = d.n_pre
         if self.method == "bayesian_bootstrap":
             Xs, ys = (d.X[:n_pre] - d.m) / d.s, (d.y[:n_pre] - d.m) / d.s
-            w = simplex_weights(Xs, ys, ridge=self._ridge * n_pre)
+            if d.predictors is not None:
+                P = d.predictors.matrix()
+                v = d.predictors.v
+                if v is None:
+                    v = learn_predictor_weights(P, ys, Xs, ridge=self._ridge)
+                w = predictor_fit(P, v, self._ridge)
+            else:
+                w = simplex_weights(Xs, ys, ridge=self._ridge * n_pre)
             return w, d.X @ w
         import pymc as pm
         from scipy.optimize import minimize
@@ -423,7 +566,11 @@ def bootstrap_posterior(
         rng = np.random.default_rng([seed, c])
         for i in range(draws):
             pw = rng.dirichlet(np.ones(n)) * n * prec
-            w = simplex_weights(X, y, period_weights=pw, ridge=pri.ridge * n)
+            if d.predictors is not None and d.predictors.v is not None:
+                P = d.predictors.matrix(pw)
+                w = predictor_fit(P, d.predictors.v, pri.ridge)
+            else:
+                w = simplex_weights(X, y, period_weights=pw, ridge=pri.ridge * n)
             rss = float((prec * (y - X @ w) ** 2).sum())
             scale2 = (nu0 * s0**2 + rss) / (nu0 + n)
             sig[c, i] = np.sqrt(scale2 * (nu0 + n) / rng.chisquare(nu0 + n))
