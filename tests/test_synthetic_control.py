@@ -316,3 +316,27 @@ def test_predictor_errors(panel_effect):
         fit_synthetic_control(
             wide, "treated", panel_effect.start, outcome_lags=[2003], method="dirichlet"
         )
+
+
+def test_joint_series_draws_keep_correlations(panel_effect, fit_effect):
+    """A draw-level shift common to every unit and year cancels in the synthetic control: the
+    joint draws must not widen the interval, the per-cell-SD approximation does."""
+    wide = panel_effect.wide
+    rng = np.random.default_rng(5)
+    shift = rng.normal(0, 1.0, size=(1000, 1, 1))
+    draws = wide.to_numpy()[None] + shift
+    f = fit_synthetic_control(
+        wide, "treated", panel_effect.start, outcome_draws=draws, settings=SET
+    )
+    assert f.meta["measurement_error"] == "joint series draws"
+    assert _width(f) < 1.1 * _width(fit_effect)
+    se = resolve_outcome_se(wide, outcome_draws=draws)
+    g = fit_synthetic_control(wide, "treated", panel_effect.start, outcome_se=se, settings=SET)
+    assert _width(g) > 1.3 * _width(fit_effect)
+    da = xr.DataArray(
+        draws.reshape(2, 500, *wide.shape),
+        dims=("chain", "draw", "year", "icb"),
+        coords={"year": list(wide.index), "icb": list(wide.columns)},
+    ).transpose("chain", "draw", "icb", "year")
+    h = fit_synthetic_control(wide, "treated", panel_effect.start, outcome_draws=da, settings=SET)
+    assert h.headline.mean == pytest.approx(f.headline.mean, abs=0.2)

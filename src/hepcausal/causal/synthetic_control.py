@@ -11,7 +11,10 @@ latent true values, ``obs ~ N(true, se)``.  Donors' pre-period true values are l
 ``y_obs ~ N(X_true w, sqrt(sigma^2 + se^2))`` (latent true value integrated out).  Post-period donor
 true values are drawn from ``N(X_obs, se)`` and the treated unit's true value from
 ``N(y_obs, se)``, so the effect (true minus counterfactual) carries every measurement error.
-``outcome_draws`` is summarised by its per-cell sd (a normal approximation).
+``outcome_draws`` (joint posterior draws of the whole panel, e.g. the gradient model's ICB x year
+SII): with the default ``method='bayesian_bootstrap'`` each weight draw is fitted on one draw of
+the series and its effect uses that same draw, so correlations across years and units carry
+through; the NUTS methods summarise the draws by their per-cell sd (a normal approximation).
 """
 
 from __future__ import annotations
@@ -121,6 +124,50 @@ def _se_from_draws(wide: pd.DataFrame, draws: object) -> pd.DataFrame:
             f"got {arr.shape}"
         )
     return pd.DataFrame(arr.std(axis=0, ddof=1), index=wide.index, columns=wide.columns)
+
+
+def align_series_draws(wide: pd.DataFrame, draws: object) -> np.ndarray:
+    """Joint draws of the panel as an ``(S, T, N)`` array aligned with ``wide``'s rows/columns.
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        ``time x unit`` panel (the point values).
+    draws : xarray.DataArray or numpy.ndarray
+        DataArray with ``chain``/``draw`` dims and two others (time, unit; any order, matched by
+        their coordinates), or an array ``(S, T, N)`` in ``wide``'s order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The aligned draws.
+    """
+    if isinstance(draws, xr.DataArray):
+        sample = [d for d in draws.dims if d in ("chain", "draw")]
+        other = [d for d in draws.dims if d not in ("chain", "draw")]
+        if len(other) != 2:
+            raise ValueError(f"outcome_draws needs dims (draw, time, unit), got {draws.dims}")
+        da = draws.stack(_s=sample) if sample else draws.expand_dims("_s")
+        c0 = [str(v) for v in da.coords[other[0]].values]
+        tdim, udim = (other[1], other[0]) if set(map(str, wide.columns)) <= set(c0) else other
+        units = [str(u) for u in da.coords[udim].values]
+        times = list(da.coords[tdim].values)
+        missing_u = [u for u in wide.columns if u not in units]
+        missing_t = [t for t in wide.index if t not in times]
+        if missing_u or missing_t:
+            raise ValueError(
+                f"outcome_draws lacks units {missing_u} / times {missing_t} of the panel"
+            )
+        da = da.assign_coords({udim: units}).transpose("_s", tdim, udim)
+        da = da.sel({tdim: list(wide.index), udim: [str(u) for u in wide.columns]})
+        return np.asarray(da.values, dtype=float)
+    arr = np.asarray(draws, dtype=float)
+    if arr.ndim != 3 or arr.shape[1:] != wide.shape:
+        raise ValueError(
+            f"outcome_draws must be (draw, time, unit) = (n, {wide.shape[0]}, {wide.shape[1]}), "
+            f"got {arr.shape}"
+        )
+    return arr
 
 
 def resolve_outcome_se(
@@ -376,6 +423,8 @@ def _counterfactual_draws(
     X = np.broadcast_to((d.X - d.m) / d.s, (S, *d.X.shape)).copy()
     if d.se_X is not None:
         seX = d.se_X / d.s
+        if x_err is None:  # bootstrap fit: the latent pre-period values are not sampled
+            x_err = rng.standard_normal((S, d.n_pre, X.shape[2]))
         X[:, : d.n_pre] += seX[: d.n_pre] * x_err  # posterior of the latent pre-period values
         X[:, d.n_pre :] += seX[d.n_pre :] * rng.standard_normal((S, T - d.n_pre, X.shape[2]))
     mu_s = np.einsum("stj,sj->st", X, w) + a[:, None]
@@ -439,9 +488,22 @@ def fit_synthetic_control(
         raise ValueError(
             f"method must be 'bayesian_bootstrap', 'dirichlet' or 'horseshoe', got {method!r}"
         )
+    joint = method == "bayesian_bootstrap" and outcome_draws is not None
     d = prepare_panel(
-        wide, treated, start, outcome_se, outcome_draws, donors, covariates, outcome_lags
+        wide,
+        treated,
+        start,
+        outcome_se,
+        None if joint else outcome_draws,
+        donors,
+        covariates,
+        outcome_lags,
     )
+    series_draws: np.ndarray | None = None
+    if joint:
+        sub = wide.copy()
+        sub.columns = [str(c) for c in sub.columns]
+        series_draws = align_series_draws(sub[[d.treated, *d.donors]], outcome_draws)
     pri = SyntheticControlPriors.from_any(priors)
     if d.predictors is not None:
         if method != "bayesian_bootstrap":
@@ -471,7 +533,15 @@ def fit_synthetic_control(
     if method == "bayesian_bootstrap":
         if intercept:
             raise ValueError("intercept=True needs method='dirichlet' (the bootstrap fit has none)")
-        bb = bootstrap_posterior(d, chains=s.chains, draws=s.draws, seed=s.seed, priors=pri)
+        if series_draws is not None:  # pair each bootstrap draw with one draw of the series
+            n_tot = s.chains * s.draws
+            idx = np.random.default_rng([s.seed, 99]).choice(
+                series_draws.shape[0], n_tot, replace=series_draws.shape[0] < n_tot
+            )
+            series_draws = series_draws[idx]
+        bb = bootstrap_posterior(
+            d, chains=s.chains, draws=s.draws, seed=s.seed, priors=pri, series_draws=series_draws
+        )
         coords = {"chain": np.arange(s.chains), "draw": np.arange(s.draws)}
         idata = az.InferenceData(
             posterior=xr.Dataset(
@@ -505,6 +575,11 @@ def fit_synthetic_control(
     a = flat("intercept") if "intercept" in post else np.zeros(w.shape[0])
     x_err = flat("X_err") if "X_err" in post else None
     mu, cf, eff = _counterfactual_draws(d, w, a, flat("sigma"), x_err, s.seed + 1)
+    if series_draws is not None:  # the series' own joint draws replace the observed values
+        noise = cf - mu
+        mu = np.einsum("stj,sj->st", series_draws[:, :, 1:], w) + a[:, None] * d.s
+        cf = mu + noise
+        eff = series_draws[:, :, 0] - cf
 
     times = d.times
     post_mask = np.arange(len(times)) >= d.n_pre
@@ -577,7 +652,9 @@ def fit_synthetic_control(
         "donors": d.donors,
         "n_pre": d.n_pre,
         "n_post": int(post_mask.sum()),
-        "measurement_error": d.se_y is not None,
+        "measurement_error": (
+            "joint series draws" if series_draws is not None else d.se_y is not None
+        ),
         "priors": {k: (np.asarray(v).tolist()) for k, v in pri.to_dict().items()},
         "settings": s.to_dict(),
         "standardisation": {"mean": d.m, "sd": d.s},

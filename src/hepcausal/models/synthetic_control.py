@@ -524,11 +524,15 @@ def bootstrap_posterior(
     draws: int,
     seed: int,
     priors: SyntheticControlPriors | Mapping[str, Any] | None = None,
+    series_draws: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Bayesian-bootstrap posterior of the simplex weights and the residual sd.
 
     See the module docstring (``method='bayesian_bootstrap'``).  Measurement error: the treated
-    unit's pre-period variances enter as precision weights of each period.
+    unit's pre-period variances enter as precision weights of each period; or ``series_draws``,
+    joint posterior draws of the whole panel (e.g. of a model's ICB x year SII), paired one to
+    one with the bootstrap draws so that the series' correlations across years and units carry
+    through (predictors, if any, use the point values).
 
     Parameters
     ----------
@@ -540,6 +544,8 @@ def bootstrap_posterior(
         Random seed.
     priors : SyntheticControlPriors, dict or None
         ``residual_scale``, ``residual_df`` and ``ridge`` are used.
+    series_draws : numpy.ndarray, optional
+        ``(chains * draws, T, 1 + J)`` draws of the panel on the original scale (treated first).
 
     Returns
     -------
@@ -566,6 +572,9 @@ def bootstrap_posterior(
         rng = np.random.default_rng([seed, c])
         for i in range(draws):
             pw = rng.dirichlet(np.ones(n)) * n * prec
+            if series_draws is not None:
+                Z = (series_draws[c * draws + i, :n] - d.m) / d.s
+                y, X = Z[:, 0], Z[:, 1:]
             if d.predictors is not None and d.predictors.v is not None:
                 P = d.predictors.matrix(pw)
                 w = predictor_fit(P, d.predictors.v, pri.ridge)
