@@ -340,3 +340,93 @@ def test_joint_series_draws_keep_correlations(panel_effect, fit_effect):
     ).transpose("chain", "draw", "icb", "year")
     h = fit_synthetic_control(wide, "treated", panel_effect.start, outcome_draws=da, settings=SET)
     assert h.headline.mean == pytest.approx(f.headline.mean, abs=0.2)
+
+
+# ----------------------------------------------------------------------------- registry adapter
+
+
+@pytest.fixture(scope="module")
+def nhs_small():
+    from hepcausal.data.synthetic import SimulationConfig, simulate_panel
+
+    return simulate_panel(SimulationConfig.small(n_practices=240, seed=2)).panel
+
+
+def test_adapter_sii_posterior_propagates_joint_draws(monkeypatch, nhs_small):
+    """series='sii_posterior': the gradient model's joint ICB x year SII draws reach the SC."""
+    import types
+
+    import hepcausal.models.gradient as gradient
+    from hepcausal import schema
+    from hepcausal.causal.design import DesignError
+    from hepcausal.diagnostics import Diagnostics
+    from hepcausal.experiments.adapters import synthetic_control
+    from hepcausal.spec import Design, Inference
+
+    icbs = ["QK1", "QJ2", "QE1", "QWO"]
+    years = sorted(nhs_small[schema.YEAR].unique())
+    rng = np.random.default_rng(0)
+    base = rng.normal(-0.3, 0.1, (len(icbs), len(years)))
+    shift = rng.normal(0, 0.2, (2, 300, 1, 1))  # common to every ICB-year within a draw
+    sii = xr.DataArray(
+        base[None, None] + shift,
+        dims=("chain", "draw", "icb", "year"),
+        coords={"icb": icbs, "year": years},
+    )
+    calls: dict = {}
+
+    def fake_fit_gradient(panel, outcome, **kw):
+        calls.update(kw)
+        diag = Diagnostics(1.0, 1000.0, 1000.0, 0, 300, 2)
+        return types.SimpleNamespace(
+            idata=types.SimpleNamespace(posterior={"sii": sii}), sii_var="sii", diagnostics=diag
+        )
+
+    monkeypatch.setattr(gradient, "fit_gradient", fake_fit_gradient)
+    inf = Inference(settings=SET.with_(draws=300))
+    design = Design(comparators=icbs[1:], start_year=years[2])
+    f = synthetic_control(nhs_small, schema.GP_FTE, design, inf, series="sii_posterior")
+    assert calls["icbs"] == icbs and calls["rank_col"] == schema.DEPRIVATION_RANK
+    assert f.meta["series"] == "sii_posterior"
+    assert f.meta["measurement_error"] == "joint series draws"
+    # the common shift cancels: the effect draws equal those without it (up to residual noise)
+    assert f.series["observed"].to_numpy() == pytest.approx(base[0] + shift.mean(), abs=1e-9)
+    with pytest.raises(DesignError, match="population weights|weights"):
+        synthetic_control(
+            nhs_small,
+            schema.GP_FTE,
+            Design(comparators=icbs[1:], start_year=years[2], weights=schema.LIST_SIZE),
+            inf,
+            series="sii_posterior",
+        )
+
+
+def test_adapter_predictors(nhs_small):
+    from hepcausal import schema
+    from hepcausal.experiments.adapters import ics_predictors, synthetic_control
+    from hepcausal.experiments.registry import get_entry
+    from hepcausal.spec import Design, Inference
+
+    icbs = ["QK1", "QJ2", "QE1", "QWO"]
+    tab = ics_predictors(nhs_small, ["list_size", "deprivation", "staffing_mix"], icbs)
+    assert set(tab.columns) == {"time", "unit", "list_size", "deprivation", "staffing_mix"}
+    assert tab["staffing_mix"].between(0, 1).all()
+    opts = get_entry("synthetic_control").parse_options({"predictors": ["deprivation"]})
+    assert opts.predictors == ["deprivation"]
+    with pytest.raises(Exception, match="staffing"):
+        get_entry("synthetic_control").parse_options({"predictors": ["staffing"]})
+    years = sorted(nhs_small[schema.YEAR].unique())
+    f = synthetic_control(
+        nhs_small,
+        schema.GP_FTE,
+        Design(comparators=icbs[1:], start_year=years[3]),
+        Inference(settings=SET.with_(draws=100)),
+        series="mean",
+        predictors=["list_size", "deprivation", "staffing_mix"],
+    )
+    assert set(f.meta["predictor_weights"]) == {
+        "outcome_mean",
+        "list_size",
+        "deprivation",
+        "staffing_mix",
+    }

@@ -137,16 +137,109 @@ def _sc_series(
     return wide, outcome_se, donors
 
 
+PredictorName = Literal["list_size", "deprivation", "staffing_mix"]
+STAFF_COLUMNS = (schema.GP_FTE, schema.NURSE_FTE, schema.DPC_FTE, schema.ADMIN_FTE)
+
+
+def ics_predictors(
+    panel: pd.DataFrame, names: Sequence[str], units: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """ICB-year predictors of the synthetic control (long format: ``unit``, ``time``, one column
+    per predictor).
+
+    ``list_size``: mean practice list size; ``deprivation``: population-weighted mean IMD score;
+    ``staffing_mix``: GP share of the population-weighted FTE per 1,000 of GPs, nurses, direct
+    patient care and admin staff.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice-year panel.
+    names : sequence of {"list_size", "deprivation", "staffing_mix"}
+        Predictors.
+    units : sequence of str, optional
+        ICBs to keep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The long predictor table.
+    """
+    from hepcausal.causal.panels import ics_series
+
+    out: dict[str, pd.DataFrame] = {}
+    for name in names:
+        if name == "list_size":
+            wide = ics_series(panel, schema.LIST_SIZE, stat="unweighted_mean", units=units)
+        elif name == "deprivation":
+            wide = ics_series(panel, schema.IMD, units=units)
+        elif name == "staffing_mix":
+            missing = [c for c in STAFF_COLUMNS if c not in panel.columns]
+            if missing:
+                raise KeyError(f"predictor 'staffing_mix' needs panel columns {missing}")
+            parts = {c: ics_series(panel, c, units=units) for c in STAFF_COLUMNS}
+            wide = parts[schema.GP_FTE] / sum(parts.values())
+        else:
+            raise ValueError(
+                f"unknown predictor {name!r}; valid: list_size, deprivation, staffing_mix"
+            )
+        out[name] = wide
+    long = (
+        pd.concat({k: v.stack() for k, v in out.items()}, axis=1)
+        .rename_axis(["time", "unit"])
+        .reset_index()
+    )
+    long["unit"] = long["unit"].astype(str)
+    return long
+
+
+def _sii_posterior(
+    panel: pd.DataFrame, outcome: str, spec: Design, inf: Inference, units: list[str] | None
+) -> tuple[pd.DataFrame, Any, Any]:
+    """Fit the gradient model; its ICB x year SII posterior mean (wide) and joint draws."""
+    import inspect
+
+    from hepcausal.models.gradient import fit_gradient
+
+    if spec.rank_col is None:
+        raise DesignError("series='sii_posterior' needs a rank: set Design.rank_col")
+    extra: dict[str, Any] = {}
+    if spec.weights is not None:
+        if "weights" not in inspect.signature(fit_gradient).parameters:
+            raise DesignError(
+                f"Design.weights = {spec.weights!r}: the gradient model of this version has no "
+                "population weights, so series='sii_posterior' cannot be population-weighted; "
+                "leave Design.weights unset"
+            )
+        extra["weights"] = spec.weights
+    g = fit_gradient(
+        panel,
+        outcome,
+        rank_col=spec.rank_col,
+        backend=inf.backend,
+        settings=inf.settings,
+        icbs=units,
+        **extra,
+    )
+    da = g.idata.posterior[g.sii_var]
+    da = da.assign_coords(icb=[str(c) for c in da.coords["icb"].values])
+    mean = da.mean(("chain", "draw")).transpose("year", "icb").to_pandas()
+    mean.columns = [str(c) for c in mean.columns]
+    return mean.sort_index(), da, g
+
+
 def synthetic_control(
     panel: pd.DataFrame,
     outcome: str,
     design: Design | None = None,
     inference: Inference | None = None,
     *,
-    series: Literal["sii", "mean"] = "sii",
+    series: Literal["sii", "mean", "sii_posterior"] = "sii",
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit",
     method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap",
     intercept: bool = False,
+    predictors: Sequence[PredictorName] = (),
+    outcome_lags: Sequence[int] = (),
 ) -> Any:
     """Bayesian synthetic control of the treated ICB's yearly series against the comparators.
 
@@ -156,17 +249,24 @@ def synthetic_control(
     Parameters
     ----------
     {estimator parameters}
-    series : {"sii", "mean"}
+    series : {"sii", "mean", "sii_posterior"}
         ``'sii'``: the classical SII of ``outcome`` on the rank per ICB-year
         (:func:`hepcausal.inequality.classical.sii_table`, ``sii_method``), with its standard
         errors passed as measurement error; ``'mean'``: population-weighted ICB means
-        (:func:`hepcausal.causal.panels.ics_series`).
+        (:func:`hepcausal.causal.panels.ics_series`); ``'sii_posterior'``: the gradient model
+        (:func:`hepcausal.models.gradient.fit_gradient`, same sampler settings) is fitted and
+        its joint posterior draws of the ICB x year SII are propagated (population-weighted
+        when ``Design.weights`` is set and the gradient model supports it).
     sii_method : {"unit", "phe", "quintile_bootstrap"}
         SII method of the ``'sii'`` series.
     method : {"bayesian_bootstrap", "dirichlet", "horseshoe"}
         Weight posterior, as :func:`hepcausal.causal.synthetic_control.fit_synthetic_control`.
     intercept : bool
         Intercept of the Dirichlet synthetic control.
+    predictors : sequence of {"list_size", "deprivation", "staffing_mix"}
+        ICB-year predictors matched as Abadie et al. (:func:`ics_predictors`).
+    outcome_lags : sequence of int
+        Pre-period years whose series values are predictors.
 
     Returns
     -------
@@ -176,14 +276,32 @@ def synthetic_control(
     from hepcausal.causal.synthetic_control import fit_synthetic_control
     from hepcausal.outcomes import units_of
 
-    spec, inf = _specs(design, inference, "synthetic control")
+    spec = design if design is not None else Design()
+    inf = inference if inference is not None else Inference()
+    if spec.weights is not None and series != "sii_posterior":
+        spec, inf = _specs(design, inference, f"synthetic control on series={series!r}")
     if inf.backend != "pymc":
         raise ValueError(
             "the synthetic control has a PyMC backend only: set estimator.backend = 'pymc'"
         )
-    wide, outcome_se, donors = _sc_series(
-        panel, outcome, spec, inf.settings.seed, series, sii_method
-    )
+    draws = None
+    gradient_meta: dict[str, Any] = {}
+    if series == "sii_posterior":
+        donors = None if spec.comparators == "all" else [str(c) for c in spec.comparators]
+        units = None if donors is None else [spec.treated, *donors]
+        wide, draws, gfit = _sii_posterior(panel, outcome, spec, inf, units)
+        outcome_se = None
+        gradient_meta = {
+            "gradient_diagnostics": gfit.diagnostics.to_dict(),
+            "sii_var": gfit.sii_var,
+        }
+    else:
+        wide, outcome_se, donors = _sc_series(
+            panel, outcome, spec, inf.settings.seed, series, sii_method
+        )
+    covariates = None
+    if predictors:
+        covariates = ics_predictors(panel, predictors, [str(c) for c in wide.columns])
     fit = fit_synthetic_control(
         wide,
         spec.treated,
@@ -192,6 +310,9 @@ def synthetic_control(
         intercept=intercept,
         donors=donors,
         outcome_se=outcome_se,
+        outcome_draws=draws,
+        covariates=covariates,
+        outcome_lags=tuple(outcome_lags),
         settings=inf.settings,
         priors=inf.priors,
         hdi_prob=inf.hdi_prob,
@@ -200,6 +321,7 @@ def synthetic_control(
     )
     fit.meta.setdefault("series", series)
     fit.meta.setdefault("outcome", outcome)
+    fit.meta.update(gradient_meta)
     return fit
 
 

@@ -100,10 +100,12 @@ class GradientOptions(_Options):
 class SyntheticControlOptions(_Options):
     """Options of the synthetic-control adapter (:func:`adapters.synthetic_control`)."""
 
-    series: Literal["sii", "mean"] = "sii"
+    series: Literal["sii", "mean", "sii_posterior"] = "sii"
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
     method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap"
     intercept: bool = False
+    predictors: list[Literal["list_size", "deprivation", "staffing_mix"]] = []
+    outcome_lags: list[int] = []
 
 
 class SdidOptions(_Options):
@@ -234,6 +236,8 @@ def _event_study_uses(options: BaseModel) -> frozenset[str]:
 def _synthetic_control_uses(options: BaseModel) -> frozenset[str]:
     assert isinstance(options, SyntheticControlOptions)
     base = frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"})
+    if options.series == "sii_posterior":
+        return base | {"rank_col", "weights"}
     return base | {"rank_col"} if options.series == "sii" else base
 
 
