@@ -166,3 +166,12 @@ def test_convex_hull_warning():
     with pytest.warns(UserWarning, match="outside the donors' range"):
         f = fit_synthetic_control(wide, "treated", p.start, settings=SET)
     assert len(f.meta["outside_convex_hull"]) == 12
+
+
+def test_leave_one_out_figure(big_effect):
+    from hepcausal import plots
+    from hepcausal.causal.placebo import leave_one_out
+
+    p, wide = big_effect
+    figs = {stem for stem, _f, _c in plots.result_figures(leave_one_out(wide, "treated", p.start))}
+    assert figs == {"leave_one_out"}

@@ -247,7 +247,7 @@ def fit_sdid(
         raise ValueError(f"the placebo variance needs more controls ({n0}) than treated ({n1})")
     est = _estimate(Y, n0, t0, estimator)
     variants: tuple[SdidEstimator, ...] = ("sdid", "sc", "did")
-    comparison = {k: _estimate(Y, n0, t0, k).tau for k in variants}
+    comparison: dict[str, float] = {k: _estimate(Y, n0, t0, k).tau for k in variants}
     rng = np.random.default_rng(seed)
     Yc = Y[:n0]
     taus = np.empty(replications)

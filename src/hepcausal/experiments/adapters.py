@@ -167,6 +167,7 @@ def ics_predictors(
     """
     from hepcausal.causal.panels import ics_series
 
+    units = None if units is None else list(units)
     out: dict[str, pd.DataFrame] = {}
     for name in names:
         if name == "list_size":

@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hepcausal.causal.event_study import EventStudyFit
-from hepcausal.causal.placebo import PlaceboInTimeResult, PlaceboResult
+from hepcausal.causal.placebo import LeaveOneOutResult, PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.sdid import SdidFit
 from hepcausal.causal.synthetic_control import SyntheticControlFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
@@ -373,6 +373,24 @@ def _placebo_figures(result: PlaceboResult) -> Figures:
             "In-space placebo test: post/pre RMSPE ratio of each unit; the treated unit is "
             "highlighted and the exact permutation p-value is its rank over the units.",
         ),
+    ]
+
+
+@result_figures.register
+def _leave_one_out_figures(result: LeaveOneOutResult) -> Figures:
+    fig = plot_placebo_gaps(
+        result.gaps,
+        treated="none",
+        treatment_year=int(result.start),
+        treated_label=f"{icb_label(result.treated)}, all donors",
+    )
+    return [
+        (
+            "leave_one_out",
+            fig,
+            "Leave-one-out donors: gap with all donors (highlighted) and dropping each donor with "
+            "a positive weight in turn (grey).",
+        )
     ]
 
 
