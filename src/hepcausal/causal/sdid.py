@@ -28,7 +28,7 @@ approximation ``N(tau, V)`` the paper uses for its confidence intervals; they ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,7 +50,15 @@ __all__ = ["SdidEstimator", "SdidFit", "SdidPriors", "fit_sdid", "sdid_estimate"
 
 @dataclass(frozen=True)
 class SdidPriors(Priors):
-    """The synthetic DiD has no priors (its regularisation is the paper's, from the data)."""
+    """Regularisation of the synthetic DiD (it has no priors; the paper's values by default).
+
+    Parameters
+    ----------
+    zeta_scale : float
+        Multiplier of the paper's unit-weight regularisation ``zeta_omega`` (1 = the paper's).
+    """
+
+    zeta_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,9 @@ def sdid_estimate(
     return e.tau, e.omega, e.lam, reg
 
 
-def _estimate(Y: np.ndarray, n0: int, t0: int, estimator: SdidEstimator) -> _Estimate:
+def _estimate(
+    Y: np.ndarray, n0: int, t0: int, estimator: SdidEstimator, zeta_scale: float = 1.0
+) -> _Estimate:
     N, T = Y.shape
     n1, t1 = N - n0, T - t0
     co_pre = Y[:n0, :t0]
@@ -108,7 +118,7 @@ def _estimate(Y: np.ndarray, n0: int, t0: int, estimator: SdidEstimator) -> _Est
         omega = simplex_weights(co_pre.T, b, ridge=z_o**2 * t0)
         lam = np.zeros(t0)
     else:
-        z_o = (n1 * t1) ** 0.25 * noise
+        z_o = zeta_scale * (n1 * t1) ** 0.25 * noise
         z_l = 1e-6 * noise
         omega = simplex_weights(_centre(co_pre.T, 0), b - b.mean(), ridge=z_o**2 * t0)
         c = Y[:n0, t0:].mean(axis=1)
@@ -197,6 +207,7 @@ def fit_sdid(
     estimator: SdidEstimator = "sdid",
     donors: Sequence[str] | None = None,
     replications: int = 200,
+    priors: SdidPriors | Mapping[str, Any] | None = None,
     seed: int = 20211,
     n_draws: int = 4000,
     hdi_prob: float = 0.95,
@@ -219,6 +230,8 @@ def fit_sdid(
         Control units (default: every other column).
     replications : int
         Placebo replications of the variance (the paper: 200).
+    priors : SdidPriors, dict or None
+        ``zeta_scale`` (default 1: the paper's regularisation).
     seed : int
         Random seed of the placebo draws and of the normal-approximation draws.
     n_draws : int
@@ -245,15 +258,16 @@ def fit_sdid(
     n1 = len(tr)
     if n0 <= n1:
         raise ValueError(f"the placebo variance needs more controls ({n0}) than treated ({n1})")
-    est = _estimate(Y, n0, t0, estimator)
+    zs = SdidPriors.from_any(priors).zeta_scale
+    est = _estimate(Y, n0, t0, estimator, zs)
     variants: tuple[SdidEstimator, ...] = ("sdid", "sc", "did")
-    comparison: dict[str, float] = {k: _estimate(Y, n0, t0, k).tau for k in variants}
+    comparison: dict[str, float] = {k: _estimate(Y, n0, t0, k, zs).tau for k in variants}
     rng = np.random.default_rng(seed)
     Yc = Y[:n0]
     taus = np.empty(replications)
     for b in range(replications):
         perm = rng.permutation(n0)
-        taus[b] = _estimate(Yc[perm], n0 - n1, t0, estimator).tau
+        taus[b] = _estimate(Yc[perm], n0 - n1, t0, estimator, zs).tau
     se = float(np.sqrt(taus.var(ddof=1)))
     draws = rng.normal(est.tau, se, size=n_draws)
     chains = 4 if n_draws % 4 == 0 else 1

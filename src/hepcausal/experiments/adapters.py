@@ -239,8 +239,8 @@ def synthetic_control(
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit",
     method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap",
     intercept: bool = False,
-    predictors: Sequence[PredictorName] = (),
-    outcome_lags: Sequence[int] = (),
+    predictors: Sequence[PredictorName] | None = None,
+    outcome_lags: Sequence[int] | None = None,
 ) -> Any:
     """Bayesian synthetic control of the treated ICB's yearly series against the comparators.
 
@@ -313,7 +313,7 @@ def synthetic_control(
         outcome_se=outcome_se,
         outcome_draws=draws,
         covariates=covariates,
-        outcome_lags=tuple(outcome_lags),
+        outcome_lags=tuple(outcome_lags or ()),
         settings=inf.settings,
         priors=inf.priors,
         hdi_prob=inf.hdi_prob,
@@ -371,6 +371,7 @@ def sdid(
         estimator=variant,
         donors=donors,
         replications=replications,
+        priors=inf.priors,
         seed=inf.settings.seed,
         hdi_prob=inf.hdi_prob,
         rope=None if inf.rope == "auto" else inf.rope,

@@ -104,8 +104,8 @@ class SyntheticControlOptions(_Options):
     sii_method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
     method: Literal["bayesian_bootstrap", "dirichlet", "horseshoe"] = "bayesian_bootstrap"
     intercept: bool = False
-    predictors: list[Literal["list_size", "deprivation", "staffing_mix"]] = []
-    outcome_lags: list[int] = []
+    predictors: list[Literal["list_size", "deprivation", "staffing_mix"]] | None = None
+    outcome_lags: list[int] | None = None
 
 
 class SdidOptions(_Options):
