@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 import warnings
 from pathlib import Path
@@ -112,7 +113,10 @@ def run_realdata() -> None:
     from hepcausal.experiments.adapters import _sc_series
     from hepcausal.spec import Design
 
-    panel = build_nhs_panel()
+    data_dir = os.environ.get("HEPCAUSAL_NHS_DATA")
+    if not data_dir:
+        raise SystemExit("--realdata needs HEPCAUSAL_NHS_DATA (the NHS files' folder)")
+    panel = build_nhs_panel(data_dir).panel
     spec = Design(
         treated=S.LLR_ICB, comparators=list(S.PUBLISHED_COMPARATORS), start_year=S.HEP_START_YEAR
     )
@@ -131,10 +135,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-causalpy", action="store_true")
     ap.add_argument("--realdata", action="store_true")
+    ap.add_argument("--no-prop99", action="store_true")
     args = ap.parse_args()
     wide = prop99()
-    t = run_hepcausal(wide)
-    if not args.no_causalpy:
+    t = run_hepcausal(wide) if not args.no_prop99 else {"sc": float("nan")}
+    if not args.no_causalpy and not args.no_prop99:
         t_cp = run_causalpy(wide)
         print(
             f"time ratio CausalPy / hepcausal SC (same run): {t_cp / t['sc']:.1f}x "
