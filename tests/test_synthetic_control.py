@@ -23,6 +23,8 @@ from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import summarise_effect
 
 SET = SamplerSettings(draws=500, tune=500, chains=2, target_accept=0.95, seed=11)
+# deliberately short fits (2 x 100 draws, unit tests of the wiring): convergence warning expected
+SHORT = pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 EFFECT = 3.0
 SE = 0.6
 
@@ -102,6 +104,7 @@ def test_dirichlet_recovers_sparse_weights(fit_effect, panel_effect):
     assert w.drop(["d00", "d01", "d02"]).max() < 0.15
 
 
+@SHORT
 def test_horseshoe_fit(panel_effect):
     f = fit_synthetic_control(
         panel_effect.wide, "treated", panel_effect.start, method="horseshoe", settings=SET
@@ -278,6 +281,7 @@ def test_synthetic_nhs_ics_series():
 # ----------------------------------------------------------------------------- predictors
 
 
+@SHORT
 def test_predictors_long_and_wide_agree(panel_effect):
     wide = panel_effect.wide
     units = list(wide.columns)
@@ -296,6 +300,7 @@ def test_predictors_long_and_wide_agree(panel_effect):
     assert fw.headline.hdi_low <= EFFECT <= fw.headline.hdi_high
 
 
+@SHORT
 def test_time_varying_covariate_long_format(panel_effect):
     wide = panel_effect.wide
     long = wide.reset_index(names="time").melt(id_vars="time", var_name="unit", value_name="x")
@@ -401,6 +406,7 @@ def test_adapter_sii_posterior_propagates_joint_draws(monkeypatch, nhs_small):
         )
 
 
+@SHORT
 def test_adapter_predictors(nhs_small):
     from hepcausal import schema
     from hepcausal.experiments.adapters import ics_predictors, synthetic_control
