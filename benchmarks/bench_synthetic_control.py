@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hepcausal.causal.placebo import placebo_in_space
+from hepcausal.causal.placebo import leave_one_out, placebo_in_space, placebo_in_time
 from hepcausal.causal.sdid import fit_sdid
 from hepcausal.causal.synthetic_control import fit_synthetic_control
 
@@ -59,6 +59,8 @@ def run_hepcausal(wide: pd.DataFrame) -> dict[str, float]:
     pl = placebo_in_space(wide, "California", 1989)
     t_pl = time.perf_counter() - t0
     print(f"  {pl.summary()}  ranks by MSPE threshold {pl.ranks_by_threshold}; {t_pl:.1f} s")
+    print(f"  {placebo_in_time(wide, 'California', 1989).summary()}")
+    print(f"  {leave_one_out(wide, 'California', 1989).summary()}")
     t0 = time.perf_counter()
     sd = fit_sdid(wide, "California", 1989)
     t_sd = time.perf_counter() - t0
