@@ -120,7 +120,7 @@ def run_realdata() -> None:
         raise SystemExit("--realdata needs HEPCAUSAL_NHS_DATA (the NHS files' folder)")
     panel = build_nhs_panel(data_dir).panel
     spec = Design(
-        treated=S.LLR_ICB, comparators=list(S.PUBLISHED_COMPARATORS), start_year=S.HEP_START_YEAR
+        treated=S.LLR_ICB, comparators=tuple(S.PUBLISHED_COMPARATORS), start_year=S.HEP_START_YEAR
     )
     wide, se, donors = _sc_series(panel, S.GP_FTE, spec, 1, "sii", "unit")
     f = fit_synthetic_control(wide, S.LLR_ICB, S.HEP_START_YEAR, donors=donors, outcome_se=se)
