@@ -292,9 +292,11 @@ def synthetic_control(
         units = None if donors is None else [spec.treated, *donors]
         wide, draws, gfit = _sii_posterior(panel, outcome, spec, inf, units)
         outcome_se = None
+        likelihood = str(getattr(gfit, "likelihood", "gaussian"))
         gradient_meta = {
             "gradient_diagnostics": gfit.diagnostics.to_dict(),
             "sii_var": gfit.sii_var,
+            "gradient_likelihood": likelihood,
         }
     else:
         wide, outcome_se, donors = _sc_series(
@@ -318,7 +320,11 @@ def synthetic_control(
         priors=inf.priors,
         hdi_prob=inf.hdi_prob,
         rope=None if inf.rope == "auto" else inf.rope,
-        units=units_of(outcome),
+        units=(
+            units_of(outcome)
+            if gradient_meta.get("gradient_likelihood", "gaussian") in ("gaussian", "student_t")
+            else f"{gradient_meta['sii_var']} on the {gradient_meta['gradient_likelihood']} scale"
+        ),
     )
     fit.meta.setdefault("series", series)
     fit.meta.setdefault("outcome", outcome)
