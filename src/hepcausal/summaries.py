@@ -96,7 +96,7 @@ def summarise_effect(
         hdi_prob=hdi_prob,
         p_positive=p_pos,
         p_direction=max(p_pos, 1.0 - p_pos),
-        rope=rope,  # type: ignore[arg-type]
+        rope=rope,
         p_rope=p_rope,
         n_draws=int(x.size),
         units=units,

@@ -222,6 +222,7 @@ def _counterfactual_draws(
     X = np.broadcast_to((d.X - d.m) / d.s, (S, *d.X.shape)).copy()
     if d.se_X is not None:
         seX = d.se_X / d.s
+        assert x_err is not None  # drawn whenever the series carry standard errors
         X[:, : d.n_pre] += seX[: d.n_pre] * x_err  # posterior of the latent pre-period values
         X[:, d.n_pre :] += seX[d.n_pre :] * rng.standard_normal((S, T - d.n_pre, X.shape[2]))
     mu_s = np.einsum("stj,sj->st", X, w) + a[:, None]

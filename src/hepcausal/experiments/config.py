@@ -186,7 +186,7 @@ def _table_model(kind: Literal["synthetic", "inclusion"]) -> type[BaseModel]:
         from hepcausal.data.inclusion import InclusionRules as cls  # type: ignore[assignment]
     for f in dataclasses.fields(cls):
         fields[f.name] = (_field_type(f), None)
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{kind.title()}Table",
         __config__=ConfigDict(extra="forbid", strict=True),
         **fields,
@@ -732,7 +732,7 @@ class Config(BaseModel):
             d["sweep"] = {"grid": copy.deepcopy(self.sweep.grid), "mode": self.sweep.mode}
             if self.sweep.labels:
                 d["sweep"]["labels"] = copy.deepcopy(self.sweep.labels)
-        return _jsonify(d)  # type: ignore[no-any-return]
+        return _jsonify(d)
 
     def hash(self, data_fingerprint: str = "") -> str:
         """Stable sha256 of everything that changes the numbers (+ the data fingerprint).

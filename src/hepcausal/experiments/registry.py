@@ -126,7 +126,7 @@ class PriorSpec:
 
     def names(self) -> list[str]:
         """The valid prior keys."""
-        return [f.name for f in dataclasses.fields(self.load())]
+        return [f.name for f in dataclasses.fields(self.load())]  # type: ignore[arg-type]
 
     def validate(self, priors: Mapping[str, Any]) -> object:
         """The validated priors; ``ValueError`` naming an unknown key or a bad value."""

@@ -94,7 +94,7 @@ def inference_of(cfg: Config, cores: int | None = None) -> Inference:
     """
     rope = cfg.summary.rope_for(cfg.analysis.outcome)
     return Inference(
-        backend=cfg.estimator.backend,  # type: ignore[arg-type]
+        backend=cfg.estimator.backend,
         settings=cfg.sampler_settings(cores=cores),
         priors=dict(cfg.priors),
         rope="auto" if rope is None else None if rope == "none" else rope,  # type: ignore[arg-type]

@@ -72,7 +72,9 @@ def level_tag(level: float) -> str:
 
 def parse_confidence(confidence: float | Sequence[float], *, low: float = 0.9) -> tuple[float, ...]:
     """Confidence levels as fractions; accepts PHE's [0.9, 1) or [90, 100) forms, or a list."""
-    levels = [confidence] if np.isscalar(confidence) else list(confidence)  # type: ignore[list-item]
+    levels: list[float] = (
+        [float(confidence)] if isinstance(confidence, int | float) else list(confidence)
+    )
     if not levels:
         raise SIIInputError("confidence must contain at least one level")
     out = []

@@ -139,7 +139,7 @@ def sii(
         s = np.array([lo_s, hi_s])
         y1 = inverse_link(x_half + s / 2.0, value_type)
         y0 = inverse_link(x_half - s / 2.0, value_type)
-        return tuple((y1 - y0).tolist()), tuple((y1 / y0).tolist())  # type: ignore[return-value]
+        return tuple((y1 - y0).tolist()), tuple((y1 / y0).tolist())
 
     sii_ci: dict[float, tuple[float, float]] = {}
     rii_ci: dict[float, tuple[float, float]] = {}

@@ -279,10 +279,10 @@ def _quantile_method(
             weight_col="weight" if weighted else None,
             value_type=vt,
             transform=transform,
-            n_boot=n_boot,  # type: ignore[arg-type]
+            n_boot=n_boot,
             method=ci_method,
             confidence=confidence,
-            seed=rng,  # type: ignore[arg-type]
+            seed=rng,
         )
     k = int(q.max())
     means, pops, ses = np.empty(k), np.empty(k), np.empty(k)
@@ -299,7 +299,7 @@ def _quantile_method(
         pops,
         se=ses,
         value_type=vt,
-        transform=transform,  # type: ignore[arg-type]
+        transform=transform,
         confidence=confidence,
         n_sim=n_sim,
         seed=rng,

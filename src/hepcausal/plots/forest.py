@@ -65,7 +65,7 @@ def plot_forest(
     if rope is not None and np.isscalar(rope):
         r = abs(float(rope))  # type: ignore[arg-type]
         rope = (-r, r)
-    rope = rope if rope is not None else _rope_from_table(t)  # type: ignore[assignment]
+    rope = rope if rope is not None else _rope_from_table(t)
     n = len(t)
     ok = (
         t["ok"].astype("boolean").fillna(False).to_numpy(dtype=bool)

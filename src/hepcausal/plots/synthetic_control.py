@@ -131,7 +131,7 @@ def plot_synthetic_control(
             axs = list(axes)
             if len(axs) != 3:
                 raise ValueError("axes must be three Axes")
-            fig = axs[0].figure  # type: ignore[assignment]
+            fig = axs[0].figure
         a, b, c = axs
         a.plot(x, y, color=LLR_COLOUR, lw=1.6, marker="o", ms=3, zorder=4, label=treated_label)
         _band(a, x, cf, ACCENT_COLOUR, hdi_prob, ls="--", label="Synthetic control")
