@@ -132,3 +132,6 @@ def check_convergence(
             stacklevel=2,
         )
     return diag
+
+
+__all__ = ["ESS_MIN", "RHAT_MAX", "ConvergenceWarning", "Diagnostics", "check_convergence"]

@@ -561,3 +561,6 @@ def write_sweep_report(
     target = Path(out) if out is not None else sweep_dir / SWEEP_REPORT_NAME
     _write_atomic(target, page(title, "\n".join(parts)))
     return target
+
+
+__all__ = ["ReportError", "write_report", "write_sweep_report"]

@@ -100,3 +100,6 @@ def sample_pymc(
             **kwargs,
         )
     return idata
+
+
+__all__ = ["SamplerSettings", "fast_mode", "sample_pymc"]

@@ -106,3 +106,6 @@ def summarise_effect(
 def effects_table(effects: list[EffectSummary]) -> pd.DataFrame:
     """One row per estimand."""
     return pd.DataFrame([e.to_dict() for e in effects])
+
+
+__all__ = ["EffectSummary", "effects_table", "summarise_effect"]
