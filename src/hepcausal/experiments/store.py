@@ -76,7 +76,28 @@ def is_complete(run_dir: str | Path) -> bool:
 
 @dataclass
 class RunResult:
-    """A finished run: the fit, its config, where it is stored, and whether it came from cache."""
+    """A finished run: the fit, its config, where it is stored, and whether it came from cache.
+
+    Attributes
+    ----------
+    name : str
+        The run's name (the config's ``name``, or a sweep point's name).
+    run_dir : pathlib.Path
+        The run directory, ``<out_dir>/<name>-<hash[:12]>/``.
+    config : Config
+        The resolved, validated configuration of the run.
+    config_hash : str
+        Content hash of the resolved config and the data fingerprint (the cache key).
+    result : FitResult
+        The fit: posterior, estimands, effect summaries, diagnostics and truth.
+    cached : bool, default False
+        True when the run was loaded from an existing directory rather than fitted.
+    provenance : dict of str to object, default {}
+        Contents of ``provenance.json``: seed, sampler settings, data provenance, timings and
+        software environment.
+    figures : list of pathlib.Path, default []
+        Figure files written for the run.
+    """
 
     name: str
     run_dir: Path
@@ -229,7 +250,26 @@ def _load_truth(path: Path) -> dict[str, float] | None:
 
 
 def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
-    """Read a finished run directory back (posterior, effects, diagnostics, config)."""
+    """Read a finished run directory back (posterior, effects, diagnostics, config).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by :func:`save_run` (with a complete ``run.json`` and
+        ``idata.nc``).
+    cached : bool, default True
+        Value of the returned ``RunResult.cached``.
+
+    Returns
+    -------
+    RunResult
+        The stored fit, config, provenance and figure paths.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``run_dir`` is not a finished run.
+    """
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a finished hepcausal run (no complete run.json)")
