@@ -41,6 +41,18 @@ from hepcausal.summaries import EffectSummary
 
 RUN_MARKER = "run.json"
 
+__all__ = [
+    "RUN_MARKER",
+    "RunResult",
+    "is_complete",
+    "load_diagnostics",
+    "load_run",
+    "read_json",
+    "run_dir_name",
+    "save_run",
+    "write_json",
+]
+
 
 def run_dir_name(name: str, config_hash: str) -> str:
     """Directory name of a run: ``<name>-<first 12 characters of the hash>``.

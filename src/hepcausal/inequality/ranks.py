@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+__all__ = ["add_relative_rank", "ordered_relative_rank", "relative_rank"]
+
 
 def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Population-weighted relative rank of ``score``; higher score = more deprived.
