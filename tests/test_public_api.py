@@ -27,8 +27,12 @@ PUBLIC_MODULES = (
     "hepcausal.models.gradient",
     "hepcausal.models.families",
     "hepcausal.inequality.classical",
+    "hepcausal.inequality.ranks",
     "hepcausal.data.nhs",
+    "hepcausal.data.inclusion",
+    "hepcausal.data.validate",
     "hepcausal.data.synthetic",
+    "hepcausal.experiments.store",
     "hepcausal.plots",
     "hepcausal.report",
 )
@@ -48,16 +52,29 @@ def _entry_points() -> list[tuple[str, object]]:
 
 
 def _documented_params(doc: str) -> set[str]:
-    """Names listed in the numpydoc Parameters (or Attributes) section."""
+    """Names listed in the numpydoc Parameters (or Attributes) section.
+
+    A name line sits at the section header's own indentation (``name : type`` or a bare
+    ``name``; ``a, b : type`` names several; ``*args`` / ``**kwargs`` lose their stars).
+    Description lines are indented deeper and never count as names.
+    """
     names: set[str] = set()
     for header in ("Parameters", "Attributes"):
-        m = re.search(rf"^\s*{header}\n\s*-{{3,}}\n(.*?)(?:\n\s*\n\s*[A-Z][A-Za-z ]+\n\s*-{{3,}}|\Z)",
-                      doc, flags=re.S | re.M)
-        if m:
-            for line in m.group(1).splitlines():
-                hit = re.match(r"^\s*\**([A-Za-z_][\w, *]*?)\s*(?::|$)", line)
-                if hit and not line.startswith(" " * 8):
-                    names.update(p.strip(" *") for p in hit.group(1).split(","))
+        m = re.search(
+            rf"^([ \t]*){header}\n[ \t]*-{{3,}}\n(.*?)"
+            r"(?=\n[ \t]*\n[ \t]*[A-Z][A-Za-z ]+\n[ \t]*-{3,}|\Z)",
+            doc,
+            flags=re.S | re.M,
+        )
+        if not m:
+            continue
+        base = len(m.group(1))
+        for line in m.group(2).splitlines():
+            if not line.strip() or len(line) - len(line.lstrip()) != base:
+                continue
+            hit = re.match(r"^[ \t]*(\**[A-Za-z_][\w, *]*?)[ \t]*(?::|$)", line)
+            if hit:
+                names.update(p.strip(" *") for p in hit.group(1).split(","))
     return names
 
 

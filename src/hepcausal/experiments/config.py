@@ -647,7 +647,31 @@ class SweepConfig(_Section):
 
 class Config(BaseModel):
     """A complete, validated experiment configuration (build it with :func:`config_from_dict`
-    or :func:`load_config`)."""
+    or :func:`load_config`).
+
+    Unknown keys are errors and the model is frozen (use ``with_overrides`` for a changed copy).
+
+    Attributes
+    ----------
+    name : str, default "experiment"
+        Experiment name, non-empty and without slashes (part of the run directory's name).
+    description : str, default ""
+        Free text.
+    data : DataConfig
+        ``[data]``: where the panel comes from (synthetic, NHS files or a panel file).
+    analysis : AnalysisConfig
+        ``[analysis]``: outcome, treated ICS, years and the other design choices.
+    estimator : EstimatorConfig
+        ``[estimator]``: the registry entry's name and its options.
+    priors : dict of str to object, default {}
+        ``[priors]``: overrides of the estimator's priors (validated by its ``Priors`` class).
+    sampler : SamplerConfig
+        ``[sampler]``: backend and MCMC settings.
+    summary : SummaryConfig
+        ``[summary]``: HDI probability and ROPE of the effect summaries.
+    sweep : SweepConfig or None, default None
+        ``[sweep]``: the grid of a sensitivity sweep; None for a single run.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 

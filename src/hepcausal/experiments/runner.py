@@ -158,6 +158,39 @@ def run_experiment(
     ``config`` is a :class:`Config` or a TOML path; ``overrides`` replaces dotted keys
     (e.g. ``{"sampler.draws": 200}``).  A config with a ``[sweep]`` table runs its base point.
     With ``force=True`` the run is refitted even when a cached result exists.
+
+    Parameters
+    ----------
+    config : Config or str or path-like
+        The experiment: a validated :class:`Config` or the path of a TOML file.
+    out_dir : str or Path, default "runs"
+        Parent folder; the run is stored in ``<out_dir>/<name>-<hash>/``, the hash covering
+        the resolved config and the data fingerprint.
+    force : bool, default False
+        Refit (and overwrite) even when a finished run with the same hash exists.
+    overrides : mapping of str to object or None, default None
+        Dotted config keys to replace before validation, e.g. ``{"sampler.draws": 200}``.
+    cores : int or None, default None
+        Processes for the sampler's chains; None: the sampler settings' default.
+    figures : bool, default True
+        Draw the result's figures into the run directory.
+
+    Returns
+    -------
+    RunResult
+        The fit, its config and run directory; ``cached`` is True when loaded from cache.
+
+    Raises
+    ------
+    ConfigError
+        When the config or an override is invalid.
+    TypeError
+        When the estimator does not return a :class:`~hepcausal.results.FitResult`.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the fit (fresh or cached) failed its convergence checks.
     """
     cfg = as_config(config)
     if overrides:

@@ -41,13 +41,53 @@ from hepcausal.summaries import EffectSummary
 
 RUN_MARKER = "run.json"
 
+__all__ = [
+    "RUN_MARKER",
+    "RunResult",
+    "is_complete",
+    "load_diagnostics",
+    "load_run",
+    "read_json",
+    "run_dir_name",
+    "save_run",
+    "write_json",
+]
+
 
 def run_dir_name(name: str, config_hash: str) -> str:
+    """Directory name of a run: ``<name>-<first 12 characters of the hash>``.
+
+    Parameters
+    ----------
+    name : str
+        The run's name.
+    config_hash : str
+        Content hash of the resolved config and data fingerprint.
+
+    Returns
+    -------
+    str
+        The directory name (not a path).
+    """
     return f"{name}-{config_hash[:12]}"
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
+    """Write JSON atomically (temp file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file; parent folders are created.
+    obj : object
+        Data to write; dataclasses, numpy values and pandas objects are converted, other
+        objects are written as ``str``, NaN as ``NaN``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -59,12 +99,43 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
+    """Read a JSON file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    object
+        The decoded data.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    ValueError
+        When it is not valid JSON (``json.JSONDecodeError``).
+    """
     with Path(path).open() as fh:
         return json.load(fh)
 
 
 def is_complete(run_dir: str | Path) -> bool:
-    """True when the directory holds a finished run."""
+    """True when the directory holds a finished run.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Candidate run directory.
+
+    Returns
+    -------
+    bool
+        True when ``run.json`` (with ``status == "complete"``) and ``idata.nc`` exist; False
+        otherwise, including when ``run.json`` is unreadable.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / RUN_MARKER).is_file() or not (run_dir / "idata.nc").is_file():
         return False
@@ -76,7 +147,28 @@ def is_complete(run_dir: str | Path) -> bool:
 
 @dataclass
 class RunResult:
-    """A finished run: the fit, its config, where it is stored, and whether it came from cache."""
+    """A finished run: the fit, its config, where it is stored, and whether it came from cache.
+
+    Attributes
+    ----------
+    name : str
+        The run's name (the config's ``name``, or a sweep point's name).
+    run_dir : pathlib.Path
+        The run directory, ``<out_dir>/<name>-<hash[:12]>/``.
+    config : Config
+        The resolved, validated configuration of the run.
+    config_hash : str
+        Content hash of the resolved config and the data fingerprint (the cache key).
+    result : FitResult
+        The fit: posterior, estimands, effect summaries, diagnostics and truth.
+    cached : bool, default False
+        True when the run was loaded from an existing directory rather than fitted.
+    provenance : dict of str to object, default {}
+        Contents of ``provenance.json``: seed, sampler settings, data provenance, timings and
+        software environment.
+    figures : list of pathlib.Path, default []
+        Figure files written for the run.
+    """
 
     name: str
     run_dir: Path
@@ -137,6 +229,41 @@ def save_run(
 
     ``figures`` is an optional callable ``(result, figures_dir) -> list[Path]`` run inside the
     temporary directory; its failure is recorded in ``run.json`` and warned about, not raised.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Parent folder of the run directory (created if missing).
+    name : str
+        The run's name.
+    config : Config
+        The resolved config, written as ``config.resolved.toml``.
+    config_hash : str
+        Content hash of config and data (the cache key; part of the directory name).
+    result : FitResult
+        The fit to store (posterior, effects, diagnostics, meta).
+    provenance : dict of str to object
+        Written as ``provenance.json``.
+    report : InclusionReport or None, keyword-only, default None
+        Inclusion report, written as ``inclusion.csv``, ``inclusion_dropped.csv`` and
+        ``inclusion.txt``.
+    truth : object or None, keyword-only, default None
+        True values per estimand term (synthetic data), written as ``truth.json``.
+    figures : callable or None, keyword-only, default None
+        ``(result, figures_dir) -> list[Path]``, drawing the run's figures.
+    force : bool, keyword-only, default False
+        Replace an existing finished run with the same directory name; otherwise an existing
+        finished run is kept and loaded instead.
+
+    Returns
+    -------
+    RunResult
+        The stored run (``cached`` is True when another process had finished it first).
+
+    Warns
+    -----
+    UserWarning
+        When ``figures`` raises (the fit is stored anyway).
     """
     import warnings
 
@@ -213,6 +340,18 @@ def _effects_from_csv(path: Path) -> dict[str, EffectSummary]:
 
 
 def load_diagnostics(path: str | Path) -> Diagnostics:
+    """Read ``diagnostics.json`` back into :class:`~hepcausal.diagnostics.Diagnostics`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``diagnostics.json`` written by :func:`save_run`.
+
+    Returns
+    -------
+    Diagnostics
+        The stored diagnostics; missing R-hat or ESS values become NaN.
+    """
     d = read_json(path)
     names = {f.name for f in fields(Diagnostics)}
     kw = {k: v for k, v in d.items() if k in names}
@@ -229,7 +368,26 @@ def _load_truth(path: Path) -> dict[str, float] | None:
 
 
 def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
-    """Read a finished run directory back (posterior, effects, diagnostics, config)."""
+    """Read a finished run directory back (posterior, effects, diagnostics, config).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by :func:`save_run` (with a complete ``run.json`` and
+        ``idata.nc``).
+    cached : bool, default True
+        Value of the returned ``RunResult.cached``.
+
+    Returns
+    -------
+    RunResult
+        The stored fit, config, provenance and figure paths.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``run_dir`` is not a finished run.
+    """
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a finished hepcausal run (no complete run.json)")

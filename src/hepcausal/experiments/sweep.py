@@ -148,7 +148,23 @@ def _get_dotted(d: dict[str, Any], key: str) -> Any:
 
 
 def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
-    """The sweep's points (a config without ``[sweep]`` is a single point)."""
+    """The sweep's points (a config without ``[sweep]`` is a single point).
+
+    Parameters
+    ----------
+    config : Config or str or path-like
+        A sweep config (with a ``[sweep]`` table) or the path of its TOML file.
+
+    Returns
+    -------
+    list of SweepPoint
+        One validated config per grid point, named ``<name>__<key>=<label>...``.
+
+    Raises
+    ------
+    ConfigError
+        When a point's config is invalid (the message names the point and its values).
+    """
     cfg = as_config(config)
     if cfg.sweep is None:
         return [SweepPoint(cfg.name, cfg, {}, {})]
@@ -235,7 +251,25 @@ def _row(point: SweepPoint, run_dir: Path, cached: bool) -> dict[str, Any]:
 
 @dataclass
 class SweepResult:
-    """A finished (or partly failed) sweep: the headline table and where everything is."""
+    """A finished (or partly failed) sweep: the headline table and where everything is.
+
+    Attributes
+    ----------
+    name : str
+        The sweep config's ``name``.
+    sweep_dir : pathlib.Path
+        ``<out_dir>/<name>/``: the runs (under ``runs/``), ``sweep.json`` and the tables.
+    table : pandas.DataFrame
+        One row per finished point: ``run``, one label column per swept key, the headline
+        estimand and its summary (mean, HDI, probability of direction, ...), diagnostics,
+        ``cached``, ``config_hash`` and ``run_dir``.
+    points : list of SweepPoint
+        Every point of the sweep, finished or not, in grid order.
+    failed : dict of str to str, default {}
+        Point name -> ``"ExceptionType: message"`` for the points that failed.
+    files : dict of str to pathlib.Path, default {}
+        The files written: ``"csv"``, ``"tex"`` and ``"forest"`` (when drawn).
+    """
 
     name: str
     sweep_dir: Path
@@ -318,6 +352,42 @@ def run_sweep(
     cluster instead.  ``figures=False`` skips each run's figures (the sweep forest plot is
     still drawn).  Finished runs are never refitted unless ``force``; ``on_run_done(row)`` is
     called after each run is recorded (e.g. for custom progress reporting).
+
+    Parameters
+    ----------
+    config : Config or str or path-like
+        The sweep config or the path of its TOML file.
+    out_dir : str or Path, default "runs"
+        Parent folder of the sweep directory.
+    workers : int, default 2
+        Local worker processes (``<= 1``: run in this process).
+    scheduler : str or distributed.Client or None, default None
+        Dask distributed scheduler to run the points on instead of local processes.
+    force : bool, default False
+        Refit every point even when a finished run exists.
+    progress : bool, default True
+        Show a progress bar.
+    cores : int or None, default None
+        Sampler processes per run; None with local workers shares the CPUs between them.
+    figures : bool, default True
+        Draw each run's figures.
+    on_run_done : callable or None, default None
+        Called with each finished point's table row (a dict).
+
+    Returns
+    -------
+    SweepResult
+        The headline table, the points, the failures and the files written.
+
+    Raises
+    ------
+    ConfigError
+        When the config or a point's config is invalid.
+
+    Warns
+    -----
+    UserWarning
+        When some points failed (they are listed in ``failed``, not raised).
     """
     cfg = as_config(config)
     points = expand_sweep(cfg)

@@ -60,8 +60,12 @@ def sii(
     Parameters
     ----------
     values, populations
-        One entry per quantile.  Ordered most -> least deprived unless ``quantile_order`` gives
-        sortable labels (ascending = most -> least deprived, e.g. IMD decile 1..10).
+        One entry per quantile (5 to 100 quantiles): the indicator value and the population.
+        Ordered most -> least deprived unless ``quantile_order`` is given.
+    quantile_order
+        Optional sortable labels, one per quantile (ascending = most -> least deprived, e.g.
+        IMD decile 1..10); the quantiles are sorted by them.  None: ``values`` are already in
+        order.
     se, lower, upper, ci_level
         Standard errors, or confidence limits at ``ci_level`` from which PHE derives them
         (``(g(upper) - g(lower)) / (2 z)`` with ``g`` the log/logit for rates/proportions).
