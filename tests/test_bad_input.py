@@ -704,6 +704,10 @@ CHECK_CASES: dict[str, CliCase] = {
         tiny_config(**{"data.source": "nhs", "data.data_dir": "UNRELATED"}),
         (r"'data\.data_dir'", r"not an NHS data folder"),
     ),
+    "sweep point with a start year outside the data": CliCase(
+        tiny_config(sweep={"grid": {"analysis.start_year": [2021, 2095]}}),
+        (r"sweep point bad__start_year=2095", r"'analysis\.start_year' = 2095"),
+    ),
     "--out an existing file": CliCase(
         tiny_config(), (r"--out .*out\.txt: is an existing file",), args=("--out", "OUTFILE")
     ),
@@ -837,6 +841,24 @@ def test_treated_icb_with_few_practices_is_a_warning(
     captured = capsys.readouterr()
     assert re.search(r"hepcausal: warning: .*ICB QK1.*practice", captured.err), captured.err
     assert "posterior about" in captured.out
+
+
+def test_exit_code_of_each_error_class() -> None:
+    from hepcausal.cli import CliError, exit_code
+
+    cases: dict[int, list[BaseException]] = {
+        2: [CliError("x"), ConfigError("x"), registry.UnknownEstimatorError("x")],
+        3: [
+            DataFileError(Path("f.csv"), "x"),
+            PanelValidationError("f.csv", ["x"]),
+            FileNotFoundError("f.csv"),
+            ColumnNotFoundError("x"),
+        ],
+        1: [SaveError("x", None), RuntimeError("x"), MemoryError()],
+    }
+    for code, errors in cases.items():
+        for exc in errors:
+            assert exit_code(exc) == code, type(exc).__name__
 
 
 def test_exit_codes_are_documented(capsys: pytest.CaptureFixture[str]) -> None:

@@ -281,6 +281,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config as ``run`` / ``sweep`` would, against the data each run would read."""
     import json
 
+    from hepcausal.experiments.config import ConfigError
     from hepcausal.experiments.inputs import prepare_data
     from hepcausal.experiments.runner import check_output, posterior_bytes, preflight
     from hepcausal.experiments.sweep import expand_sweep
@@ -300,7 +301,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             if key not in datasets:
                 datasets[key] = prepare_data(p.config)
             data = datasets[key]
-            warned += [f"{p.name}: {message}" for message in preflight(p.config, data)]
+            try:
+                warned += [f"{p.name}: {message}" for message in preflight(p.config, data)]
+            except ConfigError as exc:
+                if cfg.sweep is None:
+                    raise
+                raise ConfigError(f"sweep point {p.name} ({p.varied}): {exc}") from exc
             sizes[p.name] = f"posterior about {posterior_bytes(p.config, data.panel) / 1e9:,.2f} GB"
     print(f"\n# config OK: {len(points)} run(s)" + (" (data not read)" if args.no_data else ""))
     for p in points:
