@@ -968,7 +968,7 @@ def test_finished_fit_is_rescued_when_saving_fails(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_save_into", disk_full)
+    monkeypatch.setattr(store, "content_hashes", disk_full)  # after idata.nc is written
     monkeypatch.setenv("HEPCAUSAL_RESCUE_DIR", str(tmp_path / "rescue"))
     with pytest.raises(SaveError, match=r"saving it under .* failed.*No space left") as err:
         _run(config_from_dict(tiny_config()), tmp_path / "runs")

@@ -319,6 +319,33 @@ def _write_report(run_dir: Path, report: Any) -> None:
     (run_dir / "inclusion.txt").write_text(str(report) + "\n")
 
 
+class SaveError(OSError):
+    """Saving a finished fit failed; ``rescued`` is where its posterior was written (or None)."""
+
+    def __init__(self, message: str, rescued: Path | None) -> None:
+        super().__init__(message)
+        self.rescued = rescued
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _save_failed(
+    result: FitResult, name: str, config_hash: str, out_dir: Path, exc: Exception
+) -> SaveError:
+    rescued = rescue_idata(result, name, config_hash)
+    where = (
+        f"the posterior was saved to {rescued} (load it with arviz.from_netcdf)"
+        if rescued is not None
+        else "the posterior could not be rescued either"
+    )
+    return SaveError(
+        f"run {name!r}: the fit finished but saving it under {out_dir} failed "
+        f"({type(exc).__name__}: {exc}); {where}",
+        rescued,
+    )
+
+
 def save_run(
     out_dir: Path,
     name: str,
@@ -336,100 +363,60 @@ def save_run(
 
     ``figures`` is an optional callable ``(result, figures_dir) -> list[Path]`` run inside the
     temporary directory; its failure is recorded in ``run.json`` and warned about, not raised.
+    When anything else fails, the posterior is written to a rescue file and a
+    :class:`SaveError` says where.
     """
     final = out_dir / run_dir_name(name, config_hash)
     tmp = out_dir / _tmp_name(final)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        return _save_into(
-            tmp, final, out_dir, name, config, config_hash, result, provenance,
-            report=report, truth=truth, figures=figures, force=force,
-        )  # fmt: skip
-    except Exception as exc:
+        result.save(tmp / "idata.nc")
+        result.summary().to_csv(tmp / "summary.csv", index=False)
+        write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
+        (tmp / "config.resolved.toml").write_text(config.to_toml())
+        write_json(tmp / "meta.json", result.meta)
+        _write_report(tmp, report)
+        if truth is not None:
+            write_json(tmp / "truth.json", truth)
+        fig_paths: list[Path] = []
+        fig_error = None
+        if figures is not None:
+            try:
+                fig_paths = [Path(p) for p in (figures(result, tmp / "figures") or [])]
+            except Exception as exc:  # figures must never lose a finished fit
+                fig_error = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"figures for run {name!r} failed: {fig_error}", stacklevel=2)
+        rel_figs = [str(p.relative_to(tmp)) if p.is_relative_to(tmp) else str(p) for p in fig_paths]
+        write_json(tmp / "provenance.json", provenance)
+        marker = {
+            "status": "complete",
+            "name": name,
+            "config_hash": config_hash,
+            "estimator": config.estimator.name,
+            "headline": result.headline.to_dict(),
+            "diagnostics_ok": result.diagnostics.ok,
+            "figures": rel_figs,
+            "figures_error": fig_error,
+            "files": content_hashes(tmp),
+        }
+        write_json(tmp / RUN_MARKER, marker)
+        if final.exists():
+            if not force and verify_run(final) is None:
+                shutil.rmtree(tmp)  # another process finished the same run first
+                return load_run(final, cached=True)
+            old = out_dir / f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    except Exception as exc:  # a finished fit is never lost: rescue its posterior first
         shutil.rmtree(tmp, ignore_errors=True)
-        rescued = rescue_idata(result, name, config_hash)
-        where = (
-            f"the posterior was saved to {rescued} (load it with arviz.from_netcdf)"
-            if rescued is not None
-            else "the posterior could not be rescued either"
-        )
-        raise SaveError(
-            f"run {name!r}: the fit finished but saving it under {out_dir} failed "
-            f"({type(exc).__name__}: {exc}); {where}",
-            rescued,
-        ) from exc
+        raise _save_failed(result, name, config_hash, out_dir, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-class SaveError(OSError):
-    """Saving a finished fit failed; ``rescued`` is where its posterior was written (or None)."""
-
-    def __init__(self, message: str, rescued: Path | None) -> None:
-        super().__init__(message)
-        self.rescued = rescued
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _save_into(
-    tmp: Path,
-    final: Path,
-    out_dir: Path,
-    name: str,
-    config: Config,
-    config_hash: str,
-    result: FitResult,
-    provenance: dict[str, Any],
-    *,
-    report: Any,
-    truth: Any,
-    figures: Any,
-    force: bool,
-) -> RunResult:
-    result.save(tmp / "idata.nc")
-    result.summary().to_csv(tmp / "summary.csv", index=False)
-    write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
-    (tmp / "config.resolved.toml").write_text(config.to_toml())
-    write_json(tmp / "meta.json", result.meta)
-    _write_report(tmp, report)
-    if truth is not None:
-        write_json(tmp / "truth.json", truth)
-    fig_paths: list[Path] = []
-    fig_error = None
-    if figures is not None:
-        try:
-            fig_paths = [Path(p) for p in (figures(result, tmp / "figures") or [])]
-        except Exception as exc:  # figures must never lose a finished fit
-            fig_error = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"figures for run {name!r} failed: {fig_error}", stacklevel=2)
-    rel_figs = [str(p.relative_to(tmp)) if p.is_relative_to(tmp) else str(p) for p in fig_paths]
-    write_json(tmp / "provenance.json", provenance)
-    marker = {
-        "status": "complete",
-        "name": name,
-        "config_hash": config_hash,
-        "estimator": config.estimator.name,
-        "headline": result.headline.to_dict(),
-        "diagnostics_ok": result.diagnostics.ok,
-        "figures": rel_figs,
-        "figures_error": fig_error,
-        "files": content_hashes(tmp),
-    }
-    write_json(tmp / RUN_MARKER, marker)
-    if final.exists():
-        if not force and verify_run(final) is None:
-            shutil.rmtree(tmp)  # another process finished the same run first
-            return load_run(final, cached=True)
-        old = out_dir / f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
     figs = [final / p for p in rel_figs]
     return RunResult(name, final, config, config_hash, result, False, provenance, figs)
 
