@@ -599,6 +599,7 @@ import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import tomllib  # noqa: E402
 import warnings  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -831,6 +832,32 @@ def test_check_reads_the_panel_file_and_prints_every_line(
     assert err.count("\n") >= 3, err
     for pattern in ("panel\\.csv", S.GP_FTE, "negative", "line 4", S.QOF, "line 7"):
         assert re.search(pattern, err), f"{pattern!r} not in {err!r}"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "damage", "named"),
+    [
+        ("gpps", lambda p: p, r"column 'gpps_overall_good' is not in the panel"),
+        ("nurse", lambda p: p.assign(nurse_fte_per_1k=float("nan")), r"no observed values"),
+    ],
+)
+def test_outcome_absent_from_the_panel_names_the_key(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    good_panel: pd.DataFrame,
+    outcome: str,
+    damage: Callable[[pd.DataFrame], pd.DataFrame],
+    named: str,
+) -> None:
+    path = _panel_config(
+        tmp_path, damage(good_panel.drop(columns="gpps_overall_good", errors="ignore"))
+    )
+    cfg = tomllib.loads(path.read_text())
+    cfg["analysis"]["outcome"] = outcome
+    path.write_text(tomli_w.dumps(cfg))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"'analysis\.outcome': .*{named}", err), err
 
 
 def test_treated_icb_with_few_practices_is_a_warning(

@@ -283,7 +283,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from hepcausal.experiments.config import ConfigError
     from hepcausal.experiments.inputs import prepare_data
-    from hepcausal.experiments.runner import check_output, posterior_bytes, preflight
+    from hepcausal.experiments.runner import (
+        MAX_POSTERIOR_BYTES,
+        check_output,
+        posterior_bytes,
+        preflight,
+    )
     from hepcausal.experiments.sweep import expand_sweep
 
     cfg = _load(args)
@@ -307,7 +312,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 if cfg.sweep is None:
                     raise
                 raise ConfigError(f"sweep point {p.name} ({p.varied}): {exc}") from exc
-            sizes[p.name] = f"posterior about {posterior_bytes(p.config, data.panel) / 1e9:,.2f} GB"
+            gb = posterior_bytes(p.config, data.panel) / 1e9
+            sizes[p.name] = (
+                f"posterior about {gb:,.2f} GB of at most {MAX_POSTERIOR_BYTES / 1e9:.1f}"
+            )
     print(f"\n# config OK: {len(points)} run(s)" + (" (data not read)" if args.no_data else ""))
     for p in points:
         print(f"#   {p.name}" + (f"  ({sizes[p.name]})" if p.name in sizes else ""))

@@ -244,6 +244,10 @@ def preflight(cfg: Config, data: RunData) -> list[str]:
     uses = entry.uses(entry.parse_options(cfg.estimator.options))
     if a.outcome not in panel:
         raise ConfigError(f"{where}'analysis.outcome': column {a.outcome!r} is not in the panel")
+    if not panel[a.outcome].notna().any():
+        raise ConfigError(
+            f"{where}'analysis.outcome': column {a.outcome!r} has no observed values in the panel"
+        )
     icbs = {str(c) for c in panel[schema.ICB].dropna().unique()} if schema.ICB in panel else set()
     years = sorted(int(y) for y in panel[schema.YEAR].dropna().unique())
     if "treated" in uses and a.treated_icb not in icbs:
