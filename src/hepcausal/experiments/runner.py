@@ -240,6 +240,11 @@ def preflight(cfg: Config, data: RunData) -> list[str]:
 
     panel, a = data.panel, cfg.analysis
     where = f"{cfg.source}: " if cfg.source else ""
+    try:  # what the estimator will be called with
+        design_of(cfg)
+        inference_of(cfg)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}{exc}") from exc
     entry = get_entry(cfg.estimator.name)
     uses = entry.uses(entry.parse_options(cfg.estimator.options))
     if a.outcome not in panel:
@@ -368,7 +373,6 @@ def run_experiment(
         force = True  # replace the damaged folder
     for message in preflight(cfg, data):
         warnings.warn(f"run {cfg.name!r}: {message}", stacklevel=2)
-        log.warning("%s: %s", cfg.name, message)
     started = now_iso()
     log.info("%s: fitting %s on %s data", cfg.name, cfg.estimator.name, cfg.data.source)
     result = fit_config(cfg, data, cores=cores)
