@@ -313,9 +313,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                     raise
                 raise ConfigError(f"sweep point {p.name} ({p.varied}): {exc}") from exc
             gb = posterior_bytes(p.config, data.panel) / 1e9
-            sizes[p.name] = (
-                f"posterior about {gb:,.2f} GB of at most {MAX_POSTERIOR_BYTES / 1e9:.1f}"
-            )
+            bound = MAX_POSTERIOR_BYTES / 1e9
+            sizes[p.name] = f"posterior about {gb:,.2f} GB; upper bound {bound:.1f} GB"
     print(f"\n# config OK: {len(points)} run(s)" + (" (data not read)" if args.no_data else ""))
     for p in points:
         print(f"#   {p.name}" + (f"  ({sizes[p.name]})" if p.name in sizes else ""))
