@@ -765,6 +765,30 @@ def test_run_validates_before_fitting(
         assert re.search(pattern, err), f"{name}: {pattern!r} not in {err!r}"
 
 
+@pytest.mark.parametrize(
+    ("out", "named"),
+    [
+        ("runs\x00x", r"--out 'runs\\x00x': a path must not contain a NUL byte"),
+        ("FILE/runs", r"--out .*out\.txt/runs: .*out\.txt is a file"),
+        ("FILE", r"--out .*out\.txt: is an existing file"),
+    ],
+)
+def test_output_folder_checked_before_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, named: str
+) -> None:
+    from hepcausal.experiments import runner
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted before validating")
+
+    monkeypatch.setattr(runner, "fit_config", no_fit)
+    (tmp_path / "out.txt").write_text("a file")
+    with pytest.raises(ConfigError, match=named):
+        run_experiment(
+            config_from_dict(tiny_config()), out_dir=out.replace("FILE", str(tmp_path / "out.txt"))
+        )
+
+
 def test_config_never_imports_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
