@@ -586,3 +586,491 @@ def test_unrelated_data_dir_fails_before_hashing(tmp_path: Path) -> None:
         prepare_data(cfg)
     with pytest.raises(FileNotFoundError, match=r"missing.*workforce-practice-fiscal-year"):
         build_nhs_panel(tmp_path)
+
+
+# ============================================================================== experiments side
+# Configs, names, output paths, caches, sweeps and the CLI (issue 13): every case goes through the
+# command line or the runner and asserts the exit status and that the message names the key,
+# file or folder.  Only the tiny estimator (tests/_experiments_tiny.py) ever samples, briefly.
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tomllib  # noqa: E402
+import warnings  # noqa: E402
+from typing import Any  # noqa: E402
+
+import tomli_w  # noqa: E402
+
+from _experiments_tiny import TARGET, TINY, tiny_registry  # noqa: E402, F401  (autouse fixture)
+from hepcausal.cli import EXIT_CODES, main  # noqa: E402
+from hepcausal.experiments import registry  # noqa: E402
+from hepcausal.experiments.config import ConfigError, config_from_dict  # noqa: E402
+from hepcausal.experiments.runner import run_experiment  # noqa: E402
+from hepcausal.experiments.store import SaveError, is_complete, verify_run  # noqa: E402
+
+
+def tiny_config(**changes: Any) -> dict[str, Any]:
+    """A small synthetic config of the tiny estimator; ``changes``: dotted key -> value."""
+    d: dict[str, Any] = {
+        "name": "bad",
+        "data": {"source": "synthetic", "synthetic": {"preset": "small", "n_practices": 240}},
+        "analysis": {"outcome": "gp", "comparators": "all"},
+        "estimator": {"name": TARGET},
+        "sampler": {"draws": 100, "tune": 100, "chains": 1},
+    }
+    for key, value in changes.items():
+        *parents, leaf = key.split(".")
+        node = d
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return d
+
+
+@dataclass(frozen=True)
+class CliCase:
+    config: dict[str, Any]
+    named: tuple[str, ...]  # regexes that must all occur in stderr
+    code: int = 2
+    args: tuple[str, ...] = ()
+
+
+SWEEP = {"grid": {"analysis.start_year": [2021, 2022]}}
+CHECK_CASES: dict[str, CliCase] = {
+    "estimator.name = 'module:function'": CliCase(
+        tiny_config(**{"estimator.name": "os:system"}),
+        (r"'estimator\.name'", r"unknown estimator 'os:system'"),
+    ),
+    "sampler.seed = 1e20": CliCase(tiny_config(**{"sampler.seed": 1e20}), (r"'sampler\.seed'",)),
+    "--seed 2**40": CliCase(
+        tiny_config(), (r"'sampler\.seed' must be < 4,294,967,296",), args=("--seed", str(2**40))
+    ),
+    "sampler.seed = -1": CliCase(tiny_config(**{"sampler.seed": -1}), (r"'sampler\.seed'", ">= 0")),
+    "sampler.draws = 1e10": CliCase(
+        tiny_config(**{"sampler.draws": 10_000_000_000}),
+        (r"'sampler\.draws' = 10,000,000,000", r"upper bound of 1,000,000", r"GB"),
+    ),
+    "sampler.chains = 1000": CliCase(
+        tiny_config(**{"sampler.chains": 1000}), (r"'sampler\.chains' must be <= 64",)
+    ),
+    "sampler.tune = 1e9": CliCase(
+        tiny_config(**{"sampler.tune": 10**9}), (r"'sampler\.tune' must be <= 1,000,000",)
+    ),
+    "prior = 'wide'": CliCase(
+        tiny_config(**{"priors.noise_sd": "wide"}), (r"'priors\.noise_sd'", r"'wide'")
+    ),
+    "misspelt prior": CliCase(
+        tiny_config(**{"priors.nois_sd": 1.0}), (r"'priors\.nois_sd'", r"did you mean")
+    ),
+    "240-character name": CliCase(tiny_config(name="x" * 240), (r"'name'", r"at most 200")),
+    "NUL byte in the name": CliCase(tiny_config(name="a\x00b"), (r"'name'", r"NUL")),
+    "name '..'": CliCase(tiny_config(name=".."), (r"'name'", r"must not start with '\.'")),
+    "name with a slash": CliCase(tiny_config(name="a/../b"), (r"'name'", r"slashes")),
+    "sweep label '..'": CliCase(
+        tiny_config(sweep={**SWEEP, "labels": {"analysis.start_year": ["..", "b"]}}),
+        (r"'sweep\.labels\.\"analysis\.start_year\"'", r"label '\.\.'"),
+    ),
+    "sweep label with a slash": CliCase(
+        tiny_config(sweep={**SWEEP, "labels": {"analysis.start_year": ["a", "../../x"]}}),
+        (r"'sweep\.labels\.\"analysis\.start_year\"'", r"label '\.\./\.\./x'"),
+    ),
+    "sweep over the name": CliCase(
+        tiny_config(sweep={"grid": {"name": ["..", "x"]}}),
+        (r"'sweep\.grid\.\"name\"'", r"cannot be swept"),
+    ),
+    "treated ICB not in the panel": CliCase(
+        tiny_config(**{"analysis.treated_icb": "QZZ"}),
+        (r"'analysis\.treated_icb' = 'QZZ' is not an ICB of the panel",),
+    ),
+    "comparator not in the panel": CliCase(
+        tiny_config(**{"analysis.comparators": ["QZZ", "QJ2"]}),
+        (r"'analysis\.comparators'", r"\['QZZ'\] are not in the panel"),
+    ),
+    "start year after the data": CliCase(
+        tiny_config(**{"analysis.start_year": 2090}),
+        (r"'analysis\.start_year' = 2090", r"panel has years"),
+    ),
+    "start year before the data": CliCase(
+        tiny_config(**{"analysis.start_year": 2001}), (r"'analysis\.start_year' = 2001",)
+    ),
+    "posterior above the memory bound": CliCase(
+        tiny_config(**{"sampler.draws": 900_000, "sampler.chains": 64}),
+        (r"'sampler\.draws' = 900,000", r"about [\d.,]+ GB of posterior", r"upper bound"),
+    ),
+    "data_dir an unrelated folder": CliCase(
+        tiny_config(**{"data.source": "nhs", "data.data_dir": "UNRELATED"}),
+        (r"'data\.data_dir'", r"not an NHS data folder"),
+    ),
+    "sweep point with a start year outside the data": CliCase(
+        tiny_config(sweep={"grid": {"analysis.start_year": [2021, 2095]}}),
+        (r"sweep point bad__start_year=2095", r"'analysis\.start_year' = 2095"),
+    ),
+    "--out an existing file": CliCase(
+        tiny_config(), (r"--out .*out\.txt: is an existing file",), args=("--out", "OUTFILE")
+    ),
+}
+
+
+def _write_config(tmp_path: Path, d: dict[str, Any]) -> Path:
+    unrelated = tmp_path / "unrelated"
+    unrelated.mkdir(exist_ok=True)
+    (unrelated / "big.bin").write_bytes(b"x" * 1000)
+    text = tomli_w.dumps(d).replace('"UNRELATED"', json.dumps(str(unrelated)))
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", list(CHECK_CASES))
+def test_check_refuses_bad_config_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    case = CHECK_CASES[name]
+    path = _write_config(tmp_path, case.config)
+    (tmp_path / "out.txt").write_text("a file")
+    args = [a.replace("OUTFILE", str(tmp_path / "out.txt")) for a in case.args]
+    assert main(["check", str(path), *args]) == case.code
+    err = capsys.readouterr().err
+    assert err.startswith("hepcausal: error:") and "Traceback" not in err
+    for pattern in case.named:
+        assert re.search(pattern, err), f"{name}: {pattern!r} not in {err!r}"
+
+
+@pytest.mark.parametrize(
+    "name", ["--out an existing file", "240-character name", "treated ICB not in the panel"]
+)
+def test_run_validates_before_fitting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Names, output paths and the data checks come before the fit (no fit is thrown away)."""
+    from hepcausal.experiments import runner
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted before validating")
+
+    monkeypatch.setattr(runner, "fit_config", no_fit)
+    case = CHECK_CASES[name]
+    path = _write_config(tmp_path, case.config)
+    (tmp_path / "out.txt").write_text("a file")
+    args = [a.replace("OUTFILE", str(tmp_path / "out.txt")) for a in case.args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "runs")]
+    assert main(["run", str(path), *args]) == case.code
+    err = capsys.readouterr().err
+    for pattern in case.named:
+        assert re.search(pattern, err), f"{name}: {pattern!r} not in {err!r}"
+
+
+@pytest.mark.parametrize(
+    ("out", "named"),
+    [
+        ("runs\x00x", r"--out 'runs\\x00x': a path must not contain a NUL byte"),
+        ("FILE/runs", r"--out .*out\.txt/runs: .*out\.txt is a file"),
+        ("FILE", r"--out .*out\.txt: is an existing file"),
+    ],
+)
+def test_output_folder_checked_before_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, named: str
+) -> None:
+    from hepcausal.experiments import runner
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted before validating")
+
+    monkeypatch.setattr(runner, "fit_config", no_fit)
+    (tmp_path / "out.txt").write_text("a file")
+    with pytest.raises(ConfigError, match=named):
+        run_experiment(
+            config_from_dict(tiny_config()), out_dir=out.replace("FILE", str(tmp_path / "out.txt"))
+        )
+
+
+def test_config_never_imports_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``estimator.name = "evil:run"`` with an evil.py in the working directory: neither
+    ``check`` nor ``run`` imports it."""
+    marker = tmp_path / "IMPORTED"
+    (tmp_path / "evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\ndef run(*a, **k): pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = _write_config(tmp_path, tiny_config(**{"estimator.name": "evil:run"}))
+    for command in ("check", "run"):
+        assert main([command, str(path)]) == 2
+        assert "'estimator.name': unknown estimator 'evil:run'" in capsys.readouterr().err
+    assert not marker.exists() and "evil" not in sys.modules
+
+
+class _Dist:
+    name = "hepcausal-plugin-demo"
+
+
+def test_plugins_only_through_installed_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plug-in is found only as an installed distribution's entry point in the group."""
+    from importlib import metadata
+
+    monkeypatch.delitem(registry.ESTIMATORS, TARGET)
+    with pytest.raises(ConfigError, match=rf"'estimator\.name': unknown estimator '{TARGET}'"):
+        config_from_dict(tiny_config())
+    installed = [
+        metadata.EntryPoint(TARGET, "_experiments_tiny:TINY", registry.ENTRY_POINT_GROUP),
+        metadata.EntryPoint("broken", "_experiments_tiny:TARGET", registry.ENTRY_POINT_GROUP),
+    ]
+
+    def entry_points(*, group: str) -> list[metadata.EntryPoint]:
+        return installed if group == registry.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(registry.metadata, "entry_points", entry_points)
+    cfg = config_from_dict(tiny_config())  # the installed plug-in is found and validated
+    assert registry.get_entry(cfg.estimator.name) is TINY
+    assert TARGET in registry.known_estimators()
+    with pytest.raises(ConfigError, match=r"entry point 'broken'.*is a str, not an EstimatorEntry"):
+        config_from_dict(tiny_config(**{"estimator.name": "broken"}))
+    with pytest.raises(ConfigError, match=r"unknown estimator '_experiments_tiny:TINY'"):
+        config_from_dict(tiny_config(**{"estimator.name": "_experiments_tiny:TINY"}))
+
+
+def _panel_config(tmp_path: Path, panel: pd.DataFrame) -> Path:
+    path = write_panel(panel, tmp_path / "panel.csv")
+    d = tiny_config(
+        data={"source": "file", "path": str(path)},
+        **{"analysis.start_year": 2020, "analysis.outcome": S.GP_FTE},
+    )
+    return _write_config(tmp_path, d)
+
+
+def test_check_reads_the_panel_file_and_prints_every_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], good_panel: pd.DataFrame
+) -> None:
+    """A data error exits 3 and prints the whole multi-line message (file, columns, rows)."""
+    damaged = _set(S.QOF, 1.5, row=5)(_set(S.GP_FTE, -5.0)(good_panel))
+    path = _panel_config(tmp_path, damaged)
+    assert main(["check", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") >= 3, err
+    for pattern in ("panel\\.csv", S.GP_FTE, "negative", "line 4", S.QOF, "line 7"):
+        assert re.search(pattern, err), f"{pattern!r} not in {err!r}"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "damage", "named"),
+    [
+        ("gpps", lambda p: p, r"column 'gpps_overall_good' is not in the panel"),
+        ("nurse", lambda p: p.assign(nurse_fte_per_1k=float("nan")), r"no observed values"),
+    ],
+)
+def test_outcome_absent_from_the_panel_names_the_key(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    good_panel: pd.DataFrame,
+    outcome: str,
+    damage: Callable[[pd.DataFrame], pd.DataFrame],
+    named: str,
+) -> None:
+    path = _panel_config(
+        tmp_path, damage(good_panel.drop(columns="gpps_overall_good", errors="ignore"))
+    )
+    cfg = tomllib.loads(path.read_text())
+    cfg["analysis"]["outcome"] = outcome
+    path.write_text(tomli_w.dumps(cfg))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"'analysis\.outcome': .*{named}", err), err
+
+
+def test_treated_icb_with_few_practices_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], good_panel: pd.DataFrame
+) -> None:
+    path = _panel_config(tmp_path, good_panel)
+    assert main(["check", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert re.search(r"hepcausal: warning: .*ICB QK1.*practice", captured.err), captured.err
+    assert "posterior about" in captured.out
+
+
+def test_exit_code_of_each_error_class() -> None:
+    from hepcausal.cli import CliError, exit_code
+
+    cases: dict[int, list[BaseException]] = {
+        2: [CliError("x"), ConfigError("x"), registry.UnknownEstimatorError("x")],
+        3: [
+            DataFileError(Path("f.csv"), "x"),
+            PanelValidationError("f.csv", ["x"]),
+            FileNotFoundError("f.csv"),
+            ColumnNotFoundError("x"),
+        ],
+        1: [SaveError("x", None), RuntimeError("x"), MemoryError()],
+    }
+    for code, errors in cases.items():
+        for exc in errors:
+            assert exit_code(exc) == code, type(exc).__name__
+
+
+def test_exit_codes_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    for code in EXIT_CODES:
+        assert re.search(rf"^  {code} ", out, re.M), f"exit status {code} not in --help"
+
+
+# ------------------------------------------------------------------------------ caches and saving
+
+
+@pytest.fixture
+def fit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "fits.log"
+    monkeypatch.setenv("HEPCAUSAL_TEST_FIT_LOG", str(path))
+    return path
+
+
+def _fits(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _run(cfg: Any, out: Path, **kw: Any) -> Any:
+    with warnings.catch_warnings():  # deliberately short chains: convergence is not the point
+        warnings.filterwarnings("ignore", message=".*CONVERGENCE CHECK FAILED.*")
+        return run_experiment(cfg, out_dir=out, figures=False, **kw)
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "idata.nc truncated": (
+        lambda d: (d / "idata.nc").write_bytes((d / "idata.nc").read_bytes()[:500]),
+        r"idata\.nc is damaged",
+    ),
+    "summary.csv missing": (lambda d: (d / "summary.csv").unlink(), r"summary\.csv is missing"),
+    "diagnostics.json edited": (
+        lambda d: (d / "diagnostics.json").write_text('{"ok": true}'),
+        r"diagnostics\.json is damaged",
+    ),
+    "meta.json missing": (
+        lambda d: (d / "meta.json").unlink(),
+        r"meta\.json is missing",
+    ),
+}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_damaged_cache_is_refitted_and_leftovers_removed(
+    tmp_path: Path, fit_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Content hashes are verified on reuse (a damaged run is refitted with a warning, not
+    "cached" and then failing); leftover temporary folders are removed by the next run and
+    are never runs; every file is written 0666 - umask (JSON included)."""
+    import socket
+
+    cfg = config_from_dict(tiny_config())
+    first = _run(cfg, tmp_path)
+    assert _fits(fit_log) == 1
+    marker = json.loads((first.run_dir / "run.json").read_text())
+    assert {"idata.nc", "summary.csv", "diagnostics.json", "meta.json"} <= set(marker["files"])
+    assert verify_run(first.run_dir) is None
+    mode = 0o666 & ~_umask()
+    for path in first.run_dir.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == mode, f"{path.name}: {oct(path.stat().st_mode)}"
+    for i, (name, (damage, named)) in enumerate(DAMAGE.items()):  # each damage is detected
+        copy = tmp_path / f"copy{i}"
+        shutil.copytree(first.run_dir, copy)
+        damage(copy)
+        problem = verify_run(copy)
+        assert problem is not None and re.search(named, problem), f"{name}: {problem}"
+        shutil.rmtree(copy)
+
+    host = socket.gethostname().replace("-", "_")
+    dead = tmp_path / f".tmp-bad-0123456789ab-{host}-999999999-deadbeef"
+    alive = tmp_path / f".tmp-other-0123456789ab-{host}-{os.getpid()}-cafecafe"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "idata.nc").write_text("half written")
+        (folder / "run.json").write_text('{"status": "complete"}')
+        assert not is_complete(folder)  # a temporary folder is never a run
+
+    DAMAGE["idata.nc truncated"][0](first.run_dir)  # through the runner: refitted, warned
+    with pytest.warns(UserWarning, match=r"cached run is damaged \(.*idata\.nc is damaged"):
+        again = _run(cfg, tmp_path)
+    assert not again.cached and _fits(fit_log) == 2 and verify_run(again.run_dir) is None
+    assert not dead.exists() and alive.exists()  # a running writer's folder is kept
+    assert main(["report", str(alive)]) == 2
+    assert "temporary folder" in capsys.readouterr().err
+    assert _run(cfg, tmp_path).cached and _fits(fit_log) == 2
+
+
+def test_finished_fit_is_rescued_when_saving_fails(
+    tmp_path: Path, fit_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import arviz as az
+
+    from hepcausal.experiments import store
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "content_hashes", disk_full)  # after idata.nc is written
+    monkeypatch.setenv("HEPCAUSAL_RESCUE_DIR", str(tmp_path / "rescue"))
+    with pytest.raises(SaveError, match=r"saving it under .* failed.*No space left") as err:
+        _run(config_from_dict(tiny_config()), tmp_path / "runs")
+    rescued = err.value.rescued
+    assert rescued is not None and str(rescued) in str(err.value)
+    assert "effect" in az.from_netcdf(rescued).posterior
+    assert not list((tmp_path / "runs").glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------------ sweep workers
+
+
+def test_sweep_workers_exit_when_their_parent_dies(tmp_path: Path) -> None:
+    """SIGKILL of the sweep process: its worker notices within seconds and exits."""
+    script = tmp_path / "parent.py"
+    pid_file = tmp_path / "worker.pid"
+    script.write_text(
+        "import os, sys, time\n"
+        "from hepcausal.experiments.sweep import _executor\n"
+        "def work(path):\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    pool = _executor(1)\n"
+        "    pool.submit(work, sys.argv[1])\n"
+        "    time.sleep(120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, "orphaned worker still running"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return True

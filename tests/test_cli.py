@@ -34,26 +34,26 @@ def test_help_at_every_level(capsys):
         assert "example" in capsys.readouterr().out
 
 
-def test_errors_are_one_line_without_traceback(tmp_path, capsys):
+def test_errors_without_traceback_and_documented_exit_codes(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[analysis]\noutcme = "gp"\n')
-    assert main(["run", str(bad)]) == 1
+    assert main(["run", str(bad)]) == 2  # config error
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err
     assert err.startswith("hepcausal: error:")
     assert "'analysis.outcme'" in err and "did you mean 'analysis.outcome'" in err
     assert str(bad) in err
-    assert main(["run", str(tmp_path / "missing.toml")]) == 1
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
     good = tmp_path / "good.toml"
     good.write_text(f'[estimator]\nname = "{TARGET}"\n')
-    assert main(["check", str(good), "--set", "sampler.draws"]) == 1
+    assert main(["check", str(good), "--set", "sampler.draws"]) == 2
     assert "key=value" in capsys.readouterr().err
-    assert main(["check", str(good), "--set", "sampler.draws=0"]) == 1
+    assert main(["check", str(good), "--set", "sampler.draws=0"]) == 2
     assert "'sampler.draws' must be >= 1" in capsys.readouterr().err
-    assert main(["sweep", str(good)]) == 1
+    assert main(["sweep", str(good)]) == 2
     assert "no [sweep] table" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "nope")]) == 1
+    assert main(["report", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"analysis\.outcme"):
         main(["--debug", "run", str(bad)])

@@ -437,7 +437,7 @@ def test_check_validates_priors_against_the_estimator(tmp_path, capsys, estimato
     from hepcausal.cli import main
 
     path = write(tmp_path, tomli_w.dumps({"estimator": {"name": estimator}, "priors": priors}))
-    assert main(["check", str(path)]) == 1
+    assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"'{key}'" in err and str(path) in err
     good = {"ddd": "effect_sd", "gradient": "tau", "synthetic_control": "concentration"}
@@ -449,7 +449,7 @@ def test_check_rejects_unused_key_naming_it(tmp_path, capsys):
     from hepcausal.cli import main
 
     path = write(tmp_path, '[estimator]\nname = "did"\n[analysis]\nrank = "need"\n')
-    assert main(["check", str(path)]) == 1
+    assert main(["check", str(path)]) == 2
     assert "'analysis.rank' is not used by estimator 'did'" in capsys.readouterr().err
 
 

@@ -24,6 +24,7 @@ from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.models.gradient import GradientFit, fit_gradient
 from hepcausal.results import FitResult
 from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1")
 YEARS = (2019, 2020, 2021, 2022, 2023)
@@ -54,8 +55,10 @@ def fits(panel) -> dict[type, FitResult]:
     comps = list(ICBS[1:])
     factor = simulate_factor_panel(n_donors=4, n_pre=6, n_post=3, effect=1.0, seed=2)
     return {
-        CausalFit: fit_ddd(panel, S.GP_FTE, comparators=comps, settings=TINY),
-        EventStudyFit: fit_event_study(panel, S.GP_FTE, comparators=comps, settings=TINY),
+        CausalFit: fit_ddd(panel, S.GP_FTE, Design(comparators=comps), Inference(settings=TINY)),
+        EventStudyFit: fit_event_study(
+            panel, S.GP_FTE, Design(comparators=comps), Inference(settings=TINY)
+        ),
         GradientFit: fit_gradient(panel, S.GP_FTE, settings=TINY),
         SyntheticControlFit: fit_synthetic_control(
             factor.wide, "treated", factor.start, settings=TINY

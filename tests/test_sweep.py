@@ -46,6 +46,14 @@ class Stop(Exception):
     pass
 
 
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_run_cache_and_force(tmp_path, fit_log):
     cfg = config_from_dict(base_dict("one"))
     first = run_experiment(cfg, out_dir=tmp_path, figures=False)
@@ -119,9 +127,19 @@ def test_sweep_interrupt_and_resume(tmp_path, fit_log):
     csv = pd.read_csv(tmp_path / "sw" / "sweep_summary.csv")
     assert len(csv) == 2
     assert "tabular" in (tmp_path / "sw" / "sweep_summary.tex").read_text()
-    # a third call refits nothing
+    # a manifest left false by a killed sweep (finished runs "pending", a run "complete" that
+    # is not) is made true on resume; a third call refits nothing
+    path = tmp_path / "sw" / "sweep.json"
+    lie = json.loads(path.read_text())
+    for p in lie["points"]:
+        p["status"] = "pending"
+    lie["points"].append({"name": "sw__gone", "status": "complete", "run_dir": "x"})
+    path.write_text(json.dumps(lie))
     run_sweep(cfg, out_dir=tmp_path, workers=2, progress=False, figures=False)
     assert n_fits(fit_log) == 2
+    manifest = json.loads(path.read_text())
+    assert [p["status"] for p in manifest["points"]] == ["complete", "complete"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not 0600
 
 
 def test_sweep_failure_is_recorded(tmp_path):

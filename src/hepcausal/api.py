@@ -36,22 +36,69 @@ __all__ = [
 
 
 def write_report(run_dir: str | Path, **kwargs: Any) -> Any:
-    """HTML report of a stored run (``hepcausal.report.write_report``)."""
+    """HTML report of a stored run (``hepcausal.report.write_report``).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by :func:`run_experiment`, or a sweep directory (then the sweep
+        report is written).
+    **kwargs
+        Passed on: ``out`` (output file) and ``title`` (page title).
+
+    Returns
+    -------
+    pathlib.Path
+        The written HTML file.
+    """
     from hepcausal.report import write_report as _write_report
 
     return _write_report(run_dir, **kwargs)
 
 
 def simulate_panel(config: Any = None) -> Any:
-    """Synthetic panel with known truth (``hepcausal.data.synthetic.simulate_panel``)."""
+    """Synthetic panel with known truth (``hepcausal.data.synthetic.simulate_panel``).
+
+    Parameters
+    ----------
+    config : SimulationConfig or None, default None
+        Generator settings; None uses the default ``SimulationConfig()``.
+
+    Returns
+    -------
+    SyntheticPanel
+        The practice x year panel and its :class:`~hepcausal.data.synthetic.SimulationTruth`.
+    """
     from hepcausal.data.synthetic import simulate_panel as _simulate_panel
 
     return _simulate_panel(config)
 
 
 def build_nhs_panel(data_dir: str | Path | None = None, rules: Any = None, **kwargs: Any) -> Any:
-    """The real NHS panel and its inclusion report (``hepcausal.data.nhs.build_nhs_panel``);
-    ``data_dir`` defaults to ``$HEPCAUSAL_NHS_DATA``."""
+    """The real NHS panel and its inclusion report (``hepcausal.data.nhs.build_nhs_panel``).
+
+    Parameters
+    ----------
+    data_dir : str or Path or None, default None
+        The NHS data folder; None reads ``$HEPCAUSAL_NHS_DATA``.
+    rules : InclusionRules or None, default None
+        Inclusion rules; None uses the published defaults.
+    **kwargs
+        Passed on to :func:`hepcausal.data.nhs.build_nhs_panel` (``years``, ``gpps_paths``,
+        ``options``).
+
+    Returns
+    -------
+    PanelBuild
+        The validated practice x fiscal-year panel, its inclusion report, unmapped practices,
+        files read and fallbacks used.
+
+    Raises
+    ------
+    ConfigError
+        When ``data_dir`` is None and ``$HEPCAUSAL_NHS_DATA`` is unset, or the folder does not
+        exist.
+    """
     from hepcausal.data.nhs import build_nhs_panel as _build
     from hepcausal.experiments.config import DataConfig
 

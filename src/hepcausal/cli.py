@@ -1,6 +1,7 @@
 """The ``hepcausal`` command line: run, sweep, report, simulate, data, check.
 
-Errors print a one-line message and exit non-zero (``--debug`` shows the traceback).
+Errors print the whole message (every line) and exit with a documented status (see
+:data:`EXIT_CODES`; ``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -25,7 +26,28 @@ examples:
   hepcausal check experiments/sensitivity.toml                # validate a config, list runs
 
 run 'hepcausal COMMAND --help' for the options of each command.
+
+exit status:
+  0  success
+  1  a fit or a sweep run failed, or an unexpected error (a finished fit that cannot be
+     saved is written to a rescue file first, and the message says where)
+  2  usage or config error (bad option, unknown or invalid config key, bad --out or run name)
+  3  data error (a data file or panel is missing, damaged or implausible: the message names
+     the file, column and rows)
+  4  convergence checks failed (only with --strict)
+  130 interrupted (finished runs are kept; rerun to resume)
 """
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_CONVERGENCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "a fit or sweep run failed, or an unexpected error",
+    EXIT_USAGE: "usage or config error",
+    EXIT_DATA: "data error (missing, damaged or implausible data file or panel)",
+    EXIT_CONVERGENCE: "convergence checks failed (--strict)",
+    EXIT_INTERRUPTED: "interrupted",
+}
+"""The exit statuses of the ``hepcausal`` command (also listed in ``--help``)."""
 
 
 class CliError(Exception):
@@ -95,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if args.strict:
-            return 3
+            return EXIT_CONVERGENCE
     return 0
 
 
@@ -136,8 +158,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if res.failed:
         for name, err in res.failed.items():
             print(f"FAILED {name}: {err}", file=sys.stderr)
-        return 1
-    return 3 if bad and args.strict else 0
+        return EXIT_FAILED
+    return EXIT_CONVERGENCE if bad and args.strict else 0
 
 
 def _pd_options() -> Any:
@@ -153,6 +175,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise CliError(f"run directory {run_dir} does not exist")
+    if run_dir.resolve().name.startswith("."):
+        raise CliError(f"{run_dir} is a temporary folder of an unfinished run, not a run")
     kwargs = {"out": args.out} if args.out else {}
     if (run_dir / "sweep.json").is_file():
         from hepcausal.report import write_sweep_report
@@ -254,14 +278,48 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a config as ``run`` / ``sweep`` would, against the data each run would read."""
+    import json
+
+    from hepcausal.experiments.config import ConfigError
+    from hepcausal.experiments.inputs import prepare_data
+    from hepcausal.experiments.runner import (
+        MAX_POSTERIOR_BYTES,
+        check_output,
+        posterior_bytes,
+        preflight,
+    )
     from hepcausal.experiments.sweep import expand_sweep
 
     cfg = _load(args)
     print(cfg.to_toml(), end="")
     points = expand_sweep(cfg)
-    print(f"\n# config OK: {len(points)} run(s)")
+    if args.out is not None:
+        for p in points:
+            check_output(args.out, p.config)
+    sizes: dict[str, str] = {}
+    warned: list[str] = []
+    if not args.no_data:
+        datasets: dict[str, Any] = {}
+        for p in points:
+            key = json.dumps(p.config.data.model_dump(), sort_keys=True, default=str)
+            if key not in datasets:
+                datasets[key] = prepare_data(p.config)
+            data = datasets[key]
+            try:
+                warned += [f"{p.name}: {message}" for message in preflight(p.config, data)]
+            except ConfigError as exc:
+                if cfg.sweep is None:
+                    raise
+                raise ConfigError(f"sweep point {p.name} ({p.varied}): {exc}") from exc
+            gb = posterior_bytes(p.config, data.panel) / 1e9
+            bound = MAX_POSTERIOR_BYTES / 1e9
+            sizes[p.name] = f"posterior about {gb:,.2f} GB; upper bound {bound:.1f} GB"
+    print(f"\n# config OK: {len(points)} run(s)" + (" (data not read)" if args.no_data else ""))
     for p in points:
-        print(f"#   {p.name}")
+        print(f"#   {p.name}" + (f"  ({sizes[p.name]})" if p.name in sizes else ""))
+    for message in warned:
+        print(f"hepcausal: warning: {message}", file=sys.stderr)
     return 0
 
 
@@ -297,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="refit even if a cached run exists")
     p.add_argument("--no-figures", action="store_true", help="skip figures")
     p.add_argument(
-        "--strict", action="store_true", help="exit with status 3 when convergence checks fail"
+        "--strict", action="store_true", help="exit with status 4 when convergence checks fail"
     )
     _add_overrides(p)
     p.set_defaults(func=cmd_run)
@@ -336,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit with status 3 when any run fails its convergence checks",
+        help="exit with status 4 when any run fails its convergence checks",
     )
     _add_overrides(p)
     p.set_defaults(func=cmd_sweep)
@@ -415,10 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="validate a config and list its runs",
         formatter_class=fmt,
-        description="Validate a config, print it fully resolved and list the runs it defines.",
-        epilog="example:\n  hepcausal check experiments/sensitivity.toml\n",
+        description="Validate a config as 'run' and 'sweep' would, print it fully resolved and "
+        "list the runs it defines.  Every run is checked against the data it would read (the "
+        "ICBs, start year and outcome against the panel, the posterior's memory against its "
+        "upper bound; a treated ICB with few practices is a warning); nothing is fitted.",
+        epilog="example:\n  hepcausal check experiments/sensitivity.toml\n"
+        "  hepcausal check experiments/baseline.toml --out runs\n",
     )
     p.add_argument("config", help="experiment TOML file")
+    p.add_argument("--out", help="also check that the run folders can be written under OUT")
+    p.add_argument(
+        "--no-data", action="store_true", help="check the config only (do not read the data)"
+    )
     _add_overrides(p)
     p.set_defaults(func=cmd_check)
     return parser
@@ -441,13 +507,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("hepcausal: interrupted (finished runs are kept; rerun to resume)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if args.debug:
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"hepcausal: error: {msg}", file=sys.stderr)
-        return 1
+        msg = str(exc).strip() or type(exc).__name__
+        print(f"hepcausal: error: {msg}", file=sys.stderr)  # every line of the message
+        return exit_code(exc)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status of an error (see :data:`EXIT_CODES`).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    int
+        2 for usage and config errors, 3 for data errors, 1 otherwise.
+    """
+    from hepcausal.data.headers import ColumnNotFoundError, DataFileError
+    from hepcausal.data.validate import PanelValidationError
+    from hepcausal.experiments.config import ConfigError
+    from hepcausal.experiments.registry import PriorError, UnknownEstimatorError
+
+    if isinstance(exc, CliError | ConfigError | UnknownEstimatorError | PriorError):
+        return EXIT_USAGE
+    if isinstance(exc, DataFileError | PanelValidationError | ColumnNotFoundError):
+        return EXIT_DATA
+    if isinstance(exc, FileNotFoundError):
+        return EXIT_DATA
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

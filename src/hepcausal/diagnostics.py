@@ -19,7 +19,28 @@ class ConvergenceWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """Worst-case convergence statistics of one fit over the checked variables."""
+    """Worst-case convergence statistics of one fit over the checked variables.
+
+    Attributes
+    ----------
+    max_rhat : float
+        Largest rank-normalised R-hat over all checked variables and elements (NaN with a
+        single chain).
+    min_ess_bulk, min_ess_tail : float
+        Smallest bulk and tail effective sample size over all checked variables and elements.
+    n_divergences : int
+        Number of divergent transitions summed over chains (0 when the sampler reports none).
+    n_draws, n_chains : int
+        Draws per chain and number of chains.
+    worst_rhat_var, worst_ess_var : str, default ""
+        Variable with the largest R-hat and with the smallest bulk ESS.
+    rhat_max : float, default RHAT_MAX (1.01)
+        R-hat threshold the fit was checked against.
+    ess_min : float, default ESS_MIN (400)
+        ESS threshold (bulk and tail) the fit was checked against.
+    problems : tuple of str, default ()
+        One message per failed check; empty when the fit passed (:attr:`ok`).
+    """
 
     max_rhat: float
     min_ess_bulk: float
@@ -80,6 +101,35 @@ def check_convergence(
     Variables that are deterministic functions of others are included when named in
     ``var_names``; by default every posterior variable is checked.  Parameters with a
     constant value (e.g. a fixed reference level) are ignored.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Fit with a ``posterior`` group (dims ``chain``, ``draw``) and, optionally, a
+        ``sample_stats`` group with ``diverging``.
+    var_names : sequence of str or None, default None
+        Posterior variables to check; None checks every posterior variable.
+    rhat_max : float, default RHAT_MAX (1.01)
+        The check fails when the largest R-hat exceeds this (or with fewer than 2 chains).
+    ess_min : float, default ESS_MIN (400)
+        The check fails when the smallest bulk or tail ESS is below this.
+    warn : bool, default True
+        Emit a :class:`ConvergenceWarning` when any check fails.
+
+    Returns
+    -------
+    Diagnostics
+        Worst-case statistics and the list of failed checks.
+
+    Raises
+    ------
+    KeyError
+        When a name in ``var_names`` is not a posterior variable.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``warn`` is true and R-hat, ESS or divergences fail the checks.
     """
     post = idata.posterior
     if var_names is not None:
@@ -132,3 +182,6 @@ def check_convergence(
             stacklevel=2,
         )
     return diag
+
+
+__all__ = ["ESS_MIN", "RHAT_MAX", "ConvergenceWarning", "Diagnostics", "check_convergence"]

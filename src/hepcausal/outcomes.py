@@ -416,7 +416,18 @@ def get_outcome(name: str) -> Outcome:
 
 
 def find_outcome(name: str | None) -> Outcome | None:
-    """Like :func:`get_outcome` but None for unknown names (columns of user panels)."""
+    """Like :func:`get_outcome` but None for unknown names (columns of user panels).
+
+    Parameters
+    ----------
+    name : str or None
+        Panel column (``"gp_fte_per_1k"``) or config alias (``"gp"``); None gives None.
+
+    Returns
+    -------
+    Outcome or None
+        The table row, or None when ``name`` is None or not in the table.
+    """
     if name is None:
         return None
     return OUTCOMES.get(name) or _BY_ALIAS.get(name)
@@ -425,7 +436,20 @@ def find_outcome(name: str | None) -> Outcome | None:
 def outcome_columns(
     *, kind: OutcomeKind | None = None, source: OutcomeSource | None = None
 ) -> tuple[str, ...]:
-    """Panel columns of the outcomes, optionally only one kind or one source."""
+    """Panel columns of the outcomes, optionally only one kind or one source.
+
+    Parameters
+    ----------
+    kind : {"rate", "proportion", "count"} or None, default None
+        Keep only outcomes of this kind; None keeps every kind.
+    source : {"workforce", "qof", "gpps", "derived"} or None, default None
+        Keep only outcomes from this source; None keeps every source.
+
+    Returns
+    -------
+    tuple of str
+        The panel columns, in table order.
+    """
     return tuple(
         o.column
         for o in OUTCOMES.values()
@@ -450,13 +474,36 @@ def synthetic_specs() -> dict[str, SyntheticSpec]:
 
 
 def units_of(name: str | None) -> str:
-    """Units of an outcome (empty for columns not in the table)."""
+    """Units of an outcome in words (empty for columns not in the table).
+
+    Parameters
+    ----------
+    name : str or None
+        Panel column or config alias.
+
+    Returns
+    -------
+    str
+        The row's units (e.g. ``FTE_UNITS``), or ``""`` for names not in the table.
+    """
     row = find_outcome(name)
     return row.units if row is not None else ""
 
 
 def label_of(name: str | None) -> str:
-    """Axis title of an outcome (the column name in words for columns not in the table)."""
+    """Axis title of an outcome (the column name in words for columns not in the table).
+
+    Parameters
+    ----------
+    name : str or None
+        Panel column or config alias.
+
+    Returns
+    -------
+    str
+        The row's label; for names not in the table the name with underscores replaced by
+        spaces; ``"outcome"`` for None or ``""``.
+    """
     if not name:
         return "outcome"
     row = find_outcome(name)
@@ -464,7 +511,19 @@ def label_of(name: str | None) -> str:
 
 
 def short_of(name: str | None) -> str:
-    """Short name of an outcome (the column name in words for columns not in the table)."""
+    """Short name of an outcome (the column name in words for columns not in the table).
+
+    Parameters
+    ----------
+    name : str or None
+        Panel column or config alias.
+
+    Returns
+    -------
+    str
+        The row's short name; for names not in the table the name with underscores replaced by
+        spaces; ``""`` for None or ``""``.
+    """
     if not name:
         return ""
     row = find_outcome(name)

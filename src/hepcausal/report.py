@@ -469,6 +469,26 @@ def write_sweep_report(
     """Write ``sweep_report.html`` for a sweep directory (``sweep_summary.csv`` + forest plot).
 
     Each run links to its own ``report.html`` (written here if missing) by relative path.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        A sweep directory of :func:`hepcausal.experiments.sweep.run_sweep` (with
+        ``sweep_summary.csv``).
+    out : str or Path or None, keyword-only, default None
+        Output file; None: ``sweep_dir/sweep_report.html``.
+    title : str or None, keyword-only, default None
+        Page title; None: ``"hepcausal sweep: <name>"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written HTML file.
+
+    Raises
+    ------
+    ReportError
+        When ``sweep_summary.csv`` is missing.
     """
     sweep_dir = Path(sweep_dir)
     csv = sweep_dir / "sweep_summary.csv"
@@ -561,3 +581,6 @@ def write_sweep_report(
     target = Path(out) if out is not None else sweep_dir / SWEEP_REPORT_NAME
     _write_atomic(target, page(title, "\n".join(parts)))
     return target
+
+
+__all__ = ["ReportError", "write_report", "write_sweep_report"]

@@ -246,3 +246,6 @@ class FitResult:
         lines += [f"  {e.sentence()}" for e in self.effects.values()]
         lines.append(f"  diagnostics: {self.diagnostics}")
         return "\n".join(lines)
+
+
+__all__ = ["ESTIMAND", "TERM", "FitResult", "append_terms", "stack_terms"]

@@ -27,6 +27,34 @@ class SamplerSettings:
     mass matrix, which follows posterior correlations such as a treated-cell effect against that
     cell's shock); ``None`` lets each model choose (the causal panel and synthetic-control models
     use ``"low_rank"``, the gradient model ``"diag"``).
+
+    Parameters
+    ----------
+    draws : int, default 2000
+        Post-warm-up draws per chain (>= 1).
+    tune : int, default 1000
+        Warm-up (tuning) steps per chain (>= 0), discarded.
+    chains : int, default 4
+        Number of chains (>= 1).
+    target_accept : float, default 0.9
+        Target acceptance rate of NUTS step-size adaptation, in [0.5, 1) (``adapt_delta`` in
+        Stan).
+    seed : int, default 20211
+        Seed of every random stream.
+    sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
+        NUTS implementation of the PyMC backend.
+    cores : int or None, default None
+        Chains run in parallel on at most this many processes; None: one per chain, at most
+        the number of CPUs.
+    progressbar : bool, default False
+        Show the sampler's progress bar.
+    mass_matrix : {"diag", "low_rank"} or None, default None
+        Mass-matrix adaptation (nutpie only); None lets each model choose.
+
+    Raises
+    ------
+    ValueError
+        When a setting is out of range, or ``mass_matrix="low_rank"`` without nutpie.
     """
 
     draws: int = 2000
@@ -75,6 +103,20 @@ def sample_pymc(
     Chains run in parallel on at most ``settings.cores`` (default: the number of chains, at most
     the number of CPUs).  ``mass_matrix`` is the model's choice, used when
     ``settings.mass_matrix`` is None (nutpie only; the other samplers adapt a diagonal one).
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model to sample.
+    settings : SamplerSettings or None, default None
+        Draws, tuning, chains, seed, sampler and cores; None uses ``SamplerSettings()``.
+    mass_matrix : {"diag", "low_rank"}, default "diag"
+        The model's mass-matrix choice, overridden by ``settings.mass_matrix`` when set.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Posterior and sample statistics (including ``diverging``).
     """
     import pymc as pm
 
@@ -100,3 +142,6 @@ def sample_pymc(
             **kwargs,
         )
     return idata
+
+
+__all__ = ["SamplerSettings", "fast_mode", "sample_pymc"]

@@ -11,7 +11,32 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class EffectSummary:
-    """Posterior summary of one scalar estimand."""
+    """Posterior summary of one scalar estimand.
+
+    Attributes
+    ----------
+    name : str
+        Name of the estimand (e.g. ``"gradient_effect"``), used in :meth:`sentence`.
+    mean, median, sd : float
+        Posterior mean, median and standard deviation (``ddof=1``) of the draws, in the
+        estimand's units.
+    hdi_low, hdi_high : float
+        Lower and upper bound of the highest-density interval.
+    hdi_prob : float
+        Probability mass of the HDI, in (0, 1).
+    p_positive : float
+        Posterior probability that the estimand is > 0.
+    p_direction : float
+        Probability of direction, ``max(p_positive, 1 - p_positive)``, in [0.5, 1].
+    rope : tuple of float or None
+        Region of practical equivalence ``(low, high)``, or None when none was given.
+    p_rope : float or None
+        Posterior probability inside ``rope`` (bounds included); None without a ROPE.
+    n_draws : int
+        Number of pooled posterior draws summarised.
+    units : str, default ""
+        Units of the estimand in words, appended to numbers in :meth:`sentence`.
+    """
 
     name: str
     mean: float
@@ -65,7 +90,31 @@ def summarise_effect(
 ) -> EffectSummary:
     """Summarise posterior draws of a scalar (any array-like; all entries are pooled draws).
 
-    ``rope`` is an interval ``(low, high)`` or a half-width ``r`` meaning ``(-r, r)``.
+    Parameters
+    ----------
+    draws : array_like or xarray.DataArray
+        Posterior draws of one scalar estimand; every entry (all chains and draws) is pooled.
+        Objects with a ``.values`` attribute are unwrapped.
+    name : str
+        Name of the estimand, stored in the summary and used in error messages.
+    hdi_prob : float, default 0.95
+        Probability mass of the highest-density interval, in (0, 1).
+    rope : tuple of float or float or None, default None
+        Region of practical equivalence: an interval ``(low, high)`` with ``low <= high``, or a
+        half-width ``r`` meaning ``(-abs(r), abs(r))``.  None: no ROPE probability.
+    units : str, default ""
+        Units of the estimand in words.
+
+    Returns
+    -------
+    EffectSummary
+        Mean, median, SD, HDI, probability of direction and ROPE probability.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 draws, non-finite draws, ``hdi_prob`` outside (0, 1) or a ROPE
+        with ``low > high``.
     """
     x = np.asarray(getattr(draws, "values", draws), dtype=float).ravel()
     if x.size < 2:
@@ -96,7 +145,7 @@ def summarise_effect(
         hdi_prob=hdi_prob,
         p_positive=p_pos,
         p_direction=max(p_pos, 1.0 - p_pos),
-        rope=rope,  # type: ignore[arg-type]
+        rope=rope,
         p_rope=p_rope,
         n_draws=int(x.size),
         units=units,
@@ -104,5 +153,20 @@ def summarise_effect(
 
 
 def effects_table(effects: list[EffectSummary]) -> pd.DataFrame:
-    """One row per estimand."""
+    """Tabulate effect summaries, one row per estimand.
+
+    Parameters
+    ----------
+    effects : list of EffectSummary
+        The summaries to tabulate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per estimand with the fields of :class:`EffectSummary`; the ROPE is split into
+        ``rope_low`` and ``rope_high`` (None without a ROPE).
+    """
     return pd.DataFrame([e.to_dict() for e in effects])
+
+
+__all__ = ["EffectSummary", "effects_table", "summarise_effect"]

@@ -48,6 +48,21 @@ class EventStudyFit(CausalFit):
     of the pre-period coefficients), ``n_hdi_excluding_zero``, ``p_all_in_rope`` (posterior
     probability that every pre-period |coef| is inside the ROPE; None without ROPE) and
     ``flag`` (True when ``p_joint < 0.05``: the parallel-trends assumption is doubtful).
+
+    Parameters
+    ----------
+    idata, diagnostics, effects, meta, truth
+        As in :class:`~hepcausal.results.FitResult`: posterior (with ``estimand``), convergence
+        diagnostics, ordered effect summaries (headline first), provenance and known truth.
+    design : PanelDesign or None, default None
+        The panel design that was fitted (one effect column per non-reference year).
+    target : {"gradient", "level"}, default "gradient"
+        Which event-study coefficients are the headline: the change in the deprivation
+        gradient (SII) or in the level, per year.
+    reference_year : int or None, default None
+        The omitted fiscal year (year end), whose coefficient is 0 by construction.
+    pretrend : dict of str to object, default {}
+        The pre-trend check described above.
     """
 
     target: Target = "gradient"

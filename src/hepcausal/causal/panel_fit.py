@@ -38,7 +38,10 @@ class CausalFit(FitResult):
 
     Parameters
     ----------
-    design
+    idata, diagnostics, effects, meta, truth
+        As in :class:`~hepcausal.results.FitResult`: posterior (with ``estimand``), convergence
+        diagnostics, ordered effect summaries (headline first), provenance and known truth.
+    design : PanelDesign or None, default None
         The panel design that was fitted (effect columns, outcome scale).
     """
 

@@ -166,6 +166,30 @@ def load_gpps(
     Returns ``practice_code``, ``year``, ``gpps_overall_good`` (on [0, 1]), ``gpps_responses``,
     ``gpps_distributed``, ``gpps_received``; ``attrs["suppressed"]`` = total suppressed cells and
     ``attrs["suppressed_by_column"]`` = counts per file and column.
+
+    Parameters
+    ----------
+    path_or_paths : str or Path or sequence of str or Path
+        One GPPS practice CSV or several (one per survey year).
+    year : int or None, keyword-only, default None
+        Survey year of a single file (fieldwork early in the year, i.e. the end of fiscal year
+        ``year-1/year``); None reads it from each file name.
+    percent : bool or None, keyword-only, default None
+        Whether the overall-good column is a percentage (divided by 100); None: detected
+        (any value > 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per practice and survey year, columns as above.
+
+    Raises
+    ------
+    ValueError
+        With no files, ``year`` for several files, a (practice, year) in more than one file,
+        or a year that cannot be read from a file name.
+    ColumnNotFoundError
+        When a required column is missing.
     """
     paths = [path_or_paths] if isinstance(path_or_paths, str | Path) else list(path_or_paths)
     if not paths:

@@ -44,6 +44,15 @@ class DataFileError(ValueError):
 
     The message starts with the file name; ``path`` is the file and ``line`` the 1-based line
     number of the offending record (the header is line 1) when there is one.
+
+    Parameters
+    ----------
+    path : str or Path
+        The offending file (stored as ``str`` in ``self.path``).
+    message : str
+        What is wrong; the exception message is ``"<path>: <message>"``.
+    line : int or None, keyword-only, default None
+        1-based line number of the offending record (header = line 1), if any.
     """
 
     def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:

@@ -39,30 +39,47 @@ RULE_ORDER: Final = (
 class InclusionRules:
     """Inclusion rules; defaults reproduce the published evaluation's practice selection.
 
-    Attributes (each a named rule; set to ``None``/``False``/``"keep"`` to switch it off):
-        window: first and last fiscal-year end of the study (inclusive); rows outside are
-            dropped (rule ``study_window``).
-        require_all_years: practice present in every year of ``window`` (``open_whole_window``).
-        min_list_size: minimum registered list size in *every* window year (``min_list_size``).
-            A registered list that is missing, zero or negative is not counted here but by the
-            rule ``invalid_list_size`` just before it, which drops the whole practice when
-            ``min_list_size`` is set (the practice cannot meet it in every year) and only the
-            practice-year otherwise.
-        max_jump_fraction, max_jump_patients: a practice is dropped if any year-on-year step of
-            its registered list (from the second window year on) changes by more than
-            ``max_jump_fraction`` of the previous year's list AND by at least
-            ``max_jump_patients`` patients (``no_list_jumps``; mergers and splits).
-        jump_skip_first_step: do not check the step from the first to the second window year
-            (the published rule checks jumps "after the first year"; with the default window
-            the 2017/18 -> 2018/19 step is not checked).
-        jump_skip_years: further years whose incoming step is not checked.
-        jump_skip_source_change: do not check steps between years whose lists come from
-            different sources (panel column ``list_source``, e.g. payments -> workforce).
-        require_imd: practice has an IMD 2019 score (``imd_available``).
-        outcomes, missing_outcome: practice-years with any of ``outcomes`` missing are dropped
-            ('drop_year'), or their whole practice ('drop_practice'), or kept ('keep')
-            (``missing_outcome``).
-        icbs: keep only these ICB codes (``icb_subset``; ``None`` keeps all).
+    Each attribute is a named rule; set it to ``None``/``False``/``"keep"`` to switch it off.
+    Years are fiscal-year ends (2022 = FY 2021/22).
+
+    Attributes
+    ----------
+    window : tuple of int or None, default (first, last) of schema.STUDY_YEARS
+        First and last fiscal-year end of the study (inclusive); rows outside are dropped
+        (rule ``study_window``).
+    require_all_years : bool, default True
+        Practice present in every year of ``window`` (``open_whole_window``).
+    min_list_size : float or None, default 500.0
+        Minimum registered list size in *every* window year (``min_list_size``).  A registered
+        list that is missing, zero or negative is not counted here but by the rule
+        ``invalid_list_size`` just before it, which drops the whole practice when
+        ``min_list_size`` is set (the practice cannot meet it in every year) and only the
+        practice-year otherwise.
+    max_jump_fraction : float or None, default 0.10
+        A practice is dropped if any year-on-year step of its registered list (from the second
+        window year on) changes by more than ``max_jump_fraction`` of the previous year's list
+        AND by at least ``max_jump_patients`` patients (``no_list_jumps``; mergers and splits).
+        None switches the rule off.
+    max_jump_patients : float, default 100.0
+        Minimum absolute change (patients) of a step counted as a jump.
+    jump_skip_first_step : bool, default True
+        Do not check the step from the first to the second window year (the published rule
+        checks jumps "after the first year"; with the default window the 2017/18 -> 2018/19
+        step is not checked).
+    jump_skip_years : tuple of int, default ()
+        Further years whose incoming step is not checked.
+    jump_skip_source_change : bool, default True
+        Do not check steps between years whose lists come from different sources (panel
+        column ``list_source``, e.g. payments -> workforce).
+    require_imd : bool, default True
+        Practice has an IMD 2019 score (``imd_available``).
+    outcomes : tuple of str, default (schema.GP_FTE,)
+        Outcome columns of the ``missing_outcome`` rule.
+    missing_outcome : {"drop_year", "drop_practice", "keep"}, default "drop_year"
+        Practice-years with any of ``outcomes`` missing are dropped (``"drop_year"``), or
+        their whole practice (``"drop_practice"``), or kept (``"keep"``) (``missing_outcome``).
+    icbs : tuple of str or None, default None
+        Keep only these ICB codes (``icb_subset``; None keeps all).
 
     Three rules always apply: ``icb_known`` (practice has an ICB code), ``invalid_list_size``
     (registered list missing, zero or negative) and ``valid_list_size`` (registered and weighted
@@ -113,7 +130,20 @@ class InclusionRules:
 
 @dataclass(frozen=True)
 class InclusionStep:
-    """Counts dropped by one rule (applied after all earlier rules)."""
+    """Counts dropped by one rule (applied after all earlier rules).
+
+    Attributes
+    ----------
+    rule : str
+        Rule name (see :data:`RULE_ORDER`), or a fallback's name.
+    description : str
+        The rule with its settings, in words.
+    practices_dropped, practice_years_dropped : int
+        Practices and practice-years dropped by this rule (for a fallback: the kept ones that
+        use it).
+    llr_practices_dropped, llr_practice_years_dropped : int
+        The same counts for the LLR subset.
+    """
 
     rule: str
     description: str
@@ -125,7 +155,30 @@ class InclusionStep:
 
 @dataclass
 class InclusionReport:
-    """Sequential inclusion table plus totals; ``dropped`` lists every dropped practice-year."""
+    """Sequential inclusion table plus totals; ``dropped`` lists every dropped practice-year.
+
+    Counts add up: ``in = dropped + kept`` for practices, practice-years and the LLR subset.
+
+    Attributes
+    ----------
+    steps : list of InclusionStep
+        One step per rule, in the order applied.
+    practices_in, practice_years_in : int
+        Practices and practice-years before the rules.
+    llr_practices_in, llr_practice_years_in : int
+        The same for the LLR subset.
+    practices_kept, practice_years_kept : int
+        Practices and practice-years after all rules.
+    llr_practices_kept, llr_practice_years_kept : int
+        The same for the LLR subset.
+    dropped : pandas.DataFrame
+        Every dropped practice-year: ``practice_code``, ``year`` and the ``rule`` that dropped
+        it.
+    notes : list of str, default []
+        Notes on the construction of the panel, printed with the report.
+    fallbacks : list of InclusionStep, default []
+        Data fallbacks opted into (:meth:`add_fallback`), counting the kept rows using them.
+    """
 
     steps: list[InclusionStep]
     practices_in: int

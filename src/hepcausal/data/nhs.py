@@ -158,7 +158,22 @@ class NHSLoadOptions:
 
 @dataclass
 class PanelBuild:
-    """Result of :func:`build_nhs_panel`: the validated panel and its inclusion report."""
+    """Result of :func:`build_nhs_panel`: the validated panel and its inclusion report.
+
+    Attributes
+    ----------
+    panel : pandas.DataFrame
+        The validated practice x fiscal-year panel (year = fiscal-year end), columns of
+        :mod:`hepcausal.schema`.
+    report : InclusionReport
+        Practices and practice-years dropped by each inclusion rule (and ``fallback:`` rows).
+    unmapped_practices : tuple of str, default ()
+        Practices whose sub-ICB code has no ICB in the lookup (dropped by ``icb_known``).
+    files : dict of str to list of str, default {}
+        Files read, by kind (``payments``, ``qof``, ``imd``, ``workforce``, ``lookup``, ...).
+    fallbacks : dict of str to list of int, default {}
+        Fallback used -> the fiscal years it was used for.
+    """
 
     panel: pd.DataFrame
     report: InclusionReport
@@ -305,6 +320,23 @@ def need_score(panel: pd.DataFrame) -> pd.Series:
 
     Case mix = weighted / registered list; turnover = column ``list_turnover``; IMD = IMD 2019.
     Higher = more need.  Not the (unpublished) LLR need formula.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice x year panel with ``weighted_list_size``, ``list_size``, ``list_turnover``,
+        ``imd_score`` and ``year``.
+
+    Returns
+    -------
+    pandas.Series
+        Need score aligned with ``panel.index`` (mean of the non-missing z-scores, each
+        standardised within fiscal year; NaN when all three are missing).
+
+    Raises
+    ------
+    KeyError
+        When a required column is missing.
     """
     comps = pd.DataFrame(
         {

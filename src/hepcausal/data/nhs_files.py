@@ -148,6 +148,27 @@ def load_payments(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
     ``weighted_list_size`` (the file's registered / weighted patients: 'last known figure' in
     2017/18, 2020/21, 2021/22; the year's average in the others), ``open_date`` and
     ``close_date`` (Excel serials up to 2019/20, dd/mm/yyyy later; both parsed).
+
+    Parameters
+    ----------
+    path : str or Path
+        The published CSV (e.g. ``nhspaymentsgp-21-22-prac-csv.csv``).
+    year : int or None, keyword-only, default None
+        Fiscal-year end of the file (2022 for 2021/22); None reads it from the file name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per practice, columns as above.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        When a required column is missing (the message names the file and the pattern).
+    DataFileError
+        When the file is empty, header-only or has malformed rows.
+    ValueError
+        When values are unparseable or implausible, or the year cannot be read from the name.
     """
     path = Path(path)
     fy = fiscal_year_from_name(path) if year is None else int(year)
@@ -195,6 +216,29 @@ def load_qof(
     ``qof_percent`` (the file's own 'points total / max available (%)', on [0, 100]),
     ``qof_achievement`` = points / max points on [0, 1], and ``qof_list_size``.  Raises if
     the published percentage is outside [0, 100] or disagrees with points / max.
+
+    Parameters
+    ----------
+    path : str or Path
+        The published QOF practice CSV.
+    year : int or None, keyword-only, default None
+        Fiscal-year end of the file; None reads it from the file name.
+    max_points : float or None, keyword-only, default None
+        Maximum QOF points of the year; None reads it from the achievement-score header.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per practice, columns as above.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        When a required column is missing (the message names the file and the pattern).
+    DataFileError
+        When the file is empty, header-only or has malformed rows.
+    ValueError
+        When values are unparseable or implausible, or the year cannot be read from the name.
     """
     path = Path(path)
     fy = fiscal_year_from_name(path) if year is None else int(year)
@@ -262,6 +306,26 @@ def load_imd(path: str | Path) -> pd.DataFrame:
 
     Returns ``practice_code``, ``imd_edition`` (2010, 2015, 2019: the IMD edition, not a fiscal
     year) and ``imd_score``.  Non-practice area rows (England, regions) are excluded.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Fingertips export (long format, ``AreaCode``, ``Year``, ``Value`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per practice and IMD edition (higher score = more deprived).
+
+    Raises
+    ------
+    ColumnNotFoundError
+        When a required column is missing (the message names the file and the pattern).
+    DataFileError
+        When the file is empty, header-only or has malformed rows.
+    ValueError
+        When values are unparseable or implausible, another indicator is
+        present or a (practice, edition) is duplicated.
     """
     path = Path(path)
     raw = read_csv_text(path)
@@ -388,6 +452,23 @@ def load_ccg_icb(path: str | Path) -> pd.DataFrame:
 
     Entries whose code is not an ODS-style code (3-5 letters/digits, e.g. a free-text note) are
     left out because no practice can carry them; conflicting duplicate codes raise.
+
+    Parameters
+    ----------
+    path : str or Path
+        The lookup CSV (CCG or sub-ICB code, ICB code and ICB name columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per code.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        When a required column is missing.
+    ValueError
+        When a code maps to more than one ICB.
     """
     path = Path(path)
     raw = read_csv_text(path)

@@ -244,47 +244,67 @@ class ErrorStructure:
 class SimulationConfig:
     """Configuration of :func:`simulate_panel` (all effects on the model scale of each outcome).
 
-    Attributes:
-        n_practices: practices in the first year, split over ``icbs`` proportionally to their real
-            practice counts (or equally with ``equal_icb_sizes``).
-        icbs: ICB rows (code, name, size, median list, sub-ICB codes, IMD quantiles); default the 42
-            real ICBs.  Pass ICB codes (str) or :class:`IcbRow` objects.
-        equal_icb_sizes: give every ICB ``n_practices / len(icbs)`` practices.
-        years: fiscal years (year end), consecutive.
-        treated_icb: ICB code receiving the intervention.
-        start_year: first treated fiscal year (2022 = FY 2021/22).
-        gradient_effect: true change of ``beta_gt`` (SII on the model scale) in the treated ICB from
-            ``start_year``; a mapping outcome -> value, or a scalar applied to ``effect_outcomes``.
-        level_effect: true change of ``alpha_gt`` in the treated ICB from ``start_year`` (same
-            form).
-        effect_outcomes: outcomes a scalar ``gradient_effect`` / ``level_effect`` / ``dose_effect``
-            applies to.
-        dose: if True, only the most under-funded half of treated-ICB practices (highest
-            ``need_score`` in ``start_year``) are funded (``hep_treated``) and receive
-            ``hep_dose`` GBP per weighted patient (between ``dose_range``, increasing with need);
-            if False all treated-ICB practices have ``hep_treated = 1`` from ``start_year`` and
-            ``hep_dose = 0``.
-        dose_range: (min, max) dose in GBP per weighted patient.
-        dose_effect: change of ``eta`` per GBP per weighted patient (mapping or scalar), applied
-            only when ``dose`` is True.
-        closure_rate: annual probability that a practice closes (it disappears from later years).
-        merger_rate: annual probability that a practice is absorbed by another practice of its PCN
-            (the absorber's list jumps by the absorbed list).
-        list_growth: mean annual growth of registered lists (log scale).
-        outcome_specs: generative constants per outcome (panel column ->
-            :class:`hepcausal.outcomes.SyntheticSpec`); default every outcome of the outcome table
-            with a ``synthetic`` spec.  Only these outcomes are simulated, in table order.
-        noise_scale: multiplies ``tau``, ``sigma`` and all ICB x year deviation SDs (0 = noise-free
-            linear predictor; proportion outcomes keep their binomial sampling noise).
-        gpps_responses: (min, max) GPPS responses per practice-year (uniform integers).
-        qof_missing_years: years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
-        errors: within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
-            ICB noise scales, heavy tails, exact zeros), one for every outcome or a mapping
-            outcome -> ErrorStructure (outcomes not in it: iid); default iid Gaussian, what the
-            models assume.  Also accepted (resolved on construction, e.g. from a TOML config):
-            a scenario name of :data:`SCENARIOS` (``"realistic"``), a dict of ErrorStructure
-            fields, or a mapping outcome -> dict of fields.
-        seed: random seed; same config => identical panel.
+    Attributes
+    ----------
+    n_practices : int, default 6500
+        Practices in the first year, split over ``icbs`` proportionally to their real
+        practice counts (or equally with ``equal_icb_sizes``).
+    icbs : tuple of IcbRow or str, default the 42 real ICBs
+        ICB rows (code, name, size, median list, sub-ICB codes, IMD quantiles).
+        Pass ICB codes (str) or :class:`IcbRow` objects.
+    equal_icb_sizes : bool, default False
+        Give every ICB ``n_practices / len(icbs)`` practices.
+    years : tuple of int, default schema.STUDY_YEARS
+        Fiscal years (year end), consecutive.
+    treated_icb : str, default schema.LLR_ICB
+        ICB code receiving the intervention.
+    start_year : int, default schema.HEP_START_YEAR
+        First treated fiscal year (2022 = FY 2021/22).
+    gradient_effect : mapping of str to float or float, default {schema.GP_FTE: -0.04}
+        True change of ``beta_gt`` (SII on the model scale) in the treated ICB from
+        ``start_year``; a mapping outcome -> value, or a scalar applied to ``effect_outcomes``.
+    level_effect : mapping of str to float or float, default 0.0
+        True change of ``alpha_gt`` in the treated ICB from ``start_year`` (same form).
+    effect_outcomes : tuple of str, default (schema.GP_FTE,)
+        Outcomes a scalar ``gradient_effect`` / ``level_effect`` / ``dose_effect`` applies to.
+    dose : bool, default False
+        If True, only the most under-funded half of treated-ICB practices (highest
+        ``need_score`` in ``start_year``) are funded (``hep_treated``) and receive
+        ``hep_dose`` GBP per weighted patient (between ``dose_range``, increasing with need);
+        if False all treated-ICB practices have ``hep_treated = 1`` from ``start_year`` and
+        ``hep_dose = 0``.
+    dose_range : tuple of float, default (2.0, 10.0)
+        (min, max) dose in GBP per weighted patient.
+    dose_effect : mapping of str to float or float, default 0.0
+        Change of ``eta`` per GBP per weighted patient (mapping or scalar), applied
+        only when ``dose`` is True.
+    closure_rate : float, default 0.007
+        Annual probability that a practice closes (it disappears from later years).
+    merger_rate : float, default 0.008
+        Annual probability that a practice is absorbed by another practice of its PCN
+        (the absorber's list jumps by the absorbed list).
+    list_growth : float, default 0.02
+        Mean annual growth of registered lists (log scale).
+    outcome_specs : mapping of str to SyntheticSpec
+        Generative constants per outcome (panel column ->
+        :class:`hepcausal.outcomes.SyntheticSpec`); default every outcome of the outcome table
+        with a ``synthetic`` spec.  Only these outcomes are simulated, in table order.
+    noise_scale : float, default 1.0
+        Multiplies ``tau``, ``sigma`` and all ICB x year deviation SDs (0 = noise-free
+        linear predictor; proportion outcomes keep their binomial sampling noise).
+    gpps_responses : tuple of int, default (100, 300)
+        (min, max) GPPS responses per practice-year (uniform integers).
+    qof_missing_years : tuple of int, default ()
+        Years whose QOF is set missing (the real 2020/21 = 2021 is unpublished).
+    errors : ErrorStructure or mapping or str, default ErrorStructure()
+        Within-practice error structure (:class:`ErrorStructure`: AR(1), practice drift,
+        ICB noise scales, heavy tails, exact zeros), one for every outcome or a mapping
+        outcome -> ErrorStructure (outcomes not in it: iid); default iid Gaussian, what the
+        models assume.  Also accepted (resolved on construction, e.g. from a TOML config):
+        a scenario name of :data:`SCENARIOS` (``"realistic"``), a dict of ErrorStructure
+        fields, or a mapping outcome -> dict of fields.
+    seed : int, default 20240401
+        Random seed; same config => identical panel.
     """
 
     n_practices: int = 6500
@@ -476,24 +496,34 @@ class SimulationConfig:
 class SimulationTruth:
     """The known truth behind a synthetic panel.
 
-    Attributes:
-        config: the configuration used.
-        params: outcome -> dict with ``mu``, ``b0``, ``tau``, ``sigma`` (floats), ``a_g``, ``b_g``
-            (Series by ICB), ``c_t``, ``b_t`` (Series by year), ``d_gt``, ``f_gt`` (DataFrames ICB x
-            year deviations) and ``scale`` (``"identity"`` or ``"logit"``).
-        sii: columns outcome, icb_code, year, sii (= beta_gt incl. treatment, model scale),
-            sii_realised (beta_gt + weighted slope of the practice-specific terms on rank), scale.
-        level: columns outcome, icb_code, year, level (= alpha_gt incl. treatment),
-            level_realised (alpha_gt + weighted mean of the practice-specific terms), scale.
-        practice_effects: columns outcome, practice_code, u.
-        gradient_effect, level_effect, dose_effect: outcome -> true effect (model scale).
-        events: closures and mergers (practice_code, year = first year absent, event,
-            absorbed_into).
-        clipped: outcome -> number of FTE values below 0 clipped to 0.
-        zeroed: outcome -> number of FTE values set to exactly 0 by ``errors.zero_share`` (empty
-            without zeros).  ``params[outcome]`` also holds ``errors`` (the
-            :class:`ErrorStructure` as a dict) and ``ics_noise`` (Series of the ICB noise
-            multipliers ``m_g``; all 1 with iid errors).
+    Attributes
+    ----------
+    config : SimulationConfig
+        The configuration used.
+    params : dict of str to dict
+        Outcome -> dict with ``mu``, ``b0``, ``tau``, ``sigma`` (floats), ``a_g``, ``b_g``
+        (Series by ICB), ``c_t``, ``b_t`` (Series by year), ``d_gt``, ``f_gt`` (DataFrames ICB x
+        year deviations) and ``scale`` (``"identity"`` or ``"logit"``).
+    sii : pandas.DataFrame
+        Columns outcome, icb_code, year, sii (= beta_gt incl. treatment, model scale),
+        sii_realised (beta_gt + weighted slope of the practice-specific terms on rank), scale.
+    level : pandas.DataFrame
+        Columns outcome, icb_code, year, level (= alpha_gt incl. treatment),
+        level_realised (alpha_gt + weighted mean of the practice-specific terms), scale.
+    practice_effects : pandas.DataFrame
+        Columns outcome, practice_code, u.
+    gradient_effect, level_effect, dose_effect : dict of str to float
+        Outcome -> true effect (model scale).
+    events : pandas.DataFrame
+        Closures and mergers (practice_code, year = first year absent, event,
+        absorbed_into).
+    clipped : dict of str to int
+        Outcome -> number of FTE values below 0 clipped to 0.
+    zeroed : dict of str to int, default {}
+        Outcome -> number of FTE values set to exactly 0 by ``errors.zero_share`` (empty
+        without zeros).  ``params[outcome]`` also holds ``errors`` (the
+        :class:`ErrorStructure` as a dict) and ``ics_noise`` (Series of the ICB noise
+        multipliers ``m_g``; all 1 with iid errors).
     """
 
     config: SimulationConfig
@@ -573,7 +603,16 @@ class SimulationTruth:
 
 @dataclass
 class SyntheticPanel:
-    """A synthetic panel (schema of :mod:`hepcausal.schema`) and its :class:`SimulationTruth`."""
+    """A synthetic panel (schema of :mod:`hepcausal.schema`) and its :class:`SimulationTruth`.
+
+    Attributes
+    ----------
+    panel : pandas.DataFrame
+        Practice x fiscal-year panel (year = fiscal-year end) with the columns of the real NHS
+        panel, including treatment (``hep_treated``, ``hep_dose``) and deprivation rank.
+    truth : SimulationTruth
+        The parameters and true effects the panel was drawn from.
+    """
 
     panel: pd.DataFrame
     truth: SimulationTruth
@@ -691,7 +730,25 @@ def _structured_errors(
 
 
 def simulate_panel(config: SimulationConfig | None = None) -> SyntheticPanel:
-    """Simulate a practice x year panel and its truth (deterministic given ``config.seed``)."""
+    """Simulate a practice x year panel and its truth (deterministic given ``config.seed``).
+
+    Parameters
+    ----------
+    config : SimulationConfig or None, default None
+        Generator settings; None uses the default ``SimulationConfig()`` (national panel, GP FTE
+        gradient effect of -0.04 in LLR from FY 2021/22).
+
+    Returns
+    -------
+    SyntheticPanel
+        The panel and its :class:`SimulationTruth`.
+
+    Raises
+    ------
+    ValueError
+        When ``config`` fails :meth:`SimulationConfig.validate` (unknown or duplicate ICBs,
+        non-consecutive years, no pre or post period, ...).
+    """
     cfg = config or SimulationConfig()
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)

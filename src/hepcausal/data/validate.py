@@ -107,7 +107,15 @@ WEIGHT_RATIO_BOUNDS: Final = (0.1, 10.0)
 
 
 class PanelValidationError(ValueError):
-    """A panel violates the schema; ``problems`` lists one message per failed check."""
+    """A panel violates the schema; ``problems`` lists one message per failed check.
+
+    Parameters
+    ----------
+    source : str
+        What was validated (e.g. ``"panel"`` or a file name); starts the message.
+    problems : list of str
+        One message per failed check (stored as ``self.problems``).
+    """
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source

@@ -82,6 +82,16 @@ USE_OF_KEY: dict[str, str] = {
 }
 
 
+MAX_DRAWS = 1_000_000
+"""Largest ``sampler.draws`` (per chain)."""
+MAX_TUNE = 1_000_000
+"""Largest ``sampler.tune`` (per chain)."""
+MAX_CHAINS = 64
+"""Largest ``sampler.chains``."""
+MAX_NAME_LENGTH = 200
+"""Longest run name (a run folder is ``<name>-<hash12>``, within the 255-byte file-name limit)."""
+
+
 class ConfigError(ValueError):
     """An invalid experiment configuration; the message names the file and the dotted key."""
 
@@ -94,6 +104,38 @@ class _KeyedError(ValueError):
         super().__init__(message)
         self.key = key
         self.valid = None if valid is None else list(valid)
+
+
+def check_run_name(name: str) -> None:
+    """Error unless ``name`` can name a run folder (``<name>-<hash12>``) inside the output folder.
+
+    Parameters
+    ----------
+    name : str
+        The run (or sweep) name.
+
+    Raises
+    ------
+    ValueError
+        For an empty name, ``.``/``..`` or a leading dot (hidden folders are the store's
+        temporary folders), a slash or backslash, a NUL or other control character, or more than
+        :data:`MAX_NAME_LENGTH` characters (bytes in UTF-8).
+    """
+    if not name:
+        raise ValueError("must be a non-empty string")
+    if name.startswith("."):
+        raise ValueError(f"must not start with '.' (got {name!r}): it would escape or hide the run")
+    bad = sorted({c for c in name if c in "/\\" or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        raise ValueError(
+            f"must not contain slashes, NUL or other control characters, got {name!r} "
+            f"(characters {', '.join(repr(c) for c in bad)})"
+        )
+    if len(name.encode()) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"must be at most {MAX_NAME_LENGTH} bytes long (a run folder name is limited to 255), "
+            f"got {len(name.encode())}: {name[:40]!r}..."
+        )
 
 
 def _where(source: str) -> str:
@@ -186,7 +228,7 @@ def _table_model(kind: Literal["synthetic", "inclusion"]) -> type[BaseModel]:
         from hepcausal.data.inclusion import InclusionRules as cls  # type: ignore[assignment]
     for f in dataclasses.fields(cls):
         fields[f.name] = (_field_type(f), None)
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{kind.title()}Table",
         __config__=ConfigDict(extra="forbid", strict=True),
         **fields,
@@ -485,18 +527,33 @@ class EstimatorConfig(BaseModel):
 class SamplerConfig(_Section):
     """MCMC settings (``hepcausal.sampling.SamplerSettings``; defaults from there).
 
-    ``mass_matrix = 'auto'`` leaves the choice to the estimator.
+    ``mass_matrix = 'auto'`` leaves the choice to the estimator.  Upper bounds: ``draws`` and
+    ``tune`` at most :data:`MAX_DRAWS` / :data:`MAX_TUNE`, ``chains`` at most
+    :data:`MAX_CHAINS`, ``0 <= seed < 2**32``; the memory of the stored posterior is checked
+    against the data by :func:`hepcausal.experiments.runner.preflight`.
     """
 
     draws: Annotated[int, Field(ge=1)] = SamplerSettings.draws
-    tune: Annotated[int, Field(ge=0)] = SamplerSettings.tune
-    chains: Annotated[int, Field(ge=1)] = SamplerSettings.chains
+    tune: Annotated[int, Field(ge=0, le=MAX_TUNE)] = SamplerSettings.tune
+    chains: Annotated[int, Field(ge=1, le=MAX_CHAINS)] = SamplerSettings.chains
     target_accept: Annotated[float, _where_true(lambda v: 0.5 <= v < 1, "must be in [0.5, 1)")] = (
         SamplerSettings.target_accept
     )
-    seed: int = SamplerSettings.seed
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = SamplerSettings.seed
     sampler: Annotated[str, _one_of("nutpie", "pymc", "numpyro")] = SamplerSettings.sampler
     mass_matrix: Annotated[str, _one_of("auto", "diag", "low_rank")] = "auto"
+
+    @model_validator(mode="after")
+    def _draws_bounded(self) -> SamplerConfig:
+        if self.draws > MAX_DRAWS:
+            gb = self.draws * self.chains * 8 * 1000 / 1e9
+            raise _KeyedError(
+                f"= {self.draws:,} is above the upper bound of {MAX_DRAWS:,} draws per chain: "
+                f"{self.draws:,} draws x {self.chains} chains would need about {gb:,.0f} GB of "
+                "memory for every 1,000 stored parameters",
+                "draws",
+            )
+        return self
 
     @model_validator(mode="after")
     def _low_rank_needs_nutpie(self) -> SamplerConfig:
@@ -621,6 +678,11 @@ class SweepConfig(_Section):
             )
         out = _flatten_grid(v)
         for key, values in out.items():
+            if key in ("name", "description"):
+                raise _KeyedError(
+                    "cannot be swept (the sweep names its runs itself; use sweep.labels)",
+                    f'"{key}"',
+                )
             if not isinstance(values, list) or not values:
                 raise _KeyedError(f"must be a non-empty list of values, got {values!r}", f'"{key}"')
         return out
@@ -642,12 +704,41 @@ class SweepConfig(_Section):
                     f"must be a list of {len(self.grid[key])} strings, one per grid value",
                     f'labels."{key}"',
                 )
+            for text in lab:
+                try:
+                    check_run_name(text)
+                except ValueError as exc:  # a label is part of the run folder's name
+                    raise _KeyedError(f"label {text!r} {exc}", f'labels."{key}"') from None
         return self
 
 
 class Config(BaseModel):
     """A complete, validated experiment configuration (build it with :func:`config_from_dict`
-    or :func:`load_config`)."""
+    or :func:`load_config`).
+
+    Unknown keys are errors and the model is frozen (use ``with_overrides`` for a changed copy).
+
+    Attributes
+    ----------
+    name : str, default "experiment"
+        Experiment name, non-empty and without slashes (part of the run directory's name).
+    description : str, default ""
+        Free text.
+    data : DataConfig
+        ``[data]``: where the panel comes from (synthetic, NHS files or a panel file).
+    analysis : AnalysisConfig
+        ``[analysis]``: outcome, treated ICS, years and the other design choices.
+    estimator : EstimatorConfig
+        ``[estimator]``: the registry entry's name and its options.
+    priors : dict of str to object, default {}
+        ``[priors]``: overrides of the estimator's priors (validated by its ``Priors`` class).
+    sampler : SamplerConfig
+        ``[sampler]``: backend and MCMC settings.
+    summary : SummaryConfig
+        ``[summary]``: HDI probability and ROPE of the effect summaries.
+    sweep : SweepConfig or None, default None
+        ``[sweep]``: the grid of a sensitivity sweep; None for a single run.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -666,8 +757,7 @@ class Config(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not v or "/" in v or "\\" in v:
-            raise ValueError(f"must be a non-empty string without slashes, got {v!r}")
+        check_run_name(v)
         return v
 
     @property
@@ -732,7 +822,7 @@ class Config(BaseModel):
             d["sweep"] = {"grid": copy.deepcopy(self.sweep.grid), "mode": self.sweep.mode}
             if self.sweep.labels:
                 d["sweep"]["labels"] = copy.deepcopy(self.sweep.labels)
-        return _jsonify(d)  # type: ignore[no-any-return]
+        return _jsonify(d)
 
     def hash(self, data_fingerprint: str = "") -> str:
         """Stable sha256 of everything that changes the numbers (+ the data fingerprint).
@@ -841,9 +931,18 @@ def _translate(exc: ValidationError, source: str) -> ConfigError:
     if isinstance(cause, ValueError):
         return ConfigError(f"{_where(source)}'{dotted}' {cause}")
     got = err.get("input")
-    if err["type"] == "greater_than_equal":
-        bound = (err.get("ctx") or {}).get("ge")
-        return ConfigError(f"{_where(source)}'{dotted}' must be >= {bound}, got {got!r}")
+    bounds = {
+        "greater_than_equal": ("ge", ">="),
+        "less_than_equal": ("le", "<="),
+        "less_than": ("lt", "<"),
+        "greater_than": ("gt", ">"),
+    }
+    if err["type"] in bounds:
+        ctx_key, op = bounds[err["type"]]
+        bound = (err.get("ctx") or {}).get(ctx_key)
+        if isinstance(bound, int) and abs(bound) >= 10_000:
+            bound = f"{bound:,}"
+        return ConfigError(f"{_where(source)}'{dotted}' must be {op} {bound}, got {got!r}")
     msg = str(err["msg"])
     return ConfigError(f"{_where(source)}'{dotted}': {msg[0].lower()}{msg[1:]}, got {got!r}")
 

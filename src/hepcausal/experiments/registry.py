@@ -15,8 +15,18 @@ Priors follow one convention for every estimator: each ``[priors]`` key override
 estimator's prior dataclass and is a scale on the *standardised* outcome (outcome SD = 1; the
 logit scale for binomial families).
 
-The table is closed: there is no import of arbitrary ``module:function`` paths, and an unknown
-name is an error listing the valid names and the nearest one.
+The table is closed: there is no import of arbitrary ``module:function`` paths (a config cannot
+make hepcausal import or run code), and an unknown name is an error listing the valid names and
+the nearest one.  Optional plug-ins come only from *installed* distributions that declare an
+entry point in the group :data:`ENTRY_POINT_GROUP` (``hepcausal.estimators``), whose name is the
+estimator name and whose object is an :class:`EstimatorEntry` (or a callable returning one),
+e.g. in the plug-in's ``pyproject.toml``::
+
+    [project.entry-points."hepcausal.estimators"]
+    my_did = "my_package.estimators:MY_DID_ENTRY"
+
+A plug-in is loaded only when a config names it; a name that is neither shipped nor installed
+is an error.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -137,7 +148,7 @@ class PriorSpec:
 
     def names(self) -> list[str]:
         """The valid prior keys."""
-        return [f.name for f in dataclasses.fields(self.load())]
+        return [f.name for f in dataclasses.fields(self.load())]  # type: ignore[arg-type]
 
     def validate(self, priors: Mapping[str, Any]) -> object:
         """The validated priors; ``ValueError`` naming an unknown key or a bad value."""
@@ -374,9 +385,42 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
 """The closed table of estimators (a config's ``estimator.name``)."""
 
 
+ENTRY_POINT_GROUP = "hepcausal.estimators"
+"""Entry-point group of installed estimator plug-ins."""
+
+
+def _plugin_entry_points() -> dict[str, metadata.EntryPoint]:
+    """The installed plug-in entry points (name -> entry point; nothing is imported)."""
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_plugin(ep: metadata.EntryPoint) -> EstimatorEntry:
+    """Import an installed plug-in's entry and check it is a well-formed EstimatorEntry."""
+    dist = getattr(ep, "dist", None)
+    origin = f"entry point {ep.name!r} = {ep.value!r}" + (
+        f" of the installed distribution {dist.name!r}" if dist is not None else ""
+    )
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise UnknownEstimatorError(
+            f"estimator plug-in {origin} failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    entry = obj if isinstance(obj, EstimatorEntry) else obj() if callable(obj) else obj
+    if not isinstance(entry, EstimatorEntry):
+        raise UnknownEstimatorError(
+            f"estimator plug-in {origin} is a {type(entry).__name__}, not an EstimatorEntry"
+        )
+    if entry.name != ep.name:
+        raise UnknownEstimatorError(
+            f"estimator plug-in {origin} declares the name {entry.name!r}; they must agree"
+        )
+    return entry
+
+
 def known_estimators() -> list[str]:
-    """The registered estimator names."""
-    return list(ESTIMATORS)
+    """The registered estimator names (shipped, then installed plug-ins)."""
+    return [*ESTIMATORS, *(n for n in sorted(_plugin_entry_points()) if n not in ESTIMATORS)]
 
 
 def get_entry(name: str) -> EstimatorEntry:
@@ -395,11 +439,14 @@ def get_entry(name: str) -> EstimatorEntry:
     Raises
     ------
     UnknownEstimatorError
-        For any other name (no import paths); the message lists the valid names and the
-        nearest one.
+        For any other name (no import paths; installed plug-ins only through their entry
+        points); the message lists the valid names and the nearest one.
     """
     if name in ESTIMATORS:
         return ESTIMATORS[name]
+    plugin = _plugin_entry_points().get(name) if isinstance(name, str) else None
+    if plugin is not None:
+        return _load_plugin(plugin)
     close = difflib.get_close_matches(str(name), known_estimators(), n=1, cutoff=0.5)
     raise UnknownEstimatorError(
         f"unknown estimator {name!r}; valid: {known_estimators()}"
@@ -445,6 +492,7 @@ def call_estimator(
 
 __all__ = [
     "DESIGN_FIELDS",
+    "ENTRY_POINT_GROUP",
     "ESTIMATORS",
     "INFERENCE_FIELDS",
     "EstimatorEntry",

@@ -13,8 +13,14 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
     figures/               figures from hepcausal.plots
     run.json               completion marker: name, hash, headline, status
 
-It is first written to a hidden temporary sibling and renamed into place, so a directory with
-``run.json`` is always complete.
+It is first written to a hidden temporary sibling (``.tmp-<run>-<host>-<pid>-<random>``) and
+renamed into place, so a directory with ``run.json`` is always complete.  ``run.json`` records the
+sha256 of every file of the run (``files``): a cached run is reused only when every file is
+present with its recorded hash (:func:`verify_run`), otherwise it is refitted with a warning.
+Temporary folders left by a killed process are removed by the next run in the same folder
+(:func:`clean_stale`) and are never read as runs.  Every file is written with mode ``0666``
+minus the umask (JSON included).  When saving a finished fit fails, its posterior is written to
+a rescue file (:func:`rescue_idata`) and the error says where.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ import json
 import math
 import os
 import shutil
+import socket
 import tempfile
+import time
 import tomllib
 import uuid
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,36 +45,132 @@ import pandas as pd
 from hepcausal.diagnostics import Diagnostics
 from hepcausal.experiments.config import Config, config_from_dict
 from hepcausal.experiments.inputs import _jsonable
+from hepcausal.experiments.provenance import sha256_file
 from hepcausal.results import FitResult
 from hepcausal.summaries import EffectSummary
 
 RUN_MARKER = "run.json"
 
+__all__ = [
+    "RUN_MARKER",
+    "RunResult",
+    "is_complete",
+    "load_diagnostics",
+    "load_run",
+    "read_json",
+    "run_dir_name",
+    "save_run",
+    "write_json",
+]
+
 
 def run_dir_name(name: str, config_hash: str) -> str:
+    """Directory name of a run: ``<name>-<first 12 characters of the hash>``.
+
+    Parameters
+    ----------
+    name : str
+        The run's name.
+    config_hash : str
+        Content hash of the resolved config and data fingerprint.
+
+    Returns
+    -------
+    str
+        The directory name (not a path).
+    """
     return f"{name}-{config_hash[:12]}"
 
 
+TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
+STALE_SECONDS = 24 * 3600
+"""A temporary folder of another host (or of unknown origin) older than this is stale."""
+
+
+def file_mode() -> int:
+    """The mode of a new file under the current umask (``0666 & ~umask``, usually 0644).
+
+    Returns
+    -------
+    int
+        The permission bits.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
+    """Write JSON atomically (temp file in the same folder, then rename), mode 0666 - umask.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination.
+    obj : object
+        JSON-serialisable after :func:`hepcausal.experiments.inputs._jsonable`.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(_jsonable(obj), fh, indent=2, sort_keys=False, allow_nan=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_jsonable(obj), fh, indent=2, sort_keys=False, allow_nan=True)
+            fh.write("\n")
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600: same mode as every other output
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
 def read_json(path: str | Path) -> Any:
+    """Read a JSON file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    object
+        The decoded data.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    ValueError
+        When it is not valid JSON (``json.JSONDecodeError``).
+    """
     with Path(path).open() as fh:
         return json.load(fh)
 
 
 def is_complete(run_dir: str | Path) -> bool:
-    """True when the directory holds a finished run."""
+    """True when the directory holds a finished run (its marker says so; hashes not checked).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder.
+
+    Returns
+    -------
+    bool
+        Whether ``run.json`` says complete and ``idata.nc`` exists.
+    """
     run_dir = Path(run_dir)
+    if run_dir.name.startswith("."):  # temporary or replaced folders are never runs
+        return False
     if not (run_dir / RUN_MARKER).is_file() or not (run_dir / "idata.nc").is_file():
         return False
     try:
@@ -74,9 +179,169 @@ def is_complete(run_dir: str | Path) -> bool:
         return False
 
 
+def content_hashes(run_dir: Path) -> dict[str, str]:
+    """sha256 of every file of a run folder but ``run.json`` (relative path -> hash).
+
+    Parameters
+    ----------
+    run_dir : Path
+        A (temporary) run folder.
+
+    Returns
+    -------
+    dict of str to str
+        Relative POSIX path -> sha256.
+    """
+    return {
+        p.relative_to(run_dir).as_posix(): sha256_file(p)
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name != RUN_MARKER
+    }
+
+
+def verify_run(run_dir: str | Path) -> str | None:
+    """Why a finished run folder cannot be reused, or None when it is intact.
+
+    Every file recorded in ``run.json``'s ``files`` must exist with its sha256; a run written
+    before hashes were recorded must at least hold the files that :func:`load_run` reads.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder.
+
+    Returns
+    -------
+    str or None
+        The problem (naming the file), or None.
+    """
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        return f"{run_dir} holds no complete run.json and idata.nc"
+    marker = read_json(run_dir / RUN_MARKER)
+    recorded = marker.get("files")
+    if not isinstance(recorded, dict):
+        required = ("idata.nc", "summary.csv", "diagnostics.json", "config.resolved.toml")
+        missing = [f for f in (*required, "provenance.json") if not (run_dir / f).is_file()]
+        return f"{run_dir}: missing {', '.join(missing)}" if missing else None
+    for rel, digest in recorded.items():
+        path = run_dir / rel
+        if not path.is_file():
+            return f"{path} is missing"
+        if sha256_file(path) != digest:
+            return f"{path} is damaged (its sha256 differs from the one recorded in run.json)"
+    return None
+
+
+def _tmp_name(final: Path) -> str:
+    host = socket.gethostname().replace("-", "_")
+    return f"{TMP_PREFIX}{final.name}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(folder: Path, now: float) -> bool:
+    """A temporary folder whose writer is gone: same host and a dead pid, or older than a day."""
+    parts = folder.name.rsplit("-", 3)
+    if len(parts) == 4 and parts[1] == socket.gethostname().replace("-", "_"):
+        try:
+            return not _pid_alive(int(parts[2]))
+        except ValueError:
+            pass
+    try:
+        return now - folder.stat().st_mtime > STALE_SECONDS
+    except OSError:
+        return False
+
+
+def clean_stale(out_dir: str | Path) -> list[Path]:
+    """Remove the temporary run folders that a killed process left in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        A folder of run directories.
+
+    Returns
+    -------
+    list of Path
+        The removed folders (those of running processes are kept).
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    now, removed = time.time(), []
+    for folder in out_dir.iterdir():
+        if not folder.is_dir() or not folder.name.startswith((TMP_PREFIX, OLD_PREFIX)):
+            continue
+        if _is_stale(folder, now):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def rescue_idata(result: FitResult, name: str, config_hash: str) -> Path | None:
+    """Write a finished fit's posterior where it cannot be lost (after a failed save).
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit.
+    name : str
+        Run name (sanitised into the file name).
+    config_hash : str
+        The run's config hash.
+
+    Returns
+    -------
+    Path or None
+        ``$HEPCAUSAL_RESCUE_DIR`` (default: the system temporary folder) /
+        ``hepcausal-rescue-<name>-<hash12>-<time>.nc``, or None if that failed too.
+    """
+    folder = Path(os.environ.get("HEPCAUSAL_RESCUE_DIR") or tempfile.gettempdir())
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80].lstrip(".")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = folder / f"hepcausal-rescue-{safe or 'run'}-{config_hash[:12]}-{stamp}.nc"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        result.save(path)
+    except Exception:  # the caller reports the original error
+        return None
+    return path
+
+
 @dataclass
 class RunResult:
-    """A finished run: the fit, its config, where it is stored, and whether it came from cache."""
+    """A finished run: the fit, its config, where it is stored, and whether it came from cache.
+
+    Attributes
+    ----------
+    name : str
+        The run's name (the config's ``name``, or a sweep point's name).
+    run_dir : pathlib.Path
+        The run directory, ``<out_dir>/<name>-<hash[:12]>/``.
+    config : Config
+        The resolved, validated configuration of the run.
+    config_hash : str
+        Content hash of the resolved config and the data fingerprint (the cache key).
+    result : FitResult
+        The fit: posterior, estimands, effect summaries, diagnostics and truth.
+    cached : bool, default False
+        True when the run was loaded from an existing directory rather than fitted.
+    provenance : dict of str to object, default {}
+        Contents of ``provenance.json``: seed, sampler settings, data provenance, timings and
+        software environment.
+    figures : list of pathlib.Path, default []
+        Figure files written for the run.
+    """
 
     name: str
     run_dir: Path
@@ -120,6 +385,33 @@ def _write_report(run_dir: Path, report: Any) -> None:
     (run_dir / "inclusion.txt").write_text(str(report) + "\n")
 
 
+class SaveError(OSError):
+    """Saving a finished fit failed; ``rescued`` is where its posterior was written (or None)."""
+
+    def __init__(self, message: str, rescued: Path | None) -> None:
+        super().__init__(message)
+        self.rescued = rescued
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _save_failed(
+    result: FitResult, name: str, config_hash: str, out_dir: Path, exc: Exception
+) -> SaveError:
+    rescued = rescue_idata(result, name, config_hash)
+    where = (
+        f"the posterior was saved to {rescued} (load it with arviz.from_netcdf)"
+        if rescued is not None
+        else "the posterior could not be rescued either"
+    )
+    return SaveError(
+        f"run {name!r}: the fit finished but saving it under {out_dir} failed "
+        f"({type(exc).__name__}: {exc}); {where}",
+        rescued,
+    )
+
+
 def save_run(
     out_dir: Path,
     name: str,
@@ -135,16 +427,46 @@ def save_run(
 ) -> RunResult:
     """Write a run directory atomically and return it as a RunResult.
 
-    ``figures`` is an optional callable ``(result, figures_dir) -> list[Path]`` run inside the
-    temporary directory; its failure is recorded in ``run.json`` and warned about, not raised.
-    """
-    import warnings
+    Parameters
+    ----------
+    out_dir : Path
+        Folder that holds run directories.
+    name : str
+        Run name (validated before fitting).
+    config : Config
+        The resolved configuration (written as ``config.resolved.toml``).
+    config_hash : str
+        Content hash of the config and data; the run directory is ``<name>-<hash[:12]>``.
+    result : FitResult
+        The finished fit.
+    provenance : dict
+        Versions, data fingerprint and timings (``provenance.json``).
+    report : object, optional
+        Inclusion report of the NHS panel (written as ``inclusion.*``), or None.
+    truth : object, optional
+        True values per estimand term on synthetic data (``truth.json``), or None.
+    figures : callable, optional
+        ``(result, figures_dir) -> list[Path]``, run inside the temporary directory; its failure
+        is recorded in ``run.json`` and warned about, not raised.
+    force : bool
+        Replace an existing complete run of the same name and hash.
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Returns
+    -------
+    RunResult
+        The stored run.
+
+    Raises
+    ------
+    SaveError
+        When writing fails; the posterior is first written to a rescue file, which the
+        message names, so a finished fit is never lost.
+    """
     final = out_dir / run_dir_name(name, config_hash)
-    tmp = out_dir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = out_dir / _tmp_name(final)
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
         result.save(tmp / "idata.nc")
         result.summary().to_csv(tmp / "summary.csv", index=False)
         write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
@@ -172,18 +494,22 @@ def save_run(
             "diagnostics_ok": result.diagnostics.ok,
             "figures": rel_figs,
             "figures_error": fig_error,
+            "files": content_hashes(tmp),
         }
         write_json(tmp / RUN_MARKER, marker)
         if final.exists():
-            if not force and is_complete(final):
+            if not force and verify_run(final) is None:
                 shutil.rmtree(tmp)  # another process finished the same run first
                 return load_run(final, cached=True)
-            old = out_dir / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            old = out_dir / f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
             final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(final)
+    except Exception as exc:  # a finished fit is never lost: rescue its posterior first
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _save_failed(result, name, config_hash, out_dir, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -213,6 +539,18 @@ def _effects_from_csv(path: Path) -> dict[str, EffectSummary]:
 
 
 def load_diagnostics(path: str | Path) -> Diagnostics:
+    """Read ``diagnostics.json`` back into :class:`~hepcausal.diagnostics.Diagnostics`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``diagnostics.json`` written by :func:`save_run`.
+
+    Returns
+    -------
+    Diagnostics
+        The stored diagnostics; missing R-hat or ESS values become NaN.
+    """
     d = read_json(path)
     names = {f.name for f in fields(Diagnostics)}
     kw = {k: v for k, v in d.items() if k in names}
@@ -229,7 +567,26 @@ def _load_truth(path: Path) -> dict[str, float] | None:
 
 
 def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
-    """Read a finished run directory back (posterior, effects, diagnostics, config)."""
+    """Read a finished run directory back (posterior, effects, diagnostics, config).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by :func:`save_run` (with a complete ``run.json`` and
+        ``idata.nc``).
+    cached : bool, default True
+        Value of the returned ``RunResult.cached``.
+
+    Returns
+    -------
+    RunResult
+        The stored fit, config, provenance and figure paths.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``run_dir`` is not a finished run.
+    """
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a finished hepcausal run (no complete run.json)")

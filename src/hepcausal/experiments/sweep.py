@@ -2,7 +2,11 @@
 
 Points run in parallel on local processes (``spawn`` context) or on a Dask distributed cluster;
 finished runs are cached, and a manifest (``sweep.json``) is rewritten atomically after every run
-so an interrupted sweep resumes without refitting what finished.
+so an interrupted sweep resumes without refitting what finished.  On resume the manifest is made
+true again: every point is re-derived from the run folders (finished -> ``complete``, otherwise
+``pending``), whatever the previous, possibly killed, process wrote.  Local workers exit when
+their parent process dies (:func:`_watch_parent`), so a killed sweep leaves no orphans.  The
+sweep folder is checked to lie inside ``out_dir``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import logging
 import multiprocessing as mp
 import os
 import re
+import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -34,11 +41,14 @@ from hepcausal.experiments.config import (
 )
 from hepcausal.experiments.inputs import prepare_data
 from hepcausal.experiments.provenance import now_iso
+from hepcausal.experiments.runner import check_output
 from hepcausal.experiments.store import (
+    clean_stale,
     is_complete,
     load_run,
     read_json,
     run_dir_name,
+    verify_run,
     write_json,
 )
 
@@ -148,7 +158,23 @@ def _get_dotted(d: dict[str, Any], key: str) -> Any:
 
 
 def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
-    """The sweep's points (a config without ``[sweep]`` is a single point)."""
+    """The sweep's points (a config without ``[sweep]`` is a single point).
+
+    Parameters
+    ----------
+    config : Config or str or path-like
+        A sweep config (with a ``[sweep]`` table) or the path of its TOML file.
+
+    Returns
+    -------
+    list of SweepPoint
+        One validated config per grid point, named ``<name>__<key>=<label>...``.
+
+    Raises
+    ------
+    ConfigError
+        When a point's config is invalid (the message names the point and its values).
+    """
     cfg = as_config(config)
     if cfg.sweep is None:
         return [SweepPoint(cfg.name, cfg, {}, {})]
@@ -207,10 +233,59 @@ def _run_point(
 
 
 def cached_run_dir(cfg: Config, runs_dir: Path) -> Path | None:
-    """The finished run directory of ``cfg`` under ``runs_dir``, or None (cheap: no fit)."""
+    """The finished, intact run directory of ``cfg`` under ``runs_dir``, or None (no fit).
+
+    Parameters
+    ----------
+    cfg : Config
+        A point's config.
+    runs_dir : Path
+        The sweep's run folder.
+
+    Returns
+    -------
+    Path or None
+        The run directory when it is complete and every file has its recorded sha256.
+    """
     data = prepare_data(cfg)
     run_dir = runs_dir / run_dir_name(cfg.name, cfg.hash(data.fingerprint))
-    return run_dir if is_complete(run_dir) else None
+    return run_dir if is_complete(run_dir) and verify_run(run_dir) is None else None
+
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit this process as soon as the sweep process is gone.
+
+    On Linux the kernel sends SIGTERM on the parent's death (``prctl(PR_SET_PDEATHSIG)``); on
+    every platform a daemon thread also polls :func:`os.getppid` and exits when the parent
+    changed (the worker was re-parented).
+
+    Parameters
+    ----------
+    parent_pid : int
+        The sweep process's pid.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - unusual libc
+            pass
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="hepcausal-parent-watch", daemon=True).start()
 
 
 def _row(point: SweepPoint, run_dir: Path, cached: bool) -> dict[str, Any]:
@@ -235,7 +310,25 @@ def _row(point: SweepPoint, run_dir: Path, cached: bool) -> dict[str, Any]:
 
 @dataclass
 class SweepResult:
-    """A finished (or partly failed) sweep: the headline table and where everything is."""
+    """A finished (or partly failed) sweep: the headline table and where everything is.
+
+    Attributes
+    ----------
+    name : str
+        The sweep config's ``name``.
+    sweep_dir : pathlib.Path
+        ``<out_dir>/<name>/``: the runs (under ``runs/``), ``sweep.json`` and the tables.
+    table : pandas.DataFrame
+        One row per finished point: ``run``, one label column per swept key, the headline
+        estimand and its summary (mean, HDI, probability of direction, ...), diagnostics,
+        ``cached``, ``config_hash`` and ``run_dir``.
+    points : list of SweepPoint
+        Every point of the sweep, finished or not, in grid order.
+    failed : dict of str to str, default {}
+        Point name -> ``"ExceptionType: message"`` for the points that failed.
+    files : dict of str to pathlib.Path, default {}
+        The files written: ``"csv"``, ``"tex"`` and ``"forest"`` (when drawn).
+    """
 
     name: str
     sweep_dir: Path
@@ -262,19 +355,18 @@ class _Manifest:
     def __init__(self, path: Path, cfg: Config, points: list[SweepPoint]) -> None:
         self.path = path
         old = read_json(path) if path.is_file() else {}
-        old_points = {p["name"]: p for p in old.get("points", [])}
         self.data: dict[str, Any] = {
             "name": cfg.name,
             "source": cfg.source,
             "mode": cfg.sweep.mode if cfg.sweep else "single",
             "created": old.get("created", now_iso()),
             "updated": now_iso(),
-            "points": [
+            "points": [  # statuses are re-derived from the run folders by run_sweep
                 {
                     "name": p.name,
                     "varied": p.varied,
-                    "status": old_points.get(p.name, {}).get("status", "pending"),
-                    "run_dir": old_points.get(p.name, {}).get("run_dir"),
+                    "status": "pending",
+                    "run_dir": None,
                     "error": None,
                 }
                 for p in points
@@ -294,7 +386,12 @@ class _Manifest:
 
 
 def _executor(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def run_sweep(
@@ -318,10 +415,49 @@ def run_sweep(
     cluster instead.  ``figures=False`` skips each run's figures (the sweep forest plot is
     still drawn).  Finished runs are never refitted unless ``force``; ``on_run_done(row)`` is
     called after each run is recorded (e.g. for custom progress reporting).
+
+    Parameters
+    ----------
+    config : Config or str or path-like
+        The sweep config or the path of its TOML file.
+    out_dir : str or Path, default "runs"
+        Parent folder of the sweep directory.
+    workers : int, default 2
+        Local worker processes (``<= 1``: run in this process).
+    scheduler : str or distributed.Client or None, default None
+        Dask distributed scheduler to run the points on instead of local processes.
+    force : bool, default False
+        Refit every point even when a finished run exists.
+    progress : bool, default True
+        Show a progress bar.
+    cores : int or None, default None
+        Sampler processes per run; None with local workers shares the CPUs between them.
+    figures : bool, default True
+        Draw each run's figures.
+    on_run_done : callable or None, default None
+        Called with each finished point's table row (a dict).
+
+    Returns
+    -------
+    SweepResult
+        The headline table, the points, the failures and the files written.
+
+    Raises
+    ------
+    ConfigError
+        When the config or a point's config is invalid.
+
+    Warns
+    -----
+    UserWarning
+        When some points failed (they are listed in ``failed``, not raised).
     """
     cfg = as_config(config)
     points = expand_sweep(cfg)
+    check_output(out_dir, cfg)
     sweep_dir = Path(out_dir) / cfg.name
+    if not sweep_dir.resolve().is_relative_to(Path(out_dir).resolve()):
+        raise ConfigError(f"'name' = {cfg.name!r}: the sweep folder would be outside {out_dir}")
     runs_dir = sweep_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(sweep_dir / MANIFEST, cfg, points)
@@ -350,6 +486,7 @@ def run_sweep(
         bar.update(1)
         log.error("sweep point %s failed: %s", point.name, msg)
 
+    clean_stale(runs_dir)
     todo: list[SweepPoint] = []
     for point in points:  # resume: finished runs are recorded without a worker
         done = None if force else cached_run_dir(point.config, runs_dir)

@@ -17,6 +17,22 @@ def jackknife_acceleration(jackknife: Sequence[np.ndarray]) -> float:
 
     ``U_i = (n_h - 1) (mean_h - theta_(-i))``;
     ``a = sum_h sum_i U_i^3 / n_h^3 / (6 (sum_h sum_i U_i^2 / n_h^2)^(3/2))``.
+
+    Parameters
+    ----------
+    jackknife : sequence of numpy.ndarray
+        One array per stratum: the statistic recomputed leaving out each unit of that stratum
+        in turn (``theta_(-i)``); each needs at least 2 entries.
+
+    Returns
+    -------
+    float
+        The acceleration ``a``; 0 when every leave-one-out statistic equals its stratum mean.
+
+    Raises
+    ------
+    ValueError
+        When a stratum has fewer than 2 units.
     """
     num = den = 0.0
     for theta_i in jackknife:
@@ -52,6 +68,30 @@ def bca_interval(
     Returns ``(lower, upper, {"z0", "acceleration", "alpha_lower", "alpha_upper"})``; limits are
     linear-interpolated quantiles of the replicates (scipy's convention).  NaN when the bootstrap
     distribution is degenerate (all replicates on one side of ``theta_hat``).
+
+    Parameters
+    ----------
+    theta_hat : float
+        The statistic on the original sample.
+    replicates : numpy.ndarray
+        Bootstrap replicates of the statistic.
+    jackknife : sequence of numpy.ndarray
+        Per-stratum leave-one-out statistics (see :func:`jackknife_acceleration`).
+    level : float, default 0.95
+        Two-sided confidence level, in (0, 1).
+
+    Returns
+    -------
+    lower, upper : float
+        The BCa limits (NaN when degenerate).
+    info : dict of str to float
+        ``z0`` (bias correction), ``acceleration`` and the adjusted quantile levels
+        ``alpha_lower`` and ``alpha_upper``.
+
+    Raises
+    ------
+    ValueError
+        When a jackknife stratum has fewer than 2 units.
     """
     reps = np.asarray(replicates, dtype=float)
     z0 = bias_correction(theta_hat, reps)
@@ -71,7 +111,21 @@ def bca_interval(
 
 
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Equal-tailed percentile limits (linear interpolation)."""
+    """Equal-tailed percentile limits (linear interpolation).
+
+    Parameters
+    ----------
+    replicates : numpy.ndarray
+        Bootstrap replicates of the statistic.
+    level : float, default 0.95
+        Two-sided confidence level, in (0, 1); the limits are the ``(1 - level) / 2`` and
+        ``(1 + level) / 2`` quantiles.
+
+    Returns
+    -------
+    lower, upper : float
+        The percentile limits.
+    """
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(np.asarray(replicates, dtype=float), [alpha, 1.0 - alpha])
     return float(lo), float(hi)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+__all__ = ["add_relative_rank", "ordered_relative_rank", "relative_rank"]
+
 
 def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Population-weighted relative rank of ``score``; higher score = more deprived.
@@ -15,6 +17,25 @@ def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
     the midpoint of its cumulative population share, so ranks lie in (0, 1), the most deprived
     unit is nearest 0 and the population-weighted mean rank is exactly 0.5.  Tied scores share
     the midpoint of their pooled block.
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        1-d deprivation scores (e.g. IMD; higher = more deprived), all finite.
+    weight : numpy.ndarray
+        1-d positive, finite populations (e.g. list sizes), same length as ``score``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Relative rank of each unit in (0, 1); 0 = most deprived end, 1 = least deprived end.
+        Empty for empty input.
+
+    Raises
+    ------
+    ValueError
+        When the arrays are not 1-d of equal length, a score is missing or non-finite, or a
+        weight is not positive and finite.
     """
     score = np.asarray(score, dtype=float)
     weight = np.asarray(weight, dtype=float)
@@ -41,6 +62,16 @@ def ordered_relative_rank(weight: np.ndarray) -> np.ndarray:
     The PHE ``FindXValues`` rule: each group's rank is the midpoint of its cumulative population
     share.  Equals :func:`relative_rank` with a strictly decreasing deprivation score; vectorised
     over leading axes (e.g. bootstrap replicates x quantiles).
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        Group populations, the last axis ordered most -> least deprived.
+
+    Returns
+    -------
+    numpy.ndarray
+        Relative ranks (0 = most deprived), same shape as ``weight``.
     """
     weight = np.asarray(weight, dtype=float)
     total = weight.sum(axis=-1, keepdims=True)
@@ -58,6 +89,31 @@ def add_relative_rank(
     """Return a copy of ``df`` with column ``out`` = relative rank of ``score_col`` within ``by``.
 
     Rows with a missing score get a missing rank (they are not silently given one).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Input table; not modified.
+    score_col : str
+        Deprivation score column (higher = more deprived).
+    weight_col : str
+        Population column (positive, finite where the score is present), e.g. list size.
+    by : sequence of str, keyword-only, default ()
+        Columns within whose groups ranks are computed (e.g. ICB and year); () ranks all rows
+        together.
+    out : str, keyword-only
+        Name of the rank column to add (e.g. ``schema.DEPRIVATION_RANK``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``df`` with ``out`` in [0, 1] (0 = most deprived), NaN where the score is
+        missing.
+
+    Raises
+    ------
+    ValueError
+        When a weight of a scored row is not positive and finite (see :func:`relative_rank`).
     """
     result = df.copy()
     ranks = pd.Series(np.nan, index=df.index, dtype=float)

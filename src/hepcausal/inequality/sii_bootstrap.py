@@ -48,6 +48,24 @@ def quantile_mean_sii(
     Means ``sum_wy / sum_w`` are fitted on the relative ranks of populations ``sum_w``.  For
     transformed proportions, means of exactly 0 or 1 are moved by machine epsilon (as the LLR
     study's ``myeps``) so the logit exists.
+
+    Parameters
+    ----------
+    sum_wy : numpy.ndarray
+        Per-quantile sums of weight x value; the last axis is the quantiles, ordered most ->
+        least deprived (leading axes, e.g. bootstrap replicates, are vectorised over).
+    sum_w : numpy.ndarray
+        Per-quantile sums of weights (the quantile populations), same shape as ``sum_wy``.
+    value_type : {"other", "rate", "proportion"}, default "other"
+        Indicator type; selects the log (rate) or logit (proportion) link when ``transform``.
+    transform : bool, default False
+        Fit the line on the link scale and back-transform the SII.
+
+    Returns
+    -------
+    numpy.ndarray
+        SII (fitted value at rank 1 minus at rank 0, natural scale), one per leading index
+        (a 0-d array for 1-d inputs).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         means = sum_wy / sum_w

@@ -25,6 +25,47 @@ class SIIResult:
     (rank 0), on the natural scale of the indicator (back-transformed when ``transform``).
     ``sii_lower``/``sii_upper`` are the limits at ``confidence[0]``; ``sii_ci`` holds every
     requested level.  ``rii`` = fitted value at rank 1 / fitted value at rank 0.
+
+    Attributes
+    ----------
+    sii : float
+        Slope index of inequality: fitted value at rank 1 (least deprived) minus at rank 0
+        (most deprived), natural scale.
+    sii_lower, sii_upper : float
+        Confidence limits of the SII at the first level of ``confidence``.
+    confidence : tuple of float
+        The requested confidence levels, as fractions (e.g. ``(0.95, 0.998)``).
+    sii_ci : dict of float to tuple of float
+        Level -> ``(lower, upper)`` of the SII for every requested level.
+    method : str
+        The estimator that produced the result (e.g. PHE simulation, bootstrap, unit-level).
+    value_type : str, default "other"
+        ``"other"``, ``"rate"`` or ``"proportion"``.
+    transform : bool, default False
+        True when the line was fitted on the log/logit scale and back-transformed.
+    intercept : float, default nan
+        Fitted value at rank 0 (most deprived), natural scale.
+    rii : float or None, default None
+        Relative index of inequality (fitted value at rank 1 / at rank 0), when requested.
+    rii_lower, rii_upper : float or None, default None
+        Limits of the RII at the first level.
+    rii_ci : dict of float to tuple of float or None, default None
+        Level -> ``(lower, upper)`` of the RII.
+    se : float or None, default None
+        Standard error of the SII (sandwich, or SD of bootstrap replicates / simulation draws).
+    n_quantiles : int or None, default None
+        Number of quantiles of a quantile-based SII.
+    n_units : int or None, default None
+        Number of units (e.g. practices) used.
+    reliability : dict of str to float or None, default None
+        PHE reliability statistics (mean absolute differences of repeated limits, e.g.
+        ``sii_mad95_0``), when requested.
+    replicates : numpy.ndarray or None, default None
+        Bootstrap replicates or simulated SIIs behind the interval.
+    notes : tuple of str, default ()
+        Notes on the computation (transform, interval method, dropped replicates, ...).
+    meta : dict of str to object, default {}
+        Further details of the estimator (e.g. BCa ``z0`` and acceleration).
     """
 
     sii: float
@@ -72,7 +113,9 @@ def level_tag(level: float) -> str:
 
 def parse_confidence(confidence: float | Sequence[float], *, low: float = 0.9) -> tuple[float, ...]:
     """Confidence levels as fractions; accepts PHE's [0.9, 1) or [90, 100) forms, or a list."""
-    levels = [confidence] if np.isscalar(confidence) else list(confidence)  # type: ignore[list-item]
+    levels: list[float] = (
+        [float(confidence)] if isinstance(confidence, int | float) else list(confidence)
+    )
     if not levels:
         raise SIIInputError("confidence must contain at least one level")
     out = []

@@ -60,8 +60,12 @@ def sii(
     Parameters
     ----------
     values, populations
-        One entry per quantile.  Ordered most -> least deprived unless ``quantile_order`` gives
-        sortable labels (ascending = most -> least deprived, e.g. IMD decile 1..10).
+        One entry per quantile (5 to 100 quantiles): the indicator value and the population.
+        Ordered most -> least deprived unless ``quantile_order`` is given.
+    quantile_order
+        Optional sortable labels, one per quantile (ascending = most -> least deprived, e.g.
+        IMD decile 1..10); the quantiles are sorted by them.  None: ``values`` are already in
+        order.
     se, lower, upper, ci_level
         Standard errors, or confidence limits at ``ci_level`` from which PHE derives them
         (``(g(upper) - g(lower)) / (2 z)`` with ``g`` the log/logit for rates/proportions).
@@ -139,7 +143,7 @@ def sii(
         s = np.array([lo_s, hi_s])
         y1 = inverse_link(x_half + s / 2.0, value_type)
         y0 = inverse_link(x_half - s / 2.0, value_type)
-        return tuple((y1 - y0).tolist()), tuple((y1 / y0).tolist())  # type: ignore[return-value]
+        return tuple((y1 - y0).tolist()), tuple((y1 / y0).tolist())
 
     sii_ci: dict[float, tuple[float, float]] = {}
     rii_ci: dict[float, tuple[float, float]] = {}

@@ -82,6 +82,65 @@ def sii_table(
       (or fewer than 3 practices for ``'unit'``) get NaN and a ``note``.
     * ``national=True`` adds rows with ``icb_code == 'England'`` pooling all groups per the
       remaining ``by`` keys.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice x year panel (one row per practice and ``by`` group) with ``outcome``,
+        ``score_col`` (or ``rank_col``), the ``by`` columns and ``weight_col`` if given.
+    outcome : str
+        Outcome column.
+    by : sequence of str, default (ICB, YEAR)
+        Grouping columns; one SII per group (year = fiscal-year end).
+    method : {"quintile_bootstrap", "unit", "phe"}, default "quintile_bootstrap"
+        SII estimator (see above).
+    score_col : str, default schema.IMD
+        Deprivation score (higher = more deprived) that the ranks are computed from.
+    weight_col : str or None, default None
+        Positive practice weights (e.g. list size); None weights practices equally.
+    rank_within : sequence of str or None, default None
+        Rank on all practices with a score in these cells (e.g. ``("year",)``) instead of within
+        each group.  Exclusive with ``rank_col``.
+    rank_col : str or None, default None
+        Column of precomputed relative ranks in [0, 1] (0 = most deprived) used as they are.
+        Exclusive with ``rank_within``.
+    n_quantiles : int, default 5
+        Number of quantiles of the quantile methods (5 = quintiles).
+    min_per_quantile : int, default 5
+        Groups with a quantile of fewer practices get NaN and a note.
+    value_type : {"rate", "proportion", "other"} or None, default None
+        PHE value type; None takes it from the outcome table (:func:`default_value_type`).
+    transform : bool or None, default None
+        Fit on the log/logit scale and back-transform; None: ``value_type != "other"``.
+    n_boot : int, default 1000
+        Bootstrap replicates (``quintile_bootstrap``, and ``unit`` with
+        ``unit_se="bootstrap"``).
+    ci_method : {"bca", "percentile"}, default "bca"
+        Bootstrap interval of ``quintile_bootstrap``.
+    unit_se : {"hc0", "hc1", "hc2", "hc3", "bootstrap"}, default "hc1"
+        Standard error of ``method="unit"``.
+    n_sim : int, default 10000
+        Simulations of ``method="phe"`` (>= 1000).
+    confidence : float, default 0.95
+        Confidence level of ``lower``/``upper``.
+    national : bool, default False
+        Also compute England rows pooling all ICBs (needs the ICB column in ``by``).
+    seed : int or None, default None
+        Seed; every group gets an independent stream spawned from it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, sorted by ``by``: ``*by, sii, lower, upper, se, n_practices,
+        n_missing, n_missing_score, method, note``; SII = least minus most deprived, in the
+        outcome's units.
+
+    Raises
+    ------
+    SIIInputError
+        On an unknown ``method``, missing columns, both ``rank_within`` and ``rank_col``,
+        ``national`` without the ICB column in ``by``, duplicate practice rows per group,
+        ranks outside [0, 1] or non-positive weights.
     """
     by = list(by)
     if rank_col is not None and rank_within:
@@ -279,10 +338,10 @@ def _quantile_method(
             weight_col="weight" if weighted else None,
             value_type=vt,
             transform=transform,
-            n_boot=n_boot,  # type: ignore[arg-type]
+            n_boot=n_boot,
             method=ci_method,
             confidence=confidence,
-            seed=rng,  # type: ignore[arg-type]
+            seed=rng,
         )
     k = int(q.max())
     means, pops, ses = np.empty(k), np.empty(k), np.empty(k)
@@ -299,7 +358,7 @@ def _quantile_method(
         pops,
         se=ses,
         value_type=vt,
-        transform=transform,  # type: ignore[arg-type]
+        transform=transform,
         confidence=confidence,
         n_sim=n_sim,
         seed=rng,

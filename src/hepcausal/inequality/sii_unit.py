@@ -44,6 +44,42 @@ def sii_unit(
     recomputed in every bootstrap resample) or fixed ``ranks`` in [0, 1] (0 = most deprived).
     ``se_method``: heteroskedasticity-consistent sandwich ``'hc0'..'hc3'`` (normal-theory
     interval) or ``'bootstrap'`` (units resampled; ``ci_method`` percentile or BCa).
+
+    Parameters
+    ----------
+    values : array_like
+        One outcome per unit (e.g. practice); all finite; at least 3 units.
+    weights : array_like or None, default None
+        Non-negative unit weights (e.g. list size) for the ranks and the regression; None:
+        equal weights.
+    ranks : array_like or None, keyword-only
+        Fixed relative ranks in [0, 1], 0 = most deprived.  Give exactly one of ``ranks`` and
+        ``scores``.
+    scores : array_like or None, keyword-only
+        Deprivation scores (higher = more deprived), turned into weighted relative ranks.
+    se_method : {"hc0", "hc1", "hc2", "hc3", "bootstrap"}, default "hc1"
+        Sandwich standard error with a normal interval, or the unit bootstrap.
+    n_boot : int, default 1000
+        Bootstrap replicates (``se_method="bootstrap"``).
+    ci_method : {"percentile", "bca"}, default "percentile"
+        Bootstrap interval (``se_method="bootstrap"``); BCa uses the leave-one-out jackknife.
+    confidence : float or sequence of float, default 0.95
+        Confidence level(s), as fractions or percentages.
+    seed : int or numpy.random.Generator or None, default None
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    SIIResult
+        Slope (= SII, least minus most deprived, in the outcome's units), intercept (fitted
+        value at rank 0), SE and limits; ``meta["relative_rank"]`` holds the ranks used.
+
+    Raises
+    ------
+    SIIInputError
+        On mismatched lengths, non-finite values, invalid weights or ranks, both or neither of
+        ``ranks``/``scores``, fewer than 3 units, a single distinct rank, or an unknown
+        ``se_method``/``ci_method``.
     """
     y = np.asarray(values, dtype=float).ravel()
     n = y.size

@@ -106,6 +106,12 @@ class GradientFit(FitResult):
     to the last year (headline) and the national SII of every year, on the probability scale
     for binomial families (``national_sii_prob_*``), else on the model scale
     (``national_sii_*``).  ``meta["likelihood"]`` names the family.
+
+    Parameters
+    ----------
+    idata, diagnostics, effects, meta, truth
+        As in :class:`~hepcausal.results.FitResult`: posterior (with ``estimand``), convergence
+        diagnostics, ordered effect summaries (headline first), provenance and known truth.
     """
 
     @property

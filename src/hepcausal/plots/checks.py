@@ -34,7 +34,37 @@ def plot_effect_posterior(
     colour: str = LLR_COLOUR,
     ax: Axes | None = None,
 ) -> Figure:
-    """Posterior density of a scalar estimand with its HDI, the ROPE and P(direction) annotated."""
+    """Posterior density of a scalar estimand with its HDI, the ROPE and P(direction) annotated.
+
+    Parameters
+    ----------
+    draws : array_like or xarray.DataArray
+        Posterior draws of one scalar (all entries pooled), e.g. ``result.draws(term)``.
+    name : str, default "effect"
+        Name of the estimand (x-axis label unless ``xlabel``).
+    xlabel : str or None, default None
+        X-axis label; ``units`` are appended in parentheses.
+    units : str, default ""
+        Units of the estimand.
+    hdi_prob : float, default 0.95
+        Probability mass of the shaded HDI, in (0, 1).
+    rope : tuple of float or float or None, default None
+        Region of practical equivalence, ``(low, high)`` or a half-width; shaded when given.
+    colour : str, default LLR_COLOUR
+        Colour of the density and HDI.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a single-column figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    ValueError
+        When the draws cannot be summarised (see :func:`hepcausal.summaries.summarise_effect`).
+    """
     s = summarise_effect(draws, name=name, hdi_prob=hdi_prob, rope=rope, units=units)
     x = np.asarray(getattr(draws, "values", draws), dtype=float).ravel()
     grid, dens = az.kde(x)
@@ -99,6 +129,36 @@ def plot_ppc(
     """Prior (``group='prior'``) or posterior predictive check: ArviZ ``plot_ppc`` in our style.
 
     Needs ``observed_data`` and ``{group}_predictive`` groups in ``idata``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Fit with ``observed_data`` and ``{group}_predictive`` groups.
+    group : {"posterior", "prior"}, default "posterior"
+        Posterior or prior predictive check.
+    var_names : sequence of str or None, default None
+        Observed variables to check; None: the first observed variable with predictive draws.
+    num_pp_samples : int, default 100
+        Predictive draws overlaid (at most the number available).
+    kind : {"kde", "cumulative", "scatter"}, default "kde"
+        ArviZ ``plot_ppc`` kind.
+    xlabel : str or None, default None
+        X-axis label; None: the variable name in words.
+    seed : int, default 0
+        Seed of the subsample of predictive draws.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a single-column figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    ValueError
+        When the predictive or observed group is missing or no observed variable has
+        predictive draws.
     """
     pp_group = f"{group}_predictive"
     if not hasattr(idata, pp_group):

@@ -422,6 +422,22 @@ def plot_result(
     """Write every figure relevant to ``result`` into ``out_dir`` (PDF, SVG, PNG) with captions.
 
     Returns the written paths.  Captions go to ``out_dir/captions.json`` for the HTML report.
+
+    Parameters
+    ----------
+    result : object
+        A result type registered with :func:`result_figures` (any
+        :class:`~hepcausal.results.FitResult`, a ``PlaceboResult`` or a
+        ``PlaceboInTimeResult``); its own class and base classes select the figures.
+    out_dir : str or Path
+        Output folder (created if missing).
+    formats : sequence of str, default DEFAULT_FORMATS
+        File formats of every figure (e.g. ``("pdf", "svg", "png")``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, every format of every figure.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -439,6 +455,20 @@ def plot_sweep_forest(table: pd.DataFrame, path: str | Path) -> Path:
 
     Accepts the sweep table (``run``, ``diagnostics_ok``, ``mean``, ``hdi_low`` ...) or the
     plain forest layout (``name``, ``ok``).  Writes PDF, SVG and PNG; returns the PNG path.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The sweep table (``run``, ``diagnostics_ok``, ``mean``, ``hdi_low``, ``hdi_high``, and
+        optionally ``estimand``, ``units``, ``hdi_prob``, ``p_direction``, ``p_rope``) or the
+        forest layout of :func:`plot_forest`.
+    path : str or Path
+        Output path; its suffix is replaced by each format's.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG file.
     """
     t = table.copy()
     if "name" not in t.columns and "run" in t.columns:

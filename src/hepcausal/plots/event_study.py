@@ -50,6 +50,41 @@ def plot_event_study(
     ``EventStudyFit.event_table()``.  The reference period (normalised to 0) is drawn as an open
     marker; the post period is shaded; ``pretrend='auto'`` annotates how many pre-period HDIs
     exclude zero (pass your own text, e.g. a joint test, or ``None`` to omit).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``relative_time, mean, hdi_low, hdi_high`` (optionally ``year``, fiscal-year
+        end, for tick labels); one row per period.
+    reference : int, default -1
+        Relative time of the reference period (coefficient 0), drawn as an open marker.
+    outcome : str or None, default None
+        Outcome column or alias, for the y-axis label.
+    units : str, default ""
+        Units for the y-axis label; default the outcome's units.
+    hdi_prob : float, default 0.95
+        HDI probability of the table's intervals (legend label only).
+    pretrend : str or None, default "auto"
+        Annotation: ``"auto"`` counts pre-period HDIs excluding 0; any other text is printed
+        as given; None omits it.
+    colour : str, default LLR_COLOUR
+        Colour of the coefficients.
+    title : str or None, default None
+        Axes title.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    KeyError
+        When a required column is missing.
+    ValueError
+        When ``table`` is empty.
     """
     _require(table, list(EVENT_COLUMNS), "event-study table")
     if table.empty:

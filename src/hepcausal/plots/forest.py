@@ -55,6 +55,41 @@ def plot_forest(
     ``rope`` (interval or half-width; default: ``rope_low``/``rope_high`` columns if constant)
     is shaded.  ``highlight`` names rows to draw in the LLR colour (e.g. the primary analysis).
     With ``path`` the figure is also saved (PDF, SVG, PNG).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run: ``name, mean, hdi_low, hdi_high``; optional ``p_direction``,
+        ``p_rope``, ``ok``, ``rope_low``, ``rope_high``.
+    path : str or Path or None, default None
+        Where to save the figure (see :func:`save_figure`); None: not saved.
+    rope : tuple of float or float or None, default None
+        Region of practical equivalence to shade, ``(low, high)`` or a half-width; None: from
+        constant ``rope_low``/``rope_high`` columns, if any.
+    highlight : sequence of str, default ()
+        Row names drawn in the LLR colour and bold.
+    xlabel : str, default "Effect on SII"
+        X-axis label (the HDI probability is appended).
+    hdi_prob : float, default 0.95
+        HDI probability of the table's intervals (labels only).
+    title : str or None, default None
+        Axes title.
+    formats : sequence of str, default DEFAULT_FORMATS
+        File formats written when ``path`` is given.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a figure sized to the number of rows (with a legend).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    KeyError
+        When a required column is missing.
+    ValueError
+        When ``table`` is empty.
     """
     missing = [c for c in FOREST_COLUMNS if c not in table.columns]
     if missing:
@@ -65,7 +100,7 @@ def plot_forest(
     if rope is not None and np.isscalar(rope):
         r = abs(float(rope))  # type: ignore[arg-type]
         rope = (-r, r)
-    rope = rope if rope is not None else _rope_from_table(t)  # type: ignore[assignment]
+    rope = rope if rope is not None else _rope_from_table(t)
     n = len(t)
     ok = (
         t["ok"].astype("boolean").fillna(False).to_numpy(dtype=bool)

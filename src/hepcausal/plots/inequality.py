@@ -121,6 +121,49 @@ def plot_sii_trajectories(
     ``layout='grid'`` draws small multiples, one ICS per panel with LLR's mean repeated as a
     dashed reference line.  Comparator HDI bands are drawn in the overlay only when
     ``comparator_bands`` is true (they tend to hide each other).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Bayesian SII per ICS and fiscal year (year end): ``icb_code, year, mean, hdi_low,
+        hdi_high``.
+    classical : pandas.DataFrame or None, default None
+        Classical SII per ICS and year (``icb_code, year, sii, lower, upper``), drawn as
+        points with error bars.
+    highlight : str, default LLR_ICB
+        ICB code drawn in the LLR colour (first in the grid).
+    treatment_year : int or None, default HEP_START_YEAR
+        First treated fiscal year, shaded from half a year before; None: no shading.
+    layout : {"overlay", "grid"}, default "overlay"
+        One axes for every ICS, or one panel per ICS.
+    outcome : str or None, default None
+        Outcome column or alias, for the y label.
+    units : str, default ""
+        Units for the y label; default the outcome's units.
+    icb_names : mapping of str to str or None, default None
+        ICB code -> display name.
+    hdi_prob : float, default 0.95
+        HDI probability of the table's intervals (legend label only).
+    ncols : int, default 4
+        Panels per row of the grid layout.
+    comparator_bands : bool, default False
+        Also draw the comparators' HDI bands in the overlay.
+    title : str or None, default None
+        Figure or axes title.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes of the overlay layout; None creates a figure.  Not allowed with ``"grid"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+
+    Raises
+    ------
+    KeyError
+        When a required column is missing.
+    ValueError
+        When ``table`` is empty, ``layout`` is unknown, or ``ax`` is given with ``"grid"``.
     """
     _require(table, [ICB, YEAR, *BAYES_COLUMNS], "SII table")
     if classical is not None:

@@ -86,7 +86,19 @@ RC: dict[str, Any] = {
 
 @contextmanager
 def hepcausal_style(**overrides: Any) -> Iterator[None]:
-    """Context manager applying the hepcausal rcParams (plus any ``overrides``)."""
+    """Context manager applying the hepcausal rcParams (plus any ``overrides``).
+
+    Parameters
+    ----------
+    **overrides
+        Matplotlib rcParams (e.g. ``{"font.size": 9}`` as ``**{...}``) applied on top of
+        :data:`RC`.
+
+    Yields
+    ------
+    None
+        The style is active inside the ``with`` block and restored on exit.
+    """
     with mpl.rc_context({**RC, **overrides}):
         yield
 
@@ -143,6 +155,27 @@ def save_figure(
 
     Vector output (PDF, SVG) keeps text as text; the PNG preview is ``dpi`` dots per inch.
     A ``caption`` is recorded in ``captions.json`` next to the files (read by the HTML report).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to save.
+    path : str or Path
+        Output path; a ``.pdf``/``.svg``/``.png`` suffix is replaced by each format's, other
+        names get the format appended.  Parent folders are created.
+    formats : iterable of str, default DEFAULT_FORMATS
+        File formats (e.g. ``("pdf", "svg", "png")``), with or without a leading dot.
+    dpi : int, default PNG_DPI
+        Resolution of raster output, in dots per inch.
+    caption : str or None, default None
+        Caption recorded under the file stem in ``captions.json``.
+    close : bool, default False
+        Close the figure after saving.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, one per format.
     """
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lower() in (".pdf", ".svg", ".png") else path

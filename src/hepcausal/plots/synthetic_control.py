@@ -110,6 +110,44 @@ def plot_synthetic_control(
     ``counterfactual`` holds posterior draws ``(n_draws, n_years)`` (or ``(chain, draw, year)``
     / a DataArray).  ``placebo_gaps`` (``year x unit``: DataFrame indexed by year, or array) are
     drawn as grey lines in the gap panels.  ``axes`` may be three existing axes.
+
+    Parameters
+    ----------
+    years : array_like of int
+        Fiscal years (year end), one per column of the series.
+    observed : array_like of float
+        Observed series of the treated unit, same length as ``years``.
+    counterfactual : array_like or xarray.DataArray
+        Posterior draws of the synthetic counterfactual, ``(n_draws, n_years)`` or
+        ``(chain, draw, n_years)``.
+    treatment_year : int, default HEP_START_YEAR
+        First treated fiscal year; the cumulative gap sums from here.
+    placebo_gaps : pandas.DataFrame or numpy.ndarray or None, default None
+        Placebo gaps, ``year x unit`` (DataFrame indexed by year, or an array with one row per
+        year), drawn in grey.
+    hdi_prob : float, default 0.95
+        Probability of the HDI bands.
+    outcome : str or None, default None
+        Outcome column or alias, for the axis labels.
+    units : str, default ""
+        Units for the axis labels; default the outcome's units.
+    series_label : str, default "SII"
+        What the series is (first word of the y label of panel (a)).
+    treated_label : str, default "LLR (QK1)"
+        Legend label of the treated unit.
+    axes : sequence of matplotlib.axes.Axes or None, default None
+        Three axes to draw on; None creates a double-column figure with a shared legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the three panels.
+
+    Raises
+    ------
+    ValueError
+        When shapes disagree (``observed``, ``counterfactual`` or ``placebo_gaps`` against
+        ``years``) or ``axes`` is not three axes.
     """
     x = np.asarray(years, dtype=float)
     y = np.asarray(observed, dtype=float)
@@ -131,7 +169,7 @@ def plot_synthetic_control(
             axs = list(axes)
             if len(axs) != 3:
                 raise ValueError("axes must be three Axes")
-            fig = axs[0].figure  # type: ignore[assignment]
+            fig = axs[0].figure
         a, b, c = axs
         a.plot(x, y, color=LLR_COLOUR, lw=1.6, marker="o", ms=3, zorder=4, label=treated_label)
         _band(a, x, cf, ACCENT_COLOUR, hdi_prob, ls="--", label="Synthetic control")
@@ -228,7 +266,35 @@ def plot_donor_weights(
     labels: dict[str, str] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Donor weights (posterior mean and HDI), sorted from largest; ``top`` keeps the largest."""
+    """Donor weights (posterior mean and HDI), sorted from largest; ``top`` keeps the largest.
+
+    Parameters
+    ----------
+    weights : array_like or xarray.DataArray or pandas.DataFrame or pandas.Series
+        Weight draws ``(n_draws, n_donors)`` (or with chain and draw dims), or a summary with
+        ``mean`` (and ``hdi_low``, ``hdi_high``) per donor.
+    donors : sequence of str or None, keyword-only, default None
+        Donor names, one per weight column; None: from the DataArray's donor coordinate or
+        the summary, else ``"donor j"``.
+    hdi_prob : float, default 0.95
+        Probability of the HDI computed from draws.
+    top : int or None, default None
+        Keep only the ``top`` largest weights.
+    labels : dict of str to str or None, default None
+        Donor code -> display label.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    ValueError
+        When the number of donor names differs from the number of weight columns.
+    """
     t = weights_table(weights, donors, hdi_prob).sort_values("mean", ascending=False)
     if top is not None:
         t = t.head(top)
@@ -270,7 +336,26 @@ def plot_placebo_ratios(
     labels: dict[str, str] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Post/pre RMSPE ratio of every unit (treated highlighted), with the permutation p-value."""
+    """Post/pre RMSPE ratio of every unit (treated highlighted), with the permutation p-value.
+
+    Parameters
+    ----------
+    ratios : pandas.Series
+        Post/pre-period RMSPE ratio, indexed by unit (the treated unit and the placebos).
+    treated : str
+        Index label of the treated unit, drawn in the LLR colour.
+    p_value : float or None, default None
+        Permutation p-value, shown in the title when given.
+    labels : dict of str to str or None, default None
+        Unit code -> display label.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+    """
     r = pd.Series(ratios, dtype=float).sort_values()
     n = len(r)
     with hepcausal_style():
@@ -317,6 +402,35 @@ def plot_placebo_gaps(
     """In-space placebo gaps (``time x unit``): treated unit highlighted, placebos in grey.
 
     Placebos in ``excluded`` (poor pre-period fit) are drawn dotted and lighter.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        Observed minus synthetic, indexed by fiscal year (year end), one column per unit.
+    treated : str
+        Column of the treated unit.
+    treatment_year : int, default HEP_START_YEAR
+        First treated fiscal year (the shaded period starts half a year before).
+    excluded : sequence of str, default ()
+        Placebo units excluded from inference (drawn dotted).
+    outcome : str or None, default None
+        Outcome column or alias, for the default units.
+    units : str, default ""
+        Units for the y label; default the outcome's units.
+    treated_label : str or None, default None
+        Legend label of the treated unit; None: ``treated``.
+    ax : matplotlib.axes.Axes or None, default None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    KeyError
+        When ``treated`` is not a column of ``gaps``.
     """
     if treated not in gaps.columns:
         raise KeyError(
