@@ -277,6 +277,10 @@ class DataConfig(_Section):
     allow_missing_qof : bool
         NHS data: a panel year without a QOF file has QOF missing (counted in the inclusion
         table) instead of being an error.
+    payment_validity : list of two floats, optional
+        NHS data: ``[low, high]`` GBP per registered patient; practice-years whose total NHS
+        payments per registered patient lie outside get their funding outcomes set missing
+        (counted in the inclusion table; the published evaluation used ``[80, 550]``).
     """
 
     source: Annotated[str, _one_of(*DATA_SOURCES)] = "synthetic"
@@ -287,6 +291,7 @@ class DataConfig(_Section):
     inclusion: dict[str, Any] = Field(default_factory=dict)
     allow_list_size_fallback: bool = False
     allow_missing_qof: bool = False
+    payment_validity: tuple[float, float] | None = None
 
     @field_validator("data_dir", "gpps_dir", "path")
     @classmethod

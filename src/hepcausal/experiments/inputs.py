@@ -240,6 +240,7 @@ def load_options(cfg: Config) -> Any:
     return NHSLoadOptions(
         allow_list_size_fallback=cfg.data.allow_list_size_fallback,
         allow_missing_qof=cfg.data.allow_missing_qof,
+        payment_validity=cfg.data.payment_validity,
     )
 
 
