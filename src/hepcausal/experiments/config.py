@@ -291,7 +291,14 @@ class DataConfig(_Section):
     inclusion: dict[str, Any] = Field(default_factory=dict)
     allow_list_size_fallback: bool = False
     allow_missing_qof: bool = False
-    payment_validity: tuple[float, float] | None = None
+    payment_validity: list[float] | None = None
+
+    @field_validator("payment_validity")
+    @classmethod
+    def _validity(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not (len(v) == 2 and 0 <= v[0] < v[1]):
+            raise ValueError(f"must be [low, high] GBP per registered patient, got {v}")
+        return v
 
     @field_validator("data_dir", "gpps_dir", "path")
     @classmethod
