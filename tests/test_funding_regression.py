@@ -63,8 +63,11 @@ def test_funding_dose_and_need_check() -> None:
             local = 10 + (0.1 * imd if year == 2022 else 0) + rng.normal(0, 0.1)
             rows.append((f"A{i:05d}", year, S.LLR_ICB, imd, local))
     panel = pd.DataFrame(rows, columns=[S.PRACTICE, S.YEAR, S.ICB, S.IMD, S.FUND_LOCAL])
-    panel["local_incentive_change"] = funding_dose(panel)
+    panel["local_incentive_change"] = funding_dose(panel, clip=False)
     assert (panel.loc[panel[S.YEAR] <= 2021, "local_incentive_change"] == 0).all()
+    comp = panel.assign(**{S.ICB: "QJ2"})
+    assert (funding_dose(comp) == 0).all()  # comparators: dose 0
+    assert (funding_dose(panel.assign(**{S.FUND_LOCAL: -panel[S.FUND_LOCAL]})) >= 0).all()
     one = panel[panel[S.PRACTICE] == "A00000"].set_index(S.YEAR)[S.FUND_LOCAL]
     got = panel[(panel[S.PRACTICE] == "A00000") & (panel[S.YEAR] == 2022)]
     assert got["local_incentive_change"].iloc[0] == pytest.approx(one[2022] - one[2021])

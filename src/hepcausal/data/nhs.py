@@ -55,6 +55,10 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
   (:func:`add_funding_outcomes`); missing in years without a payments file (2023/24).  Optional
   payment-validity rule (``NHSLoadOptions.payment_validity``, e.g. GBP 80-550 per registered
   patient as the published evaluation): funding values outside set missing, counted.
+* **Candidate dose.** ``local_incentive_change``: for LLR practices from 2022, the rise (clipped
+  at 0) of local incentive payments per weighted patient over FY2020/21; 0 for comparators and
+  earlier years.  A CANDIDATE proxy: whether that payment line carries the Health Equity
+  Payments is not documented (:func:`hepcausal.inequality.funding.funding_dose`).
 * **Treatment.** ``hep_treated`` = ICB is QK1 and year >= 2022; ``hep_dose`` is missing (the
   per-practice payment is not in the open data).
 """
@@ -91,6 +95,7 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
+    "LOCAL_INCENTIVE_DOSE",
     "MAX_PRACTICE_DROP",
     "PAYMENTS_YEARS",
     "PAYMENT_INVALID",
@@ -348,6 +353,14 @@ def _expected_file(folder: Path, pattern: str, year: int) -> str:
 
 
 PAYMENT_INVALID = "payment_invalid"
+LOCAL_INCENTIVE_DOSE = "local_incentive_change"
+"""Candidate dose column (see :func:`hepcausal.inequality.funding.funding_dose`)."""
+
+
+def _candidate_dose(panel: pd.DataFrame) -> pd.Series:
+    from hepcausal.inequality.funding import funding_dose
+
+    return funding_dose(panel)
 
 
 def add_funding_outcomes(
@@ -572,6 +585,7 @@ def _raw_panel(
             panel[out] = panel[row.source_column] / panel[S.WEIGHTED_LIST_SIZE] * 1000.0
             panel.loc[~(panel[S.WEIGHTED_LIST_SIZE] > 0), out] = np.nan
     panel, n_invalid = add_funding_outcomes(panel, options.payment_validity)
+    panel[LOCAL_INCENTIVE_DOSE] = _candidate_dose(panel)
     if options.payment_validity is not None:
         fallbacks["payment_validity"] = sorted(
             int(y) for y in panel.loc[panel[PAYMENT_INVALID], S.YEAR].unique()
@@ -662,6 +676,7 @@ _COLUMN_ORDER = (
     *(c for o in OUTCOMES.values() for c in (o.column, o.denominator) if c is not None),
     S.HEP_TREATED,
     S.HEP_DOSE,
+    LOCAL_INCENTIVE_DOSE,
     TURNOVER,
 )
 

@@ -340,31 +340,50 @@ def funding_sii(
 
 
 def funding_dose(
-    panel: pd.DataFrame, *, base_year: int = 2021, line: str = S.FUND_LOCAL
+    panel: pd.DataFrame,
+    *,
+    base_year: int = 2021,
+    line: str = S.FUND_LOCAL,
+    treated_icb: str = S.LLR_ICB,
+    start_year: int = S.HEP_START_YEAR,
+    clip: bool = True,
 ) -> pd.Series:
-    """Change in local incentive payments per weighted patient from ``base_year``, per row.
+    """Candidate dose: rise in local incentive payments per weighted patient since ``base_year``.
 
-    CANDIDATE proxy of the Health Equity Payments dose: whether the 'Local Incentive Schemes'
-    line carries them is not documented.  The dose is ``line(year) - line(base_year)`` of the
-    same practice for years after ``base_year`` and 0 up to it; missing when either value is.
+    CANDIDATE proxy of the Health Equity Payments: whether the 'Local Incentive Schemes' payment
+    line carries them is NOT documented.  For practices of ``treated_icb`` in years from
+    ``start_year``: ``line(year) - line(base_year)`` of the same practice (clipped at 0 unless
+    ``clip=False``: the dose-response estimator takes non-negative doses); 0 for every other
+    row (comparators and earlier years); missing where ``line`` is missing that year (e.g.
+    years without a payments file) or, for treated rows, in ``base_year``.
 
     Parameters
     ----------
     panel : DataFrame
-        Practice panel with ``practice_code``, ``year`` and ``line``.
+        Practice panel with ``practice_code``, ``year``, ``icb_code`` and ``line``.
     base_year : int
         Last pre-year (2021 = FY2020/21).
     line : str
         Funding column (default local incentive payments per weighted patient).
+    treated_icb : str
+        The ICB whose practices get a dose.
+    start_year : int
+        First treated year (2022 = FY2021/22).
+    clip : bool
+        Clip negative changes at 0.
 
     Returns
     -------
     Series
-        The dose, aligned with ``panel`` (GBP per weighted patient per year).
+        The dose (GBP per weighted patient per year), aligned with ``panel``, named
+        :data:`DOSE_COL`.
     """
     base = panel.loc[panel[S.YEAR] == base_year].set_index(S.PRACTICE)[line]
-    b = panel[S.PRACTICE].map(base)
-    dose = (panel[line] - b).where(panel[S.YEAR] > base_year, 0.0)
+    change = panel[line] - panel[S.PRACTICE].map(base)
+    if clip:
+        change = change.clip(lower=0.0)
+    treated = panel[S.ICB].eq(treated_icb).fillna(False) & (panel[S.YEAR] >= start_year)
+    dose = change.where(treated, 0.0).where(panel[line].notna())
     return dose.rename(DOSE_COL)
 
 
