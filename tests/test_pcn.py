@@ -56,6 +56,9 @@ def test_aggregate_pcns_hand_computed() -> None:
     assert u2["pay_pcn"] == 3_600 + 10_800 + 70_000
     assert u2[S.ICB] == "QHM"  # the ICB with most of the PCN's list
     assert u2[PCN_FUNDING] == pytest.approx(84_400 / 8500)
+    assert bool(u1["pcn_lines_recorded"]) and bool(u2["pcn_lines_recorded"])
+    none = _practices().assign(pay_pcn_workforce=0.0, pay_pcn_leadership=np.nan)
+    assert not aggregate_pcns(none)["pcn_lines_recorded"].any()
 
 
 def test_aggregate_pcns_names_missing_columns() -> None:

@@ -20,7 +20,12 @@ data folder; :func:`aggregate_pcns` sums it to PCNs:
 * ``imd_score``: registered-list-weighted mean of the practices' IMD 2019 scores (practices
   without a score are left out of the mean; ``imd_coverage`` = the share of the PCN's list with
   a score);
-* ``icb_code``: the ICB holding most of the PCN's registered list.
+* ``icb_code``: the ICB holding most of the PCN's registered list;
+* ``pcn_lines_recorded``: True when the PCN lines beyond participation (2020/21 on) sum to more
+  than zero over the PCN's practices.  About a quarter of PCNs have none recorded against a
+  member practice from 2020/21 (their PCN payments presumably go to a non-practice body, e.g. a
+  federation, which the practice-level files do not list): their ``pcn_funding_per_wpt`` is
+  participation only, an undercount; restrict to ``pcn_lines_recorded`` as a sensitivity.
 
 Only the overall IMD 2019 score is available here, not the IMD income domain the published PCN
 studies used.
@@ -162,5 +167,10 @@ def aggregate_pcns(practices: pd.DataFrame) -> pd.DataFrame:
     out[TOTAL_FUNDING] = out["pay_total_incl_pcn"] / wl
     icb_list = p.groupby([*keys, S.ICB], dropna=False)[S.LIST_SIZE].sum().reset_index()
     icb_list = icb_list.sort_values(S.LIST_SIZE, ascending=False).drop_duplicates(keys)
+    if outside:
+        rec = p[outside].fillna(0).sum(axis=1).groupby([p[S.PCN], p[S.YEAR]]).sum()
+        out["pcn_lines_recorded"] = rec.reindex(out.index).to_numpy() > 0
+    else:
+        out["pcn_lines_recorded"] = False
     out = out.drop(columns=["_imd_w", "_w"]).reset_index()
     return out.merge(icb_list[[*keys, S.ICB]], on=keys, how="left")
