@@ -75,3 +75,27 @@ def test_funding_dose_and_need_check() -> None:
     assert check["spearman"] > 0.9 and check["slope_lower"] > 0.8  # true slope 1 per 10 IMD
     flat = panel.assign(local_incentive_change=rng.normal(5, 1, len(panel)))
     assert abs(dose_need_check(flat, year=2022)["spearman"]) < 0.4
+
+
+def test_funding_figures() -> None:
+    from hepcausal.plots.funding import funding_by_quintile, plot_pcn_regression
+
+    sim = simulate_pcns(TRUE, n_icbs=3, pcns_per_icb=10, seed=1)
+    fig = plot_pcn_regression(sim, pcn_regression(sim))
+    assert len(fig.axes) == len(TRUE)
+    panel = pd.DataFrame(
+        {
+            S.PRACTICE: ["A1", "A2", "A3", "A4"],
+            S.YEAR: 2022,
+            S.ICB: [S.LLR_ICB, S.LLR_ICB, S.LLR_ICB, "QJ2"],
+            S.DEPRIVATION_RANK: [0.05, 0.1, 0.9, 0.5],
+            S.WEIGHTED_LIST_SIZE: [1000.0, 3000.0, 2000.0, 1000.0],
+            S.FUND_TOTAL: [100.0, 200.0, 150.0, 120.0],
+        }
+    )
+    tab = funding_by_quintile(panel).set_index(["group", "quintile"])
+    # quintile 1 of LLR: weighted-list-weighted mean of 100 and 200
+    assert tab.loc[("LLR", 1), "funding"] == pytest.approx((1000 * 100 + 3000 * 200) / 4000)
+    assert (
+        tab.loc[("LLR", 5), "funding"] == 150.0 and tab.loc[("comparators", 3), "n_practices"] == 1
+    )
