@@ -170,3 +170,46 @@ def test_real_payment_headers_every_year(nhs_data_dir: Path) -> None:
         ok = p[S.WEIGHTED_LIST_SIZE] > 100
         close = np.isclose(ratio[ok], file_avg[ok], atol=0.02)
         assert close.mean() > 0.98, (f.name, close.mean())
+
+
+@pytest.mark.parametrize(
+    "name, local_header, hours_header",
+    [
+        ("nhspaymentsgp-17-18-csv.csv", "Total Local Enhanced Services", "Extended Hours Access"),
+        (
+            "nhspaymentsgp-19-20-prac-csv.csv",
+            "Total Local Incentive Schemes",
+            "Extended Hours Access4",
+        ),
+        (
+            "nhspaymentsgp-21-22-prac-csv-v2.csv",
+            "Local Incentive Schemes",
+            "GP Extended Hours Access",
+        ),
+    ],
+)
+def test_renamed_payment_lines(
+    tmp_path: Path, name: str, local_header: str, hours_header: str
+) -> None:
+    f = tmp_path / name
+    f.write_text(
+        "CCG Code,Practice Code,Number of Registered Patients (Last Known Figure),"
+        f"Number of Weighted Patients (Last Known Figure),{local_header},{hours_header},"
+        'PCN Extended Hours Access\n03W,C82001,1000,1100,"1,234.5",99,7\n',
+        encoding="utf-8",
+    )
+    p = load_payments(f)
+    assert p["pay_local"].iloc[0] == 1234.5
+    assert p["pay_des_extended_hours"].iloc[0] == 99  # not the PCN line
+    assert p["pay_pcn_extended_hours"].iloc[0] == 7
+
+
+def test_unparseable_payment_value_names_file_and_column(tmp_path: Path) -> None:
+    f = tmp_path / "nhspaymentsgp-18-19-csv.csv"
+    f.write_text(
+        "CCG Code,Practice Code,Average Number of Registered Patients,"
+        "Average Number of Weighted Patients,Global Sum\n03W,C82001,1000,1100,abc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"nhspaymentsgp-18-19.*Global Sum"):
+        load_payments(f)
