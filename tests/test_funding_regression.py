@@ -40,6 +40,7 @@ def test_classical_coverage_over_seeds() -> None:
     assert 0.85 <= np.mean(hits) <= 1.0
 
 
+@pytest.mark.slow
 def test_bayes_partial_pooling_recovers_slopes() -> None:
     sim = simulate_pcns(TRUE, n_icbs=8, pcns_per_icb=20, seed=5)
     with warnings.catch_warnings():

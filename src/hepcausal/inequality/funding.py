@@ -228,10 +228,14 @@ def fit_pcn_regression_bayes(
 ) -> PcnBayesFit:
     """Bayesian PCN funding regression, partially pooled across years and ICSs.
 
-    ``y = a_t + v_gt + (b_t + c_g) x + e``, ``e ~ N(0, sigma_t)``, ``x`` = (score - mean) / 10;
-    ``b_t ~ N(mu_b, tau_year)``, ``c_g ~ N(0, tau_ics)``, ``v_gt ~ N(0, tau_int)`` (non-centred).
-    Priors are scaled by the outcome's SD (``s``): ``a_t ~ N(mean, 2 s)``,
-    ``mu_b ~ N(0, s)``, ``tau_* ~ HalfNormal(s / 2)``, ``sigma_t ~ HalfNormal(s)``.
+    On the outcome standardised within year (``y* = (y - mean_t) / sd_t``, so that the years'
+    slopes share one scale although PCN funding grew tenfold from 2019/20):
+    ``y* = a_t + v_gt + (b_t + c_g) x + e``, ``e ~ N(0, sigma_t)``, ``x`` = (score - mean) / 10;
+    ``b_t ~ N(mu_b, tau_year)`` (partial pooling across years), ``c_g`` ICS slope deviations
+    (sum to zero, scale ``tau_ics``: partial pooling across ICSs), ``v_gt`` ICS x year intercepts
+    (sum to zero over ICSs per year, scale ``tau_int``), all non-centred; ``a_t, mu_b ~ N(0, 1)``,
+    ``tau_* ~ HalfNormal(0.5)``, ``sigma_t ~ HalfNormal(1)``.  Estimand ``slope[t] = b_t sd_t``:
+    GBP per weighted patient per 10 score points for an average ICS.
 
     Parameters
     ----------
@@ -262,24 +266,32 @@ def fit_pcn_regression_bayes(
     gi = d[S.ICB].map({g: i for i, g in enumerate(icbs)}).to_numpy()
     x = ((d[score_col] - d[score_col].mean()) / PER).to_numpy(float)
     y = d[outcome].to_numpy(float)
-    s = float(np.std(y)) or 1.0
+    by_year = d.groupby(S.YEAR)[outcome]
+    m = by_year.mean().reindex(years).to_numpy(float)
+    sd = by_year.std().reindex(years).fillna(1.0).replace(0.0, 1.0).to_numpy(float)
+    ys = (y - m[ti]) / sd[ti]  # standardised within year: the year slopes share one scale
     coords = {"year": years, "icb": icbs}
     with pm.Model(coords=coords) as model:
-        a = pm.Normal("a", float(np.mean(y)), 2 * s, dims="year")
-        mu_b = pm.Normal("mu_b", 0.0, s)
-        tau_year = pm.HalfNormal("tau_year", s / 2)
-        tau_ics = pm.HalfNormal("tau_ics", s / 2)
-        tau_int = pm.HalfNormal("tau_int", s / 2)
+        a = pm.Normal("a", 0.0, 1.0, dims="year")
+        mu_b = pm.Normal("mu_b", 0.0, 1.0)
+        tau_year = pm.HalfNormal("tau_year", 0.5)
+        tau_ics = pm.HalfNormal("tau_ics", 0.5)
+        tau_int = pm.HalfNormal("tau_int", 0.5)
         zb = pm.Normal("zb", 0.0, 1.0, dims="year")
-        slope = pm.Deterministic("slope", mu_b + tau_year * zb, dims="year")
-        c = pm.Deterministic("c", tau_ics * pm.Normal("zc", 0.0, 1.0, dims="icb"), dims="icb")
-        v = tau_int * pm.Normal("zv", 0.0, 1.0, dims=("icb", "year"))
-        sigma = pm.HalfNormal("sigma", s, dims="year")
-        mu = a[ti] + v[gi, ti] + (slope[ti] + c[gi]) * x
-        pm.Normal("y", mu, sigma[ti], observed=y)
+        slope_std = pm.Deterministic("slope_std", mu_b + tau_year * zb, dims="year")
+        pm.Deterministic("slope", slope_std * sd, dims="year")
+        c = pm.Deterministic(
+            "c", tau_ics * pm.ZeroSumNormal("zc", sigma=1.0, dims="icb"), dims="icb"
+        )
+        v = tau_int * pm.ZeroSumNormal("zv", sigma=1.0, dims=("year", "icb"))
+        sigma = pm.HalfNormal("sigma", 1.0, dims="year")
+        mu = a[ti] + v[ti, gi] + (slope_std[ti] + c[gi]) * x
+        pm.Normal("y", mu, sigma[ti], observed=ys)
     idata = sample_pymc(model, settings)
     diag = check_convergence(
-        idata, ["a", "mu_b", "tau_year", "tau_ics", "tau_int", "slope", "sigma"], warn=False
+        idata,
+        ["a", "mu_b", "tau_year", "tau_ics", "tau_int", "zb", "zc", "zv", "sigma"],
+        warn=False,
     )
     post = idata.posterior["slope"]
     q = (1 - hdi_prob) / 2
