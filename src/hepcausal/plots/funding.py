@@ -116,7 +116,10 @@ def plot_funding_by_quintile(
             mark_treatment(ax)
             set_fiscal_year_ticks(ax, sub[S.YEAR].unique())
             ax.set_title(title, color=LLR_COLOUR if group == "LLR" else "black")
-        axes[0].set_ylabel(f"{row.short} ({row.units})")
+        axes[0].set_ylabel(row.units)
+        fig.suptitle(
+            f"{row.short[:1].upper()}{row.short[1:]} by deprivation quintile", fontsize="medium"
+        )
         axes[1].legend(frameon=False, fontsize="small")
     return fig
 
