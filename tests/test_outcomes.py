@@ -72,7 +72,12 @@ def test_kinds_are_consistent(row: Outcome) -> None:
 
 def test_units_spelled_one_way() -> None:
     units = {o.units for o in ROWS}
-    assert units <= {"FTE per 1,000 weighted patients", "proportion"}
+    assert units <= {
+        "FTE per 1,000 weighted patients",
+        "proportion",
+        "GBP per weighted patient",
+        "GBP per registered patient",
+    }
     for o in ROWS:
         # the label carries the units in words (rates) or names the proportion
         assert o.units in o.label

@@ -13,7 +13,9 @@ Adding an outcome: append a row to ``_ROWS`` (and a column constant to :mod:`hep
 A workforce FTE outcome needs only ``source="workforce"``, the loaded ``source_column`` and its
 ``source_header`` (header regex of the workforce file): the NHS panel then computes it as
 ``source_column / weighted_list_size * 1000``, validates it against ``bounds`` and the generator
-simulates it from ``synthetic``.  Append (never insert) rows: the generator draws the outcomes in
+simulates it from ``synthetic``.  A funding outcome is a ``source="payments"`` row naming its
+payment group (:data:`hepcausal.data.nhs_files.PAYMENT_GROUPS`) and list denominator.  Append
+(never insert) rows: the generator draws the outcomes in
 table order, so appending keeps the simulated panels of existing seeds identical.
 """
 
@@ -29,10 +31,31 @@ from hepcausal import schema as S
 
 OutcomeKind = Literal["rate", "proportion", "count"]
 SiiValueType = Literal["rate", "proportion", "other"]
-OutcomeSource = Literal["workforce", "qof", "gpps", "derived"]
+OutcomeSource = Literal["workforce", "qof", "gpps", "payments", "derived"]
 
 FTE_UNITS: Final = "FTE per 1,000 weighted patients"
 PROPORTION_UNITS: Final = "proportion"
+GBP_WEIGHTED_UNITS: Final = "GBP per weighted patient"
+GBP_REGISTERED_UNITS: Final = "GBP per registered patient"
+
+# Funding outcomes (NHS Payments to General Practice; payment groups in
+# hepcausal.data.nhs_files.PAYMENT_GROUPS).  GBP per patient per fiscal year.
+FUND_TOTAL: Final = S.FUND_TOTAL
+FUND_TOTAL_REG: Final = S.FUND_TOTAL_REG
+FUND_CORE: Final = S.FUND_CORE
+FUND_QOF: Final = S.FUND_QOF
+FUND_ENHANCED: Final = S.FUND_ENHANCED
+FUND_LOCAL: Final = S.FUND_LOCAL
+FUND_PCN: Final = S.FUND_PCN
+FUNDING_COLUMNS: Final = (
+    FUND_TOTAL,
+    FUND_TOTAL_REG,
+    FUND_CORE,
+    FUND_QOF,
+    FUND_ENHANCED,
+    FUND_LOCAL,
+    FUND_PCN,
+)
 
 
 @dataclass(frozen=True)
@@ -119,19 +142,24 @@ class Outcome:
     bounds : tuple of float
         Plausibility bounds ``(low, high)`` used by panel validation (values outside are an
         error naming the rows).
-    source : {"workforce", "qof", "gpps", "derived"}
+    source : {"workforce", "qof", "gpps", "payments", "derived"}
         The loaded table the outcome comes from.
     source_column : str or None
         Column of that loaded table (for workforce FTE: the raw FTE count, divided by the
-        weighted list size / 1,000 to give the outcome).
-    source_header : str or None
-        For workforce outcomes: regex matched against the normalised headers of the workforce
-        file (:func:`hepcausal.data.headers.normalise_header`) to find ``source_column``; None
-        for outcomes whose loader has its own header patterns (QOF, GPPS).
+        weighted list size / 1,000 to give the outcome; for payments: the payment group, a key
+        of :data:`hepcausal.data.nhs_files.PAYMENT_GROUPS`, or ``"total"`` for the files'
+        'Total NHS Payments to General Practice').
     rope : float
         Default half-width of the region of practical equivalence, in ``units``.
     synthetic : SyntheticSpec or None
         Generator constants; None means the generator does not simulate this outcome.
+    source_header : str or None
+        For workforce outcomes: regex matched against the normalised headers of the workforce
+        file (:func:`hepcausal.data.headers.normalise_header`) to find ``source_column``; None
+        for outcomes whose loader has its own header patterns (QOF, GPPS, payments).
+    list_denominator : str or None
+        For payments outcomes: the panel list-size column the payment group is divided by
+        (``weighted_list_size`` or ``list_size``); None otherwise.
     """
 
     column: str
@@ -150,6 +178,7 @@ class Outcome:
     rope: float
     synthetic: SyntheticSpec | None = None
     source_header: str | None = None
+    list_denominator: str | None = None
 
     @property
     def is_proportion(self) -> bool:
@@ -187,7 +216,7 @@ def _fte(
     )
 
 
-_ROWS: Final = (
+_MEASURED_ROWS: Final = (
     _fte(
         S.GP_FTE,
         "gp",
@@ -370,6 +399,67 @@ _ROWS: Final = (
     ),
 )
 
+
+def _funding(
+    column: str, alias: str, group: str, what: str, short: str, registered: bool = False
+) -> Outcome:
+    units = GBP_REGISTERED_UNITS if registered else GBP_WEIGHTED_UNITS
+    return Outcome(
+        column=column,
+        alias=alias,
+        label=f"{what} ({units}, per year)",
+        short=short,
+        units=units,
+        kind="rate",
+        denominator=None,
+        family="gaussian",
+        sii_value_type="other",
+        sii_transform="identity",
+        # payments lines can be negative (recoveries); tiny lists give extreme per-patient values
+        # (the real 2017/18-2022/23 extremes lie inside these bounds); the payment-validity
+        # rule (NHSLoadOptions.payment_validity) is the analysis filter, not these bounds.
+        bounds=(-1.0e6, 1.0e6),
+        source="payments",
+        source_column=group,
+        rope=1.0,
+        synthetic=None,
+        list_denominator=S.LIST_SIZE if registered else S.WEIGHTED_LIST_SIZE,
+    )
+
+
+# Funding rows: appended after every simulated row (synthetic=None: the generator draws none).
+_ROWS: Final = (
+    *_MEASURED_ROWS,
+    _funding(FUND_TOTAL, "fund_total", "total", "Total NHS payments", "total payments"),
+    _funding(
+        FUND_TOTAL_REG,
+        "fund_total_reg",
+        "total",
+        "Total NHS payments",
+        "total payments per registered patient",
+        registered=True,
+    ),
+    _funding(
+        FUND_CORE, "fund_core", "core", "Core payments (global sum, MPIG, PMS)", "core payments"
+    ),
+    _funding(FUND_QOF, "fund_qof", "qof", "QOF payments", "QOF payments"),
+    _funding(
+        FUND_ENHANCED,
+        "fund_enhanced",
+        "enhanced",
+        "Enhanced services (DES) payments",
+        "DES payments",
+    ),
+    _funding(
+        FUND_LOCAL,
+        "fund_local",
+        "local",
+        "Local incentive scheme payments",
+        "local incentive payments",
+    ),
+    _funding(FUND_PCN, "fund_pcn", "pcn", "PCN payments", "PCN payments"),
+)
+
 OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({o.column: o for o in _ROWS})
 """Every outcome, keyed by panel column, in display order."""
 
@@ -532,6 +622,16 @@ def short_of(name: str | None) -> str:
 
 __all__ = [
     "FTE_UNITS",
+    "FUNDING_COLUMNS",
+    "FUND_CORE",
+    "FUND_ENHANCED",
+    "FUND_LOCAL",
+    "FUND_PCN",
+    "FUND_QOF",
+    "FUND_TOTAL",
+    "FUND_TOTAL_REG",
+    "GBP_REGISTERED_UNITS",
+    "GBP_WEIGHTED_UNITS",
     "OUTCOMES",
     "PROPORTION_UNITS",
     "Outcome",

@@ -44,6 +44,14 @@ QOF_MAX_POINTS: Final = "qof_max_points"  # 559 up to 2019/20, 635 from 2021/22
 GPPS_OVERALL: Final = "gpps_overall_good"  # GPPS % positive overall experience, in [0, 1]
 GPPS_RESPONSES: Final = "gpps_responses"  # GPPS responses received (the proportion's denominator)
 LOCUM_TRAINEE_FTE: Final = "locum_trainee_fte_per_1k"  # locum + trainee GP FTE per 1,000 weighted
+# Funding (NHS Payments to General Practice), GBP per patient per fiscal year (outcome table rows)
+FUND_TOTAL: Final = "funding_total_per_wpt"
+FUND_TOTAL_REG: Final = "funding_total_per_rpt"
+FUND_CORE: Final = "funding_core_per_wpt"
+FUND_QOF: Final = "funding_qof_per_wpt"
+FUND_ENHANCED: Final = "funding_enhanced_per_wpt"
+FUND_LOCAL: Final = "funding_local_per_wpt"
+FUND_PCN: Final = "funding_pcn_per_wpt"
 
 KEY_COLUMNS: Final = (PRACTICE, YEAR)
 ID_COLUMNS: Final = (PRACTICE, YEAR, PCN, SUB_ICB, ICB, ICB_NAME)

@@ -50,6 +50,15 @@ Construction choices (all counted or documented in ``PanelBuild.report.notes``):
   list turnover (|change| of the workforce patient count from the previous year / previous
   count) and IMD 2019.  ``need_rank`` = its population-weighted rank within ICB x year (0 = most
   need).
+* **Funding.** Every ``source="payments"`` row of the outcome table: its payment group's lines
+  summed / the weighted (or registered) list, GBP per patient per fiscal year
+  (:func:`add_funding_outcomes`); missing in years without a payments file (2023/24).  Optional
+  payment-validity rule (``NHSLoadOptions.payment_validity``, e.g. GBP 80-550 per registered
+  patient as the published evaluation): funding values outside set missing, counted.
+* **Candidate dose.** ``local_incentive_change``: for LLR practices from 2022, the rise (clipped
+  at 0) of local incentive payments per weighted patient over FY2020/21; 0 for comparators and
+  earlier years.  A CANDIDATE proxy: whether that payment line carries the Health Equity
+  Payments is not documented (:func:`hepcausal.inequality.funding.funding_dose`).
 * **Treatment.** ``hep_treated`` = ICB is QK1 and year >= 2022; ``hep_dose`` is missing (the
   per-practice payment is not in the open data).
 """
@@ -69,6 +78,8 @@ from hepcausal.data.gpps import load_gpps, merge_gpps
 from hepcausal.data.headers import ColumnNotFoundError, DataFileError
 from hepcausal.data.inclusion import LIST_SOURCE, InclusionReport, InclusionRules, apply_inclusion
 from hepcausal.data.nhs_files import (
+    PAYMENT_GROUPS,
+    PAYMENT_LINE_PATTERNS,
     WORKFORCE_PATIENTS,
     imd_wide,
     load_ccg_icb,
@@ -84,13 +95,16 @@ from hepcausal.inequality.ranks import add_relative_rank
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
+    "LOCAL_INCENTIVE_DOSE",
     "MAX_PRACTICE_DROP",
     "PAYMENTS_YEARS",
+    "PAYMENT_INVALID",
     "QOF_YEARS",
     "ColumnNotFoundError",
     "DataFileError",
     "NHSLoadOptions",
     "PanelBuild",
+    "add_funding_outcomes",
     "build_nhs_panel",
     "check_nhs_layout",
     "check_practice_counts",
@@ -140,6 +154,12 @@ class NHSLoadOptions:
         practices are accepted.
     payments_years, qof_years : tuple of int
         The fiscal years (ends) the data set holds payments / QOF files for.
+    payment_validity : tuple of float, optional
+        ``(low, high)`` in GBP per registered patient: practice-years whose total NHS payments
+        per registered patient ('Total NHS Payments to General Practice' / registered list)
+        lie outside get every payment-derived (funding) value set missing, as the published
+        evaluation did with (80, 550).  Config key ``data.payment_validity``; counted as the
+        inclusion-table row ``fallback: payment_validity``.  Default None: no such rule.
     """
 
     allow_list_size_fallback: bool = False
@@ -147,8 +167,16 @@ class NHSLoadOptions:
     max_practice_drop: float = MAX_PRACTICE_DROP
     payments_years: tuple[int, ...] = PAYMENTS_YEARS
     qof_years: tuple[int, ...] = QOF_YEARS
+    payment_validity: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.payment_validity is not None:
+            low, high = self.payment_validity
+            if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
+                raise ValueError(
+                    "NHSLoadOptions.payment_validity must be (low, high) GBP per registered "
+                    f"patient with 0 <= low < high, got {self.payment_validity!r}"
+                )
         if not 0 <= self.max_practice_drop < 1:
             raise ValueError(
                 "NHSLoadOptions.max_practice_drop must be in [0, 1), got "
@@ -356,6 +384,63 @@ def _expected_file(folder: Path, pattern: str, year: int) -> str:
     return str(folder / pattern.format(a=f"{(yy - 1) % 100:02d}", b=f"{yy:02d}", y=year - 1))
 
 
+PAYMENT_INVALID = "payment_invalid"
+LOCAL_INCENTIVE_DOSE = "local_incentive_change"
+"""Candidate dose column (see :func:`hepcausal.inequality.funding.funding_dose`)."""
+
+
+def _candidate_dose(panel: pd.DataFrame) -> pd.Series:
+    from hepcausal.inequality.funding import funding_dose
+
+    return funding_dose(panel)
+
+
+def add_funding_outcomes(
+    panel: pd.DataFrame, payment_validity: tuple[float, float] | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Add every ``source="payments"`` outcome of the outcome table to a practice-year frame.
+
+    Each funding outcome = the sum of its payment group's lines
+    (:data:`~hepcausal.data.nhs_files.PAYMENT_GROUPS`; ``"total"`` = the files' 'Total NHS
+    Payments to General Practice') / its ``list_denominator``.  A group sums the lines present
+    that year (a line absent from a year's file counts as zero when the group has another line
+    that year; a group with no line that year, e.g. PCN lines before 2019/20, is missing).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Practice-years with the loaded payment lines (``pay_*`` columns of
+        :func:`~hepcausal.data.nhs_files.load_payments`) and the list sizes.
+    payment_validity : tuple of float, optional
+        ``(low, high)`` GBP per registered patient: rows whose total payments per registered
+        patient lie outside get every funding outcome set missing.
+
+    Returns
+    -------
+    tuple of (DataFrame, int)
+        The frame with the funding outcome columns and the boolean column ``payment_invalid``,
+        and the number of rows the validity rule blanked.
+    """
+    out = panel.copy()
+    for row in OUTCOMES.values():
+        if row.source != "payments" or row.source_column is None:
+            continue
+        lines = ["pay_total"] if row.source_column == "total" else PAYMENT_GROUPS[row.source_column]
+        amount = out[list(lines)].sum(axis=1, min_count=1)
+        denom = out[row.list_denominator or S.WEIGHTED_LIST_SIZE]
+        out[row.column] = (amount / denom).where(denom > 0)
+    invalid = pd.Series(False, index=out.index)
+    if payment_validity is not None:
+        low, high = payment_validity
+        per_reg = (out["pay_total"] / out[S.LIST_SIZE]).where(out[S.LIST_SIZE] > 0)
+        invalid = per_reg.notna() & ((per_reg < low) | (per_reg > high))
+        for row in OUTCOMES.values():
+            if row.source == "payments":
+                out.loc[invalid, row.column] = np.nan
+    out[PAYMENT_INVALID] = invalid
+    return out, int(invalid.sum())
+
+
 def _raw_panel(
     data_dir: Path,
     years: Sequence[int],
@@ -466,7 +551,7 @@ def _raw_panel(
 
     # Registered / weighted list: payments where available, else workforce x carried ratio.
     base = payments[payments[S.YEAR].isin(years)][
-        [S.PRACTICE, S.YEAR, S.PCN, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE]
+        [S.PRACTICE, S.YEAR, S.PCN, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE, *PAYMENT_LINE_PATTERNS]
     ].assign(**{LIST_SOURCE: "payments"})
     ext_years = [y for y in years if y not in pay_years]
     if ext_years:
@@ -531,6 +616,17 @@ def _raw_panel(
             out = row.column
             panel[out] = panel[row.source_column] / panel[S.WEIGHTED_LIST_SIZE] * 1000.0
             panel.loc[~(panel[S.WEIGHTED_LIST_SIZE] > 0), out] = np.nan
+    panel, n_invalid = add_funding_outcomes(panel, options.payment_validity)
+    panel[LOCAL_INCENTIVE_DOSE] = _candidate_dose(panel)
+    if options.payment_validity is not None:
+        fallbacks["payment_validity"] = sorted(
+            int(y) for y in panel.loc[panel[PAYMENT_INVALID], S.YEAR].unique()
+        )
+        notes.append(
+            f"payment validity: {n_invalid:,} practice-year(s) with total NHS payments per "
+            f"registered patient outside GBP {options.payment_validity[0]:g}-"
+            f"{options.payment_validity[1]:g} have their funding outcomes set missing"
+        )
     panel = panel.merge(
         qof[[S.PRACTICE, S.YEAR, S.QOF, S.QOF_MAX_POINTS]], on=[S.PRACTICE, S.YEAR], how="left"
     )
@@ -612,6 +708,7 @@ _COLUMN_ORDER = (
     *(c for o in OUTCOMES.values() for c in (o.column, o.denominator) if c is not None),
     S.HEP_TREATED,
     S.HEP_DOSE,
+    LOCAL_INCENTIVE_DOSE,
     TURNOVER,
 )
 
@@ -677,6 +774,14 @@ def build_nhs_panel(
             "weighted list = that x the nearest payments year's weighted/registered ratio "
             "(allowed by data.allow_list_size_fallback)",
             panel[panel[S.YEAR].isin(fb)],
+        )
+    if "payment_validity" in fallbacks and options.payment_validity is not None:
+        low, high = options.payment_validity
+        report.add_fallback(
+            "payment_validity",
+            f"total NHS payments per registered patient outside GBP {low:g}-{high:g}: funding "
+            "outcomes set missing (data.payment_validity; the published evaluation's rule)",
+            panel[panel[PAYMENT_INVALID]],
         )
     if "qof_missing" in fallbacks:
         fb = fallbacks["qof_missing"]

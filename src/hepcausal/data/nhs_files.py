@@ -27,6 +27,10 @@ from hepcausal.data.validate import IMD_BOUNDS, MAX_LIST_SIZE
 from hepcausal.outcomes import OUTCOMES
 
 __all__ = [
+    "PAYMENT_GROUPS",
+    "PAYMENT_LINES_BY_YEAR",
+    "PAYMENT_LINE_PATTERNS",
+    "PCN_LINES_OUTSIDE_TOTAL",
     "PRACTICE_CODE_PATTERN",
     "imd_wide",
     "load_ccg_icb",
@@ -138,6 +142,102 @@ _PAYMENT_PATTERNS = {
 }
 _PAYMENT_OPTIONAL = (S.PCN, "open_date", "close_date")
 
+# Payment lines (GBP per practice and fiscal year), grouped.  Each key is a loaded column; its
+# patterns match the normalised headers of every year's file 2017/18-2022/23 (the line names
+# changed: 'Total Local Enhanced Services' in 2017/18 became '(Total) Local Incentive Schemes';
+# 'Extended Hours Access' became 'GP Extended Hours Access').  Every line is optional in a file
+# (lines start and stop across years: PCN lines from 2019/20, PCN workforce etc. from 2020/21);
+# :data:`PAYMENT_LINES_BY_YEAR` lists the lines each real year's file must have.
+PAYMENT_LINE_PATTERNS: dict[str, str | list[str]] = {
+    "pay_total": r"total nhs payments to general practice",
+    "pay_global_sum": r"global sum",
+    "pay_mpig": r"mpig correction factor",
+    "pay_pms": r"balance of pms expenditure",
+    "pay_qof": r"total qof payments",
+    "pay_des_childhood_imms": r"childhood vaccination and immunisation scheme",
+    "pay_des_extended_hours": r"(gp )?extended hours access",
+    "pay_des_dementia": r"facilitating timely diagnosis and support for people with dementia",
+    "pay_des_flu_pneumo": r"influenza and pneumococcal immunisations",
+    "pay_des_learning_dis": r"learning disabilities",
+    "pay_des_minor_surgery": r"minor surgery",
+    "pay_des_rota_shingles": r"rotavirus and shingles immunisation",
+    "pay_des_violent": r"services for violent patients",
+    "pay_des_unplanned_adm": r"unplanned admissions",
+    "pay_des_out_of_area": r"out of area in hours urgent care",
+    "pay_des_meningitis": r"meningitis",
+    "pay_des_pertussis": r"pertussis",
+    "pay_des_med_assessment": r"medical assessment reviews",
+    "pay_des_weight_mgmt": r"weight management service",
+    "pay_local": [r"(total )?local incentive schemes", r"total local enhanced services"],
+    "pay_pcn_participation": r"pcn participation",
+    "pay_pcn_leadership": r"pcn leadership",
+    "pay_pcn_support": r"pcn support",
+    "pay_pcn_extended_hours": r"pcn extended hours access",
+    "pay_pcn_workforce": r"pcn workforce",
+    "pay_pcn_iif": r"pcn investment and impact fund",
+    "pay_pcn_care_home": r"pcn care home premium",
+    "pay_pcn_enhanced_access": r"pcn enhanced access",
+}
+"""Loaded payment-line column -> header regex(es) (whole normalised header)."""
+
+PAYMENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "core": ("pay_global_sum", "pay_mpig", "pay_pms"),
+    "qof": ("pay_qof",),
+    "enhanced": tuple(k for k in PAYMENT_LINE_PATTERNS if k.startswith("pay_des_")),
+    "local": ("pay_local",),
+    "pcn": tuple(k for k in PAYMENT_LINE_PATTERNS if k.startswith("pay_pcn_")),
+}
+"""Payment groups: core (global sum, MPIG, PMS balance), QOF, enhanced services (the national
+DES lines), local incentive schemes, PCN lines (PCN participation paid to practices from 2019/20,
+and from 2020/21 the PCN leadership, support, extended hours, ARRS workforce, IIF, care home
+premium and (2022/23) enhanced access lines, paid to the practice receiving them for its PCN)."""
+
+# PCN lines outside 'Total NHS Payments to General Practice' (in the files' separate total
+# 'Total NHS Payments including PCN Workforce, Leadership and Support', 2020/21 on).
+PCN_LINES_OUTSIDE_TOTAL: tuple[str, ...] = tuple(
+    k for k in PAYMENT_GROUPS["pcn"] if k != "pay_pcn_participation"
+)
+
+_ALWAYS = ("pay_total", "pay_global_sum", "pay_mpig", "pay_pms", "pay_qof", "pay_local")
+_DES_ALL_YEARS = (
+    "pay_des_childhood_imms",
+    "pay_des_extended_hours",
+    "pay_des_flu_pneumo",
+    "pay_des_learning_dis",
+    "pay_des_minor_surgery",
+    "pay_des_rota_shingles",
+    "pay_des_violent",
+    "pay_des_out_of_area",
+    "pay_des_meningitis",
+    "pay_des_pertussis",
+)
+_PCN_2021 = (
+    "pay_pcn_participation",
+    "pay_pcn_leadership",
+    "pay_pcn_support",
+    "pay_pcn_extended_hours",
+    "pay_pcn_workforce",
+    "pay_pcn_iif",
+    "pay_pcn_care_home",
+)
+PAYMENT_LINES_BY_YEAR: dict[int, tuple[str, ...]] = {
+    2018: (*_ALWAYS, *_DES_ALL_YEARS, "pay_des_dementia", "pay_des_unplanned_adm"),
+    2019: (*_ALWAYS, *_DES_ALL_YEARS),
+    2020: (*_ALWAYS, *_DES_ALL_YEARS, "pay_pcn_participation"),
+    2021: (*_ALWAYS, *_DES_ALL_YEARS, *_PCN_2021),
+    2022: (*_ALWAYS, *_DES_ALL_YEARS, "pay_des_med_assessment", "pay_des_weight_mgmt", *_PCN_2021),
+    2023: (
+        *_ALWAYS,
+        *_DES_ALL_YEARS,
+        "pay_des_med_assessment",
+        "pay_des_weight_mgmt",
+        *_PCN_2021,
+        "pay_pcn_enhanced_access",
+    ),
+}
+"""The payment lines each published year's file (2017/18-2022/23, by fiscal-year end) carries;
+checked against the real headers by the tests."""
+
 
 def load_payments(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
     """Load one 'NHS Payments to General Practice' practice-level CSV (2017/18 onwards).
@@ -189,6 +289,15 @@ def load_payments(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
         _check_list_sizes(out, col, source=path, header=cols[col])
     for col in ("open_date", "close_date"):
         out[col] = parse_dates(raw[cols[col]]) if col in cols else pd.NaT
+    lines = match_columns(
+        raw, PAYMENT_LINE_PATTERNS, source=path, optional=tuple(PAYMENT_LINE_PATTERNS)
+    )
+    for key in PAYMENT_LINE_PATTERNS:
+        # a line absent from the file is missing (NaN), not zero: it did not exist that year
+        out[key] = (
+            to_number(raw[lines[key]], column=lines[key], source=path) if key in lines else np.nan
+        )
+    out.attrs["payment_headers"] = dict(lines)  # loaded line -> the file's header
     return out.reset_index(drop=True)
 
 

@@ -319,6 +319,10 @@ class DataConfig(_Section):
     allow_missing_qof : bool
         NHS data: a panel year without a QOF file has QOF missing (counted in the inclusion
         table) instead of being an error.
+    payment_validity : list of two floats, optional
+        NHS data: ``[low, high]`` GBP per registered patient; practice-years whose total NHS
+        payments per registered patient lie outside get their funding outcomes set missing
+        (counted in the inclusion table; the published evaluation used ``[80, 550]``).
     """
 
     source: Annotated[str, _one_of(*DATA_SOURCES)] = "synthetic"
@@ -329,6 +333,14 @@ class DataConfig(_Section):
     inclusion: dict[str, Any] = Field(default_factory=dict)
     allow_list_size_fallback: bool = False
     allow_missing_qof: bool = False
+    payment_validity: list[float] | None = None
+
+    @field_validator("payment_validity")
+    @classmethod
+    def _validity(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not (len(v) == 2 and 0 <= v[0] < v[1]):
+            raise ValueError(f"must be [low, high] GBP per registered patient, got {v}")
+        return v
 
     @field_validator("data_dir", "gpps_dir", "path")
     @classmethod

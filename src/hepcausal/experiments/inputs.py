@@ -240,6 +240,11 @@ def load_options(cfg: Config) -> Any:
     return NHSLoadOptions(
         allow_list_size_fallback=cfg.data.allow_list_size_fallback,
         allow_missing_qof=cfg.data.allow_missing_qof,
+        payment_validity=(
+            None
+            if cfg.data.payment_validity is None
+            else (float(cfg.data.payment_validity[0]), float(cfg.data.payment_validity[1]))
+        ),
     )
 
 

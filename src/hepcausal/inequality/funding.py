@@ -1,0 +1,440 @@
+"""The money side: PCN funding regressions, the funding SII and an observed funding dose.
+
+* :func:`pcn_regression` — the Warwick-Giles regression per contract year: PCN funding per
+  weighted patient on the PCN's list-weighted deprivation, OLS with HC1 standard errors, slope
+  per 10 points of the IMD 2019 score.  **Only the overall IMD 2019 score is available here, not
+  the IMD income domain** (share of people income-deprived) the published study used, so the
+  slopes are per 10 IMD score points, not per 10 percentage points of income deprivation: the
+  published numbers (:data:`PUBLISHED_SLOPES`) are shown beside ours for direction and order of
+  magnitude, not as a replication.  Note the published slopes are per 10% *more* deprivation
+  with a negative value meaning less money to more deprived PCNs.
+* :func:`fit_pcn_regression_bayes` — the same slope with partial pooling: year slopes
+  ``b_t ~ N(mu_b, tau_year)``, ICS slope deviations ``c_g ~ N(0, tau_ics)`` shared by the years,
+  ICS x year intercepts ``a_t + v_gt``, ``v_gt ~ N(0, tau_int)``, year-specific noise SDs.  The
+  estimands ``slope[t]`` are the slopes of an average ICS in year ``t``.
+* :func:`simulate_pcns` — a small PCN-level generator with known year slopes (tests).
+* :func:`funding_sii` — the classical SII of a funding outcome per ICS x year
+  (:func:`hepcausal.inequality.classical.sii_table`).
+* :func:`funding_dose` — the change in local incentive payments per weighted patient from the
+  last pre-year, as a practice dose column (a CANDIDATE proxy of the Health Equity Payments:
+  whether that payment line carries them is not documented), and :func:`dose_need_check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hepcausal import schema as S
+from hepcausal.data.pcn import PCN_FUNDING
+
+__all__ = [
+    "DEPRIVATION_NOTE",
+    "DOSE_COL",
+    "PUBLISHED_SLOPES",
+    "PcnBayesFit",
+    "dose_need_check",
+    "fit_pcn_regression_bayes",
+    "funding_dose",
+    "funding_sii",
+    "pcn_regression",
+    "simulate_pcns",
+]
+
+PER: Final = 10.0
+"""Slopes are per 10 points of the deprivation score."""
+
+DEPRIVATION_NOTE: Final = (
+    "deprivation = list-weighted IMD 2019 overall score (the income domain used by Warwick-Giles "
+    "et al. is not in this data set): slopes are GBP per weighted patient per 10 IMD score "
+    "points, not per 10 percentage points of income deprivation"
+)
+
+PUBLISHED_SLOPES: Final = pd.DataFrame(
+    {
+        "year": [2020, 2023],
+        "slope": [-0.31, 0.16],
+        "lower": [-0.37, 0.11],
+        "upper": [-0.25, 0.21],
+        "source": ["Warwick-Giles et al., BJGP 2024 (1,243 PCNs, per 10% income deprivation)"] * 2,
+    }
+)
+"""Published PCN funding slopes (GBP per weighted patient per 10% higher income deprivation)."""
+
+DOSE_COL: Final = "local_incentive_change"
+
+
+def _ols_hc1(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+    """Slope, its HC1 standard error and n of ``y ~ 1 + x``."""
+    X = np.column_stack([np.ones_like(x), x])
+    n, k = X.shape
+    xtx_inv = np.linalg.inv(X.T @ X)
+    beta = xtx_inv @ X.T @ y
+    resid = y - X @ beta
+    meat = (X * resid[:, None] ** 2).T @ X
+    cov = xtx_inv @ meat @ xtx_inv * n / (n - k)
+    return float(beta[1]), float(np.sqrt(cov[1, 1])), n
+
+
+def pcn_regression(
+    pcns: pd.DataFrame,
+    *,
+    outcome: str = PCN_FUNDING,
+    score_col: str = S.IMD,
+    by: str = S.YEAR,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """OLS of PCN funding per weighted patient on deprivation, per contract year.
+
+    Parameters
+    ----------
+    pcns : DataFrame
+        PCN-years (:func:`hepcausal.data.pcn.aggregate_pcns`).
+    outcome : str
+        Funding column (default ``pcn_funding_per_wpt``; ``total_funding_per_wpt`` for all
+        payments including the PCN lines).
+    score_col : str
+        Deprivation score (higher = more deprived; default IMD 2019).
+    by : str
+        Grouping column (the contract year).
+    confidence : float
+        Interval level (t-interval with HC1 standard errors).
+
+    Returns
+    -------
+    DataFrame
+        Per ``by``: ``slope`` (GBP per weighted patient per 10 score points; positive = more
+        money to more deprived PCNs), ``se``, ``lower``, ``upper``, ``n_pcns``, ``outcome``,
+        ``note`` (:data:`DEPRIVATION_NOTE`).
+    """
+    rows = []
+    for key, g in pcns.groupby(by, sort=True):
+        ok = g[outcome].notna() & g[score_col].notna()
+        x = g.loc[ok, score_col].to_numpy(float) / PER
+        y = g.loc[ok, outcome].to_numpy(float)
+        if len(x) < 3:
+            rows.append({by: key, "slope": np.nan, "n_pcns": len(x)})
+            continue
+        b, se, n = _ols_hc1(x, y)
+        t = stats.t.ppf(0.5 + confidence / 2, n - 2)
+        rows.append(
+            {by: key, "slope": b, "se": se, "lower": b - t * se, "upper": b + t * se, "n_pcns": n}
+        )
+    out = pd.DataFrame(rows)
+    out["outcome"] = outcome
+    out["note"] = DEPRIVATION_NOTE
+    return out
+
+
+def simulate_pcns(
+    slopes: dict[int, float],
+    *,
+    n_icbs: int = 12,
+    pcns_per_icb: int = 25,
+    intercept: float = 10.0,
+    sd_icb_slope: float = 0.05,
+    sd_icb_year: float = 0.5,
+    sigma: float = 2.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """PCN-years with known year slopes of funding per weighted patient on deprivation.
+
+    Parameters
+    ----------
+    slopes : dict of int to float
+        Year -> true slope (GBP per weighted patient per 10 score points).
+    n_icbs, pcns_per_icb : int
+        Design size (the same PCNs every year).
+    intercept : float
+        Mean funding at the mean deprivation.
+    sd_icb_slope : float
+        SD of the ICS slope deviations (shared by the years).
+    sd_icb_year : float
+        SD of the ICS x year intercept shifts.
+    sigma : float
+        Noise SD.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    DataFrame
+        ``pcn_code``, ``icb_code``, ``year``, ``imd_score``, ``pcn_funding_per_wpt``;
+        ``attrs["slopes"]`` holds the truth.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_icbs * pcns_per_icb
+    icb = np.repeat([f"Q{i:02d}" for i in range(n_icbs)], pcns_per_icb)
+    imd = rng.gamma(4.0, 5.5, n)  # mean 22, SD 11: like the real PCN IMD 2019 scores
+    c = dict(zip(np.unique(icb), rng.normal(0, sd_icb_slope, n_icbs), strict=True))
+    frames = []
+    for year, slope in slopes.items():
+        v = dict(zip(np.unique(icb), rng.normal(0, sd_icb_year, n_icbs), strict=True))
+        x = (imd - imd.mean()) / PER
+        y = (
+            intercept
+            + np.array([v[g] for g in icb])
+            + (slope + np.array([c[g] for g in icb])) * x
+            + rng.normal(0, sigma, n)
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    S.PCN: [f"U{i:05d}" for i in range(n)],
+                    S.ICB: icb,
+                    S.YEAR: year,
+                    S.IMD: imd,
+                    PCN_FUNDING: y,
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["slopes"] = dict(slopes)
+    return out
+
+
+@dataclass
+class PcnBayesFit:
+    """Result of :func:`fit_pcn_regression_bayes`.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        Posterior; ``slope`` (dim ``year``) is the estimand.
+    table : DataFrame
+        Per year: ``slope`` (posterior mean), ``lower``, ``upper`` (equal-tailed interval),
+        ``n_pcns``, ``note``.
+    diagnostics : hepcausal.diagnostics.Diagnostics
+        Convergence of every parameter.
+    """
+
+    idata: Any
+    table: pd.DataFrame
+    diagnostics: Any
+
+
+def fit_pcn_regression_bayes(
+    pcns: pd.DataFrame,
+    *,
+    outcome: str = PCN_FUNDING,
+    score_col: str = S.IMD,
+    settings: Any = None,
+    hdi_prob: float = 0.95,
+) -> PcnBayesFit:
+    """Bayesian PCN funding regression, partially pooled across years and ICSs.
+
+    On the outcome standardised within year (``y* = (y - mean_t) / sd_t``, so that the years'
+    slopes share one scale although PCN funding grew tenfold from 2019/20):
+    ``y* = a_t + v_gt + (b_t + c_g) x + e``, ``e ~ N(0, sigma_t)``, ``x`` = (score - mean) / 10;
+    ``b_t ~ N(mu_b, tau_year)`` (partial pooling across years), ``c_g`` ICS slope deviations
+    (sum to zero, scale ``tau_ics``: partial pooling across ICSs), ``v_gt`` ICS x year intercepts
+    (sum to zero over ICSs per year, scale ``tau_int``), all non-centred; ``a_t, mu_b ~ N(0, 1)``,
+    ``tau_* ~ HalfNormal(0.5)``, ``sigma_t ~ HalfNormal(1)``.  Estimand ``slope[t] = b_t sd_t``:
+    GBP per weighted patient per 10 score points for an average ICS.
+
+    Parameters
+    ----------
+    pcns : DataFrame
+        PCN-years with ``year``, ``icb_code``, the outcome and the score.
+    outcome, score_col : str
+        Funding column and deprivation score.
+    settings : SamplerSettings, optional
+        Sampler settings (default: the package defaults with ``target_accept=0.95``).
+    hdi_prob : float
+        Interval level of the table (equal-tailed).
+
+    Returns
+    -------
+    PcnBayesFit
+        Posterior, per-year slope table (GBP per weighted patient per 10 score points) and
+        convergence diagnostics.
+    """
+    import pymc as pm
+
+    from hepcausal.diagnostics import check_convergence
+    from hepcausal.sampling import SamplerSettings, sample_pymc
+
+    d = pcns[pcns[outcome].notna() & pcns[score_col].notna() & pcns[S.ICB].notna()]
+    years = sorted(int(y) for y in d[S.YEAR].unique())
+    icbs = sorted(d[S.ICB].unique())
+    ti = d[S.YEAR].map({y: i for i, y in enumerate(years)}).to_numpy()
+    gi = d[S.ICB].map({g: i for i, g in enumerate(icbs)}).to_numpy()
+    x = ((d[score_col] - d[score_col].mean()) / PER).to_numpy(float)
+    y = d[outcome].to_numpy(float)
+    by_year = d.groupby(S.YEAR)[outcome]
+    m = by_year.mean().reindex(years).to_numpy(float)
+    sd = by_year.std().reindex(years).fillna(1.0).replace(0.0, 1.0).to_numpy(float)
+    ys = (y - m[ti]) / sd[ti]  # standardised within year: the year slopes share one scale
+    coords = {"year": years, "icb": icbs}
+    with pm.Model(coords=coords) as model:
+        a = pm.Normal("a", 0.0, 1.0, dims="year")
+        mu_b = pm.Normal("mu_b", 0.0, 1.0)
+        tau_year = pm.HalfNormal("tau_year", 0.5)
+        tau_ics = pm.HalfNormal("tau_ics", 0.5)
+        tau_int = pm.HalfNormal("tau_int", 0.5)
+        zb = pm.Normal("zb", 0.0, 1.0, dims="year")
+        slope_std = pm.Deterministic("slope_std", mu_b + tau_year * zb, dims="year")
+        pm.Deterministic("slope", slope_std * sd, dims="year")
+        c = pm.Deterministic(
+            "c", tau_ics * pm.ZeroSumNormal("zc", sigma=1.0, dims="icb"), dims="icb"
+        )
+        v = tau_int * pm.ZeroSumNormal("zv", sigma=1.0, dims=("year", "icb"))
+        sigma = pm.HalfNormal("sigma", 1.0, dims="year")
+        mu = a[ti] + v[ti, gi] + (slope_std[ti] + c[gi]) * x
+        pm.Normal("y", mu, sigma[ti], observed=ys)
+    # target_accept 0.95 by default: at 0.9 the real 2019/20-2022/23 PCN fit had a few
+    # divergences (13 of 8,000 draws)
+    idata = sample_pymc(model, settings or SamplerSettings(target_accept=0.95))
+    diag = check_convergence(
+        idata,
+        ["a", "mu_b", "tau_year", "tau_ics", "tau_int", "zb", "zc", "zv", "sigma"],
+        warn=False,
+    )
+    post = idata.posterior["slope"]
+    q = (1 - hdi_prob) / 2
+    n_by_year = d.groupby(S.YEAR).size()
+    table = pd.DataFrame(
+        {
+            S.YEAR: years,
+            "slope": post.mean(("chain", "draw")).to_numpy(),
+            "lower": post.quantile(q, ("chain", "draw")).to_numpy(),
+            "upper": post.quantile(1 - q, ("chain", "draw")).to_numpy(),
+            "n_pcns": [int(n_by_year[y]) for y in years],
+        }
+    )
+    table["outcome"] = outcome
+    table["note"] = DEPRIVATION_NOTE
+    return PcnBayesFit(idata=idata, table=table, diagnostics=diag)
+
+
+def funding_sii(
+    panel: pd.DataFrame,
+    outcome: str,
+    *,
+    icbs: Sequence[str] | None = None,
+    method: str = "unit",
+    seed: int | None = 20211,
+) -> pd.DataFrame:
+    """Classical SII of a funding outcome per ICS x year (rank 0 = most deprived).
+
+    A negative SII (least minus most deprived) means more money per patient to the more
+    deprived practices.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Practice panel (:func:`hepcausal.data.nhs.build_nhs_panel`).
+    outcome : str
+        A funding outcome column or alias.
+    icbs : sequence of str, optional
+        ICBs to keep (default all).
+    method : str
+        :func:`~hepcausal.inequality.classical.sii_table` method (default practice-level
+        ``"unit"`` on the panel's ``deprivation_rank``).
+    seed : int, optional
+        Bootstrap seed (quintile bootstrap).
+
+    Returns
+    -------
+    DataFrame
+        The SII table (``icb_code, year, sii, lower, upper, ...``).
+    """
+    from hepcausal.inequality.classical import sii_table
+    from hepcausal.outcomes import get_outcome
+
+    col = get_outcome(outcome).column
+    sub = panel if icbs is None else panel[panel[S.ICB].isin(list(icbs))]
+    sub = sub[sub[col].notna()]
+    return sii_table(sub, col, method=method, rank_col=S.DEPRIVATION_RANK, seed=seed)  # type: ignore[arg-type]
+
+
+def funding_dose(
+    panel: pd.DataFrame,
+    *,
+    base_year: int = 2021,
+    line: str = S.FUND_LOCAL,
+    treated_icb: str = S.LLR_ICB,
+    start_year: int = S.HEP_START_YEAR,
+    clip: bool = True,
+) -> pd.Series:
+    """Candidate dose: rise in local incentive payments per weighted patient since ``base_year``.
+
+    CANDIDATE proxy of the Health Equity Payments: whether the 'Local Incentive Schemes' payment
+    line carries them is NOT documented.  For practices of ``treated_icb`` in years from
+    ``start_year``: ``line(year) - line(base_year)`` of the same practice (clipped at 0 unless
+    ``clip=False``: the dose-response estimator takes non-negative doses); 0 for every other
+    row (comparators and earlier years); missing where ``line`` is missing that year (e.g.
+    years without a payments file) or, for treated rows, in ``base_year``.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Practice panel with ``practice_code``, ``year``, ``icb_code`` and ``line``.
+    base_year : int
+        Last pre-year (2021 = FY2020/21).
+    line : str
+        Funding column (default local incentive payments per weighted patient).
+    treated_icb : str
+        The ICB whose practices get a dose.
+    start_year : int
+        First treated year (2022 = FY2021/22).
+    clip : bool
+        Clip negative changes at 0.
+
+    Returns
+    -------
+    Series
+        The dose (GBP per weighted patient per year), aligned with ``panel``, named
+        :data:`DOSE_COL`.
+    """
+    base = panel.loc[panel[S.YEAR] == base_year].set_index(S.PRACTICE)[line]
+    change = panel[line] - panel[S.PRACTICE].map(base)
+    if clip:
+        change = change.clip(lower=0.0)
+    treated = panel[S.ICB].eq(treated_icb).fillna(False) & (panel[S.YEAR] >= start_year)
+    dose = change.where(treated, 0.0).where(panel[line].notna())
+    return dose.rename(DOSE_COL)
+
+
+def dose_need_check(
+    panel: pd.DataFrame, *, year: int, dose_col: str = DOSE_COL, icb: str = S.LLR_ICB
+) -> dict[str, float]:
+    """Is the dose related to need as intended?  Spearman and OLS of dose on IMD 2019.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Panel with the dose column and ``imd_score``.
+    year : int
+        The year whose dose is checked.
+    dose_col : str
+        Dose column.
+    icb : str
+        ICB whose practices are checked (default LLR).
+
+    Returns
+    -------
+    dict
+        ``n``, ``spearman``, ``spearman_p``, ``share_positive``, ``slope_per_10_imd``,
+        ``slope_lower``, ``slope_upper`` (95% HC1 interval), ``mean_dose``.
+    """
+    d = panel[(panel[S.ICB] == icb) & (panel[S.YEAR] == year)]
+    d = d[d[dose_col].notna() & d[S.IMD].notna()]
+    rho, p = stats.spearmanr(d[dose_col], d[S.IMD])
+    b, se, n = _ols_hc1(d[S.IMD].to_numpy(float) / PER, d[dose_col].to_numpy(float))
+    t = stats.t.ppf(0.975, n - 2)
+    return {
+        "n": float(n),
+        "spearman": float(rho),
+        "spearman_p": float(p),
+        "share_positive": float((d[dose_col] > 0).mean()),
+        "slope_per_10_imd": b,
+        "slope_lower": b - t * se,
+        "slope_upper": b + t * se,
+        "mean_dose": float(d[dose_col].mean()),
+    }
