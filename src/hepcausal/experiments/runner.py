@@ -19,7 +19,14 @@ from hepcausal.experiments.config import Config, ConfigLike, as_config
 from hepcausal.experiments.inputs import RunData, prepare_data
 from hepcausal.experiments.provenance import environment, now_iso
 from hepcausal.experiments.registry import call_estimator
-from hepcausal.experiments.store import RunResult, is_complete, load_run, run_dir_name, save_run
+from hepcausal.experiments.store import (
+    RunResult,
+    is_complete,
+    load_run,
+    read_json,
+    run_dir_name,
+    save_run,
+)
 from hepcausal.results import FitResult
 from hepcausal.spec import Design, Inference
 
@@ -33,6 +40,13 @@ def _figures_function() -> Callable[..., Any] | None:
     except ImportError:
         return None
     return getattr(plots, "plot_result", None)
+
+
+def _report_function() -> Callable[..., Any]:
+    """``hepcausal.report.write_report(run_dir) -> Path`` (the run's HTML report)."""
+    from hepcausal.report import write_report
+
+    return write_report
 
 
 def _truth_summary(data: RunData, cfg: Config) -> dict[str, float] | None:
@@ -152,12 +166,16 @@ def run_experiment(
     overrides: Mapping[str, Any] | None = None,
     cores: int | None = None,
     figures: bool = True,
+    store: str = "compact",
 ) -> RunResult:
     """Run (or load from cache) one experiment and store it under ``out_dir``.
 
     ``config`` is a :class:`Config` or a TOML path; ``overrides`` replaces dotted keys
     (e.g. ``{"sampler.draws": 200}``).  A config with a ``[sweep]`` table runs its base point.
-    With ``force=True`` the run is refitted even when a cached result exists.
+    With ``force=True`` the run is refitted even when a cached result exists.  ``store`` is
+    ``"compact"`` (no warmup draws, no practice-level effects in ``idata.nc``) or ``"full"``
+    (a cached compact run is refitted when ``"full"`` is asked for).  The HTML report is written
+    into the run directory.
     """
     cfg = as_config(config)
     if overrides:
@@ -168,7 +186,8 @@ def run_experiment(
     data = prepare_data(cfg)
     key = cfg.hash(data.fingerprint)
     run_dir = out / run_dir_name(cfg.name, key)
-    if not force and is_complete(run_dir):
+    stored = read_json(run_dir / "run.json").get("store") if is_complete(run_dir) else None
+    if not force and is_complete(run_dir) and (store == "compact" or stored == "full"):
         log.info("%s: cached (unchanged config and data), not refitted: %s", cfg.name, run_dir)
         cached = load_run(run_dir, cached=True)
         _warn_if_failed(cfg.name, cached.result)
@@ -185,6 +204,13 @@ def run_experiment(
         "config_source": cfg.source,
         "seed": cfg.sampler.seed,
         "sampler": cfg.sampler_settings(cores=cores).to_dict(),
+        # what the sampler actually used where the config leaves the choice ("auto", None)
+        "resolved": {
+            k: result.idata.posterior.attrs.get(k)
+            for k in ("mass_matrix", "cores", "nuts_sampler", "stan_engine")
+            if k in result.idata.posterior.attrs
+        },
+        "store": store,
         "data": data.provenance(),
         "started": started,
         "finished": now_iso(),
@@ -202,4 +228,6 @@ def run_experiment(
         truth=None if truth is None else (result.truth or {}),  # truth.json: synthetic data
         figures=_figures_function() if figures else None,
         force=force,
+        store=store,
+        report_html=_report_function(),
     )

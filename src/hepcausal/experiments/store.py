@@ -2,7 +2,9 @@
 
 A run directory ``<out>/<name>-<hash12>/`` holds::
 
-    idata.nc               posterior (ArviZ InferenceData, netCDF)
+    idata.nc               posterior (ArviZ InferenceData, netCDF); "compact" by default: no
+                           warmup draws, no practice-level effects (``store="full"`` keeps all)
+    parameters.csv/.tex    ArviZ-style table of every stored parameter (mean, sd, HDI, ESS, R-hat)
     summary.csv            effects table (one row per estimand; the first is the headline)
     diagnostics.json       R-hat, ESS, divergences, ok flag and problems
     config.resolved.toml   the fully resolved config
@@ -11,6 +13,7 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
     inclusion.csv/.txt     inclusion report (when rules were applied), inclusion_dropped.csv
     truth.json             true value per estimand term (synthetic data; FitResult.truth)
     figures/               figures from hepcausal.plots
+    report.html            the self-contained HTML report (hepcausal.report)
     run.json               completion marker: name, hash, headline, status
 
 It is first written to a hidden temporary sibling and renamed into place, so a directory with
@@ -40,6 +43,104 @@ from hepcausal.results import FitResult
 from hepcausal.summaries import EffectSummary
 
 RUN_MARKER = "run.json"
+STORE_MODES = ("compact", "full")
+# dimensions of practice-level parameters (one value per practice): left out of a compact idata
+PRACTICE_DIMS = frozenset({"unit", "practice"})
+FILE_MODE = 0o644  # every file of a run directory (mkstemp would give JSON files 0600)
+
+
+def compact_idata(idata: az.InferenceData) -> az.InferenceData:
+    """The InferenceData of a compact run folder: no warmup groups, no practice-level variables.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The sampler's output.
+
+    Returns
+    -------
+    arviz.InferenceData
+        A new object without the ``warmup_*`` groups and without the variables of every group
+        that have a practice dimension (``unit``, ``practice``; e.g. ``unit_raw``, ``z_u``).
+        The names of the dropped variables are listed in the posterior's ``dropped_vars``
+        attribute.
+    """
+    groups: dict[str, Any] = {}
+    dropped: list[str] = []
+    for g in idata.groups():
+        if g.startswith("warmup"):
+            continue
+        ds = idata[g]
+        drop = [str(v) for v, da in ds.data_vars.items() if PRACTICE_DIMS & set(map(str, da.dims))]
+        if g == "posterior":
+            dropped += drop
+        ds = ds.drop_vars(drop)
+        ds = ds.drop_dims([d for d in PRACTICE_DIMS if d in ds.dims and not any(
+            d in da.dims for da in ds.data_vars.values()
+        )])
+        groups[g] = ds
+    out = az.InferenceData(**groups)
+    if "posterior" in groups:
+        out.posterior.attrs["store"] = "compact"
+        out.posterior.attrs["dropped_vars"] = ",".join(dropped)
+    return out
+
+
+def parameter_table(idata: az.InferenceData, hdi_prob: float = 0.95) -> pd.DataFrame:
+    """ArviZ summary of every stored posterior parameter (one row per element).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The (compact) posterior.
+    hdi_prob : float
+        Probability of the highest-density interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``parameter, mean, sd, hdi_low, hdi_high, mcse_mean, ess_bulk, ess_tail,
+        r_hat``; PyMC's transformed copies (``*__``) are left out.
+    """
+    names = [str(v) for v in idata.posterior.data_vars if not str(v).endswith("__")]
+    t = az.summary(idata, var_names=names, hdi_prob=hdi_prob, kind="all", round_to="none")
+    lo, hi = (c for c in t.columns if c.startswith("hdi_"))
+    t = t.rename(columns={lo: "hdi_low", hi: "hdi_high"})
+    t = t[["mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]
+    return t.rename_axis("parameter").reset_index()
+
+
+def parameter_latex(table: pd.DataFrame, caption: str = "") -> str:
+    """The parameter table as a LaTeX ``table`` (pandas Styler, booktabs rules).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`parameter_table` output.
+    caption : str
+        Table caption.
+
+    Returns
+    -------
+    str
+        LaTeX source: 3 significant digits for estimates, integer ESS, R-hat to 3 decimals.
+    """
+    t = table.copy()
+    t["parameter"] = t["parameter"].str.replace("_", r"\_", regex=False)
+    styler = t.style.hide(axis="index").format(
+        {
+            **{c: "{:.3g}" for c in ("mean", "sd", "hdi_low", "hdi_high", "mcse_mean")},
+            "ess_bulk": "{:.0f}",
+            "ess_tail": "{:.0f}",
+            "r_hat": "{:.3f}",
+        },
+        na_rep="--",
+    )
+    styler = styler.relabel_index(
+        ["Parameter", "Mean", "SD", "HDI low", "HDI high", "MCSE", "ESS bulk", "ESS tail", "R-hat"],
+        axis="columns",
+    )
+    return styler.to_latex(caption=caption or None, hrules=True, position="htbp")
 
 
 def run_dir_name(name: str, config_hash: str) -> str:
@@ -54,6 +155,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
     with os.fdopen(fd, "w") as fh:
         json.dump(_jsonable(obj), fh, indent=2, sort_keys=False, allow_nan=True)
         fh.write("\n")
+    os.chmod(tmp, FILE_MODE)  # as every other file (mkstemp creates 0600)
     os.replace(tmp, path)
     return path
 
@@ -132,11 +234,16 @@ def save_run(
     truth: Any = None,
     figures: Any = None,
     force: bool = False,
+    store: str = "compact",
+    report_html: Any = None,
 ) -> RunResult:
     """Write a run directory atomically and return it as a RunResult.
 
     ``figures`` is an optional callable ``(result, figures_dir) -> list[Path]`` run inside the
     temporary directory; its failure is recorded in ``run.json`` and warned about, not raised.
+    ``store`` is ``"compact"`` (:func:`compact_idata`) or ``"full"`` (the sampler's whole
+    output).  ``report_html`` is an optional callable ``(run_dir) -> Path`` run last (the HTML
+    report); its failure is warned about, not raised.
     """
     import warnings
 
@@ -145,7 +252,16 @@ def save_run(
     tmp = out_dir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        result.save(tmp / "idata.nc")
+        if store not in STORE_MODES:
+            raise ValueError(f"store must be one of {STORE_MODES}, got {store!r}")
+        idata = result.idata if store == "full" else compact_idata(result.idata)
+        idata.to_netcdf(str(tmp / "idata.nc"))
+        hdi = result.headline.hdi_prob if result.effects else 0.95
+        params = parameter_table(idata, hdi_prob=hdi)
+        params.to_csv(tmp / "parameters.csv", index=False)
+        (tmp / "parameters.tex").write_text(
+            parameter_latex(params, caption=f"Posterior of every stored parameter of run {name}.")
+        )
         result.summary().to_csv(tmp / "summary.csv", index=False)
         write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
         (tmp / "config.resolved.toml").write_text(config.to_toml())
@@ -172,8 +288,11 @@ def save_run(
             "diagnostics_ok": result.diagnostics.ok,
             "figures": rel_figs,
             "figures_error": fig_error,
+            "store": store,
         }
         write_json(tmp / RUN_MARKER, marker)
+        for p in tmp.rglob("*"):
+            p.chmod(FILE_MODE if p.is_file() else 0o755)
         if final.exists():
             if not force and is_complete(final):
                 shutil.rmtree(tmp)  # another process finished the same run first
@@ -187,6 +306,12 @@ def save_run(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if report_html is not None:
+        try:
+            report = Path(report_html(final))
+            report.chmod(FILE_MODE)
+        except Exception as exc:  # the report must never lose a finished fit
+            warnings.warn(f"report for run {name!r} failed: {exc}", stacklevel=2)
     figs = [final / p for p in rel_figs]
     return RunResult(name, final, config, config_hash, result, False, provenance, figs)
 
