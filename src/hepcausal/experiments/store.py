@@ -201,8 +201,31 @@ class RunResult:
         return self.result.summary()
 
     def describe(self) -> str:
-        """Headline sentence, diagnostics line and run directory (what the CLI prints)."""
-        lines = [self.headline.sentence(), f"Diagnostics: {self.diagnostics}"]
+        """Headline sentence (the estimand in words and what its sign means), the true value on
+        synthetic data, diagnostics line and run directory (what the CLI prints)."""
+        from hepcausal.summaries import estimand_words, sign_reading
+
+        h, m = self.headline, self.result.meta
+        term = self.result.headline_term
+        words = estimand_words(
+            term,
+            outcome=m.get("outcome"),
+            treated=m.get("treated"),
+            start_year=m.get("start_year"),
+            rank_col=m.get("rank_col"),
+        )
+        reading = sign_reading(
+            term, h.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col")
+        )
+        lines = [h.sentence(words, reading)]
+        truth = (self.result.truth or {}).get(term)
+        if truth is not None:
+            inside = h.hdi_low <= truth <= h.hdi_high
+            lines.append(
+                f"Synthetic data: estimate {h.mean:.3g} vs true value {truth:.3g} "
+                f"({'inside' if inside else 'OUTSIDE'} the {h.hdi_prob:.0%} HDI)."
+            )
+        lines.append(f"Diagnostics: {self.diagnostics}")
         state = " (cached: unchanged config and data, not refitted)" if self.cached else ""
         lines.append(f"Run directory: {self.run_dir}{state}")
         return "\n".join(lines)
