@@ -72,8 +72,7 @@ def _add_progress(p: argparse.ArgumentParser, what: str) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help=f"show {what} (default: on when stderr is a terminal; config key "
-        "sampler.progressbar)",
+        help=f"show {what} (default: on when stderr is a terminal; config key sampler.progressbar)",
     )
 
 

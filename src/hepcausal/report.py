@@ -17,14 +17,27 @@ from typing import Any
 
 import pandas as pd
 
-from hepcausal.report_template import esc, figure_html, fmt, html_table, kv_table, page
-from hepcausal.summaries import EffectSummary
+from hepcausal.report_template import (
+    esc,
+    figure_html,
+    fmt,
+    fmt_ess,
+    fmt_prob,
+    fmt_rhat,
+    html_table,
+    kv_table,
+    page,
+)
+from hepcausal.summaries import EffectSummary, estimand_words, sign_reading
 
 REPORT_NAME = "report.html"
 SWEEP_REPORT_NAME = "sweep_report.html"
 CONFIG_NAMES = ("config.resolved.toml", "config.toml", "config.json")
 # Figures in reading order; unknown stems follow alphabetically.
 FIGURE_ORDER = (
+    "outcome_by_icb",
+    "sii_by_icb",
+    "event_view",
     "sii_trajectories",
     "sii_small_multiples",
     "event_study",
@@ -174,15 +187,15 @@ def _diagnostics_section(diag: dict[str, Any]) -> tuple[str, bool]:
     rows = [
         (
             "max R-hat",
-            f"{fmt(diag.get('max_rhat'))} (threshold {fmt(diag.get('rhat_max'))}; "
+            f"{fmt_rhat(diag.get('max_rhat'))} (threshold {fmt_rhat(diag.get('rhat_max'))}; "
             f"worst: {diag.get('worst_rhat_var') or '-'})",
         ),
         (
             "min bulk ESS",
-            f"{fmt(diag.get('min_ess_bulk'))} (threshold {fmt(diag.get('ess_min'))};"
+            f"{fmt_ess(diag.get('min_ess_bulk'))} (threshold {fmt_ess(diag.get('ess_min'))};"
             f" worst: {diag.get('worst_ess_var') or '-'})",
         ),
-        ("min tail ESS", fmt(diag.get("min_ess_tail"))),
+        ("min tail ESS", fmt_ess(diag.get("min_ess_tail"))),
         ("divergent transitions", fmt(diag.get("n_divergences"))),
         ("chains x draws", f"{diag.get('n_chains')} x {diag.get('n_draws')}"),
     ]
@@ -372,7 +385,23 @@ def write_report(
             "Diagnostics); the numbers below are not trustworthy.</div>"
         )
     if rows:
-        sentences = [effect_from_row(rows[0]).sentence()]
+        m = meta or {}
+        term = str(rows[0].get("term") or rows[0].get("name"))
+        head = effect_from_row(rows[0])
+        words = estimand_words(
+            term,
+            outcome=m.get("outcome"),
+            treated=m.get("treated"),
+            start_year=m.get("start_year"),
+            rank_col=m.get("rank_col"),
+        )
+        reading = sign_reading(
+            term, head.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col")
+        )
+        sentences = [head.sentence(words, reading)]
+        true = _num((truth or {}).get(term))
+        if true is not None:
+            sentences.append(f"Synthetic data: estimate {head.mean:.3g}, true value {true:.3g}.")
         p_pre = _num(rows[0].get("pretrend_p"))
         if p_pre is not None:  # event studies: the parallel-trends check belongs to the headline
             flagged = str(rows[0].get("pretrend_flag")).lower() in ("true", "1")
@@ -394,7 +423,16 @@ def write_report(
             " P(ROPE) = posterior mass inside the region of practical equivalence. The "
             "first row is the headline estimand.</p>"
         )
-    parts.append(html_table(rows, cols, headers=EFFECT_HEADERS))
+    shown = [
+        {**r, **{c: fmt_prob(_num(r.get(c))) for c in ("p_direction", "p_rope") if c in r}}
+        for r in rows
+    ]
+    parts.append(html_table(shown, cols, headers=EFFECT_HEADERS))
+    if (run_dir / "parameters.csv").is_file():
+        parts.append(
+            '<p class="note">Every stored parameter (mean, SD, HDI, MCSE, ESS, R-hat): '
+            "parameters.csv and parameters.tex in the run directory.</p>"
+        )
     if truth:
         parts.append(_truth_section(truth, rows))
 
@@ -422,12 +460,12 @@ def write_report(
                 f'<p class="note">{n:,} dropped practice-year rows are listed with '
                 "their reasons in inclusion_dropped.csv.</p>"
             )
-    else:
-        parts.append('<p class="note">No inclusion rules were applied (no inclusion.csv).</p>')
-    if (run_dir / "inclusion.txt").is_file():
+    elif (run_dir / "inclusion.txt").is_file():  # the text version only without the table
         parts.append(
             "<pre>" + esc((run_dir / "inclusion.txt").read_text(encoding="utf-8")) + "</pre>"
         )
+    else:
+        parts.append('<p class="note">No inclusion rules were applied (no inclusion.csv).</p>')
 
     parts.append('<h2 id="config">Configuration</h2>')
     cfg = _config_text(run_dir)

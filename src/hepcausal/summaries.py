@@ -249,7 +249,7 @@ def sign_reading(
     )
     if sii_before is None or not np.isfinite(sii_before) or sii_before == 0:
         return (
-            text + f": it narrows the gap where the SII was positive and widens it where the "
+            text + ": it narrows the gap where the SII was positive and widens it where the "
             "SII was negative."
         )
     favoured = f"less {adj}" if sii_before > 0 else f"more {adj}"

@@ -75,9 +75,13 @@ def compact_idata(idata: az.InferenceData) -> az.InferenceData:
         if g == "posterior":
             dropped += drop
         ds = ds.drop_vars(drop)
-        ds = ds.drop_dims([d for d in PRACTICE_DIMS if d in ds.dims and not any(
-            d in da.dims for da in ds.data_vars.values()
-        )])
+        ds = ds.drop_dims(
+            [
+                d
+                for d in PRACTICE_DIMS
+                if d in ds.dims and not any(d in da.dims for da in ds.data_vars.values())
+            ]
+        )
         groups[g] = ds
     out = az.InferenceData(**groups)
     if "posterior" in groups:
@@ -214,9 +218,7 @@ class RunResult:
             start_year=m.get("start_year"),
             rank_col=m.get("rank_col"),
         )
-        reading = sign_reading(
-            term, h.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col")
-        )
+        reading = sign_reading(term, h.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col"))
         lines = [h.sentence(words, reading)]
         truth = (self.result.truth or {}).get(term)
         if truth is not None:

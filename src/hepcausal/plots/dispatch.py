@@ -23,7 +23,7 @@ from hepcausal.causal.panel_fit import CausalFit
 from hepcausal.causal.placebo import PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.synthetic_control import SyntheticControlFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
-from hepcausal.outcomes import OUTCOMES
+from hepcausal.outcomes import OUTCOMES, label_of, units_of
 from hepcausal.plots.checks import (
     element_label,
     plot_effect_posterior,
@@ -48,10 +48,9 @@ from hepcausal.plots.synthetic_control import (
     plot_placebo_ratios,
     plot_synthetic_control,
 )
-from hepcausal.outcomes import label_of, units_of
 from hepcausal.results import ESTIMAND, TERM, FitResult
-from hepcausal.summaries import estimand_words
 from hepcausal.schema import HEP_START_YEAR, ICB, LLR_ICB
+from hepcausal.summaries import estimand_words
 
 log = logging.getLogger(__name__)
 

@@ -201,18 +201,35 @@ def plot_descriptive_event(
         if estimate is not None and post.any():
             m, lo, hi = estimate
             ax.fill_between(
-                [-0.3, x.max() + 0.3], lo, hi, color=LLR_COLOUR, alpha=0.15, lw=0,
+                [-0.3, x.max() + 0.3],
+                lo,
+                hi,
+                color=LLR_COLOUR,
+                alpha=0.15,
+                lw=0,
                 label="Model estimate (95% HDI)",
             )
             ax.plot([-0.3, x.max() + 0.3], [m, m], color=LLR_COLOUR, lw=1.2)
         if truth is not None and post.any():
             ax.plot(
-                [-0.3, x.max() + 0.3], [truth, truth], color="black", lw=1.2, ls=":",
+                [-0.3, x.max() + 0.3],
+                [truth, truth],
+                color="black",
+                lw=1.2,
+                ls=":",
                 label="True value",
             )
         ax.errorbar(
-            x, y, yerr=err, fmt="o", ms=3.5, color=ACCENT_COLOUR, elinewidth=0.8, capsize=2,
-            label="Classical SII difference (95% CI)", zorder=4,
+            x,
+            y,
+            yerr=err,
+            fmt="o",
+            ms=3.5,
+            color=ACCENT_COLOUR,
+            elinewidth=0.8,
+            capsize=2,
+            label="Classical SII difference (95% CI)",
+            zorder=4,
         )
         ax.set_xticks(x)
         ax.set_xlabel("Years relative to the treatment start (0 = first treated year)")
