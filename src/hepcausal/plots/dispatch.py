@@ -274,12 +274,25 @@ def _panel_figures(result: CausalFit) -> Figures:
     try:
         from hepcausal.inequality.classical import sii_table
 
+        method = "phe"
         sii = sii_table(data, outcome, method="phe", rank_col=str(rank_col), seed=20211)
+        if not sii["sii"].notna().any():  # quintiles too small: practice-level regression
+            method = "unit"
+            sii = sii_table(data, outcome, method="unit", rank_col=str(rank_col), seed=20211)
     except Exception as exc:  # the classical table must not lose the other figures
         log.warning("classical SII table failed: %s", exc)
         return out
+    if not sii["sii"].notna().any():
+        log.warning("classical SII: no ICS-year with enough practices; no figure")
+        return out
+    how = (
+        "PHE method: quintile means"
+        if method == "phe"
+        else "practice-level regression on the rank (too few practices per quintile for PHE)"
+    )
     sii = sii.rename(columns={"sii": "value"})
     what = "deprivation" if "depriv" in str(rank_col) else "need"
+    adj = "deprived" if what == "deprivation" else "in need"
     out.append(
         (
             "sii_by_icb",
@@ -290,9 +303,10 @@ def _panel_figures(result: CausalFit) -> Figures:
                 ylabel=f"SII of {outcome_short(outcome) or label}\n{u.strip()}",
                 title=f"Slope index of inequality by ICS ({what} rank)",
             ),
-            f"Classical (PHE method) slope index of inequality of {label} by ICS and fiscal "
-            f"year: the difference between the least and the most {what} end of the practice "
-            f"{what} rank (positive = more in less {what} practices); {icb_label(treated)} "
+            f"Classical ({how}) slope index of inequality of {label} by ICS and fiscal "
+            f"year: the fitted difference between the least and the most {adj} end of the "
+            f"practice {what} rank (positive = more in less {adj} practices); "
+            f"{icb_label(treated)} "
             "highlighted with its 95% CI, comparators in grey and their average dashed; "
             "shading marks the treatment period.",
         )
@@ -320,7 +334,8 @@ def _panel_figures(result: CausalFit) -> Figures:
                 truth=truth,
             ),
             f"Descriptive event view: {icb_label(treated)}'s classical SII minus the comparator "
-            f"average, relative to {ty - 1} (the year before the start; fixed at zero), with 95% "
+            f"average, relative to {fiscal_year_label(ty - 1, short=False)} (the year before the "
+            "start; fixed at zero), with 95% "
             "CIs treating ICS-years as independent. Not a model estimate"
             + ("; the band is the fitted DDD change (posterior mean, 95% HDI)" if est else "")
             + ("; the dotted line is the true change (synthetic data)" if truth is not None else "")
@@ -330,9 +345,70 @@ def _panel_figures(result: CausalFit) -> Figures:
     return out
 
 
+PPC_DRAWS = 100  # posterior draws simulated for the predictive check
+
+
+def _panel_ppc(result: CausalFit) -> Figures:
+    """Posterior predictive check of a panel-effects fit: the PyMC model is rebuilt from the
+    design and simulated at ``PPC_DRAWS`` posterior draws (before the run folder is compacted)."""
+    design = result.design
+    post = result.idata.posterior
+    if design is None or "model" not in result.meta or "unit_raw" not in post:
+        return []
+    import arviz as az
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors, build_pymc_model
+
+    model = build_pymc_model(
+        design,
+        PanelPriors.from_any(result.meta.get("priors")),
+        ModelOptions(**result.meta["model"]),
+    )
+    n = int(post.sizes["chain"] * post.sizes["draw"])
+    step = max(1, n // PPC_DRAWS)
+    thin = post.stack(sample=("chain", "draw")).isel(sample=slice(None, None, step))
+    thin = thin.drop_vars([c for c in ("sample", "chain", "draw") if c in thin.coords])
+    thin = thin.rename({"sample": "draw"}).expand_dims(chain=[0])
+    thin = thin.transpose("chain", "draw", ...)
+    with model:
+        pp = pm.sample_posterior_predictive(
+            thin, var_names=["y"], random_seed=20211, progressbar=False
+        )
+    sim = pp.posterior_predictive["y"] * design.y_sd + design.y_mean
+    obs = np.asarray(design.y) * design.y_sd + design.y_mean
+    dim = next(d for d in sim.dims if d not in ("chain", "draw"))
+    check = az.InferenceData(
+        posterior_predictive=xr.Dataset({"y": sim}),
+        observed_data=xr.Dataset({"y": xr.DataArray(obs, dims=[dim])}),
+    )
+    outcome = design.outcome
+    units = units_of(outcome)
+    fig = plot_ppc(
+        check,
+        xlabel=f"{outcome_short(outcome) or label_of(outcome)}" + (f" ({units})" if units else ""),
+    )
+    return [
+        (
+            "posterior_predictive_check",
+            fig,
+            f"Posterior predictive check: the distribution of {label_of(outcome)} over "
+            f"practice-years, observed (black) and simulated from {thin.sizes['draw']} "
+            "posterior draws of the fitted model (blue; their mean dashed orange).",
+        )
+    ]
+
+
 @result_figures.register
 def _causal_figures(result: CausalFit) -> Figures:
-    return _panel_figures(result) + _fit_figures(result)
+    try:
+        ppc = _panel_ppc(result)
+    except Exception as exc:  # a predictive check must not lose the other figures
+        log.warning("posterior predictive check failed: %s", exc)
+        ppc = []
+    return _panel_figures(result) + _fit_figures(result) + ppc
 
 
 @result_figures.register

@@ -86,6 +86,8 @@ def plot_icb_series(
         The figure.
     """
     t = table.dropna(subset=[value]).sort_values([ICB, YEAR])
+    if t.empty:
+        raise ValueError(f"no finite {value!r} values to plot")
     years = sorted(int(y) for y in t[YEAR].unique())
     with hepcausal_style():
         fig, ax = new_axes(None, (SINGLE_COLUMN * 1.35, SINGLE_COLUMN * 0.9))
