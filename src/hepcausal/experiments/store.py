@@ -49,6 +49,12 @@ PRACTICE_DIMS = frozenset({"unit", "practice"})
 FILE_MODE = 0o644  # every file of a run directory (mkstemp would give JSON files 0600)
 
 
+def _left_out(var: str, dims: Any) -> bool:
+    """A variable a compact idata leaves out: practice-level, a non-centred raw draw (``z_*``;
+    the scaled effects it builds are stored) or PyMC's transformed copy (``*__``)."""
+    return bool(PRACTICE_DIMS & set(map(str, dims))) or var.startswith("z_") or var.endswith("__")
+
+
 def compact_idata(idata: az.InferenceData) -> az.InferenceData:
     """The InferenceData of a compact run folder: no warmup groups, no practice-level variables.
 
@@ -61,7 +67,9 @@ def compact_idata(idata: az.InferenceData) -> az.InferenceData:
     -------
     arviz.InferenceData
         A new object without the ``warmup_*`` groups and without the variables of every group
-        that have a practice dimension (``unit``, ``practice``; e.g. ``unit_raw``, ``z_u``).
+        that have a practice dimension (``unit``, ``practice``; e.g. ``unit_raw``), the
+        non-centred standard-normal draws (``z_*``, e.g. ``z_cell``) and PyMC's transformed
+        copies (``*__``).
         The names of the dropped variables are listed in the posterior's ``dropped_vars``
         attribute.
     """
@@ -71,7 +79,7 @@ def compact_idata(idata: az.InferenceData) -> az.InferenceData:
         if g.startswith("warmup"):
             continue
         ds = idata[g]
-        drop = [str(v) for v, da in ds.data_vars.items() if PRACTICE_DIMS & set(map(str, da.dims))]
+        drop = [str(v) for v, da in ds.data_vars.items() if _left_out(str(v), da.dims)]
         if g == "posterior":
             dropped += drop
         ds = ds.drop_vars(drop)
