@@ -113,9 +113,9 @@ def plot_effect_posterior(
         right = s.mean < 0
         width = hi - lo
         if right:
-            ax.set_xlim(lo - 0.02 * width, hi + 0.75 * width)
+            ax.set_xlim(lo - 0.02 * width, hi + 1.0 * width)
         else:
-            ax.set_xlim(lo - 0.75 * width, hi + 0.02 * width)
+            ax.set_xlim(lo - 1.0 * width, hi + 0.02 * width)
         ax.text(
             0.98 if right else 0.02,
             0.97,
