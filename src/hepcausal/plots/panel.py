@@ -237,5 +237,8 @@ def plot_descriptive_event(
         ax.set_xlabel("Years relative to the treatment start (0 = first treated year)")
         ax.set_ylabel(ylabel)
         ax.set_title(title, loc="left")
-        ax.legend(fontsize=6.5, frameon=False, loc="best")
+        # below the x label: the legend never covers an interval
+        ax.legend(
+            fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2
+        )
     return fig
