@@ -343,3 +343,25 @@ def test_compact_idata_drops_warmup_practice_effects_and_raw_draws() -> None:
     assert list(table["parameter"]) == ["effect[a]", "effect[b]", "sigma"]
     tex = parameter_latex(table, caption="x")
     assert "R-hat" in tex and "effect[a]" in tex and "\\toprule" in tex and "hdi_low" not in tex
+
+
+def test_report_shows_classical_sii_beside_bayesian_and_reads_the_gap(tmp_path: Path) -> None:
+    from hepcausal.experiments.store import sii_before
+
+    run = make_run(tmp_path, figures=False)
+    rows = [
+        {"icb_code": icb, "year": y, "sii": s, "lower": s - 0.1, "upper": s + 0.1, "method": "phe"}
+        for icb, s0 in (("QK1", 0.2), ("QJ2", 0.1), ("QOQ", 0.12))
+        for y, s in (
+            (y, s0 - (0.05 if icb == "QK1" and y >= 2022 else 0.0)) for y in range(2019, 2024)
+        )
+    ]
+    pd.DataFrame(rows).to_csv(run / "sii_classical.csv", index=False)
+    meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").is_file() else {}
+    meta.update({"treated": "QK1", "start_year": 2022, "outcome": "gp"})
+    (run / "meta.json").write_text(json.dumps(meta))
+    assert sii_before(run, "QK1", 2022) == pytest.approx(0.2)
+    text = write_report(run).read_text()
+    assert "Classical SII beside the Bayesian estimate" in text and "comparator average" in text
+    # the fixture's delta_gradient is about +0.03: with a positive SII before, it widens the gap
+    assert "classical SII averaged 0.2" in text and "widens that gap" in text

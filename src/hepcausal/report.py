@@ -170,6 +170,41 @@ def _truth_section(truth: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _classical_section(run_dir: Path, meta: dict[str, Any] | None) -> str:
+    """The classical SII of the treated ICS and the comparator average by year, beside the
+    Bayesian estimate of the change of their difference."""
+    path = run_dir / "sii_classical.csv"
+    treated = (meta or {}).get("treated")
+    if not path.is_file() or not treated:
+        return ""
+    from hepcausal.plots.panel import sii_by_year
+
+    t = pd.read_csv(path)
+    t["icb_code"] = t["icb_code"].astype(str)
+    method = str(t["method"].iloc[0]) if "method" in t and len(t) else "phe"
+    by_year = sii_by_year(t, str(treated))
+    how = (
+        "PHE method (quintile means)"
+        if method == "phe"
+        else "practice-level regression on the rank (too few practices per quintile for PHE)"
+    )
+    cols = ["year", "treated_sii", "treated_lower", "treated_upper", "comparator_average"]
+    heads = {
+        "treated_sii": f"SII {treated}",
+        "treated_lower": "95% CI low",
+        "treated_upper": "95% CI high",
+        "comparator_average": "comparator average",
+        "difference": "difference",
+    }
+    return (
+        "<h3>Classical SII beside the Bayesian estimate</h3>"
+        f'<p class="note">Classical slope index of inequality by fiscal year, {esc(how)}, of the '
+        "data the model saw (all ICS-years in sii_classical.csv). The Bayesian DDD estimates "
+        "the change of the difference after the start relative to before.</p>"
+        + html_table(_records(by_year), [*cols, "difference"], headers=heads)
+    )
+
+
 def _diagnostics_section(diag: dict[str, Any]) -> tuple[str, bool]:
     problems = list(diag.get("problems") or [])
     ok = bool(diag.get("ok", not problems))
@@ -395,8 +430,11 @@ def write_report(
             start_year=m.get("start_year"),
             rank_col=m.get("rank_col"),
         )
+        from hepcausal.experiments.store import sii_before
+
+        before = sii_before(run_dir, m.get("treated"), m.get("start_year"))
         reading = sign_reading(
-            term, head.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col")
+            term, head.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col"), sii_before=before
         )
         sentences = [head.sentence(words, reading)]
         true = _num((truth or {}).get(term))
@@ -435,6 +473,7 @@ def write_report(
         )
     if truth:
         parts.append(_truth_section(truth, rows))
+    parts.append(_classical_section(run_dir, meta))
 
     parts.append('<h2 id="diagnostics">Diagnostics</h2>' + diag_html)
     parts.append(_meta_section(meta))

@@ -255,7 +255,7 @@ def sign_reading(
     favoured = f"less {adj}" if sii_before > 0 else f"more {adj}"
     narrows = (estimate < 0) == (sii_before > 0)
     return (
-        text + f". Before the start the SII was {sii_before:.3g} ({what} higher in {favoured} "
-        f"practices), so this change {'narrows' if narrows else 'widens'} that gap"
+        text + f". Before the start the classical SII averaged {sii_before:.3g} ({what} higher in "
+        f"{favoured} practices), so this change {'narrows' if narrows else 'widens'} that gap"
         + (" (it may reverse it if larger than the gap)." if narrows else ".")
     )

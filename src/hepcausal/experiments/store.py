@@ -4,6 +4,8 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
 
     idata.nc               posterior (ArviZ InferenceData, netCDF); "compact" by default: no
                            warmup draws, no practice-level effects (``store="full"`` keeps all)
+    sii_classical.csv      classical (PHE) SII of every ICS and year of the analysed data (panel
+                           designs with a rank), with the method and notes
     parameters.csv/.tex    ArviZ-style table of every stored parameter (mean, sd, HDI, ESS, R-hat)
     summary.csv            effects table (one row per estimand; the first is the headline)
     diagnostics.json       R-hat, ESS, divergences, ok flag and problems
@@ -96,6 +98,48 @@ def compact_idata(idata: az.InferenceData) -> az.InferenceData:
         out.posterior.attrs["store"] = "compact"
         out.posterior.attrs["dropped_vars"] = ",".join(dropped)
     return out
+
+
+CLASSICAL_SII = "sii_classical.csv"
+
+
+def _write_classical_sii(run_dir: Path, result: FitResult) -> None:
+    """``sii_classical.csv`` for a panel design with a rank (the data the fit saw)."""
+    design = getattr(result, "design", None)
+    rank_col = result.meta.get("rank_col")
+    if design is None or not rank_col or rank_col not in design.data.columns:
+        return
+    from hepcausal.plots.panel import classical_sii
+
+    table, method = classical_sii(design.data, design.outcome, str(rank_col))
+    table.assign(method=method).to_csv(run_dir / CLASSICAL_SII, index=False)
+
+
+def sii_before(run_dir: str | Path, treated: str | None, start_year: Any) -> float | None:
+    """The treated ICS's mean classical SII over the years before the start (None without
+    ``sii_classical.csv``).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory.
+    treated : str, optional
+        Treated ICB code.
+    start_year : int, optional
+        First treated year.
+
+    Returns
+    -------
+    float or None
+        The mean pre-period SII.
+    """
+    path = Path(run_dir) / CLASSICAL_SII
+    if not path.is_file() or treated is None or start_year is None:
+        return None
+    t = pd.read_csv(path)
+    pre = t[(t["icb_code"].astype(str) == str(treated)) & (t["year"] < int(start_year))]["sii"]
+    pre = pre.dropna()
+    return float(pre.mean()) if len(pre) else None
 
 
 def parameter_table(idata: az.InferenceData, hdi_prob: float = 0.95) -> pd.DataFrame:
@@ -226,7 +270,13 @@ class RunResult:
             start_year=m.get("start_year"),
             rank_col=m.get("rank_col"),
         )
-        reading = sign_reading(term, h.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col"))
+        reading = sign_reading(
+            term,
+            h.mean,
+            outcome=m.get("outcome"),
+            rank_col=m.get("rank_col"),
+            sii_before=sii_before(self.run_dir, m.get("treated"), m.get("start_year")),
+        )
         lines = [h.sentence(words, reading)]
         truth = (self.result.truth or {}).get(term)
         if truth is not None:
@@ -296,6 +346,10 @@ def save_run(
             parameter_latex(params, caption=f"Posterior of every stored parameter of run {name}.")
         )
         result.summary().to_csv(tmp / "summary.csv", index=False)
+        try:
+            _write_classical_sii(tmp, result)
+        except Exception as exc:  # a descriptive table must never lose a finished fit
+            warnings.warn(f"classical SII of run {name!r} failed: {exc}", stacklevel=2)
         write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
         (tmp / "config.resolved.toml").write_text(config.to_toml())
         write_json(tmp / "meta.json", result.meta)

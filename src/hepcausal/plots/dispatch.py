@@ -36,6 +36,7 @@ from hepcausal.plots.forest import plot_forest
 from hepcausal.plots.inequality import plot_sii_trajectories
 from hepcausal.plots.labels import icb_label, outcome_short
 from hepcausal.plots.panel import (
+    classical_sii,
     descriptive_event_table,
     icb_year_table,
     plot_descriptive_event,
@@ -272,13 +273,7 @@ def _panel_figures(result: CausalFit) -> Figures:
     if not rank_col or rank_col not in data.columns:
         return out
     try:
-        from hepcausal.inequality.classical import sii_table
-
-        method = "phe"
-        sii = sii_table(data, outcome, method="phe", rank_col=str(rank_col), seed=20211)
-        if not sii["sii"].notna().any():  # quintiles too small: practice-level regression
-            method = "unit"
-            sii = sii_table(data, outcome, method="unit", rank_col=str(rank_col), seed=20211)
+        sii, method = classical_sii(data, outcome, str(rank_col))
     except Exception as exc:  # the classical table must not lose the other figures
         log.warning("classical SII table failed: %s", exc)
         return out

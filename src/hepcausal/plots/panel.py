@@ -30,6 +30,66 @@ from hepcausal.schema import ICB, YEAR
 Z95 = 1.959963984540054
 
 
+def classical_sii(data: pd.DataFrame, outcome: str, rank_col: str) -> tuple[pd.DataFrame, str]:
+    """Classical SII per ICS and year of a design's data: PHE method, else (quintiles too small)
+    the practice-level regression on the rank.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Practice-year rows (``icb_code``, ``year``, the outcome and the rank).
+    outcome : str
+        Outcome column.
+    rank_col : str
+        Relative rank (0 = most deprived / in need).
+
+    Returns
+    -------
+    (pandas.DataFrame, str)
+        :func:`hepcausal.inequality.classical.sii_table` output and the method used
+        (``"phe"`` or ``"unit"``).
+    """
+    import warnings
+
+    from hepcausal.inequality.classical import sii_table
+
+    with warnings.catch_warnings():  # skipped groups are reported in the table's 'note'
+        warnings.simplefilter("ignore", UserWarning)
+        t = sii_table(data, outcome, method="phe", rank_col=rank_col, seed=20211)
+        if t["sii"].notna().any():
+            return t, "phe"
+        return sii_table(data, outcome, method="unit", rank_col=rank_col, seed=20211), "unit"
+
+
+def sii_by_year(sii: pd.DataFrame, treated: str) -> pd.DataFrame:
+    """Treated ICS's classical SII, the comparator average and their difference by year.
+
+    Parameters
+    ----------
+    sii : pandas.DataFrame
+        Classical SII table (``icb_code, year, sii, lower, upper``).
+    treated : str
+        Treated ICB code.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``year, treated_sii, treated_lower, treated_upper, comparator_average, difference``.
+    """
+    tr = sii[sii[ICB] == treated].set_index(YEAR)
+    avg = sii[sii[ICB] != treated].groupby(YEAR)["sii"].mean()
+    out = pd.DataFrame(
+        {
+            "treated_sii": tr["sii"],
+            "treated_lower": tr["lower"],
+            "treated_upper": tr["upper"],
+            "comparator_average": avg,
+        }
+    )
+    out["difference"] = out["treated_sii"] - out["comparator_average"]
+    return out.rename_axis(YEAR).reset_index()
+
+
 def icb_year_table(data: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """Practice-average outcome by ICS and year with a normal 95% CI.
 
