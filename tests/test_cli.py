@@ -64,6 +64,8 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
+# deliberately short chains (2 x 300 draws): the convergence warning is expected here
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert (
@@ -133,6 +135,8 @@ def test_simulate_then_run_from_file_and_cache(tmp_path, capsys, monkeypatch):
     assert resolved.hash(prepare_data(resolved).fingerprint) != run.config_hash
 
 
+# deliberately short chains (2 x 300 draws): the convergence warning is expected here
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 def test_sweep_end_to_end(tmp_path, capsys):
     cfg = write_config(
         tmp_path / "mini.toml",
@@ -229,3 +233,40 @@ def test_data_command_on_real_files(nhs_data_dir, tmp_path, capsys):
     incl = pd.read_csv(tmp_path / "nhs.inclusion.csv")
     kept = incl.loc[incl["rule"] == "kept", "practice_years"].item()
     assert kept == len(panel)
+
+
+def test_version_and_progress_flags(tmp_path, capsys):
+    from hepcausal import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"hepcausal {__version__}"
+    for cmd in ("run", "sweep"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = capsys.readouterr().out
+        assert "--progress, --no-progress" in text
+        assert ("--store {compact,full}" in text) == (cmd == "run")
+
+
+def test_sampler_progressbar_key_is_accepted_and_not_hashed(tmp_path, capsys):
+    cfg = write_config(
+        tmp_path / "c.toml",
+        f"""
+        [data]
+        source = "synthetic"
+        [estimator]
+        name = "{TARGET}"
+        [sampler]
+        progressbar = true
+    """,
+    )
+    assert main(["check", str(cfg)]) == 0
+    assert "progressbar = true" in capsys.readouterr().out
+    on = load_config(cfg)
+    off = on.with_overrides({"sampler.progressbar": False})
+    assert on.sampler_settings().progressbar is True
+    assert off.sampler_settings().progressbar is False
+    assert on.hash("x") == off.hash("x")  # a progress bar does not change the numbers
+    assert main(["check", str(cfg), "--set", "sampler.progresbar=true"]) != 0
+    assert "progressbar" in capsys.readouterr().err  # nearest-key suggestion

@@ -512,3 +512,78 @@ def test_gradient_figures_use_the_family_reporting_scale() -> None:
         fig = next(f for s, f, _ in plots.result_figures(fit) if s == "sii_trajectories")
         llr = next(ln for ln in fig.axes[0].get_lines() if ln.get_color() == plots.LLR_COLOUR)
         np.testing.assert_allclose(llr.get_ydata(), values[:, :, 0].mean(axis=(0, 1)))
+
+
+# ----------------------------------------------------------------- time-axis figures of a panel
+def _panel_frame(shift: float = -0.3) -> pd.DataFrame:
+    """ICS x year practice rows with a known SII: 0.2 everywhere, LLR's moving by ``shift``."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for icb in ["QK1", "QJ2", "QOQ", "QT1"]:
+        for year in range(2018, 2025):
+            rank = np.linspace(0, 1, 60)
+            sii = 0.2 + (shift if icb == "QK1" and year >= 2022 else 0.0)
+            y = 1.0 + sii * rank + rng.normal(0, 0.01, rank.size)
+            rows += [
+                {"icb_code": icb, "year": year, "practice_code": f"{icb}{i}", "y": v, "r": r}
+                for i, (v, r) in enumerate(zip(y, rank, strict=True))
+            ]
+    return pd.DataFrame(rows)
+
+
+def test_descriptive_event_view_recovers_a_known_change_and_its_sign() -> None:
+    from hepcausal.inequality.classical import sii_table
+    from hepcausal.plots.panel import descriptive_event_table, plot_descriptive_event
+
+    for shift in (-0.3, 0.3):
+        sii = sii_table(_panel_frame(shift), "y", method="unit", rank_col="r")
+        ev = descriptive_event_table(sii, treated="QK1", treatment_year=2022).set_index("year")
+        assert ev.loc[2021, "diff"] == 0.0  # reference year
+        np.testing.assert_allclose(ev.loc[[2018, 2019, 2020], "diff"], 0.0, atol=0.03)
+        np.testing.assert_allclose(ev.loc[[2022, 2023, 2024], "diff"], shift, atol=0.03)
+        assert (ev.loc[[2022, 2023], "lower"] < ev.loc[[2022, 2023], "diff"]).all()
+    fig = plot_descriptive_event(
+        ev.reset_index(), ylabel="SII difference", title="t", estimate=(0.3, 0.2, 0.4), truth=0.3
+    )
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "True value" in labels and "Model estimate (95% HDI)" in labels
+    assert "Years relative" in fig.axes[0].get_xlabel()
+    plt.close(fig)
+
+
+def test_icb_series_highlights_treated_marks_start_and_averages_comparators() -> None:
+    from hepcausal.plots.panel import icb_year_table, plot_icb_series
+
+    t = icb_year_table(_panel_frame(), "y")
+    assert set(t.columns) >= {"icb_code", "year", "value", "lower", "upper", "n"}
+    assert (t["n"] == 60).all() and (t["lower"] < t["value"]).all()
+    fig = plot_icb_series(t, treated="QK1", treatment_year=2022, ylabel="Y (units)", title="T")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Y (units)" and ax.get_xlabel() == "Fiscal year"
+    labels = ax.get_legend_handles_labels()[1] or [x.get_text() for x in ax.get_legend().texts]
+    assert any("LLR" in x for x in labels) and "Comparator average" in labels
+    assert any("n = 3" in x for x in labels)
+    plt.close(fig)
+
+
+def test_effect_posterior_marks_truth_names_lines_in_words() -> None:
+    rng = np.random.default_rng(2)
+    fig = plots.plot_effect_posterior(
+        rng.normal(-0.04, 0.02, 2000),
+        name="delta_gradient",
+        xlabel="Change in the SII relative to comparators",
+        units="FTE",
+        rope=0.02,
+        truth=-0.04,
+    )
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in fig.legends[0].texts] if fig.legends else []
+    labels += ax.get_legend_handles_labels()[1]
+    assert {"Zero", "Posterior mean", "True value", "ROPE"} <= set(labels)
+    assert "delta_gradient" not in ax.get_xlabel() and "Change in the SII" in ax.get_xlabel()
+    # the statistics box does not cover the ROPE band: it sits right of 0.02 (mean < 0)
+    fig.canvas.draw()
+    box = next(t for t in ax.texts if "mean" in t.get_text())
+    x0 = ax.transData.inverted().transform(box.get_window_extent().get_points())[0, 0]
+    assert x0 > 0.02
+    plt.close(fig)

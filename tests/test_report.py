@@ -139,7 +139,9 @@ def test_report_sections_inline_figures_and_offline(tmp_path: Path) -> None:
         "provenance",
     ):
         assert f'id="{anchor}"' in text
-    assert "The estimated delta_gradient is" in text  # headline sentence
+    # headline sentence: the estimand in words, its code name, what the sign means
+    assert "slope index of inequality (SII)" in text and "(delta_gradient) is" in text
+    assert "A positive SII means more" in text
     assert "All convergence checks passed" in text and 'class="warning"' not in text
     # every figure embedded, with its caption, as a data URI (two figures: posterior, trace)
     assert text.count('src="data:image/png;base64,') == 2
@@ -254,3 +256,112 @@ def test_report_of_a_sweep_directory_writes_the_sweep_report(tmp_path: Path) -> 
     pd.DataFrame([row]).to_csv(sweep / "sweep_summary.csv", index=False)
     out = write_report(sweep)
     assert out == sweep / "sweep_report.html" and "Headline estimand by run" in out.read_text()
+
+
+# ----------------------------------------------------------------- the estimand in words, rounding
+def test_estimand_words_name_who_what_when_and_rank() -> None:
+    from hepcausal.summaries import estimand_words
+
+    w = estimand_words(
+        "delta_gradient", outcome="gp", treated="QK1", start_year=2022, rank_col="deprivation_rank"
+    )
+    assert w is not None
+    assert "LLR's" in w and "slope index of inequality" in w and "GP FTE" in w
+    assert "from FY2021/22" in w and "deprivation rank" in w and "comparator" in w
+    assert "need rank" in str(estimand_words("delta_gradient", rank_col="need_rank"))
+    assert "mean" in str(estimand_words("delta_level", outcome="gp", start_year=2022))
+    assert estimand_words("something_else") is None
+
+
+def test_sign_reading_for_both_signs_of_the_change_and_of_the_sii() -> None:
+    from hepcausal.summaries import sign_reading
+
+    kw = {"outcome": "gp", "rank_col": "deprivation_rank"}
+    neg, pos = (
+        sign_reading("delta_gradient", -0.02, **kw),
+        sign_reading("delta_gradient", 0.02, **kw),
+    )
+    assert neg is not None and pos is not None
+    assert "A positive SII means more GP FTE in less deprived practices" in neg
+    assert "towards the more deprived practices" in neg
+    assert "towards the less deprived practices" in pos
+    # with the SII before the start the reading says narrowed / widened
+    assert "narrows" in str(sign_reading("delta_gradient", -0.02, sii_before=0.1, **kw))
+    assert "widens" in str(sign_reading("delta_gradient", 0.02, sii_before=0.1, **kw))
+    assert "widens" in str(sign_reading("delta_gradient", -0.02, sii_before=-0.1, **kw))
+    assert "narrows" in str(sign_reading("delta_gradient", 0.02, sii_before=-0.1, **kw))
+    assert "in need" in str(sign_reading("delta_gradient", 0.02, rank_col="need_rank"))
+    assert sign_reading("delta_level", -0.02, **kw) is None  # a level change has no SII reading
+
+
+def test_report_rounding() -> None:
+    from hepcausal.report_template import fmt_ess, fmt_prob, fmt_rhat
+
+    assert fmt_rhat(1.0067) == "1.007" and fmt_rhat(1.01) == "1.010"
+    assert fmt_ess(1164.24) == "1164" and fmt_ess(float("nan")) == ""
+    assert fmt_prob(0.9996) == "> 0.999" and fmt_prob(0.0004) == "< 0.001"
+    assert fmt_prob(0.5) == "0.500" and fmt_prob(None) == ""
+
+
+def test_report_shows_inclusion_once_and_rounded_diagnostics(tmp_path: Path) -> None:
+    run = make_run(tmp_path, figures=False)
+    (run / "inclusion.txt").write_text("INCLUSION TEXT VERSION\n")
+    text = write_report(run).read_text()
+    assert "INCLUSION TEXT VERSION" not in text  # the table is shown, not the text twice
+    assert "min list size" in text
+    assert "overflow-x: auto" not in text and "pre-wrap" in text  # notes wrap, no scroll box
+
+
+# ----------------------------------------------------------------- compact run folders
+def test_compact_idata_drops_warmup_practice_effects_and_raw_draws() -> None:
+    import numpy as np
+
+    from hepcausal.experiments.store import compact_idata, parameter_latex, parameter_table
+
+    rng = np.random.default_rng(0)
+    post = {
+        "effect": rng.normal(size=(2, 50, 2)),
+        "unit_raw": rng.normal(size=(2, 50, 30)),
+        "z_cell": rng.normal(size=(2, 50, 3, 4)),
+        "sigma": np.abs(rng.normal(size=(2, 50))),
+    }
+    idata = az.from_dict(
+        posterior=post,
+        warmup_posterior=post,
+        dims={"effect": ["term"], "unit_raw": ["unit"], "z_cell": ["group", "year"]},
+        coords={"term": ["a", "b"]},
+        save_warmup=True,
+    )
+    assert "warmup_posterior" in idata.groups()
+    small = compact_idata(idata)
+    assert not any(g.startswith("warmup") for g in small.groups())
+    assert set(small.posterior.data_vars) == {"effect", "sigma"}
+    assert "unit" not in small.posterior.dims
+    assert small.posterior.attrs["dropped_vars"] == "unit_raw,z_cell"
+    assert "unit_raw" in idata.posterior  # the fit's own idata is untouched
+    table = parameter_table(small)
+    assert list(table["parameter"]) == ["effect[a]", "effect[b]", "sigma"]
+    tex = parameter_latex(table, caption="x")
+    assert "R-hat" in tex and "effect[a]" in tex and "\\toprule" in tex and "hdi_low" not in tex
+
+
+def test_report_shows_classical_sii_beside_bayesian_and_reads_the_gap(tmp_path: Path) -> None:
+    from hepcausal.experiments.store import sii_before
+
+    run = make_run(tmp_path, figures=False)
+    rows = [
+        {"icb_code": icb, "year": y, "sii": s, "lower": s - 0.1, "upper": s + 0.1, "method": "phe"}
+        for icb, s0 in (("QK1", 0.2), ("QJ2", 0.1), ("QOQ", 0.12))
+        for y, s in (
+            (y, s0 - (0.05 if icb == "QK1" and y >= 2022 else 0.0)) for y in range(2019, 2024)
+        )
+    ]
+    pd.DataFrame(rows).to_csv(run / "sii_classical.csv", index=False)
+    meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").is_file() else {}
+    meta.update({"treated": "QK1", "start_year": 2022, "outcome": "gp"})
+    (run / "meta.json").write_text(json.dumps(meta))
+    assert sii_before(run, "QK1", 2022) == pytest.approx(0.2)
+    text = write_report(run).read_text()
+    assert "Classical SII beside the Bayesian estimate" in text and "comparator average" in text
+    # the fixture's delta_gradient is about +0.03: with a positive SII before, it widens the gap
+    assert "classical SII averaged 0.2" in text and "widens that gap" in text

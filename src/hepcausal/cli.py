@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hepcausal import __version__
+
 EPILOG = """\
 examples:
   hepcausal run experiments/synthetic_baseline.toml          # fit on built-in synthetic data
@@ -71,12 +73,29 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _progress(args: argparse.Namespace) -> bool | None:
+    """``--progress/--no-progress``; ``--quiet`` turns it off; None = the config / a terminal."""
+    progress: bool | None = getattr(args, "progress", None)
+    if progress is None and getattr(args, "quiet", False):
+        return False
+    return progress
+
+
 def _load(args: argparse.Namespace) -> Any:
     from hepcausal.experiments.config import load_config
 
     cfg = load_config(args.config)
     ov = _overrides(args)
     return cfg.with_overrides(ov) if ov else cfg
+
+
+def _add_progress(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"show {what} (default: on when stderr is a terminal; config key sampler.progressbar)",
+    )
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -102,13 +121,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hepcausal.experiments.runner import run_experiment
 
     cfg = _load(args)
+    progress = _progress(args)
+    if progress is not None:  # the sampler's progress bar (not part of the config hash)
+        cfg = cfg.with_overrides({"sampler.progressbar": progress})
     if cfg.sweep is not None:
         print(
             f"note: {args.config} has a [sweep] table; running its base point only "
             "(use 'hepcausal sweep' for all points)",
             file=sys.stderr,
         )
-    res = run_experiment(cfg, out_dir=args.out, force=args.force, figures=not args.no_figures)
+    res = run_experiment(
+        cfg,
+        out_dir=args.out,
+        force=args.force,
+        figures=not args.no_figures,
+        store=args.store,
+    )
     print(res.describe())
     if not res.diagnostics.ok:
         print(
@@ -127,13 +155,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg.sweep is None:
         raise CliError(f"{args.config} has no [sweep] table; use 'hepcausal run' instead")
+    if cfg.sampler.progressbar is None:  # parallel runs: one bar per run, not per sampler
+        cfg = cfg.with_overrides({"sampler.progressbar": False})
     res = run_sweep(
         cfg,
         out_dir=args.out,
         workers=args.workers,
         scheduler=args.scheduler,
         force=args.force,
-        progress=not args.no_progress,
+        progress=sys.stderr.isatty() if _progress(args) is None else bool(_progress(args)),
         figures=not args.no_figures,
     )
     if not res.table.empty:
@@ -336,7 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--quiet", action="store_true", help="less progress output")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars and no log lines (warnings only)"
+    )
+    parser.add_argument("--version", action="version", version=f"hepcausal {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -354,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="folder of run directories (default: runs)")
     p.add_argument("--force", action="store_true", help="refit even if a cached run exists")
     p.add_argument("--no-figures", action="store_true", help="skip figures")
+    p.add_argument(
+        "--store",
+        choices=("compact", "full"),
+        default="compact",
+        help="idata.nc content: 'compact' (default: posterior draws without warmup and without "
+        "practice-level effects) or 'full' (everything the sampler returned)",
+    )
+    _add_progress(p, "the sampler's progress bar with ETA")
     p.add_argument(
         "--strict", action="store_true", help="exit with status 4 when convergence checks fail"
     )
@@ -385,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dask distributed scheduler address, e.g. tcp://host:8786",
     )
     p.add_argument("--force", action="store_true", help="refit every point")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress(p, "the per-run progress bar")
     p.add_argument(
         "--no-figures",
         action="store_true",

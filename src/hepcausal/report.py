@@ -17,14 +17,27 @@ from typing import Any
 
 import pandas as pd
 
-from hepcausal.report_template import esc, figure_html, fmt, html_table, kv_table, page
-from hepcausal.summaries import EffectSummary
+from hepcausal.report_template import (
+    esc,
+    figure_html,
+    fmt,
+    fmt_ess,
+    fmt_prob,
+    fmt_rhat,
+    html_table,
+    kv_table,
+    page,
+)
+from hepcausal.summaries import EffectSummary, estimand_words, sign_reading
 
 REPORT_NAME = "report.html"
 SWEEP_REPORT_NAME = "sweep_report.html"
 CONFIG_NAMES = ("config.resolved.toml", "config.toml", "config.json")
 # Figures in reading order; unknown stems follow alphabetically.
 FIGURE_ORDER = (
+    "outcome_by_icb",
+    "sii_by_icb",
+    "event_view",
     "sii_trajectories",
     "sii_small_multiples",
     "event_study",
@@ -157,6 +170,41 @@ def _truth_section(truth: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _classical_section(run_dir: Path, meta: dict[str, Any] | None) -> str:
+    """The classical SII of the treated ICS and the comparator average by year, beside the
+    Bayesian estimate of the change of their difference."""
+    path = run_dir / "sii_classical.csv"
+    treated = (meta or {}).get("treated")
+    if not path.is_file() or not treated:
+        return ""
+    from hepcausal.plots.panel import sii_by_year
+
+    t = pd.read_csv(path)
+    t["icb_code"] = t["icb_code"].astype(str)
+    method = str(t["method"].iloc[0]) if "method" in t and len(t) else "phe"
+    by_year = sii_by_year(t, str(treated))
+    how = (
+        "PHE method (quintile means)"
+        if method == "phe"
+        else "practice-level regression on the rank (too few practices per quintile for PHE)"
+    )
+    cols = ["year", "treated_sii", "treated_lower", "treated_upper", "comparator_average"]
+    heads = {
+        "treated_sii": f"SII {treated}",
+        "treated_lower": "95% CI low",
+        "treated_upper": "95% CI high",
+        "comparator_average": "comparator average",
+        "difference": "difference",
+    }
+    return (
+        "<h3>Classical SII beside the Bayesian estimate</h3>"
+        f'<p class="note">Classical slope index of inequality by fiscal year, {esc(how)}, of the '
+        "data the model saw (all ICS-years in sii_classical.csv). The Bayesian DDD estimates "
+        "the change of the difference after the start relative to before.</p>"
+        + html_table(_records(by_year), [*cols, "difference"], headers=heads)
+    )
+
+
 def _diagnostics_section(diag: dict[str, Any]) -> tuple[str, bool]:
     problems = list(diag.get("problems") or [])
     ok = bool(diag.get("ok", not problems))
@@ -174,15 +222,15 @@ def _diagnostics_section(diag: dict[str, Any]) -> tuple[str, bool]:
     rows = [
         (
             "max R-hat",
-            f"{fmt(diag.get('max_rhat'))} (threshold {fmt(diag.get('rhat_max'))}; "
+            f"{fmt_rhat(diag.get('max_rhat'))} (threshold {fmt_rhat(diag.get('rhat_max'))}; "
             f"worst: {diag.get('worst_rhat_var') or '-'})",
         ),
         (
             "min bulk ESS",
-            f"{fmt(diag.get('min_ess_bulk'))} (threshold {fmt(diag.get('ess_min'))};"
+            f"{fmt_ess(diag.get('min_ess_bulk'))} (threshold {fmt_ess(diag.get('ess_min'))};"
             f" worst: {diag.get('worst_ess_var') or '-'})",
         ),
-        ("min tail ESS", fmt(diag.get("min_ess_tail"))),
+        ("min tail ESS", fmt_ess(diag.get("min_ess_tail"))),
         ("divergent transitions", fmt(diag.get("n_divergences"))),
         ("chains x draws", f"{diag.get('n_chains')} x {diag.get('n_draws')}"),
     ]
@@ -372,7 +420,26 @@ def write_report(
             "Diagnostics); the numbers below are not trustworthy.</div>"
         )
     if rows:
-        sentences = [effect_from_row(rows[0]).sentence()]
+        m = meta or {}
+        term = str(rows[0].get("term") or rows[0].get("name"))
+        head = effect_from_row(rows[0])
+        words = estimand_words(
+            term,
+            outcome=m.get("outcome"),
+            treated=m.get("treated"),
+            start_year=m.get("start_year"),
+            rank_col=m.get("rank_col"),
+        )
+        from hepcausal.experiments.store import sii_before
+
+        before = sii_before(run_dir, m.get("treated"), m.get("start_year"))
+        reading = sign_reading(
+            term, head.mean, outcome=m.get("outcome"), rank_col=m.get("rank_col"), sii_before=before
+        )
+        sentences = [head.sentence(words, reading)]
+        true = _num((truth or {}).get(term))
+        if true is not None:
+            sentences.append(f"Synthetic data: estimate {head.mean:.3g}, true value {true:.3g}.")
         p_pre = _num(rows[0].get("pretrend_p"))
         if p_pre is not None:  # event studies: the parallel-trends check belongs to the headline
             flagged = str(rows[0].get("pretrend_flag")).lower() in ("true", "1")
@@ -394,9 +461,19 @@ def write_report(
             " P(ROPE) = posterior mass inside the region of practical equivalence. The "
             "first row is the headline estimand.</p>"
         )
-    parts.append(html_table(rows, cols, headers=EFFECT_HEADERS))
+    shown = [
+        {**r, **{c: fmt_prob(_num(r.get(c))) for c in ("p_direction", "p_rope") if c in r}}
+        for r in rows
+    ]
+    parts.append(html_table(shown, cols, headers=EFFECT_HEADERS))
+    if (run_dir / "parameters.csv").is_file():
+        parts.append(
+            '<p class="note">Every stored parameter (mean, SD, HDI, MCSE, ESS, R-hat): '
+            "parameters.csv and parameters.tex in the run directory.</p>"
+        )
     if truth:
         parts.append(_truth_section(truth, rows))
+    parts.append(_classical_section(run_dir, meta))
 
     parts.append('<h2 id="diagnostics">Diagnostics</h2>' + diag_html)
     parts.append(_meta_section(meta))
@@ -422,12 +499,12 @@ def write_report(
                 f'<p class="note">{n:,} dropped practice-year rows are listed with '
                 "their reasons in inclusion_dropped.csv.</p>"
             )
-    else:
-        parts.append('<p class="note">No inclusion rules were applied (no inclusion.csv).</p>')
-    if (run_dir / "inclusion.txt").is_file():
+    elif (run_dir / "inclusion.txt").is_file():  # the text version only without the table
         parts.append(
             "<pre>" + esc((run_dir / "inclusion.txt").read_text(encoding="utf-8")) + "</pre>"
         )
+    else:
+        parts.append('<p class="note">No inclusion rules were applied (no inclusion.csv).</p>')
 
     parts.append('<h2 id="config">Configuration</h2>')
     cfg = _config_text(run_dir)

@@ -33,8 +33,8 @@ tr.failed td { background: #FDECEA; }
 figure { margin: 1.2em 0; page-break-inside: avoid; }
 figure img, figure svg { max-width: 100%; height: auto; border: 1px solid #EEE; }
 figcaption { font-size: 0.9em; color: #333; margin-top: 0.3em; }
-pre { background: #F7F7F7; border: 1px solid #E3E3E3; padding: 0.7em; overflow-x: auto;
-      font-size: 0.82em; }
+pre { background: #F7F7F7; border: 1px solid #E3E3E3; padding: 0.7em; white-space: pre-wrap;
+      overflow-wrap: anywhere; font-size: 0.82em; }
 nav ul { columns: 3; font-size: 0.9em; }
 code { font-size: 0.92em; }
 """
@@ -60,6 +60,42 @@ def fmt(v: object, digits: int = 3) -> str:
             return f"{v:.{digits}g}"
         return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:,.{max(digits - 1, 1)}f}"
     return str(v)
+
+
+def fmt_prob(v: object) -> str:
+    """A probability to 3 decimals, never rounded to 0 or 1: '> 0.999', '< 0.001'.
+
+    Parameters
+    ----------
+    v
+        A probability (None or NaN give a blank).
+
+    Returns
+    -------
+    str
+        The text.
+    """
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+        return ""
+    if v > 0.999:
+        return "> 0.999"
+    if v < 0.001:
+        return "< 0.001"
+    return f"{v:.3f}"
+
+
+def fmt_rhat(v: object) -> str:
+    """R-hat to 3 decimals (1.0067 -> '1.007'); blank for None/NaN."""
+    if v is None or not isinstance(v, int | float) or math.isnan(float(v)):
+        return ""
+    return f"{float(v):.3f}"
+
+
+def fmt_ess(v: object) -> str:
+    """An effective sample size as an integer ('1164'); blank for None/NaN."""
+    if v is None or not isinstance(v, int | float) or math.isnan(float(v)):
+        return ""
+    return str(round(float(v)))
 
 
 def _is_num(v: object) -> bool:

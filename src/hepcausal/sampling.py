@@ -128,7 +128,8 @@ def sample_pymc(
         kwargs["compile_kwargs"] = {"mode": "NUMBA"}
     else:
         kwargs["nuts_sampler"] = s.sampler
-    if s.sampler == "nutpie" and (s.mass_matrix or mass_matrix) == "low_rank":
+    used = (s.mass_matrix or mass_matrix) if s.sampler == "nutpie" else "diag"
+    if used == "low_rank":
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with model:  # type: ignore[attr-defined]
         idata = pm.sample(
@@ -141,6 +142,8 @@ def sample_pymc(
             progressbar=s.progressbar,
             **kwargs,
         )
+    # provenance: what the sampler actually used (the settings may say None = model's choice)
+    idata.posterior.attrs.update({"mass_matrix": used, "cores": cores, "nuts_sampler": s.sampler})
     return idata
 
 

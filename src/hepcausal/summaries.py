@@ -52,12 +52,26 @@ class EffectSummary:
     n_draws: int
     units: str = ""
 
-    def sentence(self) -> str:
-        """A plain-language statement of the result."""
+    def sentence(self, description: str | None = None, reading: str | None = None) -> str:
+        """A plain-language statement of the result.
+
+        Parameters
+        ----------
+        description : str, optional
+            The estimand in words (:func:`estimand_words`); default its name.
+        reading : str, optional
+            What the sign means (:func:`sign_reading`), appended as a second sentence.
+
+        Returns
+        -------
+        str
+            E.g. "The estimated change in LLR's slope index ... is -0.022 FTE per 1,000 ...".
+        """
         direction = "an increase" if self.median >= 0 else "a decrease"
         units = f" {self.units}" if self.units else ""
+        what = f"{description} ({self.name})" if description else self.name
         text = (
-            f"The estimated {self.name} is {self.mean:.3g}{units} "
+            f"The estimated {what} is {self.mean:.3g}{units} "
             f"({self.hdi_prob:.0%} HDI {self.hdi_low:.3g} to {self.hdi_high:.3g}); "
             f"the posterior probability of {direction} is {self.p_direction:.1%}"
         )
@@ -71,7 +85,7 @@ class EffectSummary:
                 text += " (practically equivalent to no effect)"
             elif self.p_rope <= 0.05:
                 text += " (a practically meaningful effect)"
-        return text + "."
+        return text + "." + (f" {reading}" if reading else "")
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -169,4 +183,150 @@ def effects_table(effects: list[EffectSummary]) -> pd.DataFrame:
     return pd.DataFrame([e.to_dict() for e in effects])
 
 
-__all__ = ["EffectSummary", "effects_table", "summarise_effect"]
+# rank column -> (adjective of the rank-0 end, noun); every rank runs from 0 = most ... to 1 = least
+RANK_WORDS = {
+    "deprivation_rank": ("deprived", "deprivation"),
+    "need_rank": ("in need", "need"),
+}
+GRADIENT_TERMS = ("delta_gradient",)  # changes of an SII (slope index of inequality)
+LEVEL_TERMS = ("delta_level", "delta")  # changes of a mean level
+
+
+def fiscal_year(year: int) -> str:
+    """'FY2021/22' for the fiscal year ending in ``year`` (2022).
+
+    Parameters
+    ----------
+    year : int
+        Calendar year in which the fiscal year ends.
+
+    Returns
+    -------
+    str
+        The fiscal-year label.
+    """
+    return f"FY{int(year) - 1}/{int(year) % 100:02d}"
+
+
+def _rank_words(rank_col: str | None) -> tuple[str, str]:
+    return RANK_WORDS.get(str(rank_col), ("deprived", "deprivation"))
+
+
+def estimand_words(
+    term: str,
+    *,
+    outcome: str | None = None,
+    treated: str | None = None,
+    start_year: int | None = None,
+    rank_col: str | None = None,
+) -> str | None:
+    """The estimand of an effect term in words, or None for a term without a description.
+
+    Parameters
+    ----------
+    term : str
+        Effect term (``delta_gradient``, ``delta_level``, ``delta``).
+    outcome : str, optional
+        Outcome column or alias (its short label names the quantity).
+    treated : str, optional
+        Treated ICB code (QK1 is named LLR).
+    start_year : int, optional
+        First treated fiscal year (its end year).
+    rank_col : str, optional
+        Rank of the SII (``deprivation_rank`` or ``need_rank``; 0 = most deprived / in need).
+
+    Returns
+    -------
+    str or None
+        E.g. "change in LLR's practice-level slope index of inequality (SII) of GP FTE by
+        deprivation rank, relative to the comparator ICBs, from FY2021/22".
+    """
+    from hepcausal.outcomes import short_of
+
+    who = "LLR" if treated == "QK1" else (treated or "the treated ICB")
+    what = short_of(outcome) if outcome else "the outcome"
+    when = f" from {fiscal_year(start_year)}" if start_year else " after the start"
+    _, noun = _rank_words(rank_col)
+    if term in GRADIENT_TERMS:
+        return (
+            f"change in {who}'s practice-level slope index of inequality (SII) of {what} by "
+            f"{noun} rank, relative to the comparator ICBs,{when}"
+        )
+    if term == "delta_level":
+        return (
+            f"change in {who}'s mean {what} (at the middle {noun} rank), relative to the "
+            f"comparator ICBs,{when}"
+        )
+    if term == "delta":
+        return f"change in {who}'s mean {what}, relative to the comparator ICBs,{when}"
+    return None
+
+
+def sign_reading(
+    term: str,
+    estimate: float,
+    *,
+    outcome: str | None = None,
+    rank_col: str | None = None,
+    sii_before: float | None = None,
+) -> str | None:
+    """What the sign of an SII change means for inequality, in words (None for other terms).
+
+    The SII is the fitted difference between the least (rank 1) and the most (rank 0) deprived
+    (or in-need) end: a positive SII means more of the outcome in less deprived practices.
+    A negative change moves the outcome towards the more deprived practices: it narrows a
+    positive gap and widens a negative one (and vice versa for a positive change).
+
+    Parameters
+    ----------
+    term : str
+        Effect term; only SII changes (``delta_gradient``) get a reading.
+    estimate : float
+        The posterior mean (its sign is read).
+    outcome : str, optional
+        Outcome column or alias.
+    rank_col : str, optional
+        Rank column of the SII.
+    sii_before : float, optional
+        The treated ICB's SII before the start (e.g. the classical SII); with it the reading says
+        whether the gap narrowed or widened.
+
+    Returns
+    -------
+    str or None
+        The reading.
+    """
+    if term not in GRADIENT_TERMS or not np.isfinite(estimate):
+        return None
+    from hepcausal.outcomes import short_of
+
+    what = short_of(outcome) if outcome else "the outcome"
+    adj, _ = _rank_words(rank_col)
+    towards = f"more {adj}" if estimate < 0 else f"less {adj}"
+    text = (
+        f"A positive SII means more {what} in less {adj} practices; this "
+        f"{'negative' if estimate < 0 else 'positive'} change shifts {what} towards the "
+        f"{towards} practices relative to the comparators"
+    )
+    if sii_before is None or not np.isfinite(sii_before) or sii_before == 0:
+        return (
+            text + ": it narrows the gap where the SII was positive and widens it where the "
+            "SII was negative."
+        )
+    favoured = f"less {adj}" if sii_before > 0 else f"more {adj}"
+    narrows = (estimate < 0) == (sii_before > 0)
+    return (
+        text + f". Before the start the classical SII averaged {sii_before:.3g} ({what} higher in "
+        f"{favoured} practices), so this change {'narrows' if narrows else 'widens'} that gap"
+        + (" (it may reverse it if larger than the gap)." if narrows else ".")
+    )
+
+
+__all__ = [
+    "EffectSummary",
+    "effects_table",
+    "estimand_words",
+    "fiscal_year",
+    "sign_reading",
+    "summarise_effect",
+]

@@ -21,6 +21,7 @@ import difflib
 import hashlib
 import json
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -554,6 +555,8 @@ class SamplerConfig(_Section):
     seed: Annotated[int, Field(ge=0, lt=2**32)] = SamplerSettings.seed
     sampler: Annotated[str, _one_of("nutpie", "pymc", "numpyro")] = SamplerSettings.sampler
     mass_matrix: Annotated[str, _one_of("auto", "diag", "low_rank")] = "auto"
+    # the sampler's progress bar; unset = on when stderr is a terminal (not hashed)
+    progressbar: bool | None = None
 
     @model_validator(mode="after")
     def _draws_bounded(self) -> SamplerConfig:
@@ -577,7 +580,9 @@ class SamplerConfig(_Section):
         """The :class:`SamplerSettings` (``extra``: further fields such as ``cores``)."""
         kw = self.model_dump()
         kw["mass_matrix"] = None if self.mass_matrix == "auto" else self.mass_matrix
-        return SamplerSettings(**kw, **extra)
+        if kw["progressbar"] is None:
+            kw["progressbar"] = sys.stderr.isatty()
+        return SamplerSettings(**{**kw, **extra})
 
 
 RopeValue = float | tuple[float, float] | str
@@ -854,6 +859,7 @@ class Config(BaseModel):
         """
         d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
         d["data"] = {k: v for k, v in d["data"].items() if k not in _UNHASHED_DATA}
+        d["sampler"] = {k: v for k, v in d["sampler"].items() if k != "progressbar"}
         d["data_fingerprint"] = data_fingerprint
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -33,6 +33,7 @@ from hepcausal.experiments.store import (
     clean_stale,
     is_complete,
     load_run,
+    read_json,
     run_dir_name,
     save_run,
     verify_run,
@@ -50,6 +51,13 @@ def _figures_function() -> Callable[..., Any] | None:
     except ImportError:
         return None
     return getattr(plots, "plot_result", None)
+
+
+def _report_function() -> Callable[..., Any]:
+    """``hepcausal.report.write_report(run_dir) -> Path`` (the run's HTML report)."""
+    from hepcausal.report import write_report
+
+    return write_report
 
 
 def _truth_summary(data: RunData, cfg: Config) -> dict[str, float] | None:
@@ -335,6 +343,7 @@ def run_experiment(
     overrides: Mapping[str, Any] | None = None,
     cores: int | None = None,
     figures: bool = True,
+    store: str = "compact",
 ) -> RunResult:
     """Run (or load from cache) one experiment and store it under ``out_dir``.
 
@@ -357,6 +366,10 @@ def run_experiment(
         Processes for the sampler's chains; None: the sampler settings' default.
     figures : bool, default True
         Draw the result's figures into the run directory.
+    store : {"compact", "full"}, default "compact"
+        ``idata.nc`` content: ``"compact"`` (no warmup draws, no practice-level effects) or
+        ``"full"``; a cached compact run is refitted when ``"full"`` is asked for. The HTML
+        report is written into the run directory.
 
     Returns
     -------
@@ -386,7 +399,8 @@ def run_experiment(
     data = prepare_data(cfg)
     key = cfg.hash(data.fingerprint)
     run_dir = out / run_dir_name(cfg.name, key)
-    if not force and is_complete(run_dir):
+    stored = read_json(run_dir / "run.json").get("store") if is_complete(run_dir) else None
+    if not force and is_complete(run_dir) and (store == "compact" or stored == "full"):
         problem = verify_run(run_dir)
         if problem is None:
             try:
@@ -418,6 +432,13 @@ def run_experiment(
         "config_source": cfg.source,
         "seed": cfg.sampler.seed,
         "sampler": cfg.sampler_settings(cores=cores).to_dict(),
+        # what the sampler actually used where the config leaves the choice ("auto", None)
+        "resolved": {
+            k: result.idata.posterior.attrs.get(k)
+            for k in ("mass_matrix", "cores", "nuts_sampler", "stan_engine")
+            if k in result.idata.posterior.attrs
+        },
+        "store": store,
         "data": data.provenance(),
         "started": started,
         "finished": now_iso(),
@@ -435,4 +456,6 @@ def run_experiment(
         truth=None if truth is None else (result.truth or {}),  # truth.json: synthetic data
         figures=_figures_function() if figures else None,
         force=force,
+        store=store,
+        report_html=_report_function(),
     )

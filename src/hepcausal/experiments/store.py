@@ -2,7 +2,11 @@
 
 A run directory ``<out>/<name>-<hash12>/`` holds::
 
-    idata.nc               posterior (ArviZ InferenceData, netCDF)
+    idata.nc               posterior (ArviZ InferenceData, netCDF); "compact" by default: no
+                           warmup draws, no practice-level effects (``store="full"`` keeps all)
+    sii_classical.csv      classical (PHE) SII of every ICS and year of the analysed data (panel
+                           designs with a rank), with the method and notes
+    parameters.csv/.tex    ArviZ-style table of every stored parameter (mean, sd, HDI, ESS, R-hat)
     summary.csv            effects table (one row per estimand; the first is the headline)
     diagnostics.json       R-hat, ESS, divergences, ok flag and problems
     config.resolved.toml   the fully resolved config
@@ -11,6 +15,7 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
     inclusion.csv/.txt     inclusion report (when rules were applied), inclusion_dropped.csv
     truth.json             true value per estimand term (synthetic data; FitResult.truth)
     figures/               figures from hepcausal.plots
+    report.html            the self-contained HTML report (hepcausal.report)
     run.json               completion marker: name, hash, headline, status
 
 It is first written to a hidden temporary sibling (``.tmp-<run>-<host>-<pid>-<random>``) and
@@ -50,6 +55,158 @@ from hepcausal.results import FitResult
 from hepcausal.summaries import EffectSummary
 
 RUN_MARKER = "run.json"
+STORE_MODES = ("compact", "full")
+# dimensions of practice-level parameters (one value per practice): left out of a compact idata
+PRACTICE_DIMS = frozenset({"unit", "practice"})
+
+
+def _left_out(var: str, dims: Any) -> bool:
+    """A variable a compact idata leaves out: practice-level, a non-centred raw draw (``z_*``;
+    the scaled effects it builds are stored) or PyMC's transformed copy (``*__``)."""
+    return bool(PRACTICE_DIMS & set(map(str, dims))) or var.startswith("z_") or var.endswith("__")
+
+
+def compact_idata(idata: az.InferenceData) -> az.InferenceData:
+    """The InferenceData of a compact run folder: no warmup groups, no practice-level variables.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The sampler's output.
+
+    Returns
+    -------
+    arviz.InferenceData
+        A new object without the ``warmup_*`` groups and without the variables of every group
+        that have a practice dimension (``unit``, ``practice``; e.g. ``unit_raw``), the
+        non-centred standard-normal draws (``z_*``, e.g. ``z_cell``) and PyMC's transformed
+        copies (``*__``).
+        The names of the dropped variables are listed in the posterior's ``dropped_vars``
+        attribute.
+    """
+    groups: dict[str, Any] = {}
+    dropped: list[str] = []
+    for g in idata.groups():
+        if g.startswith("warmup"):
+            continue
+        ds = idata[g]
+        drop = [str(v) for v, da in ds.data_vars.items() if _left_out(str(v), da.dims)]
+        if g == "posterior":
+            dropped += drop
+        ds = ds.drop_vars(drop)
+        ds = ds.drop_dims(
+            [
+                d
+                for d in PRACTICE_DIMS
+                if d in ds.dims and not any(d in da.dims for da in ds.data_vars.values())
+            ]
+        )
+        groups[g] = ds
+    out = az.InferenceData(**groups)
+    if "posterior" in groups:
+        out.posterior.attrs["store"] = "compact"
+        out.posterior.attrs["dropped_vars"] = ",".join(dropped)
+    return out
+
+
+CLASSICAL_SII = "sii_classical.csv"
+
+
+def _write_classical_sii(run_dir: Path, result: FitResult) -> None:
+    """``sii_classical.csv`` for a panel design with a rank (the data the fit saw)."""
+    design = getattr(result, "design", None)
+    rank_col = result.meta.get("rank_col")
+    if design is None or not rank_col or rank_col not in design.data.columns:
+        return
+    from hepcausal.plots.panel import classical_sii
+
+    table, method = classical_sii(design.data, design.outcome, str(rank_col))
+    table.assign(method=method).to_csv(run_dir / CLASSICAL_SII, index=False)
+
+
+def sii_before(run_dir: str | Path, treated: str | None, start_year: Any) -> float | None:
+    """The treated ICS's mean classical SII over the years before the start (None without
+    ``sii_classical.csv``).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory.
+    treated : str, optional
+        Treated ICB code.
+    start_year : int, optional
+        First treated year.
+
+    Returns
+    -------
+    float or None
+        The mean pre-period SII.
+    """
+    path = Path(run_dir) / CLASSICAL_SII
+    if not path.is_file() or treated is None or start_year is None:
+        return None
+    t = pd.read_csv(path)
+    pre = t[(t["icb_code"].astype(str) == str(treated)) & (t["year"] < int(start_year))]["sii"]
+    pre = pre.dropna()
+    return float(pre.mean()) if len(pre) else None
+
+
+def parameter_table(idata: az.InferenceData, hdi_prob: float = 0.95) -> pd.DataFrame:
+    """ArviZ summary of every stored posterior parameter (one row per element).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The (compact) posterior.
+    hdi_prob : float
+        Probability of the highest-density interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``parameter, mean, sd, hdi_low, hdi_high, mcse_mean, ess_bulk, ess_tail,
+        r_hat``; PyMC's transformed copies (``*__``) are left out.
+    """
+    names = [str(v) for v in idata.posterior.data_vars if not str(v).endswith("__")]
+    t = az.summary(idata, var_names=names, hdi_prob=hdi_prob, kind="all", round_to="none")
+    lo, hi = (c for c in t.columns if c.startswith("hdi_"))
+    t = t.rename(columns={lo: "hdi_low", hi: "hdi_high"})
+    t = t[["mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]
+    return t.rename_axis("parameter").reset_index()
+
+
+def parameter_latex(table: pd.DataFrame, caption: str = "") -> str:
+    """The parameter table as a LaTeX ``table`` (pandas Styler, booktabs rules).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`parameter_table` output.
+    caption : str
+        Table caption.
+
+    Returns
+    -------
+    str
+        LaTeX source: 3 significant digits for estimates, integer ESS, R-hat to 3 decimals.
+    """
+    t = table.copy()
+    t["parameter"] = t["parameter"].str.replace("_", r"\_", regex=False)
+    styler = t.style.hide(axis="index").format(
+        {
+            **{c: "{:.3g}" for c in ("mean", "sd", "hdi_low", "hdi_high", "mcse_mean")},
+            "ess_bulk": "{:.0f}",
+            "ess_tail": "{:.0f}",
+            "r_hat": "{:.3f}",
+        },
+        na_rep="--",
+    )
+    styler = styler.relabel_index(
+        ["Parameter", "Mean", "SD", "HDI low", "HDI high", "MCSE", "ESS bulk", "ESS tail", "R-hat"],
+        axis="columns",
+    )
+    return styler.to_latex(caption=caption or None, hrules=True, position="htbp")
+
 
 __all__ = [
     "RUN_MARKER",
@@ -364,8 +521,35 @@ class RunResult:
         return self.result.summary()
 
     def describe(self) -> str:
-        """Headline sentence, diagnostics line and run directory (what the CLI prints)."""
-        lines = [self.headline.sentence(), f"Diagnostics: {self.diagnostics}"]
+        """Headline sentence (the estimand in words and what its sign means), the true value on
+        synthetic data, diagnostics line and run directory (what the CLI prints)."""
+        from hepcausal.summaries import estimand_words, sign_reading
+
+        h, m = self.headline, self.result.meta
+        term = self.result.headline_term
+        words = estimand_words(
+            term,
+            outcome=m.get("outcome"),
+            treated=m.get("treated"),
+            start_year=m.get("start_year"),
+            rank_col=m.get("rank_col"),
+        )
+        reading = sign_reading(
+            term,
+            h.mean,
+            outcome=m.get("outcome"),
+            rank_col=m.get("rank_col"),
+            sii_before=sii_before(self.run_dir, m.get("treated"), m.get("start_year")),
+        )
+        lines = [h.sentence(words, reading)]
+        truth = (self.result.truth or {}).get(term)
+        if truth is not None:
+            inside = h.hdi_low <= truth <= h.hdi_high
+            lines.append(
+                f"Synthetic data: estimate {h.mean:.3g} vs true value {truth:.3g} "
+                f"({'inside' if inside else 'OUTSIDE'} the {h.hdi_prob:.0%} HDI)."
+            )
+        lines.append(f"Diagnostics: {self.diagnostics}")
         state = " (cached: unchanged config and data, not refitted)" if self.cached else ""
         lines.append(f"Run directory: {self.run_dir}{state}")
         return "\n".join(lines)
@@ -424,6 +608,8 @@ def save_run(
     truth: Any = None,
     figures: Any = None,
     force: bool = False,
+    store: str = "compact",
+    report_html: Any = None,
 ) -> RunResult:
     """Write a run directory atomically and return it as a RunResult.
 
@@ -450,6 +636,12 @@ def save_run(
         is recorded in ``run.json`` and warned about, not raised.
     force : bool
         Replace an existing complete run of the same name and hash.
+    store : {"compact", "full"}
+        ``"compact"`` (:func:`compact_idata`: no warmup draws, no practice-level effects) or
+        ``"full"`` (the sampler's whole output) in ``idata.nc``.
+    report_html : callable, optional
+        ``(run_dir) -> Path`` run last (the HTML report); its failure is warned about, not
+        raised.
 
     Returns
     -------
@@ -467,8 +659,21 @@ def save_run(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        result.save(tmp / "idata.nc")
+        if store not in STORE_MODES:
+            raise ValueError(f"store must be one of {STORE_MODES}, got {store!r}")
+        idata = result.idata if store == "full" else compact_idata(result.idata)
+        idata.to_netcdf(str(tmp / "idata.nc"))
+        hdi = result.headline.hdi_prob if result.effects else 0.95
+        params = parameter_table(idata, hdi_prob=hdi)
+        params.to_csv(tmp / "parameters.csv", index=False)
+        (tmp / "parameters.tex").write_text(
+            parameter_latex(params, caption=f"Posterior of every stored parameter of run {name}.")
+        )
         result.summary().to_csv(tmp / "summary.csv", index=False)
+        try:
+            _write_classical_sii(tmp, result)
+        except Exception as exc:  # a descriptive table must never lose a finished fit
+            warnings.warn(f"classical SII of run {name!r} failed: {exc}", stacklevel=2)
         write_json(tmp / "diagnostics.json", result.diagnostics.to_dict())
         (tmp / "config.resolved.toml").write_text(config.to_toml())
         write_json(tmp / "meta.json", result.meta)
@@ -495,8 +700,11 @@ def save_run(
             "figures": rel_figs,
             "figures_error": fig_error,
             "files": content_hashes(tmp),
+            "store": store,
         }
         write_json(tmp / RUN_MARKER, marker)
+        for p in tmp.rglob("*"):
+            p.chmod(file_mode() if p.is_file() else 0o755)
         if final.exists():
             if not force and verify_run(final) is None:
                 shutil.rmtree(tmp)  # another process finished the same run first
@@ -513,6 +721,12 @@ def save_run(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if report_html is not None:
+        try:
+            report = Path(report_html(final))
+            report.chmod(file_mode())
+        except Exception as exc:  # the report must never lose a finished fit
+            warnings.warn(f"report for run {name!r} failed: {exc}", stacklevel=2)
     figs = [final / p for p in rel_figs]
     return RunResult(name, final, config, config_hash, result, False, provenance, figs)
 

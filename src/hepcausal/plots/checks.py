@@ -32,6 +32,7 @@ def plot_effect_posterior(
     hdi_prob: float = 0.95,
     rope: tuple[float, float] | float | None = None,
     colour: str = LLR_COLOUR,
+    truth: float | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Posterior density of a scalar estimand with its HDI, the ROPE and P(direction) annotated.
@@ -52,13 +53,16 @@ def plot_effect_posterior(
         Region of practical equivalence, ``(low, high)`` or a half-width; shaded when given.
     colour : str, default LLR_COLOUR
         Colour of the density and HDI.
+    truth : float or None, default None
+        True value (synthetic data): drawn as a dotted black line.
     ax : matplotlib.axes.Axes or None, default None
         Axes to draw on; None creates a single-column figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The figure holding the axes.
+        The figure: the legend (HDI, ROPE, mean, zero, truth) above the axes, the statistics box
+        in the upper corner away from the posterior mass.
 
     Raises
     ------
@@ -85,12 +89,14 @@ def plot_effect_posterior(
             zorder=1,
         )
         ax.plot(grid, dens, color=colour, lw=1.4, zorder=2)
-        ax.axvline(0, color="black", lw=0.6, zorder=1.5)
-        ax.axvline(s.mean, color=colour, lw=0.8, ls="--", zorder=2)
-        ax.set_ylim(0, dens.max() * 1.5)
+        ax.axvline(0, color="black", lw=0.6, zorder=1.5, label="Zero")
+        ax.axvline(s.mean, color=colour, lw=0.8, ls="--", zorder=2, label="Posterior mean")
+        if truth is not None:
+            ax.axvline(truth, color="black", lw=1.2, ls=":", zorder=3, label="True value")
+        ax.set_ylim(0, dens.max() * 1.6)
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-        u = f" ({units})" if units else ""
+        u = f"\n({units})" if units else ""
         ax.set_xlabel((xlabel or name) + u)
         ax.set_ylabel("Posterior density")
         lines = [
@@ -100,7 +106,21 @@ def plot_effect_posterior(
         ]
         if s.p_rope is not None:
             lines.append(f"P(ROPE) = {s.p_rope:.3f}")
-        right = s.mean < (grid.min() + grid.max()) / 2
+        if truth is not None:
+            lines.append(f"true value {truth:.3g}")
+        # the box goes in the upper corner farther from the posterior mass and the ROPE; the
+        # x range is widened on that side so the box never covers them
+        lo, hi = float(grid.min()), float(grid.max())
+        if s.rope is not None:
+            lo, hi = min(lo, s.rope[0]), max(hi, s.rope[1])
+        if truth is not None:
+            lo, hi = min(lo, truth), max(hi, truth)
+        right = s.mean < 0
+        width = hi - lo
+        if right:
+            ax.set_xlim(lo - 0.02 * width, hi + 1.0 * width)
+        else:
+            ax.set_xlim(lo - 1.0 * width, hi + 0.02 * width)
         ax.text(
             0.98 if right else 0.02,
             0.97,
@@ -111,7 +131,13 @@ def plot_effect_posterior(
             fontsize=6.5,
             bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#BDBDBD", "lw": 0.5},
         )
-        ax.legend(loc="upper left" if right else "upper right", fontsize=6.5)
+        ax.legend(
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=3,
+            fontsize=6.5,
+            frameon=False,
+        )
     return fig
 
 

@@ -19,11 +19,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hepcausal.causal.event_study import EventStudyFit
+from hepcausal.causal.panel_fit import CausalFit
 from hepcausal.causal.placebo import LeaveOneOutResult, PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.sdid import SdidFit
 from hepcausal.causal.synthetic_control import SyntheticControlFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
-from hepcausal.outcomes import OUTCOMES
+from hepcausal.outcomes import OUTCOMES, label_of, units_of
 from hepcausal.plots.checks import (
     element_label,
     plot_effect_posterior,
@@ -35,6 +36,13 @@ from hepcausal.plots.event_study import plot_event_study
 from hepcausal.plots.forest import plot_forest
 from hepcausal.plots.inequality import plot_sii_trajectories
 from hepcausal.plots.labels import icb_label, outcome_short
+from hepcausal.plots.panel import (
+    classical_sii,
+    descriptive_event_table,
+    icb_year_table,
+    plot_descriptive_event,
+    plot_icb_series,
+)
 from hepcausal.plots.style import DEFAULT_FORMATS, fiscal_year_label, save_figure
 from hepcausal.plots.synthetic_control import (
     plot_donor_weights,
@@ -45,6 +53,7 @@ from hepcausal.plots.synthetic_control import (
 )
 from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.schema import HEP_START_YEAR, ICB, LLR_ICB
+from hepcausal.summaries import estimand_words
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +106,48 @@ def _effect_figure(result: FitResult) -> Figures:
     if draws.size < 2:
         return []
     e = result.headline
+    words = _words(result, term)
+    truth = (result.truth or {}).get(term)
     fig = plot_effect_posterior(
         draws,
         name=str(e.name),
+        xlabel=_short_words(result, term),
         units=pretty_units(e.units),
         hdi_prob=e.hdi_prob,
         rope=e.rope,
+        truth=truth,
     )
     return [
         (
             "effect_posterior",
             fig,
-            f"Posterior of the headline estimand ({e.name}) with its {e.hdi_prob:.0%} HDI"
+            f"Posterior of the headline estimand ({e.name}: {words or e.name}) with its "
+            f"{e.hdi_prob:.0%} HDI"
             + (", the region of practical equivalence (shaded)" if e.rope else "")
+            + (f", the true value {truth:.3g} (synthetic data)" if truth is not None else "")
             + " and the probability of direction.",
         )
     ]
+
+
+def _words(result: FitResult, term: str) -> str | None:
+    m = result.meta
+    return estimand_words(
+        term,
+        outcome=m.get("outcome"),
+        treated=m.get("treated"),
+        start_year=m.get("start_year"),
+        rank_col=m.get("rank_col"),
+    )
+
+
+def _short_words(result: FitResult, term: str) -> str:
+    """X-axis label of an effect: short words (no code names)."""
+    if term == "delta_gradient":
+        return "Change in the SII relative to comparators"
+    if term in ("delta_level", "delta"):
+        return "Change in the mean relative to comparators"
+    return term.replace("_", " ")
 
 
 def _trace_selection(result: FitResult) -> list[tuple[str, dict[str, Any]]]:
@@ -210,6 +245,169 @@ def _fit_figures(result: FitResult) -> Figures:
     return _effect_figure(result) + _diagnostic_figures(result)
 
 
+def _panel_figures(result: CausalFit) -> Figures:
+    """Time-axis figures of a DiD / DDD / event-study fit from the data it saw."""
+    design = result.design
+    if design is None:
+        return []
+    data, outcome = design.data, design.outcome
+    treated, ty = design.treated, int(design.start_year)
+    label, units = label_of(outcome) or outcome, units_of(outcome)
+    u = f" ({units})" if units else ""
+    out: Figures = []
+    level = icb_year_table(data, outcome)
+    out.append(
+        (
+            "outcome_by_icb",
+            plot_icb_series(
+                level,
+                treated=treated,
+                treatment_year=ty,
+                ylabel=f"{outcome_short(outcome) or label}\n{u.strip()}",
+                title=f"{label}: practice average by ICS",
+            ),
+            f"{label}: mean over practices (each weighted equally) by ICS and fiscal year; "
+            f"{icb_label(treated)} highlighted with its 95% CI, comparator ICSs in grey and "
+            "their average dashed; shading marks the treatment period.",
+        )
+    )
+    rank_col = result.meta.get("rank_col") or data.attrs.get("rank_col")
+    if not rank_col or rank_col not in data.columns:
+        return out
+    try:
+        sii, method = classical_sii(data, outcome, str(rank_col))
+    except Exception as exc:  # the classical table must not lose the other figures
+        log.warning("classical SII table failed: %s", exc)
+        return out
+    if not sii["sii"].notna().any():
+        log.warning("classical SII: no ICS-year with enough practices; no figure")
+        return out
+    how = (
+        "PHE method: quintile means"
+        if method == "phe"
+        else "practice-level regression on the rank (too few practices per quintile for PHE)"
+    )
+    sii = sii.rename(columns={"sii": "value"})
+    what = "deprivation" if "depriv" in str(rank_col) else "need"
+    adj = "deprived" if what == "deprivation" else "in need"
+    out.append(
+        (
+            "sii_by_icb",
+            plot_icb_series(
+                sii,
+                treated=treated,
+                treatment_year=ty,
+                ylabel=f"SII of {outcome_short(outcome) or label}\n{u.strip()}",
+                title=f"Slope index of inequality by ICS ({what} rank)",
+            ),
+            f"Classical ({how}) slope index of inequality of {label} by ICS and fiscal "
+            f"year: the fitted difference between the least and the most {adj} end of the "
+            f"practice {what} rank (positive = more in less {adj} practices); "
+            f"{icb_label(treated)} "
+            "highlighted with its 95% CI, comparators in grey and their average dashed; "
+            "shading marks the treatment period.",
+        )
+    )
+    try:
+        ev = descriptive_event_table(
+            sii.rename(columns={"value": "sii"}), treated=treated, treatment_year=ty
+        )
+    except ValueError as exc:
+        log.warning("descriptive event view skipped: %s", exc)
+        return out
+    est = None
+    if "delta_gradient" in result.effects:
+        e = result.effects["delta_gradient"]
+        est = (e.mean, e.hdi_low, e.hdi_high)
+    truth = (result.truth or {}).get("delta_gradient")
+    out.append(
+        (
+            "event_view",
+            plot_descriptive_event(
+                ev,
+                ylabel=f"SII difference vs comparators\n{u.strip()}",
+                title="Event view (descriptive, classical SII)",
+                estimate=est,
+                truth=truth,
+            ),
+            f"Descriptive event view: {icb_label(treated)}'s classical SII minus the comparator "
+            f"average, relative to {fiscal_year_label(ty - 1, short=False)} (the year before the "
+            "start; fixed at zero), with 95% "
+            "CIs treating ICS-years as independent. Not a model estimate"
+            + ("; the band is the fitted DDD change (posterior mean, 95% HDI)" if est else "")
+            + ("; the dotted line is the true change (synthetic data)" if truth is not None else "")
+            + ".",
+        )
+    )
+    return out
+
+
+PPC_DRAWS = 100  # posterior draws simulated for the predictive check
+
+
+def _panel_ppc(result: CausalFit) -> Figures:
+    """Posterior predictive check of a panel-effects fit: the PyMC model is rebuilt from the
+    design and simulated at ``PPC_DRAWS`` posterior draws (before the run folder is compacted)."""
+    design = result.design
+    post = result.idata.posterior
+    if design is None or "model" not in result.meta or "unit_raw" not in post:
+        return []
+    import arviz as az
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors, build_pymc_model
+
+    model = build_pymc_model(
+        design,
+        PanelPriors.from_any(result.meta.get("priors")),
+        ModelOptions(**result.meta["model"]),
+    )
+    n = int(post.sizes["chain"] * post.sizes["draw"])
+    step = max(1, n // PPC_DRAWS)
+    thin = post.stack(sample=("chain", "draw")).isel(sample=slice(None, None, step))
+    thin = thin.drop_vars([c for c in ("sample", "chain", "draw") if c in thin.coords])
+    thin = thin.rename({"sample": "draw"}).expand_dims(chain=[0])
+    thin = thin.transpose("chain", "draw", ...)
+    with model:
+        pp = pm.sample_posterior_predictive(
+            thin, var_names=["y"], random_seed=20211, progressbar=False
+        )
+    sim = pp.posterior_predictive["y"] * design.y_sd + design.y_mean
+    obs = np.asarray(design.y) * design.y_sd + design.y_mean
+    dim = next(d for d in sim.dims if d not in ("chain", "draw"))
+    check = az.InferenceData(
+        posterior_predictive=xr.Dataset({"y": sim}),
+        observed_data=xr.Dataset({"y": xr.DataArray(obs, dims=[dim])}),
+    )
+    outcome = design.outcome
+    units = units_of(outcome)
+    fig = plot_ppc(
+        check,
+        xlabel=f"{outcome_short(outcome) or label_of(outcome)}" + (f" ({units})" if units else ""),
+    )
+    return [
+        (
+            "posterior_predictive_check",
+            fig,
+            f"Posterior predictive check: the distribution of {label_of(outcome)} over "
+            f"practice-years, observed (black) and simulated from {thin.sizes['draw']} "
+            "posterior draws of the fitted model (blue; their mean dashed orange).",
+        )
+    ]
+
+
+@result_figures.register
+def _causal_figures(result: CausalFit) -> Figures:
+    try:
+        ppc = _panel_ppc(result)
+    except Exception as exc:  # a predictive check must not lose the other figures
+        log.warning("posterior predictive check failed: %s", exc)
+        ppc = []
+    return _panel_figures(result) + _fit_figures(result) + ppc
+
+
 @result_figures.register
 def _gradient_figures(result: GradientFit) -> Figures:
     table = result.sii_table(result.sii_var, hdi_prob=0.95)
@@ -297,7 +495,7 @@ def _event_study_figures(result: EventStudyFit) -> Figures:
                 " (fixed at zero); the box reports the pre-trend check.",
             )
         )
-    return out + _fit_figures(result)
+    return _panel_figures(result) + out + _fit_figures(result)
 
 
 @result_figures.register
