@@ -39,8 +39,8 @@ from hepcausal.causal.event_study import EventStudyFit, fit_event_study
 from hepcausal.spec import Design, Inference
 
 __all__ = [
-    "DEFAULT_MBAR",
     "DEFAULT_M",
+    "DEFAULT_MBAR",
     "SensitivityResult",
     "ddd_sensitivity",
     "identified_set",
