@@ -88,3 +88,50 @@ def test_bounds_cover_truth_under_continuing_linear_pretrend() -> None:
     # an extrapolation with the wrong sign would miss: the test can fail
     flipped = 2 * plain.mean - sd0["lower_mean"]
     assert not sd0["robust_low"] <= flipped <= sd0["robust_high"], (flipped, sd0)
+
+
+def test_pretrend_power_is_analytic_and_reading_is_honest() -> None:
+    from hepcausal.causal.event_study import pretrend_check
+
+    rng = np.random.default_rng(3)
+    years = [2018, 2019, 2020]
+    wide = rng.normal(0.0, 0.08, size=(4000, 3))  # pre-period HDIs of about +-0.16
+    tight = rng.normal(0.0, 0.002, size=(4000, 3))
+    rope = (-0.017, 0.017)
+    pw = pretrend_check(wide, years, rope, reference=2021)
+    pt = pretrend_check(tight, years, rope, reference=2021)
+    assert pw["power_rope_trend"] < 0.2 < 0.99 < pt["power_rope_trend"]
+    assert "not evidence of parallel trends" in pw["reading"] and not pw["flag"]
+    assert pw["p_all_in_rope"] < 0.05 and pt["p_all_in_rope"] > 0.9
+    # analytic: mu = h * (year - ref) with Sigma = 0.08^2 I gives nc = (h/0.08)^2 * (1 + 4 + 9)
+    from scipy import stats
+
+    nc = (0.017 / 0.08) ** 2 * 14
+    expect = stats.ncx2.sf(stats.chi2.isf(0.05, 3), 3, nc)
+    assert pw["power_rope_trend"] == pytest.approx(expect, rel=0.1)
+    flagged = pretrend_check(tight + 0.01, years, rope, reference=2021)
+    assert flagged["flag"] and flagged["reading"].startswith("FLAGGED")
+
+
+def test_reference_year_chosen_from_data_when_default_missing() -> None:
+    icbs = ICBS[:4]
+    sp = simulate_panel(SimulationConfig.small(n_practices=80, icbs=icbs, years=YEARS, seed=7))
+    panel = sp.panel[sp.panel[S.YEAR] != 2021]  # as QOF: no 2020/21
+    fit = fit_event_study(
+        panel,
+        S.GP_FTE,
+        Design(comparators=list(icbs[1:])),
+        Inference(settings=SamplerSettings(draws=200, tune=200, chains=2, seed=1)),
+        target="level",
+    )
+    assert fit.reference_year == 2020
+    assert "2020" in fit.pretrend["reference_note"] and fit.pretrend["years"] == [2018, 2019]
+    with pytest.raises(Exception, match="reference_year 2021"):
+        fit_event_study(
+            panel,
+            S.GP_FTE,
+            Design(comparators=list(icbs[1:])),
+            Inference(settings=SamplerSettings(draws=200, tune=200, chains=2, seed=1)),
+            target="level",
+            reference_year=2021,
+        )
