@@ -1,0 +1,379 @@
+"""The published evaluation's SII method, reproduced on the open data.
+
+The published evaluation of LLR's Health Equity Payments (HFAnalyticsLab/
+health_equity_payment_evaluation) computed, per ICS, year and outcome:
+
+* **national** IMD quintiles of practices, cut by practice count (each quintile has a fifth of
+  the practices) and **fixed** at one time point (June 2021, panel year 2022 = FY2021/22);
+* the SII from **quintile means**, the "population" of each quintile being its practice count;
+* log (FTE rates) or logit (proportions) transformed fits, back-transformed;
+* a seeded **stratified BCa bootstrap** (strata = quintiles, R = 1000);
+* an ICS is dropped for an outcome when any quintile has fewer than 5 practices in any year;
+* payment-derived values set missing when payment per registered patient is outside
+  GBP 80-550 (the payment-validity rule; needs the loader's payment column).
+
+:func:`replicate_sii` returns the SII table (LLR, the comparators and England);
+:data:`DIVERGENCES` lists every way the open data force this reproduction to differ from the
+study.  ``python -m hepcausal.inequality.replication experiments/replication.toml`` runs it.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from hepcausal import schema
+from hepcausal.inequality.sii_bootstrap import sii_bootstrap
+from hepcausal.inequality.sii_core import SIIInputError
+from hepcausal.inequality.sii_table import NATIONAL, default_value_type
+from hepcausal.outcomes import find_outcome
+
+QUINTILE = "national_imd_quintile"
+PAYMENT_COL = "payment_per_patient"  # GBP per registered patient (helper L's loader option)
+PAYMENT_RANGE = (80.0, 550.0)
+
+DIVERGENCES: tuple[dict[str, str], ...] = (
+    {
+        "item": "staffing frequency",
+        "study": "monthly NHS Digital GP workforce (averaged within each period)",
+        "here": "annual (September) workforce snapshot per fiscal year",
+        "why": "only the annual workforce files are in the open data folder",
+    },
+    {
+        "item": ">60%-male patient rule",
+        "study": "practices with more than 60% male patients excluded (prisons, institutions)",
+        "here": "not applied",
+        "why": "the open list-size files used have no sex split",
+    },
+    {
+        "item": "patient experience (GPPS)",
+        "study": "GP Patient Survey outcomes",
+        "here": "not reproduced",
+        "why": "no GPPS practice files in the open data folder",
+    },
+    {
+        "item": "QOF 2020/21",
+        "study": "QOF achievement for every year",
+        "here": "no QOF 2020/21 (panel year 2021); QOF SIIs skip that year",
+        "why": "QOF was income-protected in 2020/21 and is absent from the open data",
+    },
+    {
+        "item": "need measure",
+        "study": "LLR's payment bands (need-weighted allocation)",
+        "here": "a proxy need score from deprivation and weighted list (hepcausal.data.nhs)",
+        "why": "LLR's payment bands per practice are private",
+    },
+    {
+        "item": "payment-validity rule",
+        "study": "payment-derived values missing when payment per registered patient is "
+        "outside GBP 80-550",
+        "here": f"applied when the panel has column {PAYMENT_COL!r}; otherwise the run fails "
+        "unless payment_validity = false (then listed as not applied)",
+        "why": "the rule needs the payments loader's per-patient payment column",
+    },
+    {
+        "item": "quintile fixing date",
+        "study": "national IMD quintiles fixed at June 2021",
+        "here": "fixed at panel year fix_year (default 2022 = FY2021/22, the annual file "
+        "covering June 2021); practices absent that year have no quintile and are dropped",
+        "why": "annual panel",
+    },
+)
+
+
+class ReplicationSpec(BaseModel):
+    """The ``[replication]`` table of ``experiments/replication.toml``.
+
+    Parameters
+    ----------
+    outcomes
+        Outcome aliases or columns (default GP FTE per 1,000 weighted patients).
+    fix_year
+        Panel year whose national IMD quintiles are used for every year.
+    n_quantiles, min_per_quantile
+        Quintiles; the fewer-than-``min_per_quantile``-practices ICS rule.
+    n_boot, confidence, seed
+        Stratified BCa bootstrap.
+    treated, comparators
+        ICB codes ("published" = the study's 10 comparators).
+    payment_validity
+        Apply the GBP 80-550 payment-per-patient rule (needs column ``payment_per_patient``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcomes: tuple[str, ...] = ("gp",)
+    fix_year: int = 2022
+    n_quantiles: int = Field(5, ge=5, le=100)
+    min_per_quantile: int = Field(5, ge=2)
+    n_boot: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = 20211
+    treated: str = schema.LLR_ICB
+    comparators: str | tuple[str, ...] = "published"
+    payment_validity: bool = True
+    start_year: int = schema.HEP_START_YEAR
+
+    def comparator_codes(self) -> tuple[str, ...]:
+        """The comparator ICB codes.
+
+        Returns
+        -------
+        tuple of str
+            The published comparators or the listed codes.
+        """
+        if self.comparators == "published":
+            return tuple(schema.PUBLISHED_COMPARATORS)
+        if isinstance(self.comparators, str):
+            raise ValueError(
+                f"replication.comparators must be 'published' or a list; got {self.comparators!r}"
+            )
+        return tuple(self.comparators)
+
+
+@dataclass
+class Replication:
+    """The reproduced SII table with its divergences.
+
+    ``table``: ``outcome, icb_code, role ('treated'/'comparator'/'england'), year, sii, lower,
+    upper, n_practices, note``.
+    """
+
+    table: pd.DataFrame
+    spec: ReplicationSpec
+    divergences: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(DIVERGENCES))
+    notes: list[str] = field(default_factory=list)
+
+
+def national_quintiles(
+    panel: pd.DataFrame, fix_year: int, *, n_quantiles: int = 5, score_col: str = schema.IMD
+) -> pd.Series:
+    """National IMD quantiles of practices, cut by practice count, fixed at ``fix_year``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Practice-year panel with ``practice_code``, ``year`` and ``score_col``.
+    fix_year : int
+        The year whose practices and scores define the quantiles.
+    n_quantiles : int
+        Number of quantiles.
+    score_col : str
+        Deprivation score (higher = more deprived).
+
+    Returns
+    -------
+    pandas.Series
+        Practice code -> quantile (1 = most deprived), practices present in ``fix_year``.
+    """
+    for col in (schema.PRACTICE, schema.YEAR, score_col):
+        if col not in panel.columns:
+            raise SIIInputError(f"panel: missing column {col!r}")
+    snap = panel.loc[panel[schema.YEAR] == fix_year, [schema.PRACTICE, score_col]].dropna()
+    if snap.empty:
+        years = sorted(panel[schema.YEAR].unique().tolist())
+        raise SIIInputError(f"replication.fix_year {fix_year}: no practices (years {years})")
+    snap = snap.drop_duplicates(schema.PRACTICE)
+    # rank by descending score (most deprived first); ties broken by practice code
+    order = snap.sort_values([score_col, schema.PRACTICE], ascending=[False, True])
+    pos = np.arange(len(order))
+    q = np.floor(pos * n_quantiles / len(order)).astype(int) + 1
+    return pd.Series(q, index=order[schema.PRACTICE].to_numpy(), name=QUINTILE)
+
+
+def apply_payment_rule(
+    panel: pd.DataFrame, columns: Sequence[str], *, enabled: bool = True
+) -> tuple[pd.DataFrame, str]:
+    """Set payment-derived values missing where payment per patient is outside GBP 80-550.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The panel.
+    columns : sequence of str
+        Payment-derived columns to blank.
+    enabled : bool
+        False: skip the rule (returned note says so).
+
+    Returns
+    -------
+    tuple
+        The panel and a note.
+
+    Raises
+    ------
+    SIIInputError
+        ``enabled`` and the panel has no ``payment_per_patient`` column.
+    """
+    if not enabled:
+        return panel, "payment-validity rule NOT applied (replication.payment_validity = false)"
+    if PAYMENT_COL not in panel.columns:
+        raise SIIInputError(
+            f"replication.payment_validity = true needs panel column {PAYMENT_COL!r} (payment "
+            "per registered patient from the payments loader); this panel has none. Set "
+            "replication.payment_validity = false to run without the rule (listed as a divergence)"
+        )
+    out = panel.copy()
+    pay = pd.to_numeric(out[PAYMENT_COL], errors="coerce")
+    bad = ~pay.between(*PAYMENT_RANGE)
+    for col in columns:
+        if col in out.columns:
+            out.loc[bad, col] = np.nan
+    return out, f"payment-validity rule: {int(bad.sum())} practice-years outside GBP 80-550"
+
+
+def _resolve_outcome(name: str) -> str:
+    row = find_outcome(name)
+    return row.column if row is not None else name
+
+
+def replicate_sii(panel: pd.DataFrame, spec: ReplicationSpec | None = None) -> Replication:
+    """SII by year per outcome for LLR, the comparators and England, as the published study.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        National practice-year panel (all English practices: England's SII uses them all).
+    spec : ReplicationSpec, optional
+        Options (default ``ReplicationSpec()``).
+
+    Returns
+    -------
+    Replication
+        The table, the spec and the divergences.
+    """
+    spec = spec or ReplicationSpec()
+    outcomes = [_resolve_outcome(o) for o in spec.outcomes]
+    missing = [o for o in outcomes if o not in panel.columns]
+    if missing:
+        raise SIIInputError(f"replication.outcomes: panel has no column(s) {missing}")
+    notes: list[str] = []
+    # payment-derived columns: none of the staffing/QOF outcomes are, the rule blanks the
+    # per-patient payment itself (the study's payment outcomes are not in this package)
+    panel, note = apply_payment_rule(panel, [PAYMENT_COL], enabled=spec.payment_validity)
+    notes.append(note)
+    quint = national_quintiles(panel, spec.fix_year, n_quantiles=spec.n_quantiles)
+    df = panel.assign(**{QUINTILE: panel[schema.PRACTICE].map(quint)})
+    n_noq = int(df[QUINTILE].isna().sum())
+    notes.append(f"{n_noq} practice-years of practices absent in {spec.fix_year} have no quintile")
+    df = df[df[QUINTILE].notna()]
+    comps = spec.comparator_codes()
+    groups = [(spec.treated, "treated"), *[(c, "comparator") for c in comps], (NATIONAL, "england")]
+    rows: list[dict[str, Any]] = []
+    rng = np.random.SeedSequence(spec.seed)
+    for outcome in outcomes:
+        vt = default_value_type(outcome)
+        sub_all = df[df[outcome].notna()]
+        for code, role in groups:
+            sub = sub_all if code == NATIONAL else sub_all[sub_all[schema.ICB] == code]
+            counts = sub.groupby([schema.YEAR, QUINTILE]).size().unstack(fill_value=0)
+            counts = counts.reindex(columns=range(1, spec.n_quantiles + 1), fill_value=0)
+            small = counts[(counts < spec.min_per_quantile).any(axis=1)]
+            drop_note = ""
+            if code != NATIONAL and not small.empty:
+                drop_note = (
+                    f"dropped: a quintile has fewer than {spec.min_per_quantile} practices in "
+                    f"{sorted(int(y) for y in small.index)}"
+                )
+            for year in sorted(sub[schema.YEAR].unique()):
+                cell = sub[sub[schema.YEAR] == year]
+                row: dict[str, Any] = {
+                    "outcome": outcome,
+                    schema.ICB: code,
+                    "role": role,
+                    schema.YEAR: int(year),
+                    "sii": np.nan,
+                    "lower": np.nan,
+                    "upper": np.nan,
+                    "n_practices": len(cell),
+                    "note": drop_note,
+                }
+                if not drop_note:
+                    try:
+                        res = sii_bootstrap(
+                            cell,
+                            outcome,
+                            quantile_col=QUINTILE,
+                            value_type=vt,
+                            transform=vt != "other",
+                            n_boot=spec.n_boot,
+                            method="bca",
+                            strata="quantile",
+                            confidence=spec.confidence,
+                            min_per_quantile=spec.min_per_quantile,
+                            seed=np.random.default_rng(rng.spawn(1)[0]),
+                        )
+                        row.update(sii=res.sii, lower=res.sii_lower, upper=res.sii_upper)
+                    except SIIInputError as exc:
+                        row["note"] = str(exc)
+                rows.append(row)
+    return Replication(table=pd.DataFrame(rows), spec=spec, notes=notes)
+
+
+def load_replication_config(path: str | Path) -> tuple[dict[str, Any], ReplicationSpec]:
+    """Read ``experiments/replication.toml``: its ``[data]`` table and ``[replication]`` spec.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+
+    Returns
+    -------
+    tuple
+        The data table (as in run configs) and the validated spec.
+    """
+    raw = tomllib.loads(Path(path).read_text())
+    unknown = set(raw) - {"name", "description", "data", "replication"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+    return dict(raw.get("data", {})), ReplicationSpec(**raw.get("replication", {}))
+
+
+def run_replication(path: str | Path, out_dir: str | Path | None = None) -> Replication:
+    """Run a replication config on the NHS data and write table, divergences and figure.
+
+    Parameters
+    ----------
+    path : str or Path
+        The replication TOML.
+    out_dir : str or Path, optional
+        Output folder (default ``runs/replication``).
+
+    Returns
+    -------
+    Replication
+        The result.
+    """
+    from hepcausal.experiments.config import load_config
+    from hepcausal.experiments.inputs import prepare_data
+    from hepcausal.plots.null_result import plot_replication
+
+    data, spec = load_replication_config(path)
+    base = load_config(Path(__file__).resolve().parents[3] / "experiments" / "baseline.toml")
+    if data:
+        base = base.model_copy(update={"data": base.data.model_copy(update=data)})
+    panel = prepare_data(base).panel
+    rep = replicate_sii(panel, spec)
+    out = Path(out_dir or "runs/replication")
+    out.mkdir(parents=True, exist_ok=True)
+    rep.table.to_csv(out / "sii_by_year.csv", index=False)
+    rep.divergences.to_csv(out / "divergences.csv", index=False)
+    fig = plot_replication(rep.table, start_year=spec.start_year)
+    for ext in ("pdf", "png"):
+        fig.savefig(out / f"replication.{ext}", dpi=200)
+    return rep
+
+
+if __name__ == "__main__":  # pragma: no cover - command-line entry
+    r = run_replication(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    print("\n".join(r.notes))
+    print(r.table.to_string())
