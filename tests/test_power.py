@@ -1,0 +1,63 @@
+"""Design power: the analytic curve and MDE, the CLI, and one tiny simulated curve."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hepcausal.causal.power import analytic_power, design_power, minimum_detectable
+from hepcausal.cli import main
+from hepcausal.data.synthetic import SimulationConfig
+from hepcausal.sampling import SamplerSettings
+from hepcausal.spec import Design, Inference
+
+
+def test_analytic_power_and_mde() -> None:
+    sd = 0.024
+    tab = analytic_power(sd, [0.0, 0.02, 0.05, 0.08, 0.12])
+    assert tab["power_hdi"].iloc[0] == pytest.approx(0.05, abs=1e-9)  # size at the null
+    assert tab["power_hdi"].is_monotonic_increasing
+    assert (tab["power_pd"] >= tab["power_hdi"]).all()  # one-sided 95% is the laxer criterion
+    fine = analytic_power(sd, [i / 1000 for i in range(0, 200)])
+    mde = minimum_detectable(fine, "power_hdi", 0.8)
+    assert mde == pytest.approx((1.959964 + 0.841621) * sd, rel=0.01)  # textbook (z_a/2 + z_b) sd
+    assert minimum_detectable(tab.assign(power_hdi=0.1), "power_hdi") != mde  # can fail: NaN
+    with pytest.raises(ValueError, match="sd"):
+        analytic_power(0.0, [0.1])
+
+
+def test_power_cli_analytic(tmp_path) -> None:
+    rc = main(
+        [
+            "power",
+            "experiments/baseline.toml",
+            "--analytic-sd",
+            "0.024",
+            "--effects",
+            "0,0.05,0.1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    tab = pd.read_csv(tmp_path / "power.csv")
+    assert tab["effect"].tolist() == [0.0, 0.05, 0.1]
+    assert (tmp_path / "power_curve.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
+def test_simulated_power_separates_null_and_large_effect() -> None:
+    icbs = ("QK1", "QJ2", "QOQ", "QT1")
+    res = design_power(
+        [0.0, 0.5],
+        n_sims=2,
+        config=SimulationConfig.small(n_practices=120, icbs=icbs),
+        error_scenario="model",
+        design=Design(comparators=list(icbs[1:])),
+        inference=Inference(settings=SamplerSettings(draws=200, tune=200, chains=2, seed=1)),
+        workers=1,
+    )
+    tab = res.table.set_index("effect")
+    assert tab.loc[0.5, "power_hdi"] == 1.0 and tab.loc[0.0, "power_hdi"] <= 0.5
+    assert len(res.sims) == 4 and res.mde["power_hdi"] <= 0.5
