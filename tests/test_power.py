@@ -61,3 +61,21 @@ def test_simulated_power_separates_null_and_large_effect() -> None:
     tab = res.table.set_index("effect")
     assert tab.loc[0.5, "power_hdi"] == 1.0 and tab.loc[0.0, "power_hdi"] <= 0.5
     assert len(res.sims) == 4 and res.mde["power_hdi"] <= 0.5
+
+
+def test_leave_one_out_sweep_mode(tmp_path) -> None:
+    from hepcausal.experiments.sweep import expand_sweep
+    from hepcausal.schema import PUBLISHED_COMPARATORS
+
+    cfg = tmp_path / "loo.toml"
+    cfg.write_text(
+        'name = "loo"\n[data]\nsource = "synthetic"\n[analysis]\noutcome = "gp"\n'
+        '[estimator]\nname = "ddd"\n[sweep]\nmode = "leave_one_out"\n'
+        'grid = { "analysis.rank" = ["deprivation"] }\n'
+    )
+    points = expand_sweep(cfg)
+    assert len(points) == 1 + len(PUBLISHED_COMPARATORS)
+    for p, c in zip(points[1:], PUBLISHED_COMPARATORS, strict=True):
+        comps = p.config.analysis.comparator_codes()
+        assert c not in comps and len(comps) == len(PUBLISHED_COMPARATORS) - 1
+        assert p.name.endswith(f"comparators=without-{c}")

@@ -52,7 +52,7 @@ RANK_COLUMNS: dict[str, str] = {
     "need": schema.NEED_RANK,
 }
 DATA_SOURCES = ("synthetic", "nhs", "file")
-SWEEP_MODES = ("grid", "one_at_a_time")
+SWEEP_MODES = ("grid", "one_at_a_time", "leave_one_out")
 SYNTHETIC_PRESETS = ("small", "national", "published_design")
 TOP_LEVEL_KEYS = (
     "name",
@@ -603,8 +603,10 @@ class SweepConfig(_Section):
     """A sensitivity sweep: dotted keys -> lists of values.
 
     ``mode = 'grid'`` runs the Cartesian product; ``'one_at_a_time'`` varies each key alone
-    from the base config (the base run included).  ``labels`` optionally names the values of a
-    key for readable run names (same length as its list).
+    from the base config (the base run included); ``'leave_one_out'`` does the same and then
+    drops each base comparator in turn (run names ``...__comparators=without-QJ2``).
+    ``labels`` optionally names the values of a key for readable run names (same length as its
+    list).
     """
 
     grid: dict[str, list[Any]]

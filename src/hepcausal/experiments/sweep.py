@@ -90,7 +90,9 @@ def _leaf(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def _label(sweep_labels: dict[str, list[str]], key: str, index: int, value: Any) -> str:
+def _label(sweep_labels: dict[str, list[str]], key: str, index: int | str, value: Any) -> str:
+    if isinstance(index, str):  # leave_one_out points carry their label
+        return index
     labels = sweep_labels.get(key)
     return labels[index] if labels else _short(value)
 
@@ -116,7 +118,7 @@ def _base_index(cfg: Config, key: str) -> int | None:
     return None
 
 
-def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int, Any]]]:
+def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int | str, Any]]]:
     """Dicts key -> (index, value) for every point of the sweep."""
     assert cfg.sweep is not None
     grid = cfg.sweep.grid
@@ -132,6 +134,10 @@ def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int, Any]]]:
         for i, value in enumerate(values):
             if i != base_i:
                 yield {key: (i, value)}
+    if cfg.sweep.mode == "leave_one_out":  # then each base comparator dropped in turn
+        comps = cfg.without_sweep().analysis.comparator_codes()
+        for c in comps:
+            yield {"analysis.comparators": (f"without-{c}", [x for x in comps if x != c])}
 
 
 def _canonical(value: Any) -> str:
