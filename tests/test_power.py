@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,33 @@ def test_leave_one_out_sweep_mode(tmp_path) -> None:
         comps = p.config.analysis.comparator_codes()
         assert c not in comps and len(comps) == len(PUBLISHED_COMPARATORS) - 1
         assert p.name.endswith(f"comparators=without-{c}")
+
+
+def test_primary_outcome_and_national_rank_config(tmp_path) -> None:
+    from hepcausal.causal.design import build_design
+    from hepcausal.data.synthetic import simulate_panel
+    from hepcausal.experiments.config import ConfigError, load_config
+    from hepcausal.experiments.runner import design_of
+    from hepcausal.inequality.ranks import NATIONAL_RANK
+
+    text = (
+        'name = "p"\n[data]\nsource = "synthetic"\n[analysis]\noutcome = "nurse"\n'
+        'primary_outcome = "gp"\nrank = "deprivation_national"\n[estimator]\nname = "ddd"\n'
+    )
+    (tmp_path / "p.toml").write_text(text)
+    cfg = load_config(tmp_path / "p.toml")
+    assert cfg.analysis.primary_outcome == "gp_fte_per_1k"
+    assert design_of(cfg).rank_col == NATIONAL_RANK
+    (tmp_path / "bad.toml").write_text(
+        text.replace('primary_outcome = "gp"', 'primary_outcome = "gpx"')
+    )
+    with pytest.raises(ConfigError, match="primary_outcome"):
+        load_config(tmp_path / "bad.toml")
+    sp = simulate_panel(SimulationConfig.small(n_practices=120, icbs=("QK1", "QJ2", "QOQ")))
+    comps = ["QJ2", "QOQ"]
+    d = build_design(sp.panel, "gp_fte_per_1k", Design(comparators=comps, rank_col=NATIONAL_RANK))
+    within = build_design(sp.panel, "gp_fte_per_1k", Design(comparators=comps))
+    assert d.rank_c is not None and within.rank_c is not None
+    assert not np.allclose(d.rank_c, within.rank_c)  # a different rank, not a relabelling
+    # per ICB-year the within rank is centred; the national one is not
+    assert abs(within.rank_c.mean()) < abs(d.rank_c.mean()) + 0.05

@@ -50,6 +50,7 @@ NHS_DATA_ENV = "HEPCAUSAL_NHS_DATA"
 RANK_COLUMNS: dict[str, str] = {
     "deprivation": schema.DEPRIVATION_RANK,
     "need": schema.NEED_RANK,
+    "deprivation_national": "deprivation_rank_national",  # inequality.ranks.NATIONAL_RANK
 }
 DATA_SOURCES = ("synthetic", "nhs", "file")
 SWEEP_MODES = ("grid", "one_at_a_time", "leave_one_out")
@@ -371,8 +372,12 @@ class AnalysisConfig(_Section):
     ----------
     outcome : str
         Outcome alias or panel column (resolved to the column).
-    rank : {"deprivation", "need"}
-        Rank measure of the gradient estimands.
+    rank : {"deprivation", "need", "deprivation_national"}
+        Rank measure of the gradient estimands (``deprivation``: IMD rank within ICB x year;
+        ``deprivation_national``: IMD rank over all practices of the panel per year).
+    primary_outcome : str, optional
+        The declared primary outcome; runs of other outcomes are labelled secondary in sweep
+        tables and forest plots.
     treated_icb : str
         Treated ICB code.
     start_year : int
@@ -394,10 +399,13 @@ class AnalysisConfig(_Section):
     comparators: str | tuple[str, ...] = "published"
     covariates: tuple[str, ...] = ()
     weights: str | None = None
+    primary_outcome: str | None = None
 
-    @field_validator("outcome")
+    @field_validator("outcome", "primary_outcome")
     @classmethod
-    def _outcome(cls, v: str) -> str:
+    def _outcome(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         try:
             return get_outcome(v).column
         except UnknownOutcomeError as exc:

@@ -7,6 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+# Relative rank of IMD over every practice of the panel in each year (a national scale when the
+# panel is national), derived by the panel designs when a config asks for analysis.rank =
+# "deprivation_national"; the panel's own deprivation_rank is within ICB x year.
+NATIONAL_RANK = "deprivation_rank_national"
+
 
 def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Population-weighted relative rank of ``score``; higher score = more deprived.
