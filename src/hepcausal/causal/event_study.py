@@ -59,6 +59,9 @@ class EventStudyFit(CausalFit):
         df = super().summary()
         df["pretrend_flag"] = bool(self.pretrend.get("flag", False))
         df["pretrend_p"] = self.pretrend.get("p_joint", np.nan)
+        df["pretrend_power"] = self.pretrend.get("power_rope_trend", np.nan)
+        for k, v in (self.pretrend.get("breakdown") or {}).items():
+            df[f"breakdown_{k}"] = v  # smallest violation bound whose robust interval has 0
         return df
 
     def __repr__(self) -> str:
@@ -323,6 +326,12 @@ def fit_event_study(
     fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r, reference=ref)
     if ref_note:
         fit.pretrend["reference_note"] = ref_note
+    if pre and post:  # parallel-trends sensitivity (hepcausal.causal.sensitivity)
+        from hepcausal.causal.sensitivity import trend_sensitivity
+
+        sens = trend_sensitivity(fit, prob=inf.hdi_prob)
+        fit.pretrend["breakdown"] = sens.breakdown
+        fit.pretrend["reading"] += "; sensitivity: " + sens.sentence()
     derived, derived_draws = {}, {}
     for label, group in (("post_mean", post), ("pre_mean", pre)):
         if group:
