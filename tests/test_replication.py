@@ -89,3 +89,36 @@ def test_payment_rule_errors_clearly_and_applies() -> None:
         "QOF 2020/21",
         "need measure",
     }
+
+
+def test_null_result_figures() -> None:
+    from hepcausal.causal.sensitivity import SensitivityResult
+    from hepcausal.plots.null_result import plot_replication, plot_sensitivity
+
+    p = _panel(n_per_icb=30)
+    rep = replicate_sii(p, ReplicationSpec(outcomes=("gp",), n_boot=100, payment_validity=False))
+    fig = plot_replication(rep.table)
+    titles = [fig.axes[0].get_title(loc) for loc in ("left", "center", "right")]
+    assert len(fig.axes) == 1 and any("GP" in t for t in titles), titles
+    rows = [
+        {
+            "restriction": r,
+            "bound": b,
+            "lower_mean": -b,
+            "upper_mean": b,
+            "robust_low": -b - 0.1,
+            "robust_high": b + 0.1,
+            "includes_zero": True,
+        }
+        for r in ("relative_magnitude", "smoothness")
+        for b in (0.0, 0.5)
+    ]
+    res = SensitivityResult(
+        table=pd.DataFrame(rows),
+        breakdown={"relative_magnitude": 0.2, "smoothness": 0.0},
+        estimand="x",
+        prob=0.95,
+        original={"mean": 0.0, "low": -0.1, "high": 0.1},
+    )
+    assert len(plot_sensitivity(res).axes) == 2
+    assert "0.2 times" in res.sentence()

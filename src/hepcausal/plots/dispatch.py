@@ -295,6 +295,20 @@ def _event_study_figures(result: EventStudyFit) -> Figures:
                 " (fixed at zero); the box reports the pre-trend check.",
             )
         )
+    if result.pretrend.get("breakdown") and result.design is not None:
+        from hepcausal.causal.sensitivity import trend_sensitivity
+        from hepcausal.plots.null_result import plot_sensitivity
+
+        sens = trend_sensitivity(result)
+        out.append(
+            (
+                "pretrend_sensitivity",
+                plot_sensitivity(sens),
+                "Parallel-trends sensitivity: robust 95% interval of the average post-period "
+                "effect when post-period violations may reach Mbar times the largest pre-period "
+                "change (left) or bend by up to M per year squared (right). " + sens.sentence(),
+            )
+        )
     return out + _fit_figures(result)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from hepcausal.plots.labels import outcome_short
 from hepcausal.plots.style import (
     ACCENT_COLOUR,
     COMPARATOR_COLOUR,
@@ -190,7 +191,7 @@ def plot_replication(table: pd.DataFrame, *, start_year: int = 2022) -> Figure:
                 va="top",
             )
             ax.axhline(0, color="k", lw=0.4)
-            ax.set_title(outcome, fontsize=8)
+            ax.set_title(outcome_short(outcome) or outcome, fontsize=8)
             ax.set_xlabel("fiscal year (end)")
             ax.set_ylabel("SII (least minus most deprived quintile end)")
         axes[0][0].legend(fontsize=6, frameon=False, loc="lower left")
