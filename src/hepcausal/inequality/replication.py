@@ -80,6 +80,13 @@ DIVERGENCES: tuple[dict[str, str], ...] = (
         "why": "the rule needs the payments loader's per-patient payment column",
     },
     {
+        "item": "practice inclusion",
+        "study": "the study's own practice inclusion (open-data practices with valid staffing)",
+        "here": "the package's inclusion rules of the [data] table (baseline: list size >= 500 "
+        "in every year, strict loaders)",
+        "why": "one panel pipeline for every analysis; its inclusion table lists each drop",
+    },
+    {
         "item": "quintile fixing date",
         "study": "national IMD quintiles fixed at June 2021",
         "here": "fixed at panel year fix_year (default 2022 = FY2021/22, the annual file "
