@@ -194,7 +194,7 @@ def design_power(
     if n_sims < 1:
         raise ValueError(f"n_sims must be >= 1; got {n_sims}")
     base = scenario(error_scenario, config or SimulationConfig.published_design())
-    design = design or Design(comparators=list(schema.PUBLISHED_COMPARATORS))
+    design = design or Design(comparators=tuple(schema.PUBLISHED_COMPARATORS))
     inference = inference or Inference(
         settings=SamplerSettings(draws=500, tune=500, chains=2, seed=seed)
     )

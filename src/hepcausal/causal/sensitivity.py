@@ -70,7 +70,8 @@ def _path_draws(fit: EventStudyFit, target: str | int = "post_mean") -> PathDraw
     kind = fit.target
     ref = fit.reference_year
     start = fit.design.start_year
-    pre_years, post_years = [], []
+    pre_years: list[Any] = []
+    post_years: list[Any] = []
     for year in fit.design.times:
         if year == ref or f"{kind}[{year}]" not in fit.terms:
             continue

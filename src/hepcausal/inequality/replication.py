@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -119,10 +119,10 @@ class ReplicationSpec(BaseModel):
 
     outcomes: tuple[str, ...] = ("gp",)
     fix_year: int = 2022
-    n_quantiles: int = Field(5, ge=5, le=100)
-    min_per_quantile: int = Field(5, ge=2)
-    n_boot: int = Field(1000, ge=100)
-    confidence: float = Field(0.95, gt=0, lt=1)
+    n_quantiles: Annotated[int, Field(ge=5, le=100)] = 5
+    min_per_quantile: Annotated[int, Field(ge=2)] = 5
+    n_boot: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     seed: int = 20211
     treated: str = schema.LLR_ICB
     comparators: str | tuple[str, ...] = "published"
