@@ -122,3 +122,27 @@ def test_null_result_figures() -> None:
     )
     assert len(plot_sensitivity(res).axes) == 2
     assert "0.2 times" in res.sentence()
+
+
+def test_registered_replication_estimator(tmp_path) -> None:
+    from hepcausal.experiments.registry import call_estimator
+    from hepcausal.inequality.replication import ReplicationFit, spec_from_config
+    from hepcausal.plots.dispatch import result_figures
+    from hepcausal.spec import Design, Inference
+
+    p = _panel(n_per_icb=60)
+    fit = call_estimator(
+        "replication",
+        p,
+        S.GP_FTE,
+        Design(start_year=2022),
+        Inference(),
+        {"n_boot": 100, "payment_validity": False},
+    )
+    assert isinstance(fit, ReplicationFit)
+    assert fit.headline_term == f"sii[{S.LLR_ICB},2022]"
+    row = fit.table[(fit.table[S.ICB] == S.LLR_ICB) & (fit.table[S.YEAR] == 2022)].iloc[0]
+    assert fit.headline.hdi_low == row["lower"] and fit.draws(fit.headline_term).size == 100
+    assert [s for s, _, _ in result_figures(fit)] == ["replication"]
+    spec = spec_from_config("experiments/replication.toml")
+    assert spec.n_boot == 1000 and spec.fix_year == 2022 and not spec.payment_validity

@@ -57,6 +57,19 @@ class PriorError(ValueError):
 # ---------------------------------------------------------------------------- options
 
 
+class ReplicationOptions(BaseModel):
+    """Options of :func:`hepcausal.inequality.replication.fit_replication` (published SII)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    fix_year: int = 2022
+    n_quantiles: int = 5
+    min_per_quantile: int = 5
+    n_boot: int = 1000
+    seed: int = 20211
+    payment_validity: bool = True
+
+
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -151,7 +164,14 @@ def _sc_priors() -> type[Priors]:
     return SyntheticControlPriors
 
 
+def _replication_priors() -> type[Priors]:
+    from hepcausal.inequality.replication import ReplicationPriors
+
+    return ReplicationPriors
+
+
 PANEL_PRIORS = PriorSpec(_panel_priors)
+REPLICATION_PRIORS = PriorSpec(_replication_priors)
 GRADIENT_PRIORS = PriorSpec(_gradient_priors)
 SYNTHETIC_CONTROL_PRIORS = PriorSpec(_sc_priors)
 
@@ -187,6 +207,12 @@ def _fit_gradient() -> EstimatorFn:
     from hepcausal.experiments.adapters import gradient
 
     return gradient
+
+
+def _fit_replication() -> EstimatorFn:
+    from hepcausal.inequality.replication import fit_replication
+
+    return fit_replication
 
 
 def _fit_synthetic_control() -> EstimatorFn:
@@ -335,6 +361,13 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             _synthetic_control_uses,
             SYNTHETIC_CONTROL_PRIORS,
             backends=("pymc",),
+        ),
+        EstimatorEntry(
+            "replication",
+            _fit_replication,
+            ReplicationOptions,
+            _static(frozenset({"treated", "comparators", "start_year", "hdi_prob"})),
+            REPLICATION_PRIORS,
         ),
     )
 }

@@ -20,21 +20,27 @@ study.  ``python -m hepcausal.inequality.replication experiments/replication.tom
 from __future__ import annotations
 
 import sys
-import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from hepcausal import schema
+from hepcausal.diagnostics import Diagnostics
 from hepcausal.inequality.sii_bootstrap import sii_bootstrap
 from hepcausal.inequality.sii_core import SIIInputError
 from hepcausal.inequality.sii_table import NATIONAL, default_value_type
+from hepcausal.models.priors import Priors
 from hepcausal.outcomes import find_outcome
+from hepcausal.results import ESTIMAND, TERM, FitResult
+from hepcausal.spec import Design, Inference
+from hepcausal.summaries import EffectSummary, summarise_effect
 
 QUINTILE = "national_imd_quintile"
 PAYMENT_COL = "payment_per_patient"  # GBP per registered patient (helper L's loader option)
@@ -242,7 +248,9 @@ def _resolve_outcome(name: str) -> str:
     return row.column if row is not None else name
 
 
-def replicate_sii(panel: pd.DataFrame, spec: ReplicationSpec | None = None) -> Replication:
+def replicate_sii(
+    panel: pd.DataFrame, spec: ReplicationSpec | None = None, *, keep_replicates: bool = False
+) -> Replication:
     """SII by year per outcome for LLR, the comparators and England, as the published study.
 
     Parameters
@@ -251,6 +259,9 @@ def replicate_sii(panel: pd.DataFrame, spec: ReplicationSpec | None = None) -> R
         National practice-year panel (all English practices: England's SII uses them all).
     spec : ReplicationSpec, optional
         Options (default ``ReplicationSpec()``).
+
+    keep_replicates : bool
+        Keep each cell's bootstrap replicates in column ``_replicates``.
 
     Returns
     -------
@@ -302,6 +313,7 @@ def replicate_sii(panel: pd.DataFrame, spec: ReplicationSpec | None = None) -> R
                     "upper": np.nan,
                     "n_practices": len(cell),
                     "note": drop_note,
+                    "_replicates": None,
                 }
                 if not drop_note:
                     try:
@@ -319,41 +331,64 @@ def replicate_sii(panel: pd.DataFrame, spec: ReplicationSpec | None = None) -> R
                             seed=np.random.default_rng(rng.spawn(1)[0]),
                         )
                         row.update(sii=res.sii, lower=res.sii_lower, upper=res.sii_upper)
+                        row["_replicates"] = res.replicates
                     except SIIInputError as exc:
                         row["note"] = str(exc)
                 rows.append(row)
-    return Replication(table=pd.DataFrame(rows), spec=spec, notes=notes)
+    table = pd.DataFrame(rows)
+    if not keep_replicates:
+        table = table.drop(columns="_replicates")
+    return Replication(table=table, spec=spec, notes=notes)
 
 
-def load_replication_config(path: str | Path) -> tuple[dict[str, Any], ReplicationSpec]:
-    """Read ``experiments/replication.toml``: its ``[data]`` table and ``[replication]`` spec.
+def spec_from_config(path: str | Path, outcomes: Sequence[str] | None = None) -> ReplicationSpec:
+    """The :class:`ReplicationSpec` of a run config whose ``estimator.name = "replication"``.
 
     Parameters
     ----------
     path : str or Path
-        The TOML file.
+        The TOML file (e.g. ``experiments/replication.toml``).
+    outcomes : sequence of str, optional
+        Outcomes of the figure (default: the config's outcome).
 
     Returns
     -------
-    tuple
-        The data table (as in run configs) and the validated spec.
+    ReplicationSpec
+        The validated spec.
     """
-    raw = tomllib.loads(Path(path).read_text())
-    unknown = set(raw) - {"name", "description", "data", "replication"}
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
-    return dict(raw.get("data", {})), ReplicationSpec(**raw.get("replication", {}))
+    from hepcausal.experiments.config import load_config
+
+    cfg = load_config(path)
+    if cfg.estimator.name != "replication":
+        raise ValueError(
+            f"{path}: estimator.name must be 'replication'; got {cfg.estimator.name!r}"
+        )
+    a = cfg.analysis
+    return ReplicationSpec(
+        outcomes=tuple(outcomes or (a.outcome,)),
+        treated=a.treated_icb,
+        comparators="published" if a.comparators == "published" else a.comparator_codes(),
+        start_year=a.start_year,
+        confidence=cfg.summary.hdi_prob,
+        **dict(cfg.estimator.options),
+    )
 
 
-def run_replication(path: str | Path, out_dir: str | Path | None = None) -> Replication:
-    """Run a replication config on the NHS data and write table, divergences and figure.
+def run_replication(
+    path: str | Path,
+    out_dir: str | Path | None = None,
+    outcomes: Sequence[str] = ("gp", "nurse", "dpc", "admin", "qof"),
+) -> Replication:
+    """Run a replication config for several outcomes; write table, divergences and figure.
 
     Parameters
     ----------
     path : str or Path
-        The replication TOML.
+        The replication run config.
     out_dir : str or Path, optional
         Output folder (default ``runs/replication``).
+    outcomes : sequence of str
+        Outcomes (one figure panel each).
 
     Returns
     -------
@@ -364,11 +399,8 @@ def run_replication(path: str | Path, out_dir: str | Path | None = None) -> Repl
     from hepcausal.experiments.inputs import prepare_data
     from hepcausal.plots.null_result import plot_replication
 
-    data, spec = load_replication_config(path)
-    base = load_config(Path(__file__).resolve().parents[3] / "experiments" / "baseline.toml")
-    if data:
-        base = base.model_copy(update={"data": base.data.model_copy(update=data)})
-    panel = prepare_data(base).panel
+    spec = spec_from_config(path, outcomes)
+    panel = prepare_data(load_config(path)).panel
     rep = replicate_sii(panel, spec)
     out = Path(out_dir or "runs/replication")
     out.mkdir(parents=True, exist_ok=True)
@@ -384,3 +416,128 @@ if __name__ == "__main__":  # pragma: no cover - command-line entry
     r = run_replication(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     print("\n".join(r.notes))
     print(r.table.to_string())
+
+
+# ----------------------------------------------------------------------------- registry entry
+
+
+@dataclass(frozen=True)
+class ReplicationPriors(Priors):
+    """The replication is classical (bootstrap): it has no priors."""
+
+
+@dataclass(repr=False)
+class ReplicationFit(FitResult):
+    """The replication as a run result: ``table`` (SII by ICS and year) and its divergences.
+
+    Its "draws" are the stratified bootstrap replicates (one chain), one term per ICS-year
+    ``sii[ICB,year]``; ``effects`` hold BCa intervals.  The first effect is LLR's first post-year
+    SII.  Diagnostics are not MCMC checks (one chain of independent replicates).
+    """
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    divergences: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(DIVERGENCES))
+
+
+def fit_replication(
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None = None,
+    inference: Inference | None = None,
+    *,
+    fix_year: int = 2022,
+    n_quantiles: int = 5,
+    min_per_quantile: int = 5,
+    n_boot: int = 1000,
+    seed: int = 20211,
+    payment_validity: bool = True,
+) -> ReplicationFit:
+    """The published SII method as a registered estimator (``estimator.name = "replication"``).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The national panel.
+    outcome : str
+        Outcome column.
+    design : Design, optional
+        Treated ICB, comparators and start year.
+    inference : Inference, optional
+        Its ``hdi_prob`` is the bootstrap confidence level.
+    fix_year, n_quantiles, min_per_quantile, n_boot, seed, payment_validity
+        As :class:`ReplicationSpec`.
+
+    Returns
+    -------
+    ReplicationFit
+        Table, divergences and the bootstrap replicates as estimands.
+    """
+    d = design or Design()
+    inf = inference or Inference()
+    comps = tuple(d.comparators) if d.comparators != "all" else "published"
+    spec = ReplicationSpec(
+        outcomes=(outcome,),
+        fix_year=fix_year,
+        n_quantiles=n_quantiles,
+        min_per_quantile=min_per_quantile,
+        n_boot=n_boot,
+        confidence=inf.hdi_prob,
+        seed=seed,
+        treated=d.treated,
+        comparators=comps,
+        payment_validity=payment_validity,
+        start_year=d.start_year,
+    )
+    rep = replicate_sii(panel, spec, keep_replicates=True)
+    tab = rep.table
+    draws: dict[str, np.ndarray] = {}
+    effects: dict[str, EffectSummary] = {}
+    first_post = tab[(tab["role"] == "treated") & (tab[schema.YEAR] >= d.start_year)]
+    order = [*first_post.index[:1], *[i for i in tab.index if i not in first_post.index[:1]]]
+    for i in order:
+        row = tab.loc[i]
+        reps = row["_replicates"]
+        if reps is None or not np.isfinite(row["sii"]):
+            continue
+        term = f"sii[{row[schema.ICB]},{int(row[schema.YEAR])}]"
+        draws[term] = np.resize(np.asarray(reps, float), n_boot)
+        base = summarise_effect(draws[term], name=term, hdi_prob=inf.hdi_prob)
+        effects[term] = replace(
+            base, mean=float(row["sii"]), hdi_low=float(row["lower"]), hdi_high=float(row["upper"])
+        )
+    if not draws:
+        raise SIIInputError(f"replication of {outcome!r}: no ICS-year has an SII")
+    post = xr.Dataset(
+        {
+            ESTIMAND: xr.DataArray(
+                np.stack([draws[t] for t in draws], axis=-1)[None],
+                dims=("chain", "draw", TERM),
+                coords={"chain": [0], "draw": np.arange(n_boot), TERM: list(draws)},
+            )
+        }
+    )
+    diag = Diagnostics(
+        max_rhat=1.0,
+        min_ess_bulk=float(n_boot),
+        min_ess_tail=float(n_boot),
+        n_divergences=0,
+        n_draws=n_boot,
+        n_chains=1,
+    )
+    meta = {
+        "estimator": "replication",
+        "outcome": outcome,
+        "treated": d.treated,
+        "start_year": d.start_year,
+        "notes": rep.notes,
+        "method": "published SII: national quintiles fixed at fix_year, quintile means, "
+        "practice counts, log/logit, stratified BCa bootstrap",
+    }
+    return ReplicationFit(
+        idata=az.InferenceData(posterior=post),
+        diagnostics=diag,
+        effects=effects,
+        meta=meta,
+        table=tab.drop(columns="_replicates"),
+        divergences=rep.divergences,
+    )

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from hepcausal.causal.event_study import EventStudyFit
 from hepcausal.causal.placebo import PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.synthetic_control import SyntheticControlFit
+from hepcausal.inequality.replication import ReplicationFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
 from hepcausal.outcomes import OUTCOMES
 from hepcausal.plots.checks import (
@@ -310,6 +311,20 @@ def _event_study_figures(result: EventStudyFit) -> Figures:
             )
         )
     return out + _fit_figures(result)
+
+
+@result_figures.register
+def _replication_figures(result: ReplicationFit) -> Figures:
+    from hepcausal.plots.null_result import plot_replication
+
+    return [
+        (
+            "replication",
+            plot_replication(result.table, start_year=_treatment_year(result)),
+            "The published SII method by year: LLR and England with 95% BCa intervals, the "
+            "comparators in grey with their average (dashed), HEP start (July 2021) dotted.",
+        )
+    ]
 
 
 @result_figures.register
