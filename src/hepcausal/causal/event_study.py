@@ -329,9 +329,13 @@ def fit_event_study(
     if pre and post:  # parallel-trends sensitivity (hepcausal.causal.sensitivity)
         from hepcausal.causal.sensitivity import trend_sensitivity
 
-        sens = trend_sensitivity(fit, prob=inf.hdi_prob)
-        fit.pretrend["breakdown"] = sens.breakdown
-        fit.pretrend["reading"] += "; sensitivity: " + sens.sentence()
+        try:
+            sens = trend_sensitivity(fit, prob=inf.hdi_prob)
+        except (TypeError, ValueError) as exc:  # e.g. non-numeric periods: no year distances
+            fit.pretrend["sensitivity_note"] = f"parallel-trends sensitivity not computed: {exc}"
+        else:
+            fit.pretrend["breakdown"] = sens.breakdown
+            fit.pretrend["reading"] += "; sensitivity: " + sens.sentence()
     derived, derived_draws = {}, {}
     for label, group in (("post_mean", post), ("pre_mean", pre)):
         if group:
