@@ -70,9 +70,10 @@ def main() -> None:
     ap.add_argument("--practices", type=int, default=270)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--scenarios", default="model,realistic")
+    ap.add_argument("--seed0", type=int, default=1000, help="first generator seed")
     args = ap.parse_args()
     tasks = [
-        (name, 1000 + i, args.draws, args.practices)
+        (name, args.seed0 + i, args.draws, args.practices)
         for name in args.scenarios.split(",")
         for i in range(args.sims)
     ]
