@@ -443,10 +443,27 @@ def write_report(
         p_pre = _num(rows[0].get("pretrend_p"))
         if p_pre is not None:  # event studies: the parallel-trends check belongs to the headline
             flagged = str(rows[0].get("pretrend_flag")).lower() in ("true", "1")
+            power = _num(rows[0].get("pretrend_power"))
             sentences.append(
                 f"Pre-trend check: joint p = {p_pre:.3g} "
-                + ("(FLAGGED: parallel trends doubtful)." if flagged else "(not flagged).")
+                + (
+                    "(FLAGGED: parallel trends doubtful)."
+                    if flagged
+                    else "(not flagged; not evidence of parallel trends"
+                    + (f": power {power:.2f} against a ROPE-per-year trend)." if power else ").")
+                )
             )
+            bd = {
+                k[10:]: x
+                for k, v in rows[0].items()
+                if k.startswith("breakdown_") and (x := _num(v)) is not None
+            }
+            if bd:
+                sentences.append(
+                    "Parallel-trends sensitivity: the robust interval includes 0 from "
+                    + ", ".join(f"{k.replace('_', ' ')} bound {v:.3g}" for k, v in bd.items())
+                    + " (0 = already without violations)."
+                )
         parts.append('<div class="headline">' + "<br>".join(esc(s) for s in sentences) + "</div>")
     else:
         parts.append('<p class="note">summary.csv has no estimands.</p>')

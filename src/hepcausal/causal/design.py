@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hepcausal import schema
+from hepcausal.inequality.ranks import NATIONAL_RANK, add_relative_rank
 from hepcausal.spec import Design, DesignError
 
 Comparators = Sequence[str] | Literal["all"]
@@ -226,6 +227,8 @@ def build_design(
     )
     if not isinstance(panel, pd.DataFrame):
         raise DesignError(f"panel must be a pandas DataFrame, got {type(panel).__name__}")
+    if rank_col == NATIONAL_RANK and rank_col not in panel.columns:  # ranks over all practices
+        panel = add_relative_rank(panel, schema.IMD, schema.LIST_SIZE, by=[cols.time], out=rank_col)
     _require_columns(
         panel,
         {

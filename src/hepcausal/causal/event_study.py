@@ -74,6 +74,9 @@ class EventStudyFit(CausalFit):
         df = super().summary()
         df["pretrend_flag"] = bool(self.pretrend.get("flag", False))
         df["pretrend_p"] = self.pretrend.get("p_joint", np.nan)
+        df["pretrend_power"] = self.pretrend.get("power_rope_trend", np.nan)
+        for k, v in (self.pretrend.get("breakdown") or {}).items():
+            df[f"breakdown_{k}"] = v  # smallest violation bound whose robust interval has 0
         return df
 
     def __repr__(self) -> str:
@@ -82,7 +85,7 @@ class EventStudyFit(CausalFit):
             f"  pre-trend check ({self.target}, years {p.get('years')}): "
             f"p_joint={p.get('p_joint', float('nan')):.3g}, "
             f"max |z|={p.get('max_abs_z', float('nan')):.2f} - "
-            + ("FLAGGED: parallel trends doubtful" if p.get("flag") else "not flagged")
+            + str(p.get("reading", "FLAGGED" if p.get("flag") else "not flagged"))
         )
         return super().__repr__() + "\n" + line
 
@@ -143,16 +146,47 @@ def _relative(year: Any, start: Any) -> Any:
 
 
 def pretrend_check(
-    draws: np.ndarray, names: Sequence[str], rope: tuple[float, float] | None
+    draws: np.ndarray,
+    names: Sequence[str],
+    rope: tuple[float, float] | None,
+    *,
+    reference: Any = None,
+    alpha: float = PRETREND_ALPHA,
 ) -> dict[str, Any]:
-    """Joint check of pre-period coefficients from their draws (n_draws x k)."""
+    """Joint check of pre-period coefficients from their draws (n_draws x k), with its power.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Posterior draws of the pre-period coefficients (n_draws x k).
+    names : sequence
+        Their years.
+    rope : tuple of float or None
+        ROPE of one coefficient.
+    reference : int, optional
+        Reference year (coefficient 0); default: one year after the last pre-period year.
+    alpha : float
+        Level of the joint check.
+
+    Returns
+    -------
+    dict
+        ``years, n_pre, max_abs_z, wald, p_joint, n_hdi_excluding_zero, p_all_in_rope, flag``,
+        ``power_rope_trend`` (probability that the check flags a linear violation growing by the
+        ROPE half-width per year, ``delta_s = h (s - reference)``: non-central chi-square with
+        non-centrality ``mu' Sigma^-1 mu``, ``Sigma`` the posterior covariance of the
+        coefficients; None without ROPE) and ``reading`` (one sentence that never reads a
+        non-rejection as evidence of parallel trends).
+    """
     k = draws.shape[1]
     if k == 0:
         return {
             "years": [],
             "n_pre": 0,
             "flag": False,
+            "power_rope_trend": None,
             "note": "no pre-period years besides the reference year: pre-trends untestable",
+            "reading": "pre-trends are untestable (no pre-period year besides the reference)",
         }
     m = draws.mean(axis=0)
     cov = np.atleast_2d(np.cov(draws, rowvar=False))
@@ -162,9 +196,33 @@ def pretrend_check(
     lo = np.quantile(draws, 0.025, axis=0)
     hi = np.quantile(draws, 0.975, axis=0)
     p_rope = None
+    power = None
     if rope is not None:
         inside = (draws >= rope[0]) & (draws <= rope[1])
         p_rope = float(inside.all(axis=1).mean())
+        try:
+            years = np.array([float(y) for y in names])
+            ref = float(reference) if reference is not None else float(years.max()) + 1.0
+            mu = (rope[1] - rope[0]) / 2 * (years - ref)
+            nc = float(mu @ np.linalg.solve(cov, mu))
+            power = float(stats.ncx2.sf(stats.chi2.isf(alpha, df=k), df=k, nc=nc))
+        except (TypeError, ValueError):
+            power = None  # non-numeric periods: no trend to test against
+    flag = bool(p_joint < alpha)
+    if flag:
+        reading = (
+            f"FLAGGED (p_joint={p_joint:.3g}): the pre-period coefficients are jointly "
+            "inconsistent with zero; parallel trends are doubtful"
+        )
+    else:
+        reading = f"not flagged (p_joint={p_joint:.3g}), which is not evidence of parallel trends"
+        if power is not None:
+            reading += (
+                f": the check would flag a linear trend growing by the ROPE per year with "
+                f"probability {power:.2f}"
+            )
+        if p_rope is not None:
+            reading += f"; P(all pre-period coefficients inside the ROPE) = {p_rope:.3f}"
     return {
         "years": list(names),
         "n_pre": k,
@@ -173,7 +231,9 @@ def pretrend_check(
         "p_joint": p_joint,
         "n_hdi_excluding_zero": int(np.sum((lo > 0) | (hi < 0))),
         "p_all_in_rope": p_rope,
-        "flag": bool(p_joint < PRETREND_ALPHA),
+        "power_rope_trend": power,
+        "flag": flag,
+        "reading": reading,
     }
 
 
@@ -202,7 +262,9 @@ def fit_event_study(
         ``'gradient'``: per-year changes in the treated ICB's SII (and its level); ``'level'``:
         per-year level differences only (no rank needed).
     reference_year : int, optional
-        Year whose coefficient is fixed at 0 (default ``start_year - 1``).
+        Year whose coefficient is fixed at 0 (default ``start_year - 1``; when the outcome has
+        no data in that year, e.g. QOF 2020/21, the last observed pre-period year, stated in
+        ``pretrend["reference_note"]``).
     icb_year_effects : bool
         ICB x year shocks (False: sensitivity analyses only).
 
@@ -217,6 +279,7 @@ def fit_event_study(
     start_year = spec.start_year
     treated, time_col, group_col = spec.treated, spec.time_col, spec.group_col
     ref = start_year - 1 if reference_year is None else reference_year
+    ref_note = ""
     if not ref < start_year:
         raise DesignError(f"reference_year {ref} must be before start_year {start_year}")
     if target == "gradient" and spec.rank_col is None:
@@ -224,11 +287,19 @@ def fit_event_study(
     use_rank = target == "gradient"
 
     def effects(data: pd.DataFrame, D: np.ndarray, rank_c: np.ndarray | None) -> list[EffectColumn]:
+        nonlocal ref, ref_note
         years = sorted(to_python(y) for y in data[time_col].unique())
         if ref not in years:
-            raise DesignError(
-                f"reference_year {ref} has no observed {outcome!r} rows (years: {years})"
+            before = [y for y in years if y < start_year]
+            if reference_year is not None or not before:
+                raise DesignError(
+                    f"reference_year {ref} has no observed {outcome!r} rows (years: {years})"
+                )
+            ref_note = (
+                f"the default reference year {ref} has no {outcome!r} data; the last observed "
+                f"pre-period year {before[-1]} is the reference instead"
             )
+            ref = before[-1]
         is_t = (data[group_col] == str(treated)).to_numpy(float)
         t = data[time_col].to_numpy()
         cols = []
@@ -267,7 +338,19 @@ def fit_event_study(
     post = [e for e in target_cols if e.time >= start_year]
     r = resolve_rope(inf.rope, pd_design, target)
     pre_draws = np.column_stack([fit.draws(e.name) for e in pre]) if pre else np.zeros((1, 0))
-    fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r)
+    fit.pretrend = pretrend_check(pre_draws, [e.time for e in pre], r, reference=ref)
+    if ref_note:
+        fit.pretrend["reference_note"] = ref_note
+    if pre and post:  # parallel-trends sensitivity (hepcausal.causal.sensitivity)
+        from hepcausal.causal.sensitivity import trend_sensitivity
+
+        try:
+            sens = trend_sensitivity(fit, prob=inf.hdi_prob)
+        except (TypeError, ValueError) as exc:  # e.g. non-numeric periods: no year distances
+            fit.pretrend["sensitivity_note"] = f"parallel-trends sensitivity not computed: {exc}"
+        else:
+            fit.pretrend["breakdown"] = sens.breakdown
+            fit.pretrend["reading"] += "; sensitivity: " + sens.sentence()
     derived, derived_draws = {}, {}
     for label, group in (("post_mean", post), ("pre_mean", pre)):
         if group:

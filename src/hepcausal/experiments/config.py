@@ -51,9 +51,10 @@ NHS_DATA_ENV = "HEPCAUSAL_NHS_DATA"
 RANK_COLUMNS: dict[str, str] = {
     "deprivation": schema.DEPRIVATION_RANK,
     "need": schema.NEED_RANK,
+    "deprivation_national": "deprivation_rank_national",  # inequality.ranks.NATIONAL_RANK
 }
 DATA_SOURCES = ("synthetic", "nhs", "file")
-SWEEP_MODES = ("grid", "one_at_a_time")
+SWEEP_MODES = ("grid", "one_at_a_time", "leave_one_out")
 SYNTHETIC_PRESETS = ("small", "national", "published_design")
 TOP_LEVEL_KEYS = (
     "name",
@@ -426,8 +427,12 @@ class AnalysisConfig(_Section):
     ----------
     outcome : str
         Outcome alias or panel column (resolved to the column).
-    rank : {"deprivation", "need"}
-        Rank measure of the gradient estimands.
+    rank : {"deprivation", "need", "deprivation_national"}
+        Rank measure of the gradient estimands (``deprivation``: IMD rank within ICB x year;
+        ``deprivation_national``: IMD rank over all practices of the panel per year).
+    primary_outcome : str, optional
+        The declared primary outcome; runs of other outcomes are labelled secondary in sweep
+        tables and forest plots.
     treated_icb : str
         Treated ICB code.
     start_year : int
@@ -449,10 +454,13 @@ class AnalysisConfig(_Section):
     comparators: str | tuple[str, ...] = "published"
     covariates: tuple[str, ...] = ()
     weights: str | None = None
+    primary_outcome: str | None = None
 
-    @field_validator("outcome")
+    @field_validator("outcome", "primary_outcome")
     @classmethod
-    def _outcome(cls, v: str) -> str:
+    def _outcome(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         try:
             return get_outcome(v).column
         except UnknownOutcomeError as exc:
@@ -677,8 +685,10 @@ class SweepConfig(_Section):
     """A sensitivity sweep: dotted keys -> lists of values.
 
     ``mode = 'grid'`` runs the Cartesian product; ``'one_at_a_time'`` varies each key alone
-    from the base config (the base run included).  ``labels`` optionally names the values of a
-    key for readable run names (same length as its list).
+    from the base config (the base run included); ``'leave_one_out'`` does the same and then
+    drops each base comparator in turn (run names ``...__comparators=without-QJ2``).
+    ``labels`` optionally names the values of a key for readable run names (same length as its
+    list).
     """
 
     grid: dict[str, list[Any]]

@@ -68,6 +68,19 @@ class PriorError(ValueError):
 # ---------------------------------------------------------------------------- options
 
 
+class ReplicationOptions(BaseModel):
+    """Options of :func:`hepcausal.inequality.replication.fit_replication` (published SII)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    fix_year: int = 2022
+    n_quantiles: int = 5
+    min_per_quantile: int = 5
+    n_boot: int = 1000
+    seed: int = 20211
+    payment_validity: bool = True
+
+
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -179,8 +192,15 @@ def _sdid_priors() -> type[Priors]:
     return SdidPriors
 
 
+def _replication_priors() -> type[Priors]:
+    from hepcausal.inequality.replication import ReplicationPriors
+
+    return ReplicationPriors
+
+
 PANEL_PRIORS = PriorSpec(_panel_priors)
 SDID_PRIORS = PriorSpec(_sdid_priors)
+REPLICATION_PRIORS = PriorSpec(_replication_priors)
 GRADIENT_PRIORS = PriorSpec(_gradient_priors)
 SYNTHETIC_CONTROL_PRIORS = PriorSpec(_sc_priors)
 
@@ -216,6 +236,12 @@ def _fit_gradient() -> EstimatorFn:
     from hepcausal.experiments.adapters import gradient
 
     return gradient
+
+
+def _fit_replication() -> EstimatorFn:
+    from hepcausal.inequality.replication import fit_replication
+
+    return fit_replication
 
 
 def _fit_synthetic_control() -> EstimatorFn:
@@ -380,6 +406,13 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             backends=("pymc",),
         ),
         EstimatorEntry("sdid", _fit_sdid, SdidOptions, _sdid_uses, SDID_PRIORS, ("pymc",)),
+        EstimatorEntry(
+            "replication",
+            _fit_replication,
+            ReplicationOptions,
+            _static(frozenset({"treated", "comparators", "start_year", "hdi_prob"})),
+            REPLICATION_PRIORS,
+        ),
     )
 }
 """The closed table of estimators (a config's ``estimator.name``)."""

@@ -100,7 +100,9 @@ def _leaf(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def _label(sweep_labels: dict[str, list[str]], key: str, index: int, value: Any) -> str:
+def _label(sweep_labels: dict[str, list[str]], key: str, index: int | str, value: Any) -> str:
+    if isinstance(index, str):  # leave_one_out points carry their label
+        return index
     labels = sweep_labels.get(key)
     return labels[index] if labels else _short(value)
 
@@ -126,7 +128,7 @@ def _base_index(cfg: Config, key: str) -> int | None:
     return None
 
 
-def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int, Any]]]:
+def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int | str, Any]]]:
     """Dicts key -> (index, value) for every point of the sweep."""
     assert cfg.sweep is not None
     grid = cfg.sweep.grid
@@ -142,6 +144,10 @@ def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int, Any]]]:
         for i, value in enumerate(values):
             if i != base_i:
                 yield {key: (i, value)}
+    if cfg.sweep.mode == "leave_one_out":  # then each base comparator dropped in turn
+        comps = cfg.without_sweep().analysis.comparator_codes()
+        for c in comps:
+            yield {"analysis.comparators": (f"without-{c}", [x for x in comps if x != c])}
 
 
 def _canonical(value: Any) -> str:
@@ -295,6 +301,10 @@ def _row(point: SweepPoint, run_dir: Path, cached: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"run": point.name}
     row.update(point.labels)
     row["estimand"] = head.get("name")
+    a = point.config.analysis
+    if a.primary_outcome is not None:  # declared primary: the others are secondary
+        row["outcome_role"] = "primary" if a.outcome == a.primary_outcome else "secondary"
+        row["name"] = f"{point.name} [{row['outcome_role']}]"  # forest-plot row label
     row.update({k: head.get(k) for k in HEADLINE_COLUMNS if k != "name"})
     row.update(
         diagnostics_ok=bool(diag.get("ok")),

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["add_relative_rank", "ordered_relative_rank", "relative_rank"]
+# Relative rank of IMD over every practice of the panel in each year (a national scale when the
+# panel is national), derived by the panel designs when a config asks for analysis.rank =
+# "deprivation_national"; the panel's own deprivation_rank is within ICB x year.
+NATIONAL_RANK = "deprivation_rank_national"
+
+__all__ = ["NATIONAL_RANK", "add_relative_rank", "ordered_relative_rank", "relative_rank"]
 
 
 def relative_rank(score: np.ndarray, weight: np.ndarray) -> np.ndarray:

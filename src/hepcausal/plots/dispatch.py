@@ -23,6 +23,7 @@ from hepcausal.causal.panel_fit import CausalFit
 from hepcausal.causal.placebo import LeaveOneOutResult, PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.sdid import SdidFit
 from hepcausal.causal.synthetic_control import SyntheticControlFit
+from hepcausal.inequality.replication import ReplicationFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
 from hepcausal.outcomes import OUTCOMES, label_of, units_of
 from hepcausal.plots.checks import (
@@ -495,7 +496,35 @@ def _event_study_figures(result: EventStudyFit) -> Figures:
                 " (fixed at zero); the box reports the pre-trend check.",
             )
         )
+    if result.pretrend.get("breakdown") and result.design is not None:
+        from hepcausal.causal.sensitivity import trend_sensitivity
+        from hepcausal.plots.null_result import plot_sensitivity
+
+        sens = trend_sensitivity(result)
+        out.append(
+            (
+                "pretrend_sensitivity",
+                plot_sensitivity(sens),
+                "Parallel-trends sensitivity: robust 95% interval of the average post-period "
+                "effect when post-period violations may reach Mbar times the largest pre-period "
+                "change (left) or bend by up to M per year squared (right). " + sens.sentence(),
+            )
+        )
     return _panel_figures(result) + out + _fit_figures(result)
+
+
+@result_figures.register
+def _replication_figures(result: ReplicationFit) -> Figures:
+    from hepcausal.plots.null_result import plot_replication
+
+    return [
+        (
+            "replication",
+            plot_replication(result.table, start_year=_treatment_year(result)),
+            "The published SII method by year: LLR and England with 95% BCa intervals, the "
+            "comparators in grey with their average (dashed), HEP start (July 2021) dotted.",
+        )
+    ]
 
 
 @result_figures.register
