@@ -19,11 +19,11 @@ from hepcausal.spec import Design, Inference, estimator_parameters
 
 
 def _specs(
-    design: Design | None, inference: Inference | None, estimator: str
+    design: Design | None, inference: Inference | None, estimator: str, *, weights: bool = False
 ) -> tuple[Design, Inference]:
-    """The design and inference (defaults for None); weights are not supported yet."""
+    """The design and inference (defaults for None); ``weights``: the estimator supports them."""
     spec = design if design is not None else Design()
-    if spec.weights is not None:
+    if spec.weights is not None and not weights:
         raise DesignError(
             f"weights ({spec.weights!r}) are not supported by the {estimator} yet; "
             "leave Design.weights unset"
@@ -45,7 +45,8 @@ def gradient(
 ) -> Any:
     """The hierarchical ICB x year gradient model in the registry's form.
 
-    Uses ``design.rank_col`` and the ICBs to model: the treated ICB and the comparators (all
+    Uses ``design.rank_col``, ``design.weights`` (None: practice-average SII; ``"list_size"``:
+    population-weighted SII) and the ICBs to model: the treated ICB and the comparators (all
     ICBs when ``comparators == "all"``); no start year (the model is descriptive).  Uses the
     backend, sampler settings and prior overrides of ``inference`` (not its ROPE or HDI).
 
@@ -70,7 +71,7 @@ def gradient(
     """
     from hepcausal.models.gradient import fit_gradient
 
-    spec, inf = _specs(design, inference, "gradient model")
+    spec, inf = _specs(design, inference, "gradient model", weights=True)
     if spec.rank_col is None:
         raise DesignError("the gradient model needs a rank: set Design.rank_col")
     loc_scale = None if standardise is None else (float(standardise[0]), float(standardise[1]))
@@ -87,6 +88,7 @@ def gradient(
         marginalise=marginalise,
         centring=centring,
         standardise=loc_scale,
+        weights=spec.weights,
     )
 
 

@@ -311,7 +311,7 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             "gradient",
             _fit_gradient,
             GradientOptions,
-            _static(frozenset({"treated", "comparators", "rank_col"})),
+            _static(frozenset({"treated", "comparators", "rank_col", "weights"})),
             GRADIENT_PRIORS,
         ),
         EstimatorEntry(

@@ -24,6 +24,17 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
   practice effects; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
   SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
 
+Estimands (``meta["estimand"]`` names them for every fit): with ``weights=None`` (the default)
+``sii`` is the **practice-average** SII (every practice counts equally: the gradient across the
+practices that HEP funds and that the panel models compare); with ``weights="list_size"``
+(``Design.weights`` in the registry) each practice's marginal likelihood contribution is
+weighted by its mean list size (normalised to Kish's effective sample size) and ``sii`` is the
+**population-weighted** SII of PHE (the weighted least-squares gradient on the rank; tested
+against :func:`hepcausal.inequality.classical.sii_unit` with list-size weights).  The
+practice-average default keeps the unit of analysis of the causal models (practices) and the
+published baseline; the population-weighted estimand is one switch away and the two differ
+in sign for LLR on the real data (issue 10), so every output names its estimand.
+
 National SII: ``national_sii`` (year) is the population-weighted mean of the ICB gradients,
 weights = the ICBs' shares of the fitted practices' ``list_size`` in that year (equal practice
 weights when the panel has no ``list_size``).  It is the within-ICB national gradient, not the
@@ -179,6 +190,7 @@ def fit_gradient(
     marginalise: bool = True,
     centring: Mapping[str, bool] | str | None = "auto",
     standardise: tuple[float, float] | None = None,
+    weights: str | None = None,
 ) -> GradientFit:
     """Fit the hierarchical ICB x year gradient model and return a :class:`GradientFit`.
 
@@ -212,6 +224,12 @@ def fit_gradient(
         over blocks a, b (ICB level / SII effects) and d, f (ICB x year).
     standardise : (float, float) or None
         Fixed model-scale ``(loc, scale)`` instead of the data's mean and SD.
+    weights : str or None
+        The estimand of the ICB-year SII (see "Estimands" in the module docstring): None (the
+        default) the practice-average SII (every practice counts equally); a column such as
+        ``"list_size"`` the population-weighted SII of PHE (practice likelihood contributions
+        weighted by list size, normalised to the effective sample size).  Marginalisable
+        families only.
 
     Returns
     -------
@@ -229,8 +247,14 @@ def fit_gradient(
         icbs=icbs,
         years=years,
         standardise=standardise,
+        weights=weights,
     )
     fam = data.family
+    if weights is not None and not marginalise:
+        raise ValueError(
+            f"weights={weights!r} needs the marginalised likelihood (marginalise=True): the "
+            "weighted pseudo-likelihood weights each practice's marginal contribution"
+        )
     pr = GradientPriors.from_any(priors)
     cen = resolve_centring(data, centring)
     marginalised = bool(marginalise and fam.marginalisable)
@@ -265,9 +289,51 @@ def fit_gradient(
         "dropped": data.dropped,
         "n_counts_rounded": data.n_rounded,
         "national_weights": data.weight_source,
+        "weights": weights,
+        "estimand": estimand_description(data),
         "sampling_seconds": elapsed,
     }
     return GradientFit(idata=idata, diagnostics=diagnostics, effects=effects, meta=meta)
+
+
+def estimand_description(data: GradientData) -> dict[str, str]:
+    """Which estimand every output of the gradient model is (``meta["estimand"]``).
+
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel (its ``weights_col`` and ``weight_source``).
+
+    Returns
+    -------
+    dict
+        ``weighting`` ("practice-average" or "population-weighted (<column>)"), ``rank`` (the
+        rank column), ``sii`` (the ICB-year SII), ``national_sii`` and ``headline``.
+    """
+    if data.weights_col is None:
+        weighting = "practice-average"
+        cell = (
+            "ICB-year SII: slope on the rank across practices, every practice weighted equally "
+            "(practice-average)"
+        )
+    else:
+        weighting = f"population-weighted ({data.weights_col})"
+        cell = (
+            f"ICB-year SII: slope on the rank across practices weighted by {data.weights_col} "
+            "(population-weighted, the PHE SII estimand)"
+        )
+    nat = (
+        f"national SII: mean of the ICB-year SIIs weighted by the ICBs' {data.weight_source} "
+        "shares in each year (within-ICB national gradient)"
+    )
+    return {
+        "weighting": weighting,
+        "rank": data.rank_col,
+        "scale": data.family.scale,
+        "sii": cell,
+        "national_sii": nat,
+        "headline": f"change in the national SII, first to last year ({weighting} ICB SIIs)",
+    }
 
 
 def model_spec(

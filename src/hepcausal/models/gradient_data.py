@@ -119,6 +119,10 @@ class GradientData:
     trials: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     n_rounded: int = 0
+    # (P,) likelihood weights of the practices (None: practice-average estimand); normalised so
+    # that they sum to Kish's effective sample size (see :func:`practice_weights`)
+    practice_weight: np.ndarray | None = None
+    weights_col: str | None = None
 
     @property
     def family(self) -> Family:
@@ -165,21 +169,27 @@ class GradientData:
             shape=(p, self.n_obs),
         )
         n_i = np.asarray(inc.sum(axis=1)).ravel()
+        # practice weights: each practice's marginal log-likelihood is multiplied by w_i, so every
+        # statistic is a w-weighted sum over practices (w = 1: the ordinary likelihood)
+        w_i = np.ones(p) if self.practice_weight is None else self.practice_weight
+        w_row = w_i[self.practice_idx]
         xbar = sp.diags(1.0 / n_i) @ inc @ x  # (P, K)
         zbar = (inc @ z) / n_i
-        nx = sp.diags(n_i) @ xbar
-        blocks_xx = [(x.T @ x - xbar.T @ nx).tocsr()]
-        blocks_xy = [x.T @ z - nx.T @ zbar]
-        blocks_yy = [float(z @ z - np.sum(n_i * zbar**2))]
-        counts = [float(self.n_obs - p)]
+        nx = sp.diags(w_i * n_i) @ xbar
+        xw = sp.diags(w_row) @ x
+        blocks_xx = [(x.T @ xw - xbar.T @ nx).tocsr()]
+        blocks_xy = [xw.T @ z - nx.T @ zbar]
+        blocks_yy = [float(z @ (w_row * z) - np.sum(w_i * n_i * zbar**2))]
+        counts = [float(np.sum(w_i * (n_i - 1)))]
         sizes = np.unique(n_i)
         for n in sizes:
             sel = n_i == n
             xs = xbar[sel]
-            blocks_xx.append((xs.T @ xs).tocsr())
-            blocks_xy.append(xs.T @ zbar[sel])
-            blocks_yy.append(float(np.sum(zbar[sel] ** 2)))
-            counts.append(float(sel.sum()))
+            ws = w_i[sel]
+            blocks_xx.append((xs.T @ sp.diags(ws) @ xs).tocsr())
+            blocks_xy.append(xs.T @ (ws * zbar[sel]))
+            blocks_yy.append(float(np.sum(ws * zbar[sel] ** 2)))
+            counts.append(float(ws.sum()))
         pattern = sum(abs(b) for b in blocks_xx)
         pattern = sp.triu(pattern).tocoo()
         row, col = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
@@ -314,6 +324,7 @@ def prepare_gradient_data(
     icbs: Sequence[str] | None = None,
     years: Sequence[int] | None = None,
     standardise: tuple[float, float] | None = None,
+    weights: str | None = None,
 ) -> GradientData:
     """Validate the panel and build the model inputs; every dropped row is counted by reason.
 
@@ -332,6 +343,11 @@ def prepare_gradient_data(
     standardise : (float, float) or None
         Fixed ``(loc, scale)`` of the outcome on the model scale instead of the data's mean and
         SD (used by simulation-based calibration, where the prior must not depend on the data).
+    weights : str or None
+        None: every practice counts equally (the practice-average SII).  A column name (e.g.
+        ``"list_size"``): population weighting, each practice's likelihood contribution is
+        weighted by its mean of that column (:func:`practice_weights`), so the ICB-year SII is
+        the population-weighted gradient of the PHE SII.  Marginalisable families only.
 
     Returns
     -------
@@ -339,9 +355,15 @@ def prepare_gradient_data(
         Indices, the outcome on the model scale and the counts of dropped rows.
     """
     fam = resolve_family(outcome, likelihood)
+    if weights is not None and not fam.marginalisable:
+        raise ValueError(
+            f"weights={weights!r}: population weighting of the gradient model needs a "
+            f"marginalisable family (gaussian, lognormal), got likelihood {fam.name!r}"
+        )
     row = find_outcome(outcome)
     denom = row.denominator if fam.needs_denominator and row is not None else None
     needed = [S.PRACTICE, S.YEAR, S.ICB, outcome, rank_col] + ([denom] if denom else [])
+    needed += [weights] if weights is not None and weights not in needed else []
     missing = [c for c in needed if c not in panel.columns]
     if missing:
         raise KeyError(f"panel is missing column(s) {missing} needed by the gradient model")
@@ -381,6 +403,15 @@ def prepare_gradient_data(
         _drop(pd.to_numeric(df[outcome]).astype(float) <= 0, f"non-positive {outcome} (lognormal)")
     if df.empty:
         raise ValueError(f"no rows left to fit {outcome!r} after dropping: {dropped}")
+    if weights is not None:
+        w_raw = pd.to_numeric(df[weights], errors="coerce").astype(float).to_numpy()
+        bad_w = ~(np.isfinite(w_raw) & (w_raw > 0))
+        if bad_w.any():
+            i = int(np.argmax(bad_w))
+            raise ValueError(
+                f"weights column {weights!r} must be positive and finite; row {df.index[i]!r} "
+                f"has {df[weights].iloc[i]!r} ({int(bad_w.sum())} such rows)"
+            )
     if df.duplicated([S.PRACTICE, S.YEAR]).any():
         first = df.loc[df.duplicated([S.PRACTICE, S.YEAR]), [S.PRACTICE, S.YEAR]].iloc[0]
         raise ValueError(f"duplicate practice-year rows, e.g. {tuple(first)}")
@@ -415,13 +446,18 @@ def prepare_gradient_data(
         if wcol
         else np.ones(len(df))
     )
-    weights = np.zeros((len(icb_levels), n_t))
-    np.add.at(weights, (g, t), np.clip(w_obs, 0, None))
-    if np.any(weights.sum(axis=0) <= 0):
-        weights = np.zeros_like(weights)
-        np.add.at(weights, (g, t), 1.0)
+    if weights is not None:
+        wcol = weights
+        w_obs = pd.to_numeric(df[weights]).astype(float).to_numpy()
+    p_weight = None if weights is None else practice_weights(pidx, w_obs, len(pr_levels))
+    weights_icb = np.zeros((len(icb_levels), n_t))
+    np.add.at(weights_icb, (g, t), np.clip(w_obs, 0, None))
+    weights_arr = weights_icb
+    if np.any(weights_arr.sum(axis=0) <= 0):
+        weights_arr = np.zeros_like(weights_arr)
+        np.add.at(weights_arr, (g, t), 1.0)
         wcol = None
-    weights = weights / weights.sum(axis=0, keepdims=True)
+    weights_arr = weights_arr / weights_arr.sum(axis=0, keepdims=True)
 
     successes = trials = None
     n_rounded = 0
@@ -458,10 +494,43 @@ def prepare_gradient_data(
         y=ym,
         loc=loc,
         scale=scale,
-        weights=weights,
+        weights=weights_arr,
         weight_source=wcol or "equal (no list_size column)",
         successes=successes,
         trials=trials,
         dropped={k: v for k, v in dropped.items()},
         n_rounded=n_rounded,
+        practice_weight=p_weight,
+        weights_col=weights,
     )
+
+
+def practice_weights(
+    practice_idx: np.ndarray, row_weight: np.ndarray, n_practice: int
+) -> np.ndarray:
+    """Likelihood weights of the practices for the population-weighted SII.
+
+    A practice's weight is the mean of its rows' weights (list sizes move slowly within a
+    practice; a practice-constant weight keeps the practice effects analytically integrable),
+    rescaled so that the weights sum to Kish's effective sample size
+    ``(sum v)^2 / sum v^2``: the weighted pseudo-likelihood then carries as much information as
+    the weighted least-squares estimator has (its posterior SD matches the WLS sandwich SD under
+    homoscedastic noise), not the nominal number of practices.
+
+    Parameters
+    ----------
+    practice_idx : numpy.ndarray
+        (N,) practice index of each row.
+    row_weight : numpy.ndarray
+        (N,) positive weight of each row (e.g. list size).
+    n_practice : int
+        Number of practices.
+
+    Returns
+    -------
+    numpy.ndarray
+        (P,) practice weights, summing to the effective sample size.
+    """
+    n_i = np.bincount(practice_idx, minlength=n_practice)
+    v = np.bincount(practice_idx, weights=row_weight, minlength=n_practice) / n_i
+    return np.asarray(v * v.sum() / np.sum(v**2), dtype=float)
