@@ -75,7 +75,8 @@ def sample_pymc(
     Chains run in parallel on at most ``settings.cores`` threads or processes (default: the
     number of chains, at most the number of CPUs); with nutpie ``cores`` is passed as nutpie's
     own ``cores`` argument (``pm.sample`` alone does not forward it).  ``mass_matrix`` is the
-    model's choice, used when ``settings.mass_matrix`` is None (nutpie only; the other samplers adapt a diagonal one).
+    model's choice, used when ``settings.mass_matrix`` is None (nutpie only; the other
+    samplers adapt a diagonal one).
     """
     import pymc as pm
 
