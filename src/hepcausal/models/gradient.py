@@ -86,7 +86,14 @@ from hepcausal.results import ESTIMAND, TERM, FitResult, stack_terms
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import EffectSummary, summarise_effect
 
-__all__ = ["GradientFit", "GradientPriors", "fit_gradient", "gradient_stan_data", "model_spec"]
+__all__ = [
+    "GradientFit",
+    "GradientPriors",
+    "fit_gradient",
+    "gradient_stan_data",
+    "model_spec",
+    "treated_change",
+]
 
 SAMPLED = (
     "mu",
@@ -102,6 +109,7 @@ SAMPLED = (
     "z_d",
     "z_f",
     "tau",
+    "delta_treated",
 )
 NATIONAL = "England"
 
@@ -191,6 +199,8 @@ def fit_gradient(
     centring: Mapping[str, bool] | str | None = "auto",
     standardise: tuple[float, float] | None = None,
     weights: str | None = None,
+    treated: str | None = None,
+    start_year: int | None = None,
 ) -> GradientFit:
     """Fit the hierarchical ICB x year gradient model and return a :class:`GradientFit`.
 
@@ -230,6 +240,12 @@ def fit_gradient(
         ``"list_size"`` the population-weighted SII of PHE (practice likelihood contributions
         weighted by list size, normalised to the effective sample size).  Marginalisable
         families only.
+    treated, start_year : str and int, or None
+        Give both to add the unpooled treated-ICB x post-period SII term ``delta_treated``
+        (see :mod:`~hepcausal.models.gradient_pymc`): the treated ICB's SII change from
+        ``start_year`` is then not shrunk toward the other ICBs' by the interaction scale, and
+        the estimand ``sii_treated_change`` (the DDD contrast of :func:`treated_change`) is
+        reported.  None: the descriptive model (every ICB x year deviation pooled).
 
     Returns
     -------
@@ -249,6 +265,10 @@ def fit_gradient(
         standardise=standardise,
         weights=weights,
     )
+    if (treated is None) != (start_year is None):
+        raise ValueError("give both treated and start_year (or neither) for the treated term")
+    if treated is not None and start_year is not None:
+        data = data.with_treated_period(treated, int(start_year))
     fam = data.family
     if weights is not None and not marginalise:
         raise ValueError(
@@ -267,7 +287,7 @@ def fit_gradient(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         diagnostics = check_convergence(idata, [*sampled, "sii", "level"])
-    effects = _national_effects(idata, data)
+    effects = _national_effects(idata, data, treated, start_year)
     meta = {
         "estimator": "hierarchical_gradient",
         "outcome": outcome,
@@ -290,10 +310,49 @@ def fit_gradient(
         "n_counts_rounded": data.n_rounded,
         "national_weights": data.weight_source,
         "weights": weights,
+        "treated": treated,
+        "start_year": start_year,
         "estimand": estimand_description(data),
         "sampling_seconds": elapsed,
     }
     return GradientFit(idata=idata, diagnostics=diagnostics, effects=effects, meta=meta)
+
+
+def treated_change(
+    fit: GradientFit, treated: str, start_year: int, var: str = "sii"
+) -> xr.DataArray:
+    """Posterior draws of the treated ICB's SII change against the other ICBs (a DDD contrast).
+
+    ``(mean SII of ``treated`` in years >= start_year - mean before) - the same change averaged
+    over the other modelled ICBs`` (unweighted over years and ICBs).
+
+    Parameters
+    ----------
+    fit : GradientFit
+        A gradient fit.
+    treated : str
+        The treated ICB code.
+    start_year : int
+        First treated year.
+    var : str
+        Posterior (icb, year) variable (default ``sii``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Draws (chain, draw).
+    """
+    da = fit.idata.posterior[var]
+    icbs = [str(c) for c in da["icb"].values]
+    if treated not in icbs:
+        raise ValueError(f"treated ICB {treated!r} is not in the fit ({icbs})")
+    years = da["year"].values.astype(int)
+    post, pre = years >= start_year, years < start_year
+    if not post.any() or not pre.any():
+        raise ValueError(f"start_year {start_year} leaves no pre or no post years in {years}")
+    change = da.isel(year=post).mean("year") - da.isel(year=pre).mean("year")
+    others = [c for c in icbs if c != treated]
+    return change.sel(icb=treated, drop=True) - change.sel(icb=others).mean("icb")
 
 
 def estimand_description(data: GradientData) -> dict[str, str]:
@@ -361,9 +420,23 @@ def model_spec(
     ModelSpec
         PyMC builder and the Stan program with its data.
     """
-    from hepcausal.models.gradient_pymc import build_pymc_model
+    from hepcausal.models.gradient_pymc import build_pymc_model, pymc_data
 
     marg = bool(marginalise and data.family.marginalisable)
+    # the marginalised model's data are all containers: its compiled graph depends only on the
+    # family, ICBs, years, priors, centring and whether the treated term is on
+    key = (
+        (
+            data.likelihood,
+            tuple(data.icbs),
+            tuple(data.years),
+            tuple(sorted(pr.to_dict().items())),
+            tuple(sorted(dict(centring).items())),
+            data.treat_cells is not None,
+        )
+        if marg
+        else None
+    )
     return ModelSpec(
         name="gradient",
         build_pymc=lambda: build_pymc_model(data, pr, marginalise=marg, centring=dict(centring)),
@@ -371,7 +444,9 @@ def model_spec(
         stan_data=lambda: gradient_stan_data(data, pr, centring, marginalise=marg)[1],
         coords=_stan_coords(data),
         dims=_STAN_DIMS,
-        stan_scalars=data.family.extra_names,
+        stan_scalars=(*data.family.extra_names, "delta_treated"),
+        cache_key=key,
+        pymc_data=(lambda: pymc_data(data)) if marg else None,
     )
 
 
@@ -395,7 +470,12 @@ def add_derived(idata: az.InferenceData, data: GradientData) -> None:
     idata.posterior = post.assign(data.family.derived(post, w))
 
 
-def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, EffectSummary]:
+def _national_effects(
+    idata: az.InferenceData,
+    data: GradientData,
+    treated: str | None = None,
+    start_year: int | None = None,
+) -> dict[str, EffectSummary]:
     """Write the national estimands into ``posterior["estimand"]`` (term) and summarise them.
 
     Terms: ``<var>_change_<first>_<last>`` (headline) and ``<var>_<year>``, where ``var`` is
@@ -412,6 +492,18 @@ def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, 
     for year in data.years:
         draws[f"{var}_{year}"] = nat.sel(year=year)
         labels[f"{var}_{year}"] = f"national SII {year}"
+    if treated is not None and start_year is not None:
+        v = data.family.report_var
+        da = idata.posterior[v]
+        post = da["year"].values.astype(int) >= start_year
+        change = da.isel(year=post).mean("year") - da.isel(year=~post).mean("year")
+        others = [c for c in data.icbs if c != treated]
+        draws[f"{v}_treated_change"] = change.sel(icb=treated, drop=True) - change.sel(
+            icb=others
+        ).mean("icb")
+        labels[f"{v}_treated_change"] = (
+            f"SII change of {treated} from {start_year} minus the other ICBs' (DDD contrast)"
+        )
     est = stack_terms(draws)
     idata.posterior = idata.posterior.assign({ESTIMAND: est})
     return {
@@ -479,6 +571,8 @@ def gradient_stan_data(
         "loc": data.loc,
         "scale": data.scale,
         "centred": [int(centring[k]) for k in CENTRING_BLOCKS],
+        "has_treat": int(data.treat_cells is not None),
+        "D": data.treated_post_design(),
         **{f"prior_{k}": v for k, v in pr.to_dict().items()},
     }
     if marginalise and fam.marginalisable:

@@ -9,7 +9,7 @@ likelihood needs only the sufficient statistics computed here (see :class:`Gauss
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -123,6 +123,46 @@ class GradientData:
     # that they sum to Kish's effective sample size (see :func:`practice_weights`)
     practice_weight: np.ndarray | None = None
     weights_col: str | None = None
+    # (G, T) 0/1 cells of the treated ICB from the start year (None: no treated-period term)
+    treat_cells: np.ndarray | None = None
+
+    def treated_post_design(self) -> np.ndarray:
+        """The double-centred treated x post indicator (G, T) of the ``delta_treated`` term.
+
+        Zero row and column sums, so the term is orthogonal to the ICB and year effects, and
+        its treated-minus-comparators post-minus-pre contrast is exactly 1 (``delta_treated``
+        is the DDD contrast of the SII).  Zeros when there is no treated-period term.
+        """
+        if self.treat_cells is None:
+            return np.zeros((self.n_icb, self.n_year))
+        m = np.asarray(self.treat_cells, dtype=float)
+        return m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+
+    def with_treated_period(self, treated: str, start_year: int) -> GradientData:
+        """A copy with the treated-ICB x post-period SII term (``delta_treated``) switched on.
+
+        Parameters
+        ----------
+        treated : str
+            Treated ICB (must be modelled).
+        start_year : int
+            First treated year (there must be years before and from it).
+
+        Returns
+        -------
+        GradientData
+            The copy.
+        """
+        if treated not in self.icbs:
+            raise ValueError(f"treated ICB {treated!r} is not among the modelled ICBs {self.icbs}")
+        post = np.asarray(self.years) >= start_year
+        if post.all() or not post.any():
+            raise ValueError(
+                f"start_year {start_year} must leave years before and from it in {self.years}"
+            )
+        cells = np.zeros((self.n_icb, self.n_year))
+        cells[self.icbs.index(treated), post] = 1.0
+        return replace(self, treat_cells=cells)
 
     @property
     def family(self) -> Family:
