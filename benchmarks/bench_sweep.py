@@ -85,9 +85,10 @@ def main() -> None:
             )
     total = time.perf_counter() - t_sweep
     first, later = rows[0], rows[1:]
+    later_compile = float(np.mean([r[1] for r in later]))
     print(
         f"\nsweep of {len(rows)} runs: {total:.1f}s; compile first {first[1]:.1f}s vs later mean "
-        f"{np.mean([r[1] for r in later]):.2f}s (ratio {first[1] / np.mean([r[1] for r in later]):.0f}x); "
+        f"{later_compile:.2f}s (ratio {first[1] / max(later_compile, 1e-9):.0f}x); "
         f"fit first {first[4]:.1f}s vs later mean {np.mean([r[4] for r in later]):.1f}s"
     )
     if not args.no_row_level:
