@@ -132,6 +132,7 @@ def _check_agreement(label: str, spec: ModelSpec, seed: int = 0) -> None:
         (S.GP_FTE, "student_t", False),
         (S.QOF, "binomial", False),
         (S.QOF, "beta_binomial", False),
+        (S.QOF, "logit_normal", True),
     ],
 )
 def test_gradient_model_logp_agrees(panel, outcome, family, marginalise) -> None:

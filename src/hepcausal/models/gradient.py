@@ -23,6 +23,11 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
   :attr:`hepcausal.outcomes.Outcome.denominator`): logit scale with explicit non-centred
   practice effects; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
   SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
+* ``logit_normal`` (proportions; a fast approximation of the beta-binomial): the marginalised
+  Gaussian model on the standardised empirical logit ``log((s + 0.5) / (n - s + 0.5))``, the
+  practice effects integrated out on sufficient statistics (cost O(cells), like ``gaussian``);
+  the binomial and overdispersion noise are absorbed by ``sigma`` (good for large, similar
+  denominators such as QOF points).  ``sii`` is on the logit scale and ``sii_prob`` as above.
 
 Estimands (``meta["estimand"]`` names them for every fit): with ``weights=None`` (the default)
 ``sii`` is the **practice-average** SII (every practice counts equally: the gradient across the
@@ -114,7 +119,7 @@ SAMPLED = (
 NATIONAL = "England"
 
 
-BINOMIAL_LIKELIHOODS = ("binomial", "beta_binomial")
+BINOMIAL_LIKELIHOODS = ("binomial", "beta_binomial", "logit_normal")
 
 
 @dataclass
@@ -591,7 +596,7 @@ def gradient_stan_data(
             }
         )
         return _stan_program(True), base
-    counts = fam.needs_denominator
+    counts = fam.on_counts
     empty_int = np.zeros(0, dtype=np.int64)
     base.update(
         {

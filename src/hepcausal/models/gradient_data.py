@@ -262,7 +262,7 @@ def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
     when the cells pin the interaction deviations down (e.g. QOF, where the non-centred level
     interactions left ``sigma_int`` at R-hat 1.015 on the real data), else non-centred.
     """
-    if data.successes is not None:
+    if data.successes is not None and data.trials is not None:
         work = np.log((data.successes + 0.5) / (data.trials - data.successes + 0.5)) - data.loc
     else:
         work = data.z
@@ -548,6 +548,10 @@ def prepare_gradient_data(
         p = float(np.clip(successes.sum() / trials.sum(), 1e-4, 1 - 1e-4))
         loc, scale = float(np.log(p / (1 - p))), 1.0
         ym = y
+        if fam.marginalisable:  # logit_normal: Gaussian on the standardised empirical logit
+            ym = np.log((successes + 0.5) / (trials - successes + 0.5))
+            loc, scale = float(ym.mean()), float(ym.std())
+            successes = trials = None
     if standardise is not None:
         loc, scale = float(standardise[0]), float(standardise[1])
     return GradientData(

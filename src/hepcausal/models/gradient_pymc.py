@@ -130,7 +130,7 @@ def build_pymc_model(
         else:
             lin, u = _linpred(data, alpha, beta), (tau * z_u)[data.practice_idx]
             # log-odds for the count families; the standardised scale for continuous ones
-            eta = data.loc + lin + u if fam.needs_denominator else lin + u
+            eta = data.loc + lin + u if fam.on_counts else lin + u
             fam.pymc_likelihood(data, eta, params)
     return model
 
