@@ -16,6 +16,10 @@ functions {
     return rep_matrix(m, G, T) + rep_matrix(B_G * r_icb, T)
            + rep_matrix((s_year * (B_T * z_year))', G) + B_G * r_int * B_T';
   }
+  // optional treated x post SII term (zero when switched off)
+  matrix treat(array[] real delta, matrix D) {
+    return size(delta) > 0 ? delta[1] * D : rep_matrix(0, rows(D), cols(D));
+  }
   real raw_lpdf(vector z, real s, int centred) {
     return centred ? normal_lpdf(z | 0, s) : std_normal_lpdf(z);
   }
@@ -40,6 +44,8 @@ data {
   real<lower=0> prior_sigma;
   real<lower=0> prior_overdispersion;
   real<lower=0> prior_nu_scale;
+  int<lower=0, upper=1> has_treat;  // treated x post SII term delta_treated * D
+  matrix[G, T] D;  // double-centred treated x post indicator
   int<lower=1> N;
   int<lower=1> P;
   array[N] int<lower=1, upper=P> pidx;
@@ -63,6 +69,7 @@ parameters {
   vector[T - 1] z_e;
   matrix[G - 1, T - 1] z_d;
   matrix[G - 1, T - 1] z_f;
+  array[has_treat] real delta_treated;
   real<lower=0> tau;
   vector[P] z_u;
   array[family <= 2] real<lower=0> sigma;
@@ -72,8 +79,9 @@ parameters {
 model {
   vector[G * T] a = to_vector(cells(mu, sigma_icb, z_a, centred[1], prior_year_sd, z_c, sigma_int,
                                     z_d, centred[3], B_G, B_T)');
-  vector[G * T] b = to_vector(cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd, z_e,
-                                    sigma_int_slope, z_f, centred[4], B_G, B_T)');
+  vector[G * T] b = to_vector((cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd,
+                                     z_e, sigma_int_slope, z_f, centred[4], B_G, B_T)
+                               + treat(delta_treated, D))');
   // standardised scale for continuous families, log-odds (centred on loc) for counts
   vector[N] eta = (family >= 3 ? loc : 0.0) + a[cell] + b[cell] .* rc + tau * z_u[pidx];
   if (family == 1) {
@@ -92,6 +100,7 @@ model {
   overdispersion ~ normal(0, prior_overdispersion);
   mu ~ normal(0, prior_mu_sd);
   b0 ~ normal(0, prior_slope_sd);
+  delta_treated ~ normal(0, prior_slope_sd);
   sigma_icb ~ normal(0, prior_sigma_icb);
   sigma_icb_slope ~ normal(0, prior_sigma_icb_slope);
   sigma_int ~ normal(0, prior_sigma_int);
@@ -107,7 +116,8 @@ model {
 }
 generated quantities {
   matrix[G, T] sii = scale * cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd,
-                                   z_e, sigma_int_slope, z_f, centred[4], B_G, B_T);
+                                   z_e, sigma_int_slope, z_f, centred[4], B_G, B_T)
+                       + scale * treat(delta_treated, D);
   matrix[G, T] level = loc + scale * cells(mu, sigma_icb, z_a, centred[1], prior_year_sd, z_c,
                                            sigma_int, z_d, centred[3], B_G, B_T);
 }

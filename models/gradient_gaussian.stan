@@ -14,6 +14,10 @@ functions {
     return rep_matrix(m, G, T) + rep_matrix(B_G * r_icb, T)
            + rep_matrix((s_year * (B_T * z_year))', G) + B_G * r_int * B_T';
   }
+  // optional treated x post SII term (zero when switched off)
+  matrix treat(array[] real delta, matrix D) {
+    return size(delta) > 0 ? delta[1] * D : rep_matrix(0, rows(D), cols(D));
+  }
   real raw_lpdf(vector z, real s, int centred) {
     return centred ? normal_lpdf(z | 0, s) : std_normal_lpdf(z);
   }
@@ -37,7 +41,9 @@ data {
   real<lower=0> prior_tau;
   real<lower=0> prior_sigma;
   real<lower=0> prior_overdispersion;
-  real<lower=0> prior_nu_scale;  // unused (Student-t family, gradient_explicit.stan)
+  real<lower=0> prior_nu_scale;
+  int<lower=0, upper=1> has_treat;  // treated x post SII term delta_treated * D
+  matrix[G, T] D;  // double-centred treated x post indicator  // unused (Student-t family, gradient_explicit.stan)
   // sufficient statistics (hepcausal.models.gradient_data.GaussianStats)
   int<lower=1> J;
   vector[J - 1] n_per;
@@ -62,6 +68,7 @@ parameters {
   vector[T - 1] z_e;
   matrix[G - 1, T - 1] z_d;
   matrix[G - 1, T - 1] z_f;
+  array[has_treat] real delta_treated;
   real<lower=0> tau;
   real<lower=0> sigma;
 }
@@ -69,7 +76,8 @@ model {
   matrix[G, T] alpha = cells(mu, sigma_icb, z_a, centred[1], prior_year_sd, z_c, sigma_int,
                              z_d, centred[3], B_G, B_T);
   matrix[G, T] beta = cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd, z_e,
-                            sigma_int_slope, z_f, centred[4], B_G, B_T);
+                            sigma_int_slope, z_f, centred[4], B_G, B_T)
+                     + treat(delta_treated, D);
   vector[2 * G * T] theta = append_row(to_vector(alpha'), to_vector(beta'));  // row-major cells
   vector[J] v = append_row(rep_vector(square(sigma), 1), square(tau) + square(sigma) ./ n_per);
   vector[J] w = inv(v);
@@ -79,6 +87,7 @@ model {
 
   mu ~ normal(0, prior_mu_sd);
   b0 ~ normal(0, prior_slope_sd);
+  delta_treated ~ normal(0, prior_slope_sd);
   sigma_icb ~ normal(0, prior_sigma_icb);
   sigma_icb_slope ~ normal(0, prior_sigma_icb_slope);
   sigma_int ~ normal(0, prior_sigma_int);
@@ -94,7 +103,8 @@ model {
 }
 generated quantities {
   matrix[G, T] sii = scale * cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd,
-                                   z_e, sigma_int_slope, z_f, centred[4], B_G, B_T);
+                                   z_e, sigma_int_slope, z_f, centred[4], B_G, B_T)
+                       + scale * treat(delta_treated, D);
   matrix[G, T] level = loc + scale * cells(mu, sigma_icb, z_a, centred[1], prior_year_sd, z_c,
                                            sigma_int, z_d, centred[3], B_G, B_T);
 }

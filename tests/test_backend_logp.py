@@ -132,6 +132,7 @@ def _check_agreement(label: str, spec: ModelSpec, seed: int = 0) -> None:
         (S.GP_FTE, "student_t", False),
         (S.QOF, "binomial", False),
         (S.QOF, "beta_binomial", False),
+        (S.QOF, "logit_normal", True),
     ],
 )
 def test_gradient_model_logp_agrees(panel, outcome, family, marginalise) -> None:
@@ -179,3 +180,21 @@ def test_logp_check_detects_a_prior_mismatch(panel) -> None:
     wrong = dataclasses.replace(spec, stan_data=lambda: {**stan_data(), "prior_nu_scale": 9.0})
     with pytest.raises(AssertionError):
         _check_agreement("negative control", wrong)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "family", "marginalise", "weights"),
+    [
+        (S.GP_FTE, "gaussian", True, S.LIST_SIZE),
+        (S.QOF, "beta_binomial", False, None),
+    ],
+)
+def test_gradient_treated_term_and_weights_logp_agrees(
+    panel, outcome, family, marginalise, weights
+) -> None:
+    """The treated x post SII term (delta_treated) and list-size weights in both backends."""
+    data = prepare_gradient_data(panel, outcome, likelihood=family, weights=weights)
+    data = data.with_treated_period(str(data.icbs[0]), int(data.years[-2]))
+    centring = {"a": True, "b": False, "d": False, "f": True}
+    spec = model_spec(data, GradientPriors(), centring, marginalise=marginalise)
+    _check_agreement(f"gradient/{family}/treated", spec)

@@ -391,7 +391,7 @@ def test_closed_registry_rejects_import_paths():
     [
         ("did", "analysis", "rank", "need"),
         ("did", "analysis", "rank", "deprivation"),  # explicitly set, even to the default
-        ("gradient", "analysis", "start_year", 2022),
+        ("gradient", "analysis", "covariates", ["list_size"]),
         ("gradient", "summary", "rope", 0.1),
         ("gradient", "summary", "hdi_prob", 0.9),
         ("ddd", "analysis", "weights", "list_size"),
@@ -555,5 +555,11 @@ def test_gradient_adapter_passes_design_and_inference(monkeypatch):
     assert seen["settings"] is inf.settings and seen["standardise"] is None
     gradient(None, schema.GP_FTE, Design(comparators="all"), standardise=[1, 2])
     assert seen["icbs"] is None and seen["standardise"] == (1.0, 2.0)
+    # the unpooled treated x post term uses the design's treated ICB and start year
+    assert seen["treated"] == "QK1" and seen["start_year"] == schema.HEP_START_YEAR
+    gradient(None, schema.GP_FTE, Design(weights="list_size"), treated_term=False)
+    assert seen["weights"] == "list_size" and seen["treated"] is None
     with pytest.raises(DesignError, match="weights"):
-        gradient(None, schema.GP_FTE, Design(weights="list_size"))
+        from hepcausal.experiments.adapters import synthetic_control
+
+        synthetic_control(None, schema.GP_FTE, Design(weights="list_size"))

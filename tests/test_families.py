@@ -37,13 +37,21 @@ def panel():
 
 
 def test_table_rows_are_complete() -> None:
-    assert set(FAMILIES) == {"gaussian", "lognormal", "student_t", "binomial", "beta_binomial"}
+    assert set(FAMILIES) == {
+        "gaussian",
+        "lognormal",
+        "student_t",
+        "binomial",
+        "beta_binomial",
+        "logit_normal",
+    }
     priors = {f.name for f in dataclasses.fields(GradientPriors)}
     for fam in FAMILIES.values():
         assert fam.scale in ("identity", "log", "logit")
         assert fam.needs_denominator == (fam.scale == "logit")
         assert all(p.prior_key in priors for p in fam.extra), fam.name
-        assert not (fam.marginalisable and fam.needs_denominator)
+        # only the logit_normal approximation is marginalisable among the proportion families
+        assert fam.on_counts == (fam.needs_denominator and fam.name != "logit_normal")
     assert get_family("student_t").extra_names == ("sigma", "nu")
     assert not get_family("student_t").marginalisable
     with pytest.raises(ValueError, match="unknown likelihood family 'poisson'"):

@@ -100,9 +100,11 @@ def sample_pymc(
 ) -> az.InferenceData:
     """Sample a PyMC model with NUTS (nutpie by default) and return InferenceData.
 
-    Chains run in parallel on at most ``settings.cores`` (default: the number of chains, at most
-    the number of CPUs).  ``mass_matrix`` is the model's choice, used when
-    ``settings.mass_matrix`` is None (nutpie only; the other samplers adapt a diagonal one).
+    Chains run in parallel on at most ``settings.cores`` threads or processes (default: the
+    number of chains, at most the number of CPUs); with nutpie ``cores`` is passed as nutpie's
+    own ``cores`` argument (``pm.sample`` alone does not forward it).  ``mass_matrix`` is the
+    model's choice, used when ``settings.mass_matrix`` is None (nutpie only; the other
+    samplers adapt a diagonal one).
 
     Parameters
     ----------
@@ -129,8 +131,13 @@ def sample_pymc(
     else:
         kwargs["nuts_sampler"] = s.sampler
     used = (s.mass_matrix or mass_matrix) if s.sampler == "nutpie" else "diag"
-    if used == "low_rank":
-        kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+    if s.sampler == "nutpie":
+        # pm.sample does not forward ``cores`` to nutpie: pass it as nutpie's own argument, so
+        # ``cores`` bounds the sampler's threads (a sweep with 2 workers on 2 cores runs 2 threads)
+        nuts_kwargs: dict[str, object] = {"cores": cores}
+        if used == "low_rank":
+            nuts_kwargs["low_rank_modified_mass_matrix"] = True
+        kwargs["nuts_sampler_kwargs"] = nuts_kwargs
     with model:  # type: ignore[attr-defined]
         idata = pm.sample(
             draws=s.draws,

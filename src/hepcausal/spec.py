@@ -58,8 +58,9 @@ class Design:
     covariates : tuple of str
         Columns adjusted for (standardised before fitting).
     weights : str or None
-        Column of analysis weights.  No estimator supports weights yet: setting it makes every
-        estimator raise :class:`~hepcausal.causal.design.DesignError`.
+        Column of analysis weights (e.g. ``"list_size"``: the population-weighted SII).  Only
+        the gradient model supports weights so far (None there = the practice-average SII);
+        every other estimator raises :class:`~hepcausal.causal.design.DesignError`.
     """
 
     treated: str = schema.LLR_ICB

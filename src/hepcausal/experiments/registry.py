@@ -119,6 +119,7 @@ class GradientOptions(_Options):
     marginalise: bool = True
     centring: dict[str, bool] | str | None = "auto"
     standardise: list[float] | None = None
+    treated_term: bool = True
 
 
 class SyntheticControlOptions(_Options):
@@ -270,6 +271,12 @@ def _event_study_uses(options: BaseModel) -> frozenset[str]:
     return _PANEL_USES if options.target == "gradient" else _PANEL_USES - {"rank_col"}
 
 
+def _gradient_uses(options: BaseModel) -> frozenset[str]:
+    assert isinstance(options, GradientOptions)
+    base = frozenset({"treated", "comparators", "rank_col", "weights"})
+    return base | {"start_year"} if options.treated_term else base
+
+
 def _synthetic_control_uses(options: BaseModel) -> frozenset[str]:
     assert isinstance(options, SyntheticControlOptions)
     base = frozenset({"treated", "comparators", "start_year", "rope", "hdi_prob"})
@@ -380,7 +387,7 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             "gradient",
             _fit_gradient,
             GradientOptions,
-            _static(frozenset({"treated", "comparators", "rank_col"})),
+            _gradient_uses,
             GRADIENT_PRIORS,
         ),
         EstimatorEntry(

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from hepcausal.models.gradient_data import GradientData
 
 Scale = Literal["identity", "log", "logit"]
-FamilyName = Literal["gaussian", "lognormal", "student_t", "binomial", "beta_binomial"]
+FamilyName = Literal[
+    "gaussian", "lognormal", "student_t", "binomial", "beta_binomial", "logit_normal"
+]
 
 __all__ = ["FAMILIES", "ExtraParam", "Family", "FamilyName", "Scale", "get_family"]
 
@@ -104,6 +106,11 @@ class Family:
     needs_denominator: bool
     derived: Callable[[xr.Dataset, xr.DataArray], dict[str, xr.DataArray]]
     report_var: str = "sii"
+
+    @property
+    def on_counts(self) -> bool:
+        """The likelihood is on the counts (binomial, beta-binomial), not a continuous response."""
+        return self.needs_denominator and not self.marginalisable
 
     @property
     def extra_names(self) -> tuple[str, ...]:
@@ -267,6 +274,22 @@ _ROWS = (
         pymc_likelihood=_beta_binomial,
         stan_family=4,
         marginalisable=False,
+        needs_denominator=True,
+        derived=_probability_sii,
+        report_var="sii_prob",
+    ),
+    Family(
+        name="logit_normal",
+        scale="logit",
+        description=(
+            "Normal on the standardised empirical logit log((s + 0.5) / (n - s + 0.5)) of a "
+            "proportion (fast approximation of the beta-binomial for large denominators: the "
+            "practice effects are integrated out analytically)"
+        ),
+        extra=(SIGMA,),
+        pymc_likelihood=_normal,
+        stan_family=1,
+        marginalisable=True,
         needs_denominator=True,
         derived=_probability_sii,
         report_var="sii_prob",

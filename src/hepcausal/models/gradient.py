@@ -23,6 +23,32 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
   :attr:`hepcausal.outcomes.Outcome.denominator`): logit scale with explicit non-centred
   practice effects; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
   SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
+* ``logit_normal`` (proportions; a fast approximation of the beta-binomial): the marginalised
+  Gaussian model on the standardised empirical logit ``log((s + 0.5) / (n - s + 0.5))``, the
+  practice effects integrated out on sufficient statistics (cost O(cells), like ``gaussian``);
+  the binomial and overdispersion noise are absorbed by ``sigma`` (good for large, similar
+  denominators such as QOF points).  ``sii`` is on the logit scale and ``sii_prob`` as above.
+
+Estimands (``meta["estimand"]`` names them for every fit): with ``weights=None`` (the default)
+``sii`` is the **practice-average** SII (every practice counts equally: the gradient across the
+practices that HEP funds and that the panel models compare); with ``weights="list_size"``
+(``Design.weights`` in the registry) each practice's marginal likelihood contribution is
+weighted by its mean list size (normalised to Kish's effective sample size) and ``sii`` is the
+**population-weighted** SII of PHE (the weighted least-squares gradient on the rank; tested
+against :func:`hepcausal.inequality.classical.sii_unit` with list-size weights).  The
+practice-average default keeps the unit of analysis of the causal models (practices) and the
+published baseline; the population-weighted estimand is one switch away and the two differ
+in sign for LLR on the real data (issue 10), so every output names its estimand.
+
+Treated contrast (issue 10): with ``treated``/``start_year`` (on by default in the registry's
+gradient entry, option ``treated_term``) the treated ICB's post-period SII change is an unpooled
+term ``delta_treated * D`` (D = the double-centred treated x post indicator, prior
+``N(0, slope_sd)``), not one of the ICB x year deviations pooled by ``sigma_int_slope``.  Chosen
+over a wider or heavier-tailed interaction prior because the interaction scale is learnt from
+the 10 untreated ICBs, so any pooled prior pulls the one large treated deviation toward them.
+Measured (``benchmarks/shrinkage_gradient.py``, realistic scenario, published design, true
+change -0.168, 2 panels): the treated contrast (:func:`treated_change`) was shrunk 36.7% toward
+0 relative to the unpooled per-cell least-squares contrast without the term and 0.3% with it.
 
 National SII: ``national_sii`` (year) is the population-weighted mean of the ICB gradients,
 weights = the ICBs' shares of the fitted practices' ``list_size`` in that year (equal practice
@@ -75,7 +101,14 @@ from hepcausal.results import ESTIMAND, TERM, FitResult, stack_terms
 from hepcausal.sampling import SamplerSettings
 from hepcausal.summaries import EffectSummary, summarise_effect
 
-__all__ = ["GradientFit", "GradientPriors", "fit_gradient", "gradient_stan_data", "model_spec"]
+__all__ = [
+    "GradientFit",
+    "GradientPriors",
+    "fit_gradient",
+    "gradient_stan_data",
+    "model_spec",
+    "treated_change",
+]
 
 SAMPLED = (
     "mu",
@@ -91,11 +124,12 @@ SAMPLED = (
     "z_d",
     "z_f",
     "tau",
+    "delta_treated",
 )
 NATIONAL = "England"
 
 
-BINOMIAL_LIKELIHOODS = ("binomial", "beta_binomial")
+BINOMIAL_LIKELIHOODS = ("binomial", "beta_binomial", "logit_normal")
 
 
 @dataclass
@@ -185,6 +219,9 @@ def fit_gradient(
     marginalise: bool = True,
     centring: Mapping[str, bool] | str | None = "auto",
     standardise: tuple[float, float] | None = None,
+    weights: str | None = None,
+    treated: str | None = None,
+    start_year: int | None = None,
 ) -> GradientFit:
     """Fit the hierarchical ICB x year gradient model and return a :class:`GradientFit`.
 
@@ -218,6 +255,18 @@ def fit_gradient(
         over blocks a, b (ICB level / SII effects) and d, f (ICB x year).
     standardise : (float, float) or None
         Fixed model-scale ``(loc, scale)`` instead of the data's mean and SD.
+    weights : str or None
+        The estimand of the ICB-year SII (see "Estimands" in the module docstring): None (the
+        default) the practice-average SII (every practice counts equally); a column such as
+        ``"list_size"`` the population-weighted SII of PHE (practice likelihood contributions
+        weighted by list size, normalised to the effective sample size).  Marginalisable
+        families only.
+    treated, start_year : str and int, or None
+        Give both to add the unpooled treated-ICB x post-period SII term ``delta_treated``
+        (see :mod:`~hepcausal.models.gradient_pymc`): the treated ICB's SII change from
+        ``start_year`` is then not shrunk toward the other ICBs' by the interaction scale, and
+        the estimand ``sii_treated_change`` (the DDD contrast of :func:`treated_change`) is
+        reported.  None: the descriptive model (every ICB x year deviation pooled).
 
     Returns
     -------
@@ -235,8 +284,18 @@ def fit_gradient(
         icbs=icbs,
         years=years,
         standardise=standardise,
+        weights=weights,
     )
+    if (treated is None) != (start_year is None):
+        raise ValueError("give both treated and start_year (or neither) for the treated term")
+    if treated is not None and start_year is not None:
+        data = data.with_treated_period(treated, int(start_year))
     fam = data.family
+    if weights is not None and not marginalise:
+        raise ValueError(
+            f"weights={weights!r} needs the marginalised likelihood (marginalise=True): the "
+            "weighted pseudo-likelihood weights each practice's marginal contribution"
+        )
     pr = GradientPriors.from_any(priors)
     cen = resolve_centring(data, centring)
     marginalised = bool(marginalise and fam.marginalisable)
@@ -249,7 +308,7 @@ def fit_gradient(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         diagnostics = check_convergence(idata, [*sampled, "sii", "level"])
-    effects = _national_effects(idata, data)
+    effects = _national_effects(idata, data, treated, start_year)
     meta = {
         "estimator": "hierarchical_gradient",
         "outcome": outcome,
@@ -271,9 +330,90 @@ def fit_gradient(
         "dropped": data.dropped,
         "n_counts_rounded": data.n_rounded,
         "national_weights": data.weight_source,
+        "weights": weights,
+        "treated": treated,
+        "start_year": start_year,
+        "estimand": estimand_description(data),
         "sampling_seconds": elapsed,
     }
     return GradientFit(idata=idata, diagnostics=diagnostics, effects=effects, meta=meta)
+
+
+def treated_change(
+    fit: GradientFit, treated: str, start_year: int, var: str = "sii"
+) -> xr.DataArray:
+    """Posterior draws of the treated ICB's SII change against the other ICBs (a DDD contrast).
+
+    ``(mean SII of ``treated`` in years >= start_year - mean before) - the same change averaged
+    over the other modelled ICBs`` (unweighted over years and ICBs).
+
+    Parameters
+    ----------
+    fit : GradientFit
+        A gradient fit.
+    treated : str
+        The treated ICB code.
+    start_year : int
+        First treated year.
+    var : str
+        Posterior (icb, year) variable (default ``sii``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Draws (chain, draw).
+    """
+    da = fit.idata.posterior[var]
+    icbs = [str(c) for c in da["icb"].values]
+    if treated not in icbs:
+        raise ValueError(f"treated ICB {treated!r} is not in the fit ({icbs})")
+    years = da["year"].values.astype(int)
+    post, pre = years >= start_year, years < start_year
+    if not post.any() or not pre.any():
+        raise ValueError(f"start_year {start_year} leaves no pre or no post years in {years}")
+    change = da.isel(year=post).mean("year") - da.isel(year=pre).mean("year")
+    others = [c for c in icbs if c != treated]
+    return change.sel(icb=treated, drop=True) - change.sel(icb=others).mean("icb")
+
+
+def estimand_description(data: GradientData) -> dict[str, str]:
+    """Which estimand every output of the gradient model is (``meta["estimand"]``).
+
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel (its ``weights_col`` and ``weight_source``).
+
+    Returns
+    -------
+    dict
+        ``weighting`` ("practice-average" or "population-weighted (<column>)"), ``rank`` (the
+        rank column), ``sii`` (the ICB-year SII), ``national_sii`` and ``headline``.
+    """
+    if data.weights_col is None:
+        weighting = "practice-average"
+        cell = (
+            "ICB-year SII: slope on the rank across practices, every practice weighted equally "
+            "(practice-average)"
+        )
+    else:
+        weighting = f"population-weighted ({data.weights_col})"
+        cell = (
+            f"ICB-year SII: slope on the rank across practices weighted by {data.weights_col} "
+            "(population-weighted, the PHE SII estimand)"
+        )
+    nat = (
+        f"national SII: mean of the ICB-year SIIs weighted by the ICBs' {data.weight_source} "
+        "shares in each year (within-ICB national gradient)"
+    )
+    return {
+        "weighting": weighting,
+        "rank": data.rank_col,
+        "scale": data.family.scale,
+        "sii": cell,
+        "national_sii": nat,
+        "headline": f"change in the national SII, first to last year ({weighting} ICB SIIs)",
+    }
 
 
 def model_spec(
@@ -301,9 +441,23 @@ def model_spec(
     ModelSpec
         PyMC builder and the Stan program with its data.
     """
-    from hepcausal.models.gradient_pymc import build_pymc_model
+    from hepcausal.models.gradient_pymc import build_pymc_model, pymc_data
 
     marg = bool(marginalise and data.family.marginalisable)
+    # the marginalised model's data are all containers: its compiled graph depends only on the
+    # family, ICBs, years, priors, centring and whether the treated term is on
+    key = (
+        (
+            data.likelihood,
+            tuple(data.icbs),
+            tuple(data.years),
+            tuple(sorted(pr.to_dict().items())),
+            tuple(sorted(dict(centring).items())),
+            data.treat_cells is not None,
+        )
+        if marg
+        else None
+    )
     return ModelSpec(
         name="gradient",
         build_pymc=lambda: build_pymc_model(data, pr, marginalise=marg, centring=dict(centring)),
@@ -311,7 +465,9 @@ def model_spec(
         stan_data=lambda: gradient_stan_data(data, pr, centring, marginalise=marg)[1],
         coords=_stan_coords(data),
         dims=_STAN_DIMS,
-        stan_scalars=data.family.extra_names,
+        stan_scalars=(*data.family.extra_names, "delta_treated"),
+        cache_key=key,
+        pymc_data=(lambda: pymc_data(data)) if marg else None,
     )
 
 
@@ -335,7 +491,12 @@ def add_derived(idata: az.InferenceData, data: GradientData) -> None:
     idata.posterior = post.assign(data.family.derived(post, w))
 
 
-def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, EffectSummary]:
+def _national_effects(
+    idata: az.InferenceData,
+    data: GradientData,
+    treated: str | None = None,
+    start_year: int | None = None,
+) -> dict[str, EffectSummary]:
     """Write the national estimands into ``posterior["estimand"]`` (term) and summarise them.
 
     Terms: ``<var>_change_<first>_<last>`` (headline) and ``<var>_<year>``, where ``var`` is
@@ -352,6 +513,18 @@ def _national_effects(idata: az.InferenceData, data: GradientData) -> dict[str, 
     for year in data.years:
         draws[f"{var}_{year}"] = nat.sel(year=year)
         labels[f"{var}_{year}"] = f"national SII {year}"
+    if treated is not None and start_year is not None:
+        v = data.family.report_var
+        da = idata.posterior[v]
+        post = da["year"].values.astype(int) >= start_year
+        change = da.isel(year=post).mean("year") - da.isel(year=~post).mean("year")
+        others = [c for c in data.icbs if c != treated]
+        draws[f"{v}_treated_change"] = change.sel(icb=treated, drop=True) - change.sel(
+            icb=others
+        ).mean("icb")
+        labels[f"{v}_treated_change"] = (
+            f"SII change of {treated} from {start_year} minus the other ICBs' (DDD contrast)"
+        )
     est = stack_terms(draws)
     idata.posterior = idata.posterior.assign({ESTIMAND: est})
     return {
@@ -419,6 +592,8 @@ def gradient_stan_data(
         "loc": data.loc,
         "scale": data.scale,
         "centred": [int(centring[k]) for k in CENTRING_BLOCKS],
+        "has_treat": int(data.treat_cells is not None),
+        "D": data.treated_post_design(),
         **{f"prior_{k}": v for k, v in pr.to_dict().items()},
     }
     if marginalise and fam.marginalisable:
@@ -437,7 +612,7 @@ def gradient_stan_data(
             }
         )
         return _stan_program(True), base
-    counts = fam.needs_denominator
+    counts = fam.on_counts
     empty_int = np.zeros(0, dtype=np.int64)
     base.update(
         {

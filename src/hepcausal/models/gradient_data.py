@@ -9,7 +9,7 @@ likelihood needs only the sufficient statistics computed here (see :class:`Gauss
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -119,6 +119,50 @@ class GradientData:
     trials: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     n_rounded: int = 0
+    # (P,) likelihood weights of the practices (None: practice-average estimand); normalised so
+    # that they sum to Kish's effective sample size (see :func:`practice_weights`)
+    practice_weight: np.ndarray | None = None
+    weights_col: str | None = None
+    # (G, T) 0/1 cells of the treated ICB from the start year (None: no treated-period term)
+    treat_cells: np.ndarray | None = None
+
+    def treated_post_design(self) -> np.ndarray:
+        """The double-centred treated x post indicator (G, T) of the ``delta_treated`` term.
+
+        Zero row and column sums, so the term is orthogonal to the ICB and year effects, and
+        its treated-minus-comparators post-minus-pre contrast is exactly 1 (``delta_treated``
+        is the DDD contrast of the SII).  Zeros when there is no treated-period term.
+        """
+        if self.treat_cells is None:
+            return np.zeros((self.n_icb, self.n_year))
+        m = np.asarray(self.treat_cells, dtype=float)
+        return m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+
+    def with_treated_period(self, treated: str, start_year: int) -> GradientData:
+        """A copy with the treated-ICB x post-period SII term (``delta_treated``) switched on.
+
+        Parameters
+        ----------
+        treated : str
+            Treated ICB (must be modelled).
+        start_year : int
+            First treated year (there must be years before and from it).
+
+        Returns
+        -------
+        GradientData
+            The copy.
+        """
+        if treated not in self.icbs:
+            raise ValueError(f"treated ICB {treated!r} is not among the modelled ICBs {self.icbs}")
+        post = np.asarray(self.years) >= start_year
+        if post.all() or not post.any():
+            raise ValueError(
+                f"start_year {start_year} must leave years before and from it in {self.years}"
+            )
+        cells = np.zeros((self.n_icb, self.n_year))
+        cells[self.icbs.index(treated), post] = 1.0
+        return replace(self, treat_cells=cells)
 
     @property
     def family(self) -> Family:
@@ -165,21 +209,27 @@ class GradientData:
             shape=(p, self.n_obs),
         )
         n_i = np.asarray(inc.sum(axis=1)).ravel()
+        # practice weights: each practice's marginal log-likelihood is multiplied by w_i, so every
+        # statistic is a w-weighted sum over practices (w = 1: the ordinary likelihood)
+        w_i = np.ones(p) if self.practice_weight is None else self.practice_weight
+        w_row = w_i[self.practice_idx]
         xbar = sp.diags(1.0 / n_i) @ inc @ x  # (P, K)
         zbar = (inc @ z) / n_i
-        nx = sp.diags(n_i) @ xbar
-        blocks_xx = [(x.T @ x - xbar.T @ nx).tocsr()]
-        blocks_xy = [x.T @ z - nx.T @ zbar]
-        blocks_yy = [float(z @ z - np.sum(n_i * zbar**2))]
-        counts = [float(self.n_obs - p)]
+        nx = sp.diags(w_i * n_i) @ xbar
+        xw = sp.diags(w_row) @ x
+        blocks_xx = [(x.T @ xw - xbar.T @ nx).tocsr()]
+        blocks_xy = [xw.T @ z - nx.T @ zbar]
+        blocks_yy = [float(z @ (w_row * z) - np.sum(w_i * n_i * zbar**2))]
+        counts = [float(np.sum(w_i * (n_i - 1)))]
         sizes = np.unique(n_i)
         for n in sizes:
             sel = n_i == n
             xs = xbar[sel]
-            blocks_xx.append((xs.T @ xs).tocsr())
-            blocks_xy.append(xs.T @ zbar[sel])
-            blocks_yy.append(float(np.sum(zbar[sel] ** 2)))
-            counts.append(float(sel.sum()))
+            ws = w_i[sel]
+            blocks_xx.append((xs.T @ sp.diags(ws) @ xs).tocsr())
+            blocks_xy.append(xs.T @ (ws * zbar[sel]))
+            blocks_yy.append(float(np.sum(ws * zbar[sel] ** 2)))
+            counts.append(float(ws.sum()))
         pattern = sum(abs(b) for b in blocks_xx)
         pattern = sp.triu(pattern).tocoo()
         row, col = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
@@ -207,9 +257,12 @@ def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
     standardised outcome; empirical logits for binomial data) and ranks ``r_i``, the ICB level
     block ``a`` (slope block ``b``) is centred when the SD across ICBs of the per-ICB mean (OLS
     slope) exceeds ``ratio`` times the root-mean-square of their standard errors.  The ICB x year
-    interaction blocks ``d``, ``f`` stay non-centred (cells hold few practices).
+    interaction blocks ``d``, ``f`` use the same rule on the per-cell means (OLS slopes),
+    double-centred over ICBs and years, against the cells' standard errors: they are centred
+    when the cells pin the interaction deviations down (e.g. QOF, where the non-centred level
+    interactions left ``sigma_int`` at R-hat 1.015 on the real data), else non-centred.
     """
-    if data.successes is not None:
+    if data.successes is not None and data.trials is not None:
         work = np.log((data.successes + 0.5) / (data.trials - data.successes + 0.5)) - data.loc
     else:
         work = data.z
@@ -240,11 +293,37 @@ def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
             return False
         return bool(np.std(est, ddof=1) > ratio * np.sqrt(np.mean(np.square(se))))
 
+    # ICB x year blocks: the same rule on the per-cell mean / OLS slope, double-centred over
+    # ICBs and years (the interaction deviations) against the cells' standard errors
+    cm = np.full((data.n_icb, data.n_year), np.nan)
+    cs, cm_se, cs_se = cm.copy(), cm.copy(), cm.copy()
+    for k in range(data.n_icb * data.n_year):
+        sel = data.cell_idx == k
+        if sel.sum() < 4:
+            continue
+        g, t = divmod(k, data.n_year)
+        y, x = work[sel], data.rc[sel]
+        cm[g, t], cm_se[g, t] = y.mean(), y.std(ddof=1) / np.sqrt(sel.sum())
+        xc = x - x.mean()
+        sxx = float(xc @ xc)
+        if sxx <= 0:
+            continue
+        b = float(xc @ (y - y.mean())) / sxx
+        resid = y - y.mean() - b * xc
+        cs[g, t], cs_se[g, t] = b, np.sqrt(resid @ resid / (sel.sum() - 2) / sxx)
+
+    def informative_cells(est: np.ndarray, se: np.ndarray) -> bool:
+        if np.isnan(est).any() or np.isnan(se).any() or min(est.shape) < 2:
+            return False
+        dev = est - est.mean(0, keepdims=True) - est.mean(1, keepdims=True) + est.mean()
+        dof = (est.shape[0] - 1) * (est.shape[1] - 1)
+        return bool(np.sqrt(np.sum(dev**2) / dof) > ratio * np.sqrt(np.mean(se**2)))
+
     return {
         "a": informative(means, mean_se),
         "b": informative(slopes, slope_se),
-        "d": False,
-        "f": False,
+        "d": informative_cells(cm, cm_se),
+        "f": informative_cells(cs, cs_se),
     }
 
 
@@ -314,6 +393,7 @@ def prepare_gradient_data(
     icbs: Sequence[str] | None = None,
     years: Sequence[int] | None = None,
     standardise: tuple[float, float] | None = None,
+    weights: str | None = None,
 ) -> GradientData:
     """Validate the panel and build the model inputs; every dropped row is counted by reason.
 
@@ -332,6 +412,11 @@ def prepare_gradient_data(
     standardise : (float, float) or None
         Fixed ``(loc, scale)`` of the outcome on the model scale instead of the data's mean and
         SD (used by simulation-based calibration, where the prior must not depend on the data).
+    weights : str or None
+        None: every practice counts equally (the practice-average SII).  A column name (e.g.
+        ``"list_size"``): population weighting, each practice's likelihood contribution is
+        weighted by its mean of that column (:func:`practice_weights`), so the ICB-year SII is
+        the population-weighted gradient of the PHE SII.  Marginalisable families only.
 
     Returns
     -------
@@ -339,9 +424,15 @@ def prepare_gradient_data(
         Indices, the outcome on the model scale and the counts of dropped rows.
     """
     fam = resolve_family(outcome, likelihood)
+    if weights is not None and not fam.marginalisable:
+        raise ValueError(
+            f"weights={weights!r}: population weighting of the gradient model needs a "
+            f"marginalisable family (gaussian, lognormal), got likelihood {fam.name!r}"
+        )
     row = find_outcome(outcome)
     denom = row.denominator if fam.needs_denominator and row is not None else None
     needed = [S.PRACTICE, S.YEAR, S.ICB, outcome, rank_col] + ([denom] if denom else [])
+    needed += [weights] if weights is not None and weights not in needed else []
     missing = [c for c in needed if c not in panel.columns]
     if missing:
         raise KeyError(f"panel is missing column(s) {missing} needed by the gradient model")
@@ -381,6 +472,15 @@ def prepare_gradient_data(
         _drop(pd.to_numeric(df[outcome]).astype(float) <= 0, f"non-positive {outcome} (lognormal)")
     if df.empty:
         raise ValueError(f"no rows left to fit {outcome!r} after dropping: {dropped}")
+    if weights is not None:
+        w_raw = pd.to_numeric(df[weights], errors="coerce").astype(float).to_numpy()
+        bad_w = ~(np.isfinite(w_raw) & (w_raw > 0))
+        if bad_w.any():
+            i = int(np.argmax(bad_w))
+            raise ValueError(
+                f"weights column {weights!r} must be positive and finite; row {df.index[i]!r} "
+                f"has {df[weights].iloc[i]!r} ({int(bad_w.sum())} such rows)"
+            )
     if df.duplicated([S.PRACTICE, S.YEAR]).any():
         first = df.loc[df.duplicated([S.PRACTICE, S.YEAR]), [S.PRACTICE, S.YEAR]].iloc[0]
         raise ValueError(f"duplicate practice-year rows, e.g. {tuple(first)}")
@@ -415,13 +515,18 @@ def prepare_gradient_data(
         if wcol
         else np.ones(len(df))
     )
-    weights = np.zeros((len(icb_levels), n_t))
-    np.add.at(weights, (g, t), np.clip(w_obs, 0, None))
-    if np.any(weights.sum(axis=0) <= 0):
-        weights = np.zeros_like(weights)
-        np.add.at(weights, (g, t), 1.0)
+    if weights is not None:
+        wcol = weights
+        w_obs = pd.to_numeric(df[weights]).astype(float).to_numpy()
+    p_weight = None if weights is None else practice_weights(pidx, w_obs, len(pr_levels))
+    weights_icb = np.zeros((len(icb_levels), n_t))
+    np.add.at(weights_icb, (g, t), np.clip(w_obs, 0, None))
+    weights_arr = weights_icb
+    if np.any(weights_arr.sum(axis=0) <= 0):
+        weights_arr = np.zeros_like(weights_arr)
+        np.add.at(weights_arr, (g, t), 1.0)
         wcol = None
-    weights = weights / weights.sum(axis=0, keepdims=True)
+    weights_arr = weights_arr / weights_arr.sum(axis=0, keepdims=True)
 
     successes = trials = None
     n_rounded = 0
@@ -443,6 +548,10 @@ def prepare_gradient_data(
         p = float(np.clip(successes.sum() / trials.sum(), 1e-4, 1 - 1e-4))
         loc, scale = float(np.log(p / (1 - p))), 1.0
         ym = y
+        if fam.marginalisable:  # logit_normal: Gaussian on the standardised empirical logit
+            ym = np.log((successes + 0.5) / (trials - successes + 0.5))
+            loc, scale = float(ym.mean()), float(ym.std())
+            successes = trials = None
     if standardise is not None:
         loc, scale = float(standardise[0]), float(standardise[1])
     return GradientData(
@@ -458,10 +567,43 @@ def prepare_gradient_data(
         y=ym,
         loc=loc,
         scale=scale,
-        weights=weights,
+        weights=weights_arr,
         weight_source=wcol or "equal (no list_size column)",
         successes=successes,
         trials=trials,
         dropped={k: v for k, v in dropped.items()},
         n_rounded=n_rounded,
+        practice_weight=p_weight,
+        weights_col=weights,
     )
+
+
+def practice_weights(
+    practice_idx: np.ndarray, row_weight: np.ndarray, n_practice: int
+) -> np.ndarray:
+    """Likelihood weights of the practices for the population-weighted SII.
+
+    A practice's weight is the mean of its rows' weights (list sizes move slowly within a
+    practice; a practice-constant weight keeps the practice effects analytically integrable),
+    rescaled so that the weights sum to Kish's effective sample size
+    ``(sum v)^2 / sum v^2``: the weighted pseudo-likelihood then carries as much information as
+    the weighted least-squares estimator has (its posterior SD matches the WLS sandwich SD under
+    homoscedastic noise), not the nominal number of practices.
+
+    Parameters
+    ----------
+    practice_idx : numpy.ndarray
+        (N,) practice index of each row.
+    row_weight : numpy.ndarray
+        (N,) positive weight of each row (e.g. list size).
+    n_practice : int
+        Number of practices.
+
+    Returns
+    -------
+    numpy.ndarray
+        (P,) practice weights, summing to the effective sample size.
+    """
+    n_i = np.bincount(practice_idx, minlength=n_practice)
+    v = np.bincount(practice_idx, weights=row_weight, minlength=n_practice) / n_i
+    return np.asarray(v * v.sum() / np.sum(v**2), dtype=float)

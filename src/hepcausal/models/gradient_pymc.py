@@ -10,6 +10,12 @@ Cell parameters (ICB g, year t)::
     a = sigma_icb * B_G z_a                 b = sigma_icb_slope * B_G z_b
     c = year_sd * B_T z_c                   e = year_slope_sd * B_T z_e
     d = sigma_int * B_G Z_d B_T'            f = sigma_int_slope * B_G Z_f B_T'
+                                            (+ delta_treated * D, optional)
+
+``D`` is the double-centred treated-ICB x post-period indicator
+(:meth:`GradientData.treated_post_design`): with ``treated``/``start_year`` the treated ICB's
+post-period SII change gets its own coefficient ``delta_treated ~ N(0, slope_sd)`` instead of
+being one of the partially pooled interaction deviations ``f``.
 
 with ``B_n`` the orthonormal sum-to-zero basis (:func:`zero_sum_basis`) and all ``z`` standard
 normal: every effect block sums to zero (over ICBs, over years, and both for the interactions),
@@ -69,8 +75,16 @@ def _cells(
     f = pt.dot(pt.dot(bg, _raw("z_f", sigma_int_slope, cen["f"], ("icb_zs", "year_zs"))), bt.T)
     alpha = mu + a[:, None] + c[None, :] + d
     beta = b0 + b[:, None] + e[None, :] + f
-    pm.Deterministic("sii", data.scale * beta, dims=("icb", "year"))
-    pm.Deterministic("level", data.loc + data.scale * alpha, dims=("icb", "year"))
+    if data.treat_cells is not None:
+        # unpooled treated x post SII term (not shrunk by the interaction scale); the design is
+        # a data container, so a placebo run (another pseudo-treated ICB) re-uses the compiled model
+        delta = pm.Normal("delta_treated", 0.0, pr.slope_sd)
+        beta = beta + delta * pm.Data("treat_D", data.treated_post_design())
+    # data containers: a compiled model is re-used for another outcome on the same structure
+    loc = pm.Data("model_loc", data.loc)
+    scale = pm.Data("model_scale", data.scale)
+    pm.Deterministic("sii", scale * beta, dims=("icb", "year"))
+    pm.Deterministic("level", loc + scale * alpha, dims=("icb", "year"))
     return alpha, beta
 
 
@@ -116,7 +130,7 @@ def build_pymc_model(
         else:
             lin, u = _linpred(data, alpha, beta), (tau * z_u)[data.practice_idx]
             # log-odds for the count families; the standardised scale for continuous ones
-            eta = data.loc + lin + u if fam.needs_denominator else lin + u
+            eta = data.loc + lin + u if fam.on_counts else lin + u
             fam.pymc_likelihood(data, eta, params)
     return model
 
@@ -128,19 +142,52 @@ def _linpred(data: GradientData, alpha: pt.TensorVariable, beta: pt.TensorVariab
 
 
 def _marginal_gaussian(data: GradientData, alpha, beta, sigma, tau) -> None:
-    st = data.gaussian_stats()
+    # every statistic is a data container (:func:`pymc_data`): a compiled model is re-used for
+    # new outcomes, designs or weights with the same ICBs, years and priors (sweeps, SBC)
+    d = pymc_data(data)
+    n_per, count = pm.Data("suff_n_per", d["suff_n_per"]), pm.Data("suff_count", d["suff_count"])
+    syy, sxy = pm.Data("suff_syy", d["suff_syy"]), pm.Data("suff_sxy", d["suff_sxy"])
+    sxx = pm.Data("suff_sxx", d["suff_sxx"])
+    row, col = pm.Data("suff_row", d["suff_row"]), pm.Data("suff_col", d["suff_col"])
     theta = pt.concatenate([alpha.flatten(), beta.flatten()])
-    var = pt.concatenate([pt.stack([pt.sqr(sigma)]), pt.sqr(tau) + pt.sqr(sigma) / st.n_per])
+    var = pt.concatenate([pt.stack([pt.sqr(sigma)]), pt.sqr(tau) + pt.sqr(sigma) / n_per])
     w = 1.0 / var
-    ew = pt.dot(pt.constant(st.sxx), w)
-    quad = pt.sum(ew * theta[st.row] * theta[st.col])
-    # the outcome enters only through syy and sxy: data containers, so a compiled model can be
-    # re-used for new outcomes on the same design (simulation-based calibration)
-    syy = pm.Data("suff_syy", st.syy)
-    sxy = pm.Data("suff_sxy", st.sxy)
+    ew = pt.dot(sxx, w)
+    quad = pt.sum(ew * theta[row] * theta[col])
     lin = pt.dot(theta, pt.dot(sxy, w))
-    ll = -0.5 * (pt.dot(st.count, pt.log(var)) + pt.dot(syy, w) - 2.0 * lin + quad)
+    ll = -0.5 * (pt.dot(count, pt.log(var)) + pt.dot(syy, w) - 2.0 * lin + quad)
     pm.Potential("marginal_loglik", ll)
+
+
+def pymc_data(data: GradientData) -> dict[str, np.ndarray]:
+    """Values of the marginalised model's data containers for ``data`` (compiled-model reuse).
+
+    Parameters
+    ----------
+    data : GradientData
+        The prepared panel.
+
+    Returns
+    -------
+    dict
+        Container name -> value (sufficient statistics, ``model_loc``/``model_scale`` and, with
+        the treated term, ``treat_D``).
+    """
+    st = data.gaussian_stats()
+    out: dict[str, np.ndarray] = {
+        "suff_n_per": np.asarray(st.n_per, dtype=float),
+        "suff_count": np.asarray(st.count, dtype=float),
+        "suff_syy": np.asarray(st.syy, dtype=float),
+        "suff_sxy": np.asarray(st.sxy, dtype=float),
+        "suff_sxx": np.asarray(st.sxx, dtype=float),
+        "suff_row": np.asarray(st.row, dtype=np.int64),
+        "suff_col": np.asarray(st.col, dtype=np.int64),
+        "model_loc": np.asarray(data.loc, dtype=float),
+        "model_scale": np.asarray(data.scale, dtype=float),
+    }
+    if data.treat_cells is not None:
+        out["treat_D"] = data.treated_post_design()
+    return out
 
 
 def marginal_loglik_numpy(data: GradientData, theta: np.ndarray, sigma: float, tau: float) -> float:
