@@ -66,6 +66,10 @@ class DidOptions(_Options):
 
     icb_year_effects: bool = True
     group_trends: bool = False
+    error_model: Literal["prepost", "rows"] = "prepost"
+    ics_scales: bool = True
+    family: Literal["gaussian", "student_t"] = "gaussian"
+    placebo: bool = False
 
 
 class DddOptions(DidOptions):
@@ -196,7 +200,16 @@ def _fit_synthetic_control() -> EstimatorFn:
 
 
 _PANEL_USES = frozenset(
-    {"treated", "comparators", "start_year", "rank_col", "covariates", "rope", "hdi_prob"}
+    {
+        "treated",
+        "comparators",
+        "start_year",
+        "rank_col",
+        "covariates",
+        "weights",
+        "rope",
+        "hdi_prob",
+    }
 )
 
 
