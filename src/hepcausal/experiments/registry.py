@@ -82,6 +82,9 @@ class EventStudyOptions(_Options):
     target: Literal["gradient", "level"] = "gradient"
     reference_year: int | None = None
     icb_year_effects: bool = True
+    ics_scales: bool = False
+    family: Literal["gaussian", "student_t"] = "gaussian"
+    placebo: bool = False
 
 
 class DoseOptions(_Options):
