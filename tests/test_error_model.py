@@ -1,4 +1,4 @@
-"""The panel models' error models: the pre/post collapse, ICB residual scales, weights, estimands."""
+"""Panel error models: the pre/post collapse, ICB residual scales, weights and estimands."""
 
 from __future__ import annotations
 
