@@ -39,6 +39,37 @@ nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override wi
 ``models/panel_effects.stan`` is the same program with the same priors and parameter names; both
 are sampled through :func:`hepcausal.models.backend.sample_model`.
 
+Error models (``ModelOptions.error_model``; choice and evidence in docs/ERROR_MODEL.md):
+
+* ``"rows"`` - the model above, one residual per practice-year, independent over years.  On the
+  real panel the within-practice residuals are serially correlated (lag-1 +0.36, practice drift)
+  and the ICBs' noise differs, so the row-level posterior is overconfident: the 10 placebo DDDs
+  had z-score SD 1.50 and 2 of 10 HDIs excluded 0 (issue 10).
+* ``"prepost"`` - the default of DiD and DDD.  Each practice is collapsed to the change in its
+  mean outcome from the pre to the post period (Bertrand, Duflo & Mullainathan 2004), which
+  removes the practice intercepts exactly and makes the within-practice correlation structure
+  irrelevant (its effect is absorbed in each practice's residual variance)::
+
+      d_i = c_g + b_g rbar_i + E_i . effect + C_i . beta_cov + e_i,
+      c_g = change_mean + sigma_change z_g,  b_g = gradient_change_mean + sigma_change_gradient v_g
+
+  ``c_g``/``b_g`` are the ICBs' changes in level and gradient (the ICB x year shocks of the
+  row-level model, collapsed to two periods); ``E_i``, ``C_i`` are the post-minus-pre means of
+  the effect and covariate columns; practices without rows in both periods are dropped
+  (``meta["prepost_practices_dropped"]``).  It has ~2G + 10 parameters whatever the number of
+  practices and one row per practice (1,661 on the real design instead of 11,567 rows and 1,855
+  parameters), so it is also the fast formulation.
+* ``ics_scales`` (both error models): ICB-specific residual SDs ``sigma_g = sigma exp(s u_g)``,
+  ``s ~ HalfNormal(scale_sd)``, ``u_g ~ N(0, 1)`` (i.e. ``log sigma_g ~ N(log sigma, s)``).
+* ``family="student_t"``: Student-t residuals with ``nu ~ Gamma(2, scale nu_scale)`` (the
+  ``student_t`` row of :mod:`hepcausal.models.families`).
+
+Weights (``design.weights``, :mod:`hepcausal.causal.design`): the residual SD of a row (practice)
+is divided by ``sqrt(w)`` with ``w`` the relative list size (mean 1), i.e. a weighted likelihood:
+the ICB change parameters are then list-size weighted least-squares fits and the estimand is the
+population-weighted change (the PHE SII is a population-weighted regression).  Unweighted
+(default) is the practice-average estimand; ``meta["estimand"]`` names which.
+
 Priors (the package convention, :mod:`hepcausal.models.priors`): every prior scale in
 :class:`PanelPriors` is on the standardised outcome (outcome SD = 1); effects are per unit of the
 scaled effect column.
