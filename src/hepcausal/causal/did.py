@@ -35,7 +35,7 @@ class DidKeywords(TypedDict, total=False):
 #: The default error model of the DiD and the DDD (evidence: docs/ERROR_MODEL.md).
 DEFAULT_ERROR_MODEL = "prepost"
 DEFAULT_ICS_SCALES = True
-DEFAULT_FAMILY = "gaussian"
+DEFAULT_FAMILY = "student_t"
 
 
 def fit_did(

@@ -68,7 +68,7 @@ class DidOptions(_Options):
     group_trends: bool = False
     error_model: Literal["prepost", "rows"] = "prepost"
     ics_scales: bool = True
-    family: Literal["gaussian", "student_t"] = "gaussian"
+    family: Literal["gaussian", "student_t"] = "student_t"
     placebo: bool = False
 
 
