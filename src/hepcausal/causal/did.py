@@ -71,8 +71,10 @@ def fit_did(
         overconfident); ``"rows"``: the row-level model (independent practice-years).
     ics_scales : bool
         ICB-specific residual scales (``log sigma_g ~ N(log sigma, scale_sd)``).
-    family : {"gaussian", "student_t"}
-        Residual distribution.
+    family : {"student_t", "gaussian"}
+        Residual distribution (default Student-t: practice changes are heavy-tailed, kurtosis
+        up to 25 on the real panel).  The default error model (pre/post, ICB scales, Student-t)
+        was chosen by placebo calibration on the real data (docs/ERROR_MODEL.md).
     placebo : bool
         Also run the placebo calibration (:func:`hepcausal.causal.placebo_panel.placebo_calibrate`:
         every comparator as pseudo-treated) and return its :class:`PlaceboFit`.
