@@ -48,6 +48,11 @@ data {
   real<lower=0> prior_effect_sd;
   real<lower=0> prior_covariate_sd;
   real<lower=0> prior_noise_sigma;
+  real<lower=0> prior_scale_sd;
+  real<lower=0> prior_nu_scale;
+  int<lower=0, upper=1> use_scales;  // ICB-specific residual scales
+  int<lower=1, upper=2> family;  // 1 gaussian, 2 student_t
+  vector<lower=0>[N] w;  // relative weights (ones when unweighted)
 }
 parameters {
   vector[n_group] group_mean;
@@ -65,6 +70,9 @@ parameters {
   vector[K] effect;
   vector[P] beta_cov;
   real<lower=0> sigma;
+  array[use_scales] real<lower=0> sigma_scale;
+  vector[use_scales * n_group] z_scale;
+  array[family == 2] real<lower=0> nu;
 }
 transformed parameters {
   vector[n_time] year_effect = Q_year * year_raw;
@@ -105,5 +113,11 @@ model {
   effect ~ normal(0, prior_effect_sd);
   beta_cov ~ normal(0, prior_covariate_sd);
   sigma ~ normal(0, prior_noise_sigma);
-  y ~ normal(mu, sigma);
+  sigma_scale ~ normal(0, prior_scale_sd);
+  z_scale ~ std_normal();
+  nu ~ gamma(2, inv(prior_nu_scale));
+  vector[N] sd = sigma ./ sqrt(w);
+  if (use_scales) sd = sd .* exp(sigma_scale[1] * z_scale)[grp];
+  if (family == 2) y ~ student_t(nu[1], mu, sd);
+  else y ~ normal(mu, sd);
 }

@@ -145,28 +145,41 @@ def test_gradient_model_logp_agrees(panel, outcome, family, marginalise) -> None
     _check_agreement(f"gradient/{family}/{expected}", spec)
 
 
-def test_panel_effects_ddd_logp_agrees(panel, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The panel-effects model exactly as fit_ddd builds it (DDD options)."""
-    import hepcausal.models.panel_effects as pe
-    from hepcausal.causal.did import fit_ddd
+@pytest.mark.parametrize(
+    ("error_model", "ics_scales", "family", "weights"),
+    [
+        ("rows", False, "gaussian", None),  # the row-level DDD as before
+        ("rows", True, "student_t", "list_size"),
+        ("prepost", True, "gaussian", None),  # the DDD default
+        ("prepost", True, "student_t", "list_size"),
+        ("prepost", False, "gaussian", None),
+    ],
+)
+def test_panel_effects_ddd_logp_agrees(panel, error_model, ics_scales, family, weights) -> None:
+    """The panel-effects DDD (gradient block, ICB x year / ICB change shocks), every error model."""
+    from hepcausal.causal.design import build_design
+    from hepcausal.causal.did import _ddd_effects
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors
+    from hepcausal.models.panel_effects import model_spec as panel_spec
+    from hepcausal.spec import Design
 
-    seen: dict[str, ModelSpec] = {}
-
-    class _Stop(Exception):
-        pass
-
-    def capture(spec: ModelSpec, backend: str, settings: Any) -> Any:
-        seen["spec"] = spec
-        raise _Stop
-
-    monkeypatch.setattr(pe, "sample_model", capture)
-    with pytest.raises(_Stop):
-        fit_ddd(panel, S.GP_FTE, comparators=list(ICBS[1:]), backend="stan")
-    spec = seen["spec"]
-    assert spec.stan_program == "panel_effects"
+    design = build_design(
+        panel,
+        S.GP_FTE,
+        Design(comparators=ICBS[1:], weights=weights),
+        effects=_ddd_effects,
+    )
+    options = ModelOptions(
+        gradient=True, error_model=error_model, ics_scales=ics_scales, family=family
+    )
+    priors = PanelPriors.from_any({"cell_sigma": 0.4, "nu_scale": 8.0})
+    spec = panel_spec(design, priors, options)
+    program = "panel_prepost" if error_model == "prepost" else "panel_effects"
+    assert spec.stan_program == program
     data = spec.stan_data()
     assert data["use_gradient"] == 1 and data["use_cell_gradient"] == 1 and data["use_cell"] == 1
-    _check_agreement("panel_effects/ddd", spec)
+    assert data["use_scales"] == int(ics_scales) and data["family"] == 1 + (family == "student_t")
+    _check_agreement(f"{program}/{family}/scales={ics_scales}/w={weights}", spec)
 
 
 def test_logp_check_detects_a_prior_mismatch(panel) -> None:

@@ -85,8 +85,10 @@ def test_design_errors(effect_panel) -> None:
         Design(comparators=["QK1", "QJ2"])
     with pytest.raises(DesignError, match="group column 'region'"):
         build_design(p, S.GP_FTE, Design(group_col="region"))
-    with pytest.raises(DesignError, match=r"weights .* not supported"):
-        fit_did(p, S.GP_FTE, DESIGN.with_(weights=S.LIST_SIZE), INF)
+    with pytest.raises(DesignError, match="weights column 'wt'"):  # weights name a column
+        fit_did(p, S.GP_FTE, DESIGN.with_(weights="wt"), INF)
+    with pytest.raises(DesignError, match="must be positive"):
+        build_design(p.assign(wt=0.0), S.GP_FTE, DESIGN.with_(weights="wt"))
     with pytest.raises(ValueError, match="unknown prior key"):
         PanelPriors.from_any({"effect_scale": 1.0})
     with pytest.raises(ValueError, match="backend must be"):

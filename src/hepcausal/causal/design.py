@@ -22,6 +22,10 @@ from hepcausal.spec import Design, DesignError
 
 Comparators = Sequence[str] | Literal["all"]
 
+#: ``Design.weights`` shorthands: "list_size" weights each practice by its registered patients
+#: (the PHE population-weighted SII); any other value names a weight column of the panel.
+WEIGHT_ALIASES = {"list_size": schema.LIST_SIZE, "weighted_list_size": schema.WEIGHTED_LIST_SIZE}
+
 
 @dataclass(frozen=True)
 class PanelColumns:
@@ -80,6 +84,17 @@ class PanelDesign:
     cells: list[tuple[str, Any]]
     drops: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    weights: np.ndarray | None = None  # relative row weights (mean 1), None = unweighted
+    weights_col: str | None = None
+
+    @property
+    def estimand(self) -> str:
+        """Which average the effects are: ``population-weighted`` or ``practice-average``."""
+        if self.weights_col is None:
+            return "practice-average"
+        if self.weights_col in WEIGHT_ALIASES.values():
+            return "population-weighted"
+        return f"{self.weights_col}-weighted"
 
     @property
     def n_obs(self) -> int:
@@ -117,6 +132,8 @@ class PanelDesign:
             "effect_columns": self.effect_names,
             "y_mean": self.y_mean,
             "y_sd": self.y_sd,
+            "weights": self.weights_col,
+            "estimand": self.estimand,
             "dropped": dict(self.drops),
             "notes": list(self.notes),
         }
@@ -184,8 +201,10 @@ def build_design(
     outcome : str
         Outcome column.
     design : Design, optional
-        Treated group, comparators, start year, columns, rank and covariates (default
-        ``Design()``).  ``design.weights`` must be None (no estimator supports weights yet).
+        Treated group, comparators, start year, columns, rank, covariates and weights (default
+        ``Design()``).  ``design.weights``: None (every practice counts equally: the
+        practice-average estimand), ``"list_size"`` (registered patients: the
+        population-weighted estimand of the PHE SII) or a positive weight column.
     use_rank : bool
         Whether the estimator uses ``design.rank_col`` (False: level-only, the rank is ignored).
     use_treat_col : bool
@@ -207,11 +226,7 @@ def build_design(
         When the panel or the comparison cannot be analysed (the message names the problem).
     """
     spec = design if design is not None else Design()
-    if spec.weights is not None:
-        raise DesignError(
-            f"weights ({spec.weights!r}) are not supported by the panel estimators yet; "
-            "leave Design.weights unset"
-        )
+    weights_col = WEIGHT_ALIASES.get(spec.weights, spec.weights) if spec.weights else None
     if spec.treat_col is not None and not use_treat_col:
         raise DesignError(
             f"this estimator does not take a treatment column (Design.treat_col = "
@@ -238,6 +253,7 @@ def build_design(
             "time": cols.time,
             "treatment": cols.treat,
             "rank": rank_col,
+            "weights": weights_col,
         },
     )
     missing_cov = [c for c in covariates if c not in panel.columns]
@@ -285,6 +301,13 @@ def build_design(
     for c in extra_required:
         v = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
         _drop(~np.isfinite(v), f"missing:{c}")
+    if weights_col is not None:
+        v = pd.to_numeric(data[weights_col], errors="coerce").to_numpy(float)
+        _drop(~np.isfinite(v), f"missing_weight:{weights_col}")
+        v = data[weights_col].to_numpy(float)
+        if np.any(v <= 0):
+            bad = data.index[v <= 0][:5].tolist()
+            raise DesignError(f"weight column {weights_col!r} must be positive; bad rows {bad}")
     if data.empty:
         raise DesignError(f"no analysable rows for outcome {outcome!r} after drops {drops}")
 
@@ -391,4 +414,10 @@ def build_design(
         cells=[(str(groups[g]), times[t]) for g, t in cells],
         drops=drops,
         notes=notes,
+        weights=None if weights_col is None else _relative(data[weights_col].to_numpy(float)),
+        weights_col=weights_col,
     )
+
+
+def _relative(w: np.ndarray) -> np.ndarray:
+    return w / w.mean()

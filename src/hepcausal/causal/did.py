@@ -8,7 +8,7 @@ indicator ``D = treated ICB x (year >= start_year)``.
 
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,16 @@ class DidKeywords(TypedDict, total=False):
 
     icb_year_effects: bool
     group_trends: bool
+    error_model: str
+    ics_scales: bool
+    family: str
+    placebo: bool
+
+
+#: The default error model of the DiD and the DDD (evidence: docs/ERROR_MODEL.md).
+DEFAULT_ERROR_MODEL = "prepost"
+DEFAULT_ICS_SCALES = True
+DEFAULT_FAMILY = "student_t"
 
 
 def fit_did(
@@ -36,6 +46,10 @@ def fit_did(
     *,
     icb_year_effects: bool = True,
     group_trends: bool = False,
+    error_model: str = DEFAULT_ERROR_MODEL,
+    ics_scales: bool = DEFAULT_ICS_SCALES,
+    family: str = DEFAULT_FAMILY,
+    placebo: bool = False,
 ) -> CausalFit:
     """Practice-level Bayesian DiD: the change in the treated ICB's level relative to comparators.
 
@@ -50,14 +64,35 @@ def fit_did(
         ICB x year shocks; False is overconfident with one treated ICB (sensitivity analyses
         only).
     group_trends : bool
-        ICB-specific linear trends.
+        ICB-specific linear trends (row-level error model only).
+    error_model : {"prepost", "rows"}
+        ``"prepost"`` (default): each practice's change in its mean outcome from the pre to the
+        post period (serial correlation within practices cannot make the posterior
+        overconfident); ``"rows"``: the row-level model (independent practice-years).
+    ics_scales : bool
+        ICB-specific residual scales (``log sigma_g ~ N(log sigma, scale_sd)``).
+    family : {"student_t", "gaussian"}
+        Residual distribution (default Student-t: practice changes are heavy-tailed, kurtosis
+        up to 25 on the real panel).  The default error model (pre/post, ICB scales, Student-t)
+        was chosen by placebo calibration on the real data (docs/ERROR_MODEL.md).
+    placebo : bool
+        Also run the placebo calibration (:func:`hepcausal.causal.placebo_panel.placebo_calibrate`:
+        every comparator as pseudo-treated) and return its :class:`PlaceboFit`.
 
     Returns
     -------
     CausalFit
         The fit; effects ``delta``.
     """
-    return _fit(panel, outcome, design, inference, icb_year_effects, group_trends, gradient=False)
+    opts = dict(
+        icb_year_effects=icb_year_effects,
+        group_trends=group_trends,
+        error_model=error_model,
+        ics_scales=ics_scales,
+        family=family,
+    )
+    fit = _fit(panel, outcome, design, inference, opts, gradient=False)
+    return _with_placebo(fit, panel, outcome, design, inference, opts, placebo)
 
 
 def _ddd_effects(
@@ -90,8 +125,9 @@ def fit_ddd(
     ----------
     {estimator parameters}
     **options
-        ``icb_year_effects`` (ICB x year level and gradient shocks) and ``group_trends``, as
-        :func:`fit_did` (:class:`DidKeywords`).
+        ``icb_year_effects`` (ICB x year level and gradient shocks), ``group_trends``,
+        ``error_model``, ``ics_scales``, ``family`` and ``placebo``, as :func:`fit_did`
+        (:class:`DidKeywords`).
 
     Returns
     -------
@@ -103,10 +139,27 @@ def fit_ddd(
         raise TypeError(
             f"fit_ddd got unknown option(s) {unknown}; options: {list(DidKeywords.__annotations__)}"
         )
-    opts = {**(fit_did.__kwdefaults__ or {}), **options}
-    return _fit(
-        panel, outcome, design, inference, opts["icb_year_effects"], opts["group_trends"], True
-    )
+    opts: dict[str, Any] = {**(fit_did.__kwdefaults__ or {}), **options}
+    placebo = bool(opts.pop("placebo"))
+    fit = _fit(panel, outcome, design, inference, opts, True)
+    return _with_placebo(fit, panel, outcome, design, inference, opts, placebo, "ddd")
+
+
+def _with_placebo(
+    fit: CausalFit,
+    panel: pd.DataFrame,
+    outcome: str,
+    design: Design | None,
+    inference: Inference | None,
+    opts: dict[str, Any],
+    placebo: bool,
+    estimator: str = "did",
+) -> CausalFit:
+    if not placebo:
+        return fit
+    from hepcausal.causal.placebo_panel import placebo_calibrate
+
+    return placebo_calibrate(fit, panel, estimator=estimator, options=opts)
 
 
 def _fit(
@@ -114,8 +167,7 @@ def _fit(
     outcome: str,
     design: Design | None,
     inference: Inference | None,
-    icb_year_effects: bool,
-    group_trends: bool,
+    opts: dict[str, Any],
     gradient: bool,
 ) -> CausalFit:
     """The DiD (``gradient=False``) or the DDD (``gradient=True``)."""
@@ -124,10 +176,19 @@ def _fit(
     pd_design = build_design(
         panel, outcome, design, use_rank=gradient, effects=_ddd_effects if gradient else None
     )
+    icb_year_effects = bool(opts["icb_year_effects"])
     gradient_block = {"gradient": True, "cell_gradient": icb_year_effects} if gradient else {}
-    options = ModelOptions(
-        cell_effects=icb_year_effects, group_trends=group_trends, **gradient_block
-    )
+    try:
+        options = ModelOptions(
+            cell_effects=icb_year_effects,
+            group_trends=bool(opts["group_trends"]),
+            error_model=str(opts["error_model"]),
+            ics_scales=bool(opts["ics_scales"]),
+            family=str(opts["family"]),
+            **gradient_block,
+        )
+    except ValueError as err:
+        raise DesignError(str(err)) from None
     return run_panel_fit(
         pd_design,
         inference,

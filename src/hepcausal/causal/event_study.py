@@ -246,6 +246,9 @@ def fit_event_study(
     target: Target = "gradient",
     reference_year: Any = None,
     icb_year_effects: bool = True,
+    ics_scales: bool = False,
+    family: str = "gaussian",
+    placebo: bool = False,
 ) -> EventStudyFit:
     """Year-by-year treated-minus-comparator differences relative to ``reference_year``.
 
@@ -267,6 +270,15 @@ def fit_event_study(
         ``pretrend["reference_note"]``).
     icb_year_effects : bool
         ICB x year shocks (False: sensitivity analyses only).
+    ics_scales : bool
+        ICB-specific residual scales (row-level model; see
+        :class:`~hepcausal.models.panel_effects.ModelOptions`).
+    family : {"gaussian", "student_t"}
+        Residual distribution.
+    placebo : bool
+        Also run the placebo calibration of ``post_mean``
+        (:func:`hepcausal.causal.placebo_panel.placebo_calibrate`); the result is then a
+        :class:`~hepcausal.causal.placebo_panel.PlaceboFit`.
 
     Returns
     -------
@@ -319,7 +331,11 @@ def fit_event_study(
         panel, outcome, spec, use_rank=use_rank, use_treat_col=False, effects=effects
     )
     options = ModelOptions(
-        cell_effects=icb_year_effects, gradient=use_rank, cell_gradient=icb_year_effects
+        cell_effects=icb_year_effects,
+        gradient=use_rank,
+        cell_gradient=icb_year_effects,
+        ics_scales=ics_scales,
+        family=family,
     )
     target_cols = [e for e in pd_design.effects if e.kind == target]
     inf = inference if inference is not None else Inference()
@@ -374,6 +390,19 @@ def fit_event_study(
             f"{fit.pretrend['years']}); parallel trends are doubtful",
             PreTrendWarning,
             stacklevel=2,
+        )
+    if placebo:
+        from hepcausal.causal.placebo_panel import placebo_calibrate
+
+        opts = {
+            "target": target,
+            "reference_year": ref,
+            "icb_year_effects": icb_year_effects,
+            "ics_scales": ics_scales,
+            "family": family,
+        }
+        return placebo_calibrate(  # type: ignore[return-value]
+            fit, panel, estimator="event_study", options=opts, inference=inf
         )
     return fit
 

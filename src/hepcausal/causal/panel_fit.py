@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hepcausal.causal.design import PanelDesign
 from hepcausal.diagnostics import check_convergence
@@ -14,10 +15,11 @@ from hepcausal.models.panel_effects import (
     ModelOptions,
     PanelPriors,
     effect_draws,
+    prepost_data,
     present_check_vars,
     sample_panel_model,
 )
-from hepcausal.outcomes import units_of
+from hepcausal.outcomes import label_of, units_of
 from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.spec import Inference
 from hepcausal.summaries import summarise_effect
@@ -46,6 +48,51 @@ class CausalFit(FitResult):
     """
 
     design: PanelDesign | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """The effects table with an ``estimand`` column naming each effect's estimand.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`FitResult.summary` plus ``estimand`` (population-weighted or
+            practice-average, which change).
+        """
+        df = super().summary()
+        names = self.meta.get("estimands", {})
+        df["estimand"] = [names.get(t, "") for t in df[TERM]]
+        return df
+
+
+_KIND_WORDS = {
+    "gradient": "change in the slope index of inequality (SII, over {rank}) of {label}",
+    "level": "change in the mean {label}",
+    "dose": "change in {label} per unit of dose",
+}
+
+
+def estimand_names(design: PanelDesign) -> dict[str, str]:
+    """Each effect column's estimand in words (weighting, what changes, which comparison).
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The fitted design.
+
+    Returns
+    -------
+    dict
+        Effect name -> e.g. ``"practice-average change in the SII ... of GP FTE ...,
+        QK1 minus comparators, from 2022"``.
+    """
+    label = label_of(design.outcome)
+    rank = design.data.attrs.get("rank_col") or "rank"
+    out = {}
+    for e in design.effects:
+        what = _KIND_WORDS.get(e.kind, "change in {label}").format(rank=rank, label=label)
+        when = f"in {e.time}" if e.time is not None else f"from {design.start_year}"
+        out[e.name] = f"{design.estimand} {what}, {design.treated} minus comparators, {when}"
+    return out
 
 
 def resolve_rope(rope: Rope, design: PanelDesign, kind: str) -> tuple[float, float] | None:
@@ -139,8 +186,11 @@ def run_panel_fit(
         "model": options.to_dict(),
         "rope": rope if not isinstance(rope, tuple) else list(rope),
         **design.describe(),
+        "estimands": estimand_names(design),
         **(extra_meta or {}),
     }
+    if options.error_model == "prepost":
+        meta["prepost_practices_dropped"] = prepost_data(design).n_dropped
     if backend == "stan":
         meta["stan_engine"] = idata.posterior.attrs.get("stan_engine")
     return result_cls(idata=idata, diagnostics=diag, effects=effects, meta=meta, design=design)

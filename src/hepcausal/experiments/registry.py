@@ -90,6 +90,10 @@ class DidOptions(_Options):
 
     icb_year_effects: bool = True
     group_trends: bool = False
+    error_model: Literal["prepost", "rows"] = "prepost"
+    ics_scales: bool = True
+    family: Literal["gaussian", "student_t"] = "student_t"
+    placebo: bool = False
 
 
 class DddOptions(DidOptions):
@@ -102,6 +106,9 @@ class EventStudyOptions(_Options):
     target: Literal["gradient", "level"] = "gradient"
     reference_year: int | None = None
     icb_year_effects: bool = True
+    ics_scales: bool = False
+    family: Literal["gaussian", "student_t"] = "gaussian"
+    placebo: bool = False
 
 
 class DoseOptions(_Options):
@@ -258,7 +265,16 @@ def _fit_sdid() -> EstimatorFn:
 
 
 _PANEL_USES = frozenset(
-    {"treated", "comparators", "start_year", "rank_col", "covariates", "rope", "hdi_prob"}
+    {
+        "treated",
+        "comparators",
+        "start_year",
+        "rank_col",
+        "covariates",
+        "weights",
+        "rope",
+        "hdi_prob",
+    }
 )
 
 

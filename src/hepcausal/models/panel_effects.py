@@ -39,6 +39,37 @@ nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override wi
 ``models/panel_effects.stan`` is the same program with the same priors and parameter names; both
 are sampled through :func:`hepcausal.models.backend.sample_model`.
 
+Error models (``ModelOptions.error_model``; choice and evidence in docs/ERROR_MODEL.md):
+
+* ``"rows"`` - the model above, one residual per practice-year, independent over years.  On the
+  real panel the within-practice residuals are serially correlated (lag-1 +0.36, practice drift)
+  and the ICBs' noise differs, so the row-level posterior is overconfident: the 10 placebo DDDs
+  had z-score SD 1.50 and 2 of 10 HDIs excluded 0 (issue 10).
+* ``"prepost"`` - the default of DiD and DDD.  Each practice is collapsed to the change in its
+  mean outcome from the pre to the post period (Bertrand, Duflo & Mullainathan 2004), which
+  removes the practice intercepts exactly and makes the within-practice correlation structure
+  irrelevant (its effect is absorbed in each practice's residual variance)::
+
+      d_i = c_g + b_g rbar_i + E_i . effect + C_i . beta_cov + e_i,
+      c_g = change_mean + sigma_change z_g,  b_g = gradient_change_mean + sigma_change_gradient v_g
+
+  ``c_g``/``b_g`` are the ICBs' changes in level and gradient (the ICB x year shocks of the
+  row-level model, collapsed to two periods); ``E_i``, ``C_i`` are the post-minus-pre means of
+  the effect and covariate columns; practices without rows in both periods are dropped
+  (``meta["prepost_practices_dropped"]``).  It has ~2G + 10 parameters whatever the number of
+  practices and one row per practice (1,661 on the real design instead of 11,567 rows and 1,855
+  parameters), so it is also the fast formulation.
+* ``ics_scales`` (both error models): ICB-specific residual SDs ``sigma_g = sigma exp(s u_g)``,
+  ``s ~ HalfNormal(scale_sd)``, ``u_g ~ N(0, 1)`` (i.e. ``log sigma_g ~ N(log sigma, s)``).
+* ``family="student_t"``: Student-t residuals with ``nu ~ Gamma(2, scale nu_scale)`` (the
+  ``student_t`` row of :mod:`hepcausal.models.families`).
+
+Weights (``design.weights``, :mod:`hepcausal.causal.design`): the residual SD of a row (practice)
+is divided by ``sqrt(w)`` with ``w`` the relative list size (mean 1), i.e. a weighted likelihood:
+the ICB change parameters are then list-size weighted least-squares fits and the estimand is the
+population-weighted change (the PHE SII is a population-weighted regression).  Unweighted
+(default) is the practice-average estimand; ``meta["estimand"]`` names which.
+
 Priors (the package convention, :mod:`hepcausal.models.priors`): every prior scale in
 :class:`PanelPriors` is on the standardised outcome (outcome SD = 1); effects are per unit of the
 scaled effect column.
@@ -59,6 +90,7 @@ from hepcausal.models.priors import Priors
 from hepcausal.sampling import SamplerSettings
 
 STAN_PROGRAM = "panel_effects"
+PREPOST_PROGRAM = "panel_prepost"
 
 __all__ = [
     "Backend",
@@ -113,20 +145,47 @@ class PanelPriors(Priors):
     effect_sd: float = 1.0  # causal effects (per unit of the scaled effect column)
     covariate_sd: float = 1.0  # coefficients of standardised covariates
     noise_sigma: float = 1.0  # half-Normal scale of the residual sigma
+    scale_sd: float = 0.5  # half-Normal scale of the SD of log sigma_g (ICB residual scales)
+    nu_scale: float = 10.0  # Gamma(2, scale nu_scale) prior of the Student-t degrees of freedom
 
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which structural blocks of the panel-effects model are switched on."""
+    """Which structural blocks and which error model of the panel-effects model are switched on.
+
+    ``error_model``: ``"prepost"`` (default of DiD and DDD) fits each practice's change in its
+    mean outcome from the pre to the post period (see :func:`prepost_data`); ``"rows"`` is the
+    original row-level model (one residual per practice-year, independent over years).
+    ``ics_scales``: ICB-specific residual scales ``log sigma_g ~ N(log sigma, scale_sd)``.
+    ``family``: ``"gaussian"`` or ``"student_t"`` residuals (:mod:`hepcausal.models.families`
+    rows of the same names; the panel model has the Student-t's ``nu`` with the same prior).
+    """
 
     cell_effects: bool = True  # ICB x year level shocks
     gradient: bool = False  # rank gradient block (needs design.rank_c)
     cell_gradient: bool = True  # ICB x year gradient shocks (when gradient)
     group_trends: bool = False  # ICB-specific linear trends
     centred_units: bool = True  # practice intercepts centred on their ICB mean
+    error_model: str = "rows"  # "rows" (row-level) or "prepost" (practice pre/post means)
+    ics_scales: bool = False  # ICB-specific residual scales
+    family: str = "gaussian"  # "gaussian" or "student_t"
 
-    def to_dict(self) -> dict[str, bool]:
+    def __post_init__(self) -> None:
+        if self.error_model not in ERROR_MODELS:
+            raise ValueError(
+                f"error_model must be one of {list(ERROR_MODELS)}, got {self.error_model!r}"
+            )
+        if self.family not in PANEL_FAMILIES:
+            raise ValueError(f"family must be one of {list(PANEL_FAMILIES)}, got {self.family!r}")
+        if self.error_model == "prepost" and self.group_trends:
+            raise ValueError("group_trends is not available with error_model='prepost'")
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+ERROR_MODELS = ("rows", "prepost")
+PANEL_FAMILIES = ("gaussian", "student_t")
 
 
 CHECK_VARS = (
@@ -143,6 +202,12 @@ CHECK_VARS = (
     "gradient_year_raw",
     "sigma_cell_gradient",
     "beta_cov",
+    "sigma_scale",
+    "nu",
+    "change_mean",
+    "gradient_change_mean",
+    "sigma_change",
+    "sigma_change_gradient",
 )
 
 
@@ -225,8 +290,155 @@ def build_pymc_model(design: PanelDesign, priors: PanelPriors, options: ModelOpt
         if design.cov.shape[1]:
             beta_cov = pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate")
             mu = mu + pt.dot(design.cov, beta_cov)
-        sigma = pm.HalfNormal("sigma", priors.noise_sigma)
-        pm.Normal("y", mu, sigma, observed=design.y)
+        sd = _residual_sd(priors, options, design.group_idx, design.weights)
+        _likelihood(mu, sd, priors, options, design.y)
+    return model
+
+
+def _residual_sd(
+    priors: PanelPriors, options: ModelOptions, group: np.ndarray, weights: np.ndarray | None
+) -> Any:
+    """Residual SD of each observation: ``sigma`` (x ICB scale) / sqrt(relative weight)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    sd: Any = pm.HalfNormal("sigma", priors.noise_sigma)
+    if options.ics_scales:
+        sigma_scale = pm.HalfNormal("sigma_scale", priors.scale_sd)
+        z_scale = pm.Normal("z_scale", 0.0, 1.0, dims="group")
+        sd = sd * pt.exp(sigma_scale * z_scale)[group]
+    if weights is not None:
+        sd = sd / np.sqrt(weights)
+    return sd
+
+
+def _likelihood(mu: Any, sd: Any, priors: PanelPriors, options: ModelOptions, y: Any) -> None:
+    import pymc as pm
+
+    if options.family == "student_t":
+        nu = pm.Gamma("nu", alpha=2.0, beta=1.0 / priors.nu_scale)
+        pm.StudentT("y", nu=nu, mu=mu, sigma=sd, observed=y)
+    else:
+        pm.Normal("y", mu, sd, observed=y)
+
+
+@dataclass(frozen=True)
+class PrePost:
+    """Each practice's change in its mean from the pre to the post period (standardised scale).
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        Post-period mean minus pre-period mean of the standardised outcome, one per practice.
+    group : numpy.ndarray
+        0-based ICB of each practice.
+    rank : numpy.ndarray
+        The practice's mean centred rank over its rows (zeros for level-only models).
+    effects : numpy.ndarray
+        (n, K) post-minus-pre means of the scaled effect columns.
+    cov : numpy.ndarray
+        (n, P) post-minus-pre means of the standardised covariates.
+    weights : numpy.ndarray or None
+        Relative practice weights (mean 1), or None (unweighted).
+    n_dropped : int
+        Practices without rows in both periods (they carry no pre/post change).
+    """
+
+    d: np.ndarray
+    group: np.ndarray
+    rank: np.ndarray
+    effects: np.ndarray
+    cov: np.ndarray
+    weights: np.ndarray | None
+    n_dropped: int
+
+
+def prepost_data(design: PanelDesign) -> PrePost:
+    """Collapse a panel design to practice pre/post mean changes (Bertrand-Duflo-Mullainathan).
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel (``start_year`` splits pre and post).
+
+    Returns
+    -------
+    PrePost
+        One row per practice observed in both periods.
+    """
+    n_unit = len(design.units)
+    post = (design.data[design.columns.time] >= design.start_year).to_numpy(bool)
+    u = design.unit_idx
+    n_pre = np.bincount(u[~post], minlength=n_unit).astype(float)
+    n_post = np.bincount(u[post], minlength=n_unit).astype(float)
+    keep = (n_pre > 0) & (n_post > 0)
+
+    def change(v: np.ndarray) -> np.ndarray:
+        pre = np.bincount(u[~post], weights=v[~post], minlength=n_unit)
+        pst = np.bincount(u[post], weights=v[post], minlength=n_unit)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (pst / n_post - pre / n_pre)[keep]
+
+    eff = design.effect_matrix
+    cov = design.cov
+    if design.rank_c is not None:
+        rank = (np.bincount(u, weights=design.rank_c, minlength=n_unit) / (n_pre + n_post))[keep]
+    else:
+        rank = np.zeros(int(keep.sum()))
+    w = None
+    if design.weights is not None:
+        w_unit = np.bincount(u, weights=design.weights, minlength=n_unit) / (n_pre + n_post)
+        w = w_unit[keep] / w_unit[keep].mean()
+    return PrePost(
+        d=change(design.y),
+        group=design.unit_group[keep],
+        rank=rank,
+        effects=np.column_stack([change(eff[:, k]) for k in range(eff.shape[1])])
+        if eff.shape[1]
+        else np.zeros((int(keep.sum()), 0)),
+        cov=np.column_stack([change(cov[:, k]) for k in range(cov.shape[1])])
+        if cov.shape[1]
+        else np.zeros((int(keep.sum()), 0)),
+        weights=w,
+        n_dropped=int((~keep).sum()),
+    )
+
+
+def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> Any:
+    """The PyMC pre/post model: ``d_i = c_g + b_g rbar_i + E_i effect + C_i beta + e_i``.
+
+    ``c_g = change_mean + sigma_change * z_g`` (ICB level changes), ``b_g = gradient_change_mean
+    + sigma_change_gradient * v_g`` (ICB gradient changes, gradient models), residual SD
+    ``sigma_g / sqrt(w_i)``; the treated ICB's change beyond its ``c_g``/``b_g`` is the effect.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if options.gradient and design.rank_c is None:
+        raise ValueError("gradient model needs a rank column")
+    pp = prepost_data(design)
+    with pm.Model(coords=_coords(design)) as model:
+        change_mean = pm.Normal("change_mean", 0.0, priors.group_sd)
+        mu: Any = change_mean
+        if options.cell_effects:
+            sigma_change = pm.HalfNormal("sigma_change", priors.cell_sigma)
+            z_change = pm.Normal("z_change", 0.0, 1.0, dims="group")
+            mu = mu + (sigma_change * z_change)[pp.group]
+        if options.gradient:
+            gradient_change_mean = pm.Normal("gradient_change_mean", 0.0, priors.gradient_sd)
+            slope: Any = gradient_change_mean
+            if options.cell_gradient:
+                sigma_cg = pm.HalfNormal("sigma_change_gradient", priors.cell_gradient_sigma)
+                z_cg = pm.Normal("z_change_gradient", 0.0, 1.0, dims="group")
+                slope = slope + (sigma_cg * z_cg)[pp.group]
+            mu = mu + slope * pp.rank
+        effect = pm.Normal("effect", 0.0, priors.effect_sd, dims="term")
+        mu = mu + pt.dot(pp.effects, effect)
+        if pp.cov.shape[1]:
+            beta_cov = pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate")
+            mu = mu + pt.dot(pp.cov, beta_cov)
+        sd = _residual_sd(priors, options, pp.group, pp.weights)
+        _likelihood(mu, sd, priors, options, pp.d)
     return model
 
 
@@ -260,7 +472,50 @@ def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -
         "use_trend": int(options.group_trends),
         "use_gradient": int(options.gradient),
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
+        "use_scales": int(options.ics_scales),
+        "family": PANEL_FAMILIES.index(options.family) + 1,
+        "w": design.weights if design.weights is not None else np.ones(n),
         **{f"prior_{k}": v for k, v in priors.to_dict().items()},
+    }
+
+
+PREPOST_PRIORS = (
+    "group_sd",
+    "cell_sigma",
+    "gradient_sd",
+    "cell_gradient_sigma",
+    "effect_sd",
+    "covariate_sd",
+    "noise_sigma",
+    "scale_sd",
+    "nu_scale",
+)
+
+
+def stan_data_prepost(
+    design: PanelDesign, priors: PanelPriors, options: ModelOptions
+) -> dict[str, Any]:
+    """Data for ``models/panel_prepost.stan`` (the pre/post model)."""
+    pp = prepost_data(design)
+    n = pp.d.size
+    pri = priors.to_dict()
+    return {
+        "N": n,
+        "n_group": len(design.groups),
+        "grp": pp.group + 1,
+        "d": pp.d,
+        "rank_c": pp.rank,
+        "K": pp.effects.shape[1],
+        "X_eff": pp.effects,
+        "P": pp.cov.shape[1],
+        "X_cov": pp.cov,
+        "use_cell": int(options.cell_effects),
+        "use_gradient": int(options.gradient),
+        "use_cell_gradient": int(options.gradient and options.cell_gradient),
+        "use_scales": int(options.ics_scales),
+        "family": PANEL_FAMILIES.index(options.family) + 1,
+        "w": pp.weights if pp.weights is not None else np.ones(n),
+        **{f"prior_{k}": pri[k] for k in PREPOST_PRIORS},
     }
 
 
@@ -276,8 +531,20 @@ STAN_DIMS: dict[str, list[str]] = {
     "z_cell": ["group", "year"],
     "z_cell_gradient": ["group", "year"],
     "z_trend": ["group"],
+    "z_scale": ["group"],
+    "z_change": ["group"],
+    "z_change_gradient": ["group"],
 }
-STAN_SCALARS = ("sigma_cell", "sigma_trend", "sigma_cell_gradient")
+STAN_SCALARS = (
+    "sigma_cell",
+    "sigma_trend",
+    "sigma_cell_gradient",
+    "sigma_scale",
+    "nu",
+    "sigma_change",
+    "sigma_change_gradient",
+    "gradient_change_mean",
+)
 
 
 def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> ModelSpec:
@@ -301,6 +568,17 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
     dims = dict(STAN_DIMS)
     if design.cov.shape[1]:
         dims["beta_cov"] = ["covariate"]
+    if options.error_model == "prepost":
+        return ModelSpec(
+            name="panel-prepost",
+            build_pymc=lambda: build_pymc_prepost(design, priors, options),
+            mass_matrix="low_rank",
+            stan_program=PREPOST_PROGRAM,
+            stan_data=lambda: stan_data_prepost(design, priors, options),
+            coords=_coords(design),
+            dims=dims,
+            stan_scalars=STAN_SCALARS,
+        )
     return ModelSpec(
         name="panel-effects",
         build_pymc=lambda: build_pymc_model(design, priors, options),

@@ -1,0 +1,73 @@
+// Pre/post panel model (mirrors hepcausal.models.panel_effects.build_pymc_prepost).
+// One row per practice: d = post-period mean minus pre-period mean of the standardised outcome.
+// d_i = change_mean + sigma_change z_g + (gradient_change_mean + sigma_change_gradient v_g) rbar_i
+//       + X_eff effect + X_cov beta_cov + e_i,  e_i ~ normal / student_t(0, sigma_g / sqrt(w_i)),
+// log sigma_g = log sigma + sigma_scale z_scale_g (use_scales).
+data {
+  int<lower=1> N;
+  int<lower=1> n_group;
+  array[N] int<lower=1, upper=n_group> grp;
+  vector[N] d;
+  vector[N] rank_c;
+  int<lower=0> K;
+  matrix[N, K] X_eff;
+  int<lower=0> P;
+  matrix[N, P] X_cov;
+  int<lower=0, upper=1> use_cell;
+  int<lower=0, upper=1> use_gradient;
+  int<lower=0, upper=1> use_cell_gradient;
+  int<lower=0, upper=1> use_scales;
+  int<lower=1, upper=2> family;
+  vector<lower=0>[N] w;
+  real<lower=0> prior_group_sd;
+  real<lower=0> prior_cell_sigma;
+  real<lower=0> prior_gradient_sd;
+  real<lower=0> prior_cell_gradient_sigma;
+  real<lower=0> prior_effect_sd;
+  real<lower=0> prior_covariate_sd;
+  real<lower=0> prior_noise_sigma;
+  real<lower=0> prior_scale_sd;
+  real<lower=0> prior_nu_scale;
+}
+parameters {
+  real change_mean;
+  array[use_cell] real<lower=0> sigma_change;
+  vector[use_cell * n_group] z_change;
+  array[use_gradient] real gradient_change_mean;
+  array[use_cell_gradient] real<lower=0> sigma_change_gradient;
+  vector[use_cell_gradient * n_group] z_change_gradient;
+  vector[K] effect;
+  vector[P] beta_cov;
+  real<lower=0> sigma;
+  array[use_scales] real<lower=0> sigma_scale;
+  vector[use_scales * n_group] z_scale;
+  array[family == 2] real<lower=0> nu;
+}
+model {
+  vector[N] mu = rep_vector(change_mean, N);
+  if (use_cell) mu += sigma_change[1] * z_change[grp];
+  if (use_gradient) {
+    vector[N] slope = rep_vector(gradient_change_mean[1], N);
+    if (use_cell_gradient) slope += sigma_change_gradient[1] * z_change_gradient[grp];
+    mu += slope .* rank_c;
+  }
+  if (K > 0) mu += X_eff * effect;
+  if (P > 0) mu += X_cov * beta_cov;
+  vector[N] sd = sigma ./ sqrt(w);
+  if (use_scales) sd = sd .* exp(sigma_scale[1] * z_scale)[grp];
+
+  change_mean ~ normal(0, prior_group_sd);
+  sigma_change ~ normal(0, prior_cell_sigma);
+  z_change ~ std_normal();
+  gradient_change_mean ~ normal(0, prior_gradient_sd);
+  sigma_change_gradient ~ normal(0, prior_cell_gradient_sigma);
+  z_change_gradient ~ std_normal();
+  effect ~ normal(0, prior_effect_sd);
+  beta_cov ~ normal(0, prior_covariate_sd);
+  sigma ~ normal(0, prior_noise_sigma);
+  sigma_scale ~ normal(0, prior_scale_sd);
+  z_scale ~ std_normal();
+  nu ~ gamma(2, inv(prior_nu_scale));
+  if (family == 2) d ~ student_t(nu[1], mu, sd);
+  else d ~ normal(mu, sd);
+}
