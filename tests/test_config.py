@@ -394,7 +394,7 @@ def test_closed_registry_rejects_import_paths():
         ("gradient", "analysis", "covariates", ["list_size"]),
         ("gradient", "summary", "rope", 0.1),
         ("gradient", "summary", "hdi_prob", 0.9),
-        ("ddd", "analysis", "weights", "list_size"),
+        ("sdid", "analysis", "weights", "list_size"),
         ("synthetic_control", "analysis", "covariates", ["list_size"]),
     ],
 )

@@ -123,12 +123,17 @@ def test_mass_matrix_choice_reaches_nutpie(
     import pymc as pm
 
     seen: dict = {}
-    monkeypatch.setattr(pm, "sample", lambda **kw: seen.update(kw))
+    from types import SimpleNamespace
+
+    # a stand-in for pm.sample: records the arguments, returns an object with posterior attrs
+    fake = SimpleNamespace(posterior=SimpleNamespace(attrs={}))
+    monkeypatch.setattr(pm, "sample", lambda **kw: seen.update(kw) or fake)
     with pm.Model() as model:
         pm.Normal("x")
     sample_pymc(model, SamplerSettings(mass_matrix=setting), mass_matrix=model_choice)
     got = seen.get("nuts_sampler_kwargs", {}).get("low_rank_modified_mass_matrix", False)
     assert got is low_rank and seen["nuts_sampler"] == "nutpie" and seen["chains"] == 4
+    assert fake.posterior.attrs["mass_matrix"] == ("low_rank" if low_rank else "diag")
 
 
 def test_stan_plumbing_errors(monkeypatch: pytest.MonkeyPatch) -> None:

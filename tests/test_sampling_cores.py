@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pymc as pm
@@ -13,14 +14,15 @@ from hepcausal.sampling import SamplerSettings, sample_pymc
 def test_cores_reach_nutpie(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_sample(**kwargs: Any) -> str:
+    def fake_sample(**kwargs: Any) -> SimpleNamespace:
         seen.update(kwargs)
-        return "idata"
+        return SimpleNamespace(posterior=SimpleNamespace(attrs={}))  # what sample_pymc reads
 
     monkeypatch.setattr(pm, "sample", fake_sample)
     with pm.Model() as model:
         pm.Normal("x")
-    sample_pymc(model, SamplerSettings(cores=1, chains=4))
+    idata = sample_pymc(model, SamplerSettings(cores=1, chains=4))
+    assert idata.posterior.attrs["cores"] == 1  # the provenance records what was used
     assert seen["cores"] == 1
     assert seen["nuts_sampler"] == "nutpie"
     assert seen["nuts_sampler_kwargs"]["cores"] == 1

@@ -58,9 +58,12 @@ class Design:
     covariates : tuple of str
         Columns adjusted for (standardised before fitting).
     weights : str or None
-        Column of analysis weights (e.g. ``"list_size"``: the population-weighted SII).  Only
-        the gradient model supports weights so far (None there = the practice-average SII);
-        every other estimator raises :class:`~hepcausal.causal.design.DesignError`.
+        Column of analysis weights: None (default) gives practice-average estimands,
+        ``"list_size"`` population-weighted ones (the PHE population-weighted SII).  The panel
+        estimators (DiD, DDD, event study, dose) and the gradient model (families whose practice
+        effects are integrated out) support weights; every output names its estimand in
+        ``meta["estimand"]``; other estimators raise
+        :class:`~hepcausal.causal.design.DesignError`.
     """
 
     treated: str = schema.LLR_ICB
