@@ -123,8 +123,22 @@ def test_synthetic_control_estimands_match_predictive(fits) -> None:
 
 
 EXPECTED_FIGURES = {
-    CausalFit: {"effect_posterior", "trace_rank"},
-    EventStudyFit: {"event_study", "event_study_level", "effect_posterior", "trace_rank"},
+    # the DDD (default pre/post error model) and the row-level event study both get a PPC
+    CausalFit: {
+        "outcome_by_icb",
+        "sii_by_icb",
+        "event_view",
+        "effect_posterior",
+        "trace_rank",
+        "posterior_predictive_check",
+    },
+    EventStudyFit: {
+        "event_study",
+        "event_study_level",
+        "effect_posterior",
+        "trace_rank",
+        "posterior_predictive_check",
+    },
     GradientFit: {"sii_trajectories", "sii_small_multiples", "effect_posterior", "trace_rank"},
     SyntheticControlFit: {"synthetic_control", "donor_weights", "effect_posterior", "trace_rank"},
 }

@@ -351,20 +351,27 @@ def _panel_ppc(result: CausalFit) -> Figures:
     design and simulated at ``PPC_DRAWS`` posterior draws (before the run folder is compacted)."""
     design = result.design
     post = result.idata.posterior
-    if design is None or "model" not in result.meta or "unit_raw" not in post:
+    if design is None or "model" not in result.meta or "effect" not in post:
         return []
     import arviz as az
     import numpy as np
     import pymc as pm
     import xarray as xr
 
-    from hepcausal.models.panel_effects import ModelOptions, PanelPriors, build_pymc_model
-
-    model = build_pymc_model(
-        design,
-        PanelPriors.from_any(result.meta.get("priors")),
-        ModelOptions(**result.meta["model"]),
+    from hepcausal.models.panel_effects import (
+        ModelOptions,
+        PanelPriors,
+        build_pymc_model,
+        build_pymc_prepost,
+        prepost_data,
     )
+
+    options = ModelOptions(**result.meta["model"])
+    prepost = options.error_model == "prepost"
+    if not prepost and "unit_raw" not in post:
+        return []  # a compacted row-level posterior: the practice effects are not stored
+    build = build_pymc_prepost if prepost else build_pymc_model
+    model = build(design, PanelPriors.from_any(result.meta.get("priors")), options)
     n = int(post.sizes["chain"] * post.sizes["draw"])
     step = max(1, n // PPC_DRAWS)
     thin = post.stack(sample=("chain", "draw")).isel(sample=slice(None, None, step))
@@ -375,8 +382,12 @@ def _panel_ppc(result: CausalFit) -> Figures:
         pp = pm.sample_posterior_predictive(
             thin, var_names=["y"], random_seed=20211, progressbar=False
         )
-    sim = pp.posterior_predictive["y"] * design.y_sd + design.y_mean
-    obs = np.asarray(design.y) * design.y_sd + design.y_mean
+    if prepost:  # the fitted data are practice post-minus-pre changes (no mean to add back)
+        sim = pp.posterior_predictive["y"] * design.y_sd
+        obs = np.asarray(prepost_data(design).d) * design.y_sd
+    else:
+        sim = pp.posterior_predictive["y"] * design.y_sd + design.y_mean
+        obs = np.asarray(design.y) * design.y_sd + design.y_mean
     dim = next(d for d in sim.dims if d not in ("chain", "draw"))
     check = az.InferenceData(
         posterior_predictive=xr.Dataset({"y": sim}),
@@ -384,29 +395,37 @@ def _panel_ppc(result: CausalFit) -> Figures:
     )
     outcome = design.outcome
     units = units_of(outcome)
-    fig = plot_ppc(
-        check,
-        xlabel=f"{outcome_short(outcome) or label_of(outcome)}" + (f" ({units})" if units else ""),
+    what = f"{outcome_short(outcome) or label_of(outcome)}"
+    if prepost:
+        what = f"Change in {what}"  # the caption says: post-minus-pre practice means
+    fig = plot_ppc(check, xlabel=what + (f" ({units})" if units else ""))
+    over = (
+        "practices' post-minus-pre mean changes (the data the pre/post model fits)"
+        if prepost
+        else "practice-years"
     )
     return [
         (
             "posterior_predictive_check",
             fig,
             f"Posterior predictive check: the distribution of {label_of(outcome)} over "
-            f"practice-years, observed (black) and simulated from {thin.sizes['draw']} "
+            f"{over}, observed (black) and simulated from {thin.sizes['draw']} "
             "posterior draws of the fitted model (blue; their mean dashed orange).",
         )
     ]
 
 
-@result_figures.register
-def _causal_figures(result: CausalFit) -> Figures:
+def _safe_panel_ppc(result: CausalFit) -> Figures:
     try:
-        ppc = _panel_ppc(result)
+        return _panel_ppc(result)
     except Exception as exc:  # a predictive check must not lose the other figures
         log.warning("posterior predictive check failed: %s", exc)
-        ppc = []
-    return _panel_figures(result) + _fit_figures(result) + ppc
+        return []
+
+
+@result_figures.register
+def _causal_figures(result: CausalFit) -> Figures:
+    return _panel_figures(result) + _fit_figures(result) + _safe_panel_ppc(result)
 
 
 @result_figures.register
@@ -510,7 +529,7 @@ def _event_study_figures(result: EventStudyFit) -> Figures:
                 "change (left) or bend by up to M per year squared (right). " + sens.sentence(),
             )
         )
-    return _panel_figures(result) + out + _fit_figures(result)
+    return _panel_figures(result) + out + _fit_figures(result) + _safe_panel_ppc(result)
 
 
 @result_figures.register
