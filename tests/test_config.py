@@ -563,3 +563,25 @@ def test_gradient_adapter_passes_design_and_inference(monkeypatch):
         from hepcausal.experiments.adapters import synthetic_control
 
         synthetic_control(None, schema.GP_FTE, Design(weights="list_size"))
+
+
+def test_hash_follows_the_estimators_resolved_defaults(monkeypatch) -> None:
+    """A changed package default (here the DDD's error model) changes the run hash, so a cached
+    run fitted under the old default is never reused."""
+    import dataclasses
+    from typing import Literal
+
+    from hepcausal.experiments import registry
+
+    cfg = config_from_dict({"estimator": {"name": "ddd"}})
+    before = cfg.hash("data")
+    assert cfg.hash("data") == before  # stable
+    entry = registry.ESTIMATORS["ddd"]
+
+    class ChangedDefault(entry.options):  # type: ignore[misc, valid-type, name-defined]
+        error_model: Literal["prepost", "rows"] = "rows"
+
+    monkeypatch.setitem(
+        registry.ESTIMATORS, "ddd", dataclasses.replace(entry, options=ChangedDefault)
+    )
+    assert cfg.hash("data") != before

@@ -871,7 +871,17 @@ class Config(BaseModel):
         d["data"] = {k: v for k, v in d["data"].items() if k not in _UNHASHED_DATA}
         d["sampler"] = {k: v for k, v in d["sampler"].items() if k != "progressbar"}
         d["data_fingerprint"] = data_fingerprint
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        # the estimator's resolved options and priors, defaults included: a change of a package
+        # default (e.g. the DDD's error model) changes the hash, so a stale cached run is refitted
+        from hepcausal.experiments.registry import get_entry
+
+        entry = get_entry(self.estimator.name)
+        priors = entry.priors.validate(self.priors)
+        d["resolved"] = {
+            "options": entry.parse_options(self.estimator.options).model_dump(mode="json"),
+            "priors": priors.to_dict() if hasattr(priors, "to_dict") else dict(self.priors),
+        }
+        blob = json.dumps(_jsonify(d), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def with_overrides(self, overrides: Mapping[str, Any], *, name: str | None = None) -> Config:
