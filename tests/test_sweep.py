@@ -54,6 +54,8 @@ def _umask() -> int:
     return mask
 
 
+# the tiny test estimator samples deliberately short chains
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 def test_run_cache_and_force(tmp_path, fit_log):
     cfg = config_from_dict(base_dict("one"))
     first = run_experiment(cfg, out_dir=tmp_path, figures=False)
@@ -86,6 +88,8 @@ def test_run_cache_and_force(tmp_path, fit_log):
     assert forced.headline.mean == pytest.approx(first.headline.mean, rel=1e-9)
 
 
+# the tiny test estimator samples deliberately short chains
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 def test_sweep_interrupt_and_resume(tmp_path, fit_log):
     d = base_dict("sw")
     d["sweep"] = {"grid": {"analysis.start_year": [2021, 2022]}}
@@ -180,6 +184,8 @@ def test_sweep_two_worker_processes(tmp_path):
         assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 300
 
 
+# the tiny test estimator samples deliberately short chains
+@pytest.mark.filterwarnings("ignore::hepcausal.diagnostics.ConvergenceWarning")
 def test_sweep_on_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     d = base_dict("dask")

@@ -117,6 +117,7 @@ def test_horseshoe_fit(panel_effect):
     assert set(w.sort_values(ascending=False).index[:2]) <= {"d00", "d01", "d02"}
 
 
+@SHORT  # deliberately short chains
 def test_measurement_error_widens_and_covers(fit_effect, panel_effect):
     rng = np.random.default_rng(7)
     true = panel_effect.wide
@@ -253,6 +254,7 @@ def test_dirichlet_nuts_on_prop99_is_spread():
 
 
 @pytest.mark.slow
+@SHORT  # deliberately short chains
 def test_synthetic_nhs_ics_series():
     synthetic = pytest.importorskip("hepcausal.data.synthetic")
     from hepcausal import schema as S
