@@ -162,3 +162,15 @@ def test_same_seed_same_draws_with_nutpie() -> None:
     a, b, c = fit(3), fit(3), fit(4)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_sentence_names_what_the_draws_are() -> None:
+    """Posterior wording only for posterior draws (SDID's normal approximation, bootstraps)."""
+    draws = np.random.default_rng(1).normal(0.3, 0.1, 2000)
+    post = summarise_effect(draws, name="effect", rope=0.05)
+    assert "posterior probability" in post.sentence()
+    approx = summarise_effect(draws, name="effect", rope=0.05, draws_kind="BCa bootstrap")
+    text = approx.sentence()
+    assert "posterior" not in text.replace("not a posterior", "")
+    assert "from the BCa bootstrap" in text and "of those draws lie" in text
+    assert approx.to_dict()["draws_kind"] == "BCa bootstrap"

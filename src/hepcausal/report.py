@@ -124,6 +124,7 @@ def effect_from_row(row: dict[str, Any]) -> EffectSummary:
         p_rope=_num(row.get("p_rope")),
         n_draws=int(_num(row.get("n_draws")) or 0),
         units="" if row.get("units") is None else str(row.get("units")),
+        draws_kind=str(row.get("draws_kind") or "posterior"),
     )
 
 

@@ -36,6 +36,10 @@ class EffectSummary:
         Number of pooled posterior draws summarised.
     units : str, default ""
         Units of the estimand in words, appended to numbers in :meth:`sentence`.
+    draws_kind : str, default "posterior"
+        What the draws are: ``"posterior"`` (MCMC or exact posterior draws) or another source
+        such as ``"normal approximation (placebo variance)"`` or ``"BCa bootstrap"``; the
+        sentence then speaks of an interval and a share of draws, never of a posterior.
     """
 
     name: str
@@ -51,6 +55,7 @@ class EffectSummary:
     p_rope: float | None
     n_draws: int
     units: str = ""
+    draws_kind: str = "posterior"
 
     def sentence(self, description: str | None = None, reading: str | None = None) -> str:
         """A plain-language statement of the result.
@@ -70,15 +75,25 @@ class EffectSummary:
         direction = "an increase" if self.median >= 0 else "a decrease"
         units = f" {self.units}" if self.units else ""
         what = f"{description} ({self.name})" if description else self.name
-        text = (
-            f"The estimated {what} is {self.mean:.3g}{units} "
-            f"({self.hdi_prob:.0%} HDI {self.hdi_low:.3g} to {self.hdi_high:.3g}); "
-            f"the posterior probability of {direction} is {self.p_direction:.1%}"
-        )
+        if self.draws_kind == "posterior":
+            text = (
+                f"The estimated {what} is {self.mean:.3g}{units} "
+                f"({self.hdi_prob:.0%} HDI {self.hdi_low:.3g} to {self.hdi_high:.3g}); "
+                f"the posterior probability of {direction} is {self.p_direction:.1%}"
+            )
+            where = "of the posterior lies"
+        else:  # not a posterior: no posterior-probability wording
+            text = (
+                f"The estimated {what} is {self.mean:.3g}{units} "
+                f"({self.hdi_prob:.0%} interval {self.hdi_low:.3g} to {self.hdi_high:.3g}, "
+                f"from the {self.draws_kind}, not a posterior); {self.p_direction:.1%} of its "
+                f"draws point to {direction}"
+            )
+            where = "of those draws lie"
         if self.rope is not None and self.p_rope is not None:
             lo, hi = self.rope
             text += (
-                f", and {self.p_rope:.1%} of the posterior lies within the region of practical "
+                f", and {self.p_rope:.1%} {where} within the region of practical "
                 f"equivalence [{lo:.3g}, {hi:.3g}]"
             )
             if self.p_rope >= 0.95:
@@ -101,6 +116,7 @@ def summarise_effect(
     hdi_prob: float = 0.95,
     rope: tuple[float, float] | float | None = None,
     units: str = "",
+    draws_kind: str = "posterior",
 ) -> EffectSummary:
     """Summarise posterior draws of a scalar (any array-like; all entries are pooled draws).
 
@@ -118,6 +134,9 @@ def summarise_effect(
         half-width ``r`` meaning ``(-abs(r), abs(r))``.  None: no ROPE probability.
     units : str, default ""
         Units of the estimand in words.
+    draws_kind : str, default "posterior"
+        What the draws are (see :attr:`EffectSummary.draws_kind`); anything but
+        ``"posterior"`` keeps posterior wording out of the sentence.
 
     Returns
     -------
@@ -163,6 +182,7 @@ def summarise_effect(
         p_rope=p_rope,
         n_draws=int(x.size),
         units=units,
+        draws_kind=draws_kind,
     )
 
 

@@ -311,6 +311,7 @@ def fit_sdid(
             hdi_prob=hdi_prob,
             rope=rope,
             units=units,
+            draws_kind="normal approximation with the placebo variance",
         )
     }
     meta = {

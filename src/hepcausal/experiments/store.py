@@ -746,6 +746,7 @@ def _effects_from_csv(path: Path) -> dict[str, EffectSummary]:
         kw = {k: _none(v) for k, v in row.items() if k in names}
         kw["rope"] = (float(lo), float(hi)) if lo is not None and hi is not None else None
         kw["units"] = kw.get("units") or ""
+        kw["draws_kind"] = kw.get("draws_kind") or "posterior"
         kw["name"] = str(kw["name"])
         kw["n_draws"] = int(kw["n_draws"])
         effects[str(row.get("term") or kw["name"])] = EffectSummary(**kw)

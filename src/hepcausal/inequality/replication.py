@@ -501,7 +501,9 @@ def fit_replication(
             continue
         term = f"sii[{row[schema.ICB]},{int(row[schema.YEAR])}]"
         draws[term] = np.resize(np.asarray(reps, float), n_boot)
-        base = summarise_effect(draws[term], name=term, hdi_prob=inf.hdi_prob)
+        base = summarise_effect(
+            draws[term], name=term, hdi_prob=inf.hdi_prob, draws_kind="BCa bootstrap"
+        )
         effects[term] = replace(
             base, mean=float(row["sii"]), hdi_low=float(row["lower"]), hdi_high=float(row["upper"])
         )
