@@ -6,7 +6,16 @@ published design (QK1 + 10 comparators, ~1,660 practices, 2018-2024) with no eff
 with a known gradient effect, fits :func:`hepcausal.causal.did.fit_ddd` with each error model on
 the SAME panels and prints, side by side: the 95% HDI coverage of the true DDD (both scenarios),
 the rate at which the HDI excludes zero under the null (false positives; nominal 5%), the power
-under the effect, convergence failures and the fit times.  Models (``--models``):
+under the effect, convergence failures and the fit times.
+
+Two truths are scored.  The estimand is the *structural* effect of the scheme on the treated ICB's
+gradient (``gradient_effect``: 0 under the null); the ICB x year gradient deviations of the treated
+ICB are noise that the model integrates over, so coverage of the structural effect is the headline
+(and the one consistent with the false-positive rate).  The *realised* contrast (structural effect
+plus the realised ICB x year deviations, ``SimulationTruth.ddd``) is printed as well: an interval
+that covers the structural effect but not the realised contrast is wide for the right reason.
+
+Models (``--models``):
 
 * ``old``: the row-level model (``error_model="rows"``, one residual SD) - the default before
   issue 10;
@@ -92,17 +101,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     t0 = time.perf_counter()
+    counts = ("covered", "covered_realised", "excluded", "failed", "n", "time")
     tally = {
-        (m, lab): {"covered": 0, "excluded": 0, "failed": 0, "n": 0, "time": 0.0}
-        for m in args.models
-        for lab in ("null", "effect")
+        (m, lab): dict.fromkeys(counts, 0.0) for m in args.models for lab in ("null", "effect")
     }
     for i in range(args.sims):
         for label, effect in (("null", 0.0), ("effect", args.effect)):
             seed = args.seed * 10_000 + i + (0 if label == "null" else 5_000)
             sp = simulate_panel(config(args.preset, args.scenario, effect, seed))
             comps = sorted(str(g) for g in sp.panel[S.ICB].unique() if g != S.LLR_ICB)
-            truth = sp.truth.ddd(S.GP_FTE, comps)
+            realised = sp.truth.ddd(S.GP_FTE, comps)
+            truth = effect  # the structural effect (see the module docstring)
             for m in args.models:
                 t = time.perf_counter()
                 with warnings.catch_warnings():
@@ -122,24 +131,32 @@ def main() -> None:
                 c = tally[(m, label)]
                 c["n"] += 1
                 c["covered"] += h.hdi_low <= truth <= h.hdi_high
+                c["covered_realised"] += h.hdi_low <= realised <= h.hdi_high
                 c["excluded"] += not (h.hdi_low <= 0 <= h.hdi_high)
                 c["failed"] += not fit.diagnostics.ok
                 c["time"] += dt
                 print(
-                    f"  {label} {i} {m}: truth {truth:+.3f}, DDD {h.mean:+.3f} "
+                    f"  {label} {i} {m}: truth {truth:+.3f} (realised {realised:+.3f}), "
+                    f"DDD {h.mean:+.3f} "
                     f"[{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] {dt:.0f} s "
-                    f"{'ok' if fit.diagnostics.ok else 'NOT CONVERGED'}",
+                    f"{'ok' if fit.diagnostics.ok else 'NOT CONVERGED: ' + str(fit.diagnostics)}",
                     flush=True,
                 )
     print(f"\nscenario {args.scenario!r}, preset {args.preset}, backend {args.backend}")
     for (m, label), c in tally.items():
         n = int(c["n"])
         print(
-            f"{m:6s} {label:6s}: coverage {_rate(int(c['covered']), n)}; HDI excludes 0 "
+            f"{m:6s} {label:6s}: coverage {_rate(int(c['covered']), n)} (realised contrast "
+            f"{_rate(int(c['covered_realised']), n)}); HDI excludes 0 "
             f"{_rate(int(c['excluded']), n)}; not converged {int(c['failed'])}; "
             f"mean fit {c['time'] / max(n, 1):.0f} s",
             flush=True,
         )
+    for m in args.models:
+        both = [tally[(m, lab)] for lab in ("null", "effect")]
+        n = int(sum(c["n"] for c in both))
+        cov = int(sum(c["covered"] for c in both))
+        print(f"{m:6s} pooled: coverage {_rate(cov, n)} (target 0.93-0.97)", flush=True)
     print(f"wall time {time.perf_counter() - t0:.0f} s")
 
 

@@ -179,6 +179,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         ]
         with _pd_options():
             print(res.table[cols].to_string(index=False))
+    if "placebo" in res.files:
+        import pandas as pd
+
+        from hepcausal.experiments.store import placebo_line
+
+        cal = pd.read_csv(res.files["placebo"]).iloc[0].to_dict()
+        print(placebo_line({"placebo": cal}, cfg.summary.hdi_prob))
     for kind, path in res.files.items():
         print(f"{kind}: {path}")
     print(f"Sweep directory: {res.sweep_dir} (HTML report: hepcausal report {res.sweep_dir})")

@@ -12,6 +12,9 @@ PyMCSampler = Literal["nutpie", "pymc", "numpyro"]
 MassMatrix = Literal["diag", "low_rank"]
 
 
+DEFAULT_TARGET_ACCEPT = 0.9  # NUTS target acceptance rate of a model that does not ask for more
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     """MCMC settings; the same object drives the PyMC and the Stan backends.
@@ -36,9 +39,10 @@ class SamplerSettings:
         Warm-up (tuning) steps per chain (>= 0), discarded.
     chains : int, default 4
         Number of chains (>= 1).
-    target_accept : float, default 0.9
+    target_accept : float or None, default None
         Target acceptance rate of NUTS step-size adaptation, in [0.5, 1) (``adapt_delta`` in
-        Stan).
+        Stan); None lets each model choose (:data:`DEFAULT_TARGET_ACCEPT` = 0.9, or higher for a
+        model whose geometry needs smaller steps: the pre/post panel model uses 0.95).
     seed : int, default 20211
         Seed of every random stream.
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
@@ -60,7 +64,7 @@ class SamplerSettings:
     draws: int = 2000
     tune: int = 1000
     chains: int = 4
-    target_accept: float = 0.9
+    target_accept: float | None = None
     seed: int = 20211
     sampler: PyMCSampler = "nutpie"
     cores: int | None = None
@@ -70,7 +74,7 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         if self.draws < 1 or self.tune < 0 or self.chains < 1:
             raise ValueError(f"invalid sampler settings: {self}")
-        if not 0.5 <= self.target_accept < 1:
+        if self.target_accept is not None and not 0.5 <= self.target_accept < 1:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
         if self.sampler not in ("nutpie", "pymc", "numpyro"):
             raise ValueError(f"sampler must be 'nutpie', 'pymc' or 'numpyro', got {self.sampler!r}")
@@ -78,6 +82,23 @@ class SamplerSettings:
             raise ValueError(f"mass_matrix must be 'diag' or 'low_rank', got {self.mass_matrix!r}")
         if self.mass_matrix == "low_rank" and self.sampler != "nutpie":
             raise ValueError("mass_matrix='low_rank' needs sampler='nutpie'")
+
+    def accept(self, model_default: float | None = None) -> float:
+        """The target acceptance rate to use: the setting, or the model's default when None.
+
+        Parameters
+        ----------
+        model_default : float or None, default None
+            The model's own choice (None: :data:`DEFAULT_TARGET_ACCEPT`).
+
+        Returns
+        -------
+        float
+            ``target_accept`` if set, else ``model_default``.
+        """
+        if self.target_accept is not None:
+            return self.target_accept
+        return DEFAULT_TARGET_ACCEPT if model_default is None else model_default
 
     def with_(self, **changes: object) -> SamplerSettings:
         """A copy with some fields changed."""
@@ -97,6 +118,7 @@ def sample_pymc(
     settings: SamplerSettings | None = None,
     *,
     mass_matrix: MassMatrix = "diag",
+    target_accept: float | None = None,
 ) -> az.InferenceData:
     """Sample a PyMC model with NUTS (nutpie by default) and return InferenceData.
 
@@ -114,6 +136,9 @@ def sample_pymc(
         Draws, tuning, chains, seed, sampler and cores; None uses ``SamplerSettings()``.
     mass_matrix : {"diag", "low_rank"}, default "diag"
         The model's mass-matrix choice, overridden by ``settings.mass_matrix`` when set.
+    target_accept : float or None, default None
+        The model's target acceptance rate (None: :data:`DEFAULT_TARGET_ACCEPT`), overridden
+        by ``settings.target_accept`` when set.
 
     Returns
     -------
@@ -144,14 +169,21 @@ def sample_pymc(
             tune=s.tune,
             chains=s.chains,
             cores=cores,
-            target_accept=s.target_accept,
+            target_accept=s.accept(target_accept),
             random_seed=s.seed,
             progressbar=s.progressbar,
             **kwargs,
         )
     # provenance: what the sampler actually used (the settings may say None = model's choice)
-    idata.posterior.attrs.update({"mass_matrix": used, "cores": cores, "nuts_sampler": s.sampler})
+    idata.posterior.attrs.update(
+        {
+            "mass_matrix": used,
+            "target_accept": s.accept(target_accept),
+            "cores": cores,
+            "nuts_sampler": s.sampler,
+        }
+    )
     return idata
 
 
-__all__ = ["SamplerSettings", "fast_mode", "sample_pymc"]
+__all__ = ["DEFAULT_TARGET_ACCEPT", "SamplerSettings", "fast_mode", "sample_pymc"]

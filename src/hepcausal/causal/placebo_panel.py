@@ -42,7 +42,7 @@ from hepcausal.results import TERM
 from hepcausal.sampling import SamplerSettings
 from hepcausal.spec import Design, Inference
 
-__all__ = ["PlaceboFit", "placebo_calibrate", "placebo_table"]
+__all__ = ["PlaceboFit", "calibration_from", "placebo_calibrate", "placebo_table"]
 
 PLACEBO_ESTIMATORS = ("did", "ddd", "event_study")
 
@@ -216,11 +216,34 @@ def calibrate(fit: CausalFit, placebo: pd.DataFrame, term: str) -> dict[str, Any
         See :class:`PlaceboFit`.
     """
     e = fit.effects[term]
-    z_t = e.mean / e.sd
+    return calibration_from(e.mean, e.sd, e.hdi_low, e.hdi_high, placebo, term)
+
+
+def calibration_from(
+    mean: float, sd: float, hdi_low: float, hdi_high: float, placebo: pd.DataFrame, term: str
+) -> dict[str, Any]:
+    """The calibration summary from the treated effect's posterior summary and a placebo table.
+
+    Parameters
+    ----------
+    mean, sd, hdi_low, hdi_high : float
+        The treated effect's posterior mean, SD and HDI.
+    placebo : pandas.DataFrame
+        One row per placebo with ``mean, z, excludes_zero, converged`` (as
+        :func:`placebo_table`).
+    term : str
+        The calibrated effect's name.
+
+    Returns
+    -------
+    dict
+        See :class:`PlaceboFit`.
+    """
+    z_t = mean / sd
     z = placebo["z"].to_numpy(float)
     n = z.size
     rank = int(1 + np.sum(np.abs(z) > abs(z_t)))
-    rank_mean = int(1 + np.sum(np.abs(placebo["mean"].to_numpy(float)) > abs(e.mean)))
+    rank_mean = int(1 + np.sum(np.abs(placebo["mean"].to_numpy(float)) > abs(mean)))
     z_rms = float(np.sqrt(np.mean(z**2)))
     scale = max(1.0, z_rms)
     return {
@@ -236,8 +259,8 @@ def calibrate(fit: CausalFit, placebo: pd.DataFrame, term: str) -> dict[str, Any
         "p_value": rank / (n + 1),
         "p_floor": 1 / (n + 1),
         "scale": scale,
-        "calibrated_low": float(e.mean + scale * (e.hdi_low - e.mean)),
-        "calibrated_high": float(e.mean + scale * (e.hdi_high - e.mean)),
+        "calibrated_low": float(mean + scale * (hdi_low - mean)),
+        "calibrated_high": float(mean + scale * (hdi_high - mean)),
         "interval": "posterior HDI widened around the mean by max(1, rms placebo z)",
     }
 

@@ -54,7 +54,7 @@ RANK_COLUMNS: dict[str, str] = {
     "deprivation_national": "deprivation_rank_national",  # inequality.ranks.NATIONAL_RANK
 }
 DATA_SOURCES = ("synthetic", "nhs", "file")
-SWEEP_MODES = ("grid", "one_at_a_time", "leave_one_out")
+SWEEP_MODES = ("grid", "one_at_a_time", "leave_one_out", "placebo")
 SYNTHETIC_PRESETS = ("small", "national", "published_design")
 TOP_LEVEL_KEYS = (
     "name",
@@ -548,7 +548,8 @@ class EstimatorConfig(BaseModel):
 class SamplerConfig(_Section):
     """MCMC settings (``hepcausal.sampling.SamplerSettings``; defaults from there).
 
-    ``mass_matrix = 'auto'`` leaves the choice to the estimator.  Upper bounds: ``draws`` and
+    ``mass_matrix = 'auto'`` and an unset ``target_accept`` leave the choice to the estimator's
+    model (:class:`~hepcausal.sampling.SamplerSettings`).  Upper bounds: ``draws`` and
     ``tune`` at most :data:`MAX_DRAWS` / :data:`MAX_TUNE`, ``chains`` at most
     :data:`MAX_CHAINS`, ``0 <= seed < 2**32``; the memory of the stored posterior is checked
     against the data by :func:`hepcausal.experiments.runner.preflight`.
@@ -557,9 +558,10 @@ class SamplerConfig(_Section):
     draws: Annotated[int, Field(ge=1)] = SamplerSettings.draws
     tune: Annotated[int, Field(ge=0, le=MAX_TUNE)] = SamplerSettings.tune
     chains: Annotated[int, Field(ge=1, le=MAX_CHAINS)] = SamplerSettings.chains
-    target_accept: Annotated[float, _where_true(lambda v: 0.5 <= v < 1, "must be in [0.5, 1)")] = (
-        SamplerSettings.target_accept
-    )
+    # unset: the model's choice (0.9, or 0.95 for the pre/post panel model)
+    target_accept: (
+        Annotated[float, _where_true(lambda v: 0.5 <= v < 1, "must be in [0.5, 1)")] | None
+    ) = None
     seed: Annotated[int, Field(ge=0, lt=2**32)] = SamplerSettings.seed
     sampler: Annotated[str, _one_of("nutpie", "pymc", "numpyro")] = SamplerSettings.sampler
     mass_matrix: Annotated[str, _one_of("auto", "diag", "low_rank")] = "auto"
@@ -686,7 +688,12 @@ class SweepConfig(_Section):
 
     ``mode = 'grid'`` runs the Cartesian product; ``'one_at_a_time'`` varies each key alone
     from the base config (the base run included); ``'leave_one_out'`` does the same and then
-    drops each base comparator in turn (run names ``...__comparators=without-QJ2``).
+    drops each base comparator in turn (run names ``...__comparators=without-QJ2``);
+    ``'placebo'`` does the same and then refits the base config with each base comparator as
+    pseudo-treated against the other comparators (the treated ICB left out; run names
+    ``...__treated_icb=placebo-QJ2``), and the sweep writes the placebo calibration of the base
+    run (``placebo_calibration.csv``: placebo z SD, rank, exact p-value, calibrated interval).
+    ``grid`` may be empty (``grid = {}``) in the ``leave_one_out`` and ``placebo`` modes.
     ``labels`` optionally names the values of a key for readable run names (same length as its
     list).
     """
@@ -698,7 +705,7 @@ class SweepConfig(_Section):
     @field_validator("grid", mode="before")
     @classmethod
     def _grid(cls, v: Any) -> Any:
-        if not isinstance(v, Mapping) or not v:
+        if not isinstance(v, Mapping):
             raise ValueError(
                 "must be a non-empty table of dotted keys -> lists, "
                 'e.g. "analysis.comparators" = ["published", "all"]'
@@ -723,6 +730,13 @@ class SweepConfig(_Section):
 
     @model_validator(mode="after")
     def _labels_match(self) -> SweepConfig:
+        if not self.grid and self.mode not in ("leave_one_out", "placebo"):
+            raise _KeyedError(
+                "must be a non-empty table of dotted keys -> lists, "
+                'e.g. "analysis.comparators" = ["published", "all"] (an empty grid only with '
+                "mode = 'leave_one_out' or 'placebo')",
+                '"grid"',
+            )
         for key, lab in self.labels.items():
             if key not in self.grid:
                 raise _KeyedError("unknown key (not in sweep.grid)", f'labels."{key}"', self.grid)

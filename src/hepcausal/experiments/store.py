@@ -542,6 +542,12 @@ class RunResult:
             sii_before=sii_before(self.run_dir, m.get("treated"), m.get("start_year")),
         )
         lines = [h.sentence(words, reading)]
+        estimand = (m.get("estimands") or {}).get(term) or m.get("estimand")
+        if isinstance(estimand, str) and estimand:
+            lines.append(f"Estimand: {estimand}.")
+        placebo = placebo_line(m, h.hdi_prob)
+        if placebo:
+            lines.append(placebo)
         truth = (self.result.truth or {}).get(term)
         if truth is not None:
             inside = h.hdi_low <= truth <= h.hdi_high
@@ -567,6 +573,48 @@ def _write_report(run_dir: Path, report: Any) -> None:
     if isinstance(dropped, pd.DataFrame):
         dropped.to_csv(run_dir / "inclusion_dropped.csv", index=False)
     (run_dir / "inclusion.txt").write_text(str(report) + "\n")
+
+
+def placebo_line(meta: dict[str, Any], hdi_prob: float) -> str:
+    """The headline's placebo-calibration line (or why there is none).
+
+    Parameters
+    ----------
+    meta : dict
+        The fit's metadata (``meta["placebo"]`` from
+        :func:`hepcausal.causal.placebo_panel.placebo_calibrate`).
+    hdi_prob : float
+        Probability of the headline HDI.
+
+    Returns
+    -------
+    str
+        The treated unit's placebo rank with the exact randomisation p-value and its floor, the
+        placebo z spread and the calibrated interval; for a DiD / DDD / event study fitted
+        without placebos, how to get them; ``""`` for other estimators.
+    """
+    from hepcausal.causal.placebo_panel import PLACEBO_ESTIMATORS
+
+    cal = meta.get("placebo")
+    if isinstance(cal, dict) and "rank" in cal:
+        n = int(cal["n_placebo"])
+        bad = int(cal.get("n_not_converged", 0))
+        return (
+            f"Placebo calibration ({n} comparators as pseudo-treated): rank {cal['rank']} of "
+            f"{n + 1} by |z| (randomisation p = {cal['p_value']:.2f}, floor {cal['p_floor']:.2f}); "
+            f"placebo z SD {cal['z_sd']:.2f}, {cal['n_excluding_zero']} of {n} placebo HDIs "
+            f"exclude 0; placebo-calibrated {hdi_prob:.0%} interval "
+            f"[{cal['calibrated_low']:.3g}, {cal['calibrated_high']:.3g}] "
+            f"(HDI widened by {cal['scale']:.2f})"
+            + (f"; {bad} placebo fit(s) failed the convergence check" if bad else "")
+            + "."
+        )
+    if meta.get("estimator") in PLACEBO_ESTIMATORS:
+        return (
+            "Placebo calibration: not run (estimator option placebo = true refits every "
+            "comparator as pseudo-treated and gives the rank, p-value and calibrated interval)."
+        )
+    return ""
 
 
 class SaveError(OSError):

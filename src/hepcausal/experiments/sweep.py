@@ -144,10 +144,16 @@ def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int | str, Any]]]:
         for i, value in enumerate(values):
             if i != base_i:
                 yield {key: (i, value)}
+    comps = cfg.without_sweep().analysis.comparator_codes()
     if cfg.sweep.mode == "leave_one_out":  # then each base comparator dropped in turn
-        comps = cfg.without_sweep().analysis.comparator_codes()
         for c in comps:
             yield {"analysis.comparators": (f"without-{c}", [x for x in comps if x != c])}
+    if cfg.sweep.mode == "placebo":  # each comparator as pseudo-treated, the treated left out
+        for c in comps:
+            yield {
+                "analysis.treated_icb": (f"{PLACEBO_PREFIX}{c}", c),
+                "analysis.comparators": ("", [x for x in comps if x != c]),
+            }
 
 
 def _canonical(value: Any) -> str:
@@ -195,7 +201,7 @@ def expand_sweep(config: ConfigLike) -> list[SweepPoint]:
         labels = {k: _label(cfg.sweep.labels, k, i, v) for k, (i, v) in combo.items()}
         for key, value in varied.items():
             set_dotted(d, key, value, source=cfg.source)
-        parts = [f"{_leaf(k)}={lab}" for k, lab in labels.items()] or ["base"]
+        parts = [f"{_leaf(k)}={lab}" for k, lab in labels.items() if lab] or ["base"]
         for key, values in cfg.sweep.grid.items():  # label every swept key (base values too)
             if key not in labels:
                 i = base_index[key]
@@ -527,6 +533,8 @@ def run_sweep(
 
     table = pd.DataFrame([rows[p.name] for p in points if p.name in rows])
     files = write_sweep_table(table, sweep_dir, list(cfg.sweep.grid) if cfg.sweep else [])
+    if cfg.sweep is not None and cfg.sweep.mode == "placebo":
+        files.update(write_placebo_calibration(table, points, sweep_dir))
     result = SweepResult(cfg.name, sweep_dir, table, points, failed, files)
     if failed:
         warnings.warn(
@@ -535,6 +543,107 @@ def run_sweep(
             stacklevel=2,
         )
     return result
+
+
+PLACEBO_PREFIX = "placebo-"
+
+
+def placebo_calibration(table: pd.DataFrame, points: list[SweepPoint]) -> pd.DataFrame:
+    """The placebo calibration of a ``mode = 'placebo'`` sweep's base run.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`SweepResult.table` (one row per finished point).
+    points : list of SweepPoint
+        The sweep's points (the base point is the one with nothing varied).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: the base run's treated ICB and headline, and the calibration of
+        :func:`hepcausal.causal.placebo_panel.calibration_from` (placebo z SD and RMS, number
+        of placebo HDIs excluding 0, rank by ``|z|``, exact randomisation p-value and its floor,
+        calibrated interval), with ``n_placebo_missing`` placebo runs that did not finish.
+
+    Raises
+    ------
+    ValueError
+        When the base run or every placebo run is missing.
+    """
+    from hepcausal.causal.placebo_panel import calibration_from
+
+    by_name = table.set_index("run") if not table.empty else table
+    base = [p for p in points if not p.varied]
+    placebos = [
+        p
+        for p in points
+        if str(p.labels.get("analysis.treated_icb", "")).startswith(PLACEBO_PREFIX)
+    ]
+    if not base or base[0].name not in by_name.index:
+        raise ValueError("placebo calibration: the base run did not finish")
+    head = by_name.loc[base[0].name]
+    rows = []
+    for p in placebos:
+        if p.name not in by_name.index:
+            continue
+        r = by_name.loc[p.name]
+        rows.append(
+            {
+                "group": p.varied["analysis.treated_icb"],
+                "mean": float(r["mean"]),
+                "sd": float(r["sd"]),
+                "z": float(r["mean"]) / float(r["sd"]),
+                "hdi_low": float(r["hdi_low"]),
+                "hdi_high": float(r["hdi_high"]),
+                "excludes_zero": not (float(r["hdi_low"]) <= 0 <= float(r["hdi_high"])),
+                "converged": bool(r["diagnostics_ok"]),
+            }
+        )
+    if not rows:
+        raise ValueError("placebo calibration: no placebo run finished")
+    cal = calibration_from(
+        float(head["mean"]),
+        float(head["sd"]),
+        float(head["hdi_low"]),
+        float(head["hdi_high"]),
+        pd.DataFrame(rows),
+        str(head["estimand"]),
+    )
+    treated = base[0].config.analysis.treated_icb
+    out = {"run": base[0].name, "treated": treated, "mean": float(head["mean"]), **cal}
+    out["n_placebo_missing"] = len(placebos) - len(rows)
+    out["placebos"] = ", ".join(f"{r['group']} z={r['z']:+.2f}" for r in rows)
+    return pd.DataFrame([out])
+
+
+def write_placebo_calibration(
+    table: pd.DataFrame, points: list[SweepPoint], sweep_dir: Path
+) -> dict[str, Path]:
+    """Write ``placebo_calibration.csv`` of a placebo sweep (nothing when it cannot be formed).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The sweep table.
+    points : list of SweepPoint
+        The sweep's points.
+    sweep_dir : Path
+        The sweep folder.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"placebo": path}`` when written, else empty (a warning says why).
+    """
+    try:
+        cal = placebo_calibration(table, points)
+    except ValueError as exc:
+        warnings.warn(str(exc), stacklevel=2)
+        return {}
+    path = sweep_dir / "placebo_calibration.csv"
+    cal.to_csv(path, index=False)
+    return {"placebo": path}
 
 
 def _run_local(

@@ -30,7 +30,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from hepcausal.sampling import MassMatrix, SamplerSettings
+from hepcausal.sampling import DEFAULT_TARGET_ACCEPT, MassMatrix, SamplerSettings
 
 Backend = Literal["pymc", "stan"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -120,6 +120,9 @@ class ModelSpec:
         No-argument function returning the ``pymc.Model``.
     mass_matrix : {"diag", "low_rank"}
         The model's nutpie mass matrix (used unless ``SamplerSettings.mass_matrix`` is set).
+    target_accept : float
+        The model's NUTS target acceptance rate / Stan ``adapt_delta`` (used unless
+        ``SamplerSettings.target_accept`` is set).
     stan_program : str or None
         Name of the program in ``models/`` (None: the model is PyMC-only).
     stan_data : callable or None
@@ -142,6 +145,7 @@ class ModelSpec:
     name: str
     build_pymc: Callable[[], Any]
     mass_matrix: MassMatrix = "diag"
+    target_accept: float = DEFAULT_TARGET_ACCEPT
     stan_program: str | None = None
     stan_data: Callable[[], Mapping[str, Any]] | None = None
     coords: Mapping[str, Any] = field(default_factory=dict)
@@ -177,6 +181,7 @@ def sample_model(
     """
     which = check_backend(backend, model=spec.name, supported=spec.backends)
     s = settings or SamplerSettings()
+    s = s.with_(target_accept=s.accept(spec.target_accept))  # None: the model's choice
     if which == "pymc":
         if spec.cache_key is not None and s.sampler == "nutpie":
             return _sample_nutpie_cached(spec, s)
@@ -235,7 +240,7 @@ def _sample_nutpie_cached(spec: ModelSpec, s: SamplerSettings) -> az.InferenceDa
         tune=s.tune,
         chains=s.chains,
         cores=cores,
-        target_accept=s.target_accept,
+        target_accept=s.accept(spec.target_accept),
         seed=_get_seeds_per_chain(s.seed, 1)[0],
         progress_bar=s.progressbar,
         **kwargs,

@@ -157,7 +157,7 @@ def sample_stan(
             parallel_chains=s.cores or min(s.chains, os.cpu_count() or 1),
             iter_warmup=s.tune,
             iter_sampling=s.draws,
-            adapt_delta=s.target_accept,
+            adapt_delta=s.accept(),
             seed=s.seed,
             show_progress=s.progressbar,
         )
@@ -168,7 +168,7 @@ def sample_stan(
             num_chains=s.chains,
             num_samples=s.draws,
             num_warmup=s.tune,
-            delta=s.target_accept,
+            delta=s.accept(),
         )
         idata = az.from_pystan(posterior=fit, posterior_model=posterior, coords=coords, dims=dims)
     idata.posterior.attrs["stan_engine"] = which
