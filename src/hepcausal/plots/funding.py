@@ -19,7 +19,12 @@ from hepcausal.plots.style import (
     set_fiscal_year_ticks,
 )
 
-__all__ = ["funding_by_quintile", "plot_funding_by_quintile", "plot_pcn_regression"]
+__all__ = [
+    "funding_by_quintile",
+    "plot_funding_by_quintile",
+    "plot_funding_quintiles",
+    "plot_pcn_regression",
+]
 
 _QUINTILE_COLOURS = ("#B2182B", "#EF8A62", "#BDBDBD", "#67A9CF", "#2166AC")
 
@@ -94,12 +99,31 @@ def plot_funding_by_quintile(
     matplotlib.figure.Figure
         Two panels sharing the y axis.
     """
-    row = get_outcome(outcome)
     tab = funding_by_quintile(panel, outcome, treated_icb=treated_icb, comparators=comparators)
+    return plot_funding_quintiles(tab, outcome)
+
+
+def plot_funding_quintiles(table: pd.DataFrame, outcome: str = S.FUND_TOTAL) -> Figure:
+    """Plot a :func:`funding_by_quintile` table: one panel per group (LLR, comparators).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``group, year, quintile, funding`` (:func:`funding_by_quintile`).
+    outcome : str
+        The funding outcome (labels and units).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels sharing the y axis.
+    """
+    row = get_outcome(outcome)
+    tab = table
     with hepcausal_style():
         fig, axes = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.0), sharey=True)
         for ax, group, title in zip(
-            axes, ("LLR", "comparators"), ("LLR (QK1)", "10 comparator ICBs"), strict=True
+            axes, ("LLR", "comparators"), ("LLR (QK1)", "comparator ICBs"), strict=True
         ):
             sub = tab[tab["group"] == group]
             for q in range(1, 6):
@@ -139,7 +163,10 @@ def plot_pcn_regression(
     pcns : DataFrame
         PCN-years (:func:`hepcausal.data.pcn.aggregate_pcns`).
     table : DataFrame
-        Per-year slopes (:func:`hepcausal.inequality.funding.pcn_regression`).
+        Per-year slopes ``year, slope, lower, upper``
+        (:func:`hepcausal.inequality.funding.pcn_regression`, or the table of
+        :class:`~hepcausal.inequality.funding_fits.PcnRegressionFit`, whose classical
+        ``ols_slope`` is then drawn dashed beside the Bayesian line).
     outcome, score_col : str
         Funding column and deprivation score.
     published : DataFrame, optional
@@ -168,6 +195,12 @@ def plot_pcn_regression(
                 f"{year - 1}/{year % 100:02d}: {b:+.2f} "
                 f"({tab.loc[year, 'lower']:+.2f}, {tab.loc[year, 'upper']:+.2f})"
             )
+            if "ols_slope" in tab:
+                bo = float(tab.loc[year, "ols_slope"])
+                ao = float(d[outcome].mean() - bo * x.mean() / 10)
+                ax.plot(xs, ao + bo * xs / 10, color="k", lw=1.0, ls="--")
+                title += f"\nOLS {bo:+.2f} ({tab.loc[year, 'ols_lower']:+.2f}, "
+                title += f"{tab.loc[year, 'ols_upper']:+.2f})"
             if pub is not None and year in pub.index:
                 title += f"\npublished {pub.loc[year, 'slope']:+.2f} (income domain)"
             ax.set_title(title, fontsize="small")
