@@ -436,6 +436,11 @@ def fit_pcn_funding(
                 hdi_low=float(r["ols_lower"]),
                 hdi_high=float(r["ols_upper"]),
             )
+    if model == "bayesian":  # the run's table shows the same intervals as its effects (HDI)
+        t = table.set_index(S.YEAR)
+        for term, e in effects.items():
+            t.loc[int(term[6:-1]), ["lower", "upper"]] = (e.hdi_low, e.hdi_high)
+        table = t.reset_index()
     meta = {
         "estimator": "pcn_regression",
         "outcome": column,
@@ -453,7 +458,9 @@ def fit_pcn_funding(
             "and order of magnitude only",
             "Bayesian model: one slope per contract year (not pooled across years), ICS slope "
             "deviations and ICS x year intercepts partially pooled; outcome standardised "
-            "within year; intervals equal-tailed",
+            "within year; intervals are highest-density. Its slope is WITHIN ICS (the ICS x "
+            "year intercepts absorb differences between ICSs); the OLS slope (ols_*) is across "
+            "England, as the published one: the two answer different questions",
             *diag_notes,
         ]
         + (

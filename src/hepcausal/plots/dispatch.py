@@ -426,7 +426,33 @@ def _safe_panel_ppc(result: CausalFit) -> Figures:
 
 @result_figures.register
 def _causal_figures(result: CausalFit) -> Figures:
-    return _panel_figures(result) + _fit_figures(result) + _safe_panel_ppc(result)
+    return (
+        _panel_figures(result)
+        + _fit_figures(result)
+        + _safe_panel_ppc(result)
+        + _dose_need_figure(result)
+    )
+
+
+def _dose_need_figure(result: CausalFit) -> Figures:
+    """The need check of the observed candidate funding dose (dose-response runs only)."""
+    from hepcausal.inequality.funding import DOSE_COL
+    from hepcausal.plots.funding import plot_dose_need
+
+    if result.meta.get("dose_col") != DOSE_COL or result.design is None:
+        return []
+    treated = _treated(result)
+    return [
+        (
+            "dose_need_check",
+            plot_dose_need(result.design.data, dose_col=DOSE_COL, icb=treated),
+            f"Is the candidate dose (rise in local incentive payments per weighted patient over "
+            f"FY2020/21; not documented to carry the Health Equity Payments) related to need? "
+            f"{treated} practices' dose against their IMD 2019 score per year, OLS line; "
+            "Spearman correlation and slope per 10 IMD points (95% HC1 interval) in the titles. "
+            "A scheme aimed at need would give a positive slope.",
+        )
+    ]
 
 
 @result_figures.register
@@ -586,7 +612,8 @@ def _pcn_regression_figures(result: PcnRegressionFit) -> Figures:
             ),
             f"PCN funding per weighted patient against the PCN's list-weighted IMD 2019 score, "
             f"one panel per contract year; solid line: the {model} slope per 10 IMD points "
-            "(95% interval in the title), dashed: OLS (HC1). The published slopes "
+            "(within ICS for the Bayesian model; 95% interval in the title), dashed: OLS "
+            "across England (HC1). The published slopes "
             "(Warwick-Giles et al. 2024) are per 10% income deprivation, a measure these files "
             "do not have: shown for direction only.",
         ),

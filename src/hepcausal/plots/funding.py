@@ -21,6 +21,7 @@ from hepcausal.plots.style import (
 
 __all__ = [
     "funding_by_quintile",
+    "plot_dose_need",
     "plot_funding_by_quintile",
     "plot_funding_quintiles",
     "plot_pcn_regression",
@@ -181,7 +182,7 @@ def plot_pcn_regression(
     tab = table.set_index(S.YEAR)
     pub = published.set_index(S.YEAR) if published is not None else None
     with hepcausal_style():
-        fig, axes = plt.subplots(1, len(years), figsize=(DOUBLE_COLUMN, 2.8), sharey=True)
+        fig, axes = plt.subplots(1, len(years), figsize=(DOUBLE_COLUMN, 3.4), sharey=True)
         axes = np.atleast_1d(axes)
         for ax, year in zip(axes, years, strict=True):
             d = pcns[(pcns[S.YEAR] == year) & pcns[outcome].notna() & pcns[score_col].notna()]
@@ -202,8 +203,8 @@ def plot_pcn_regression(
                 title += f"\nOLS {bo:+.2f} ({tab.loc[year, 'ols_lower']:+.2f}, "
                 title += f"{tab.loc[year, 'ols_upper']:+.2f})"
             if pub is not None and year in pub.index:
-                title += f"\npublished {pub.loc[year, 'slope']:+.2f} (income domain)"
-            ax.set_title(title, fontsize="small")
+                title += f"\npublished {pub.loc[year, 'slope']:+.2f} (income dom.)"
+            ax.set_title(title, fontsize="x-small", loc="left")
             ax.set_xlabel("IMD 2019 score")
             lo, hi = np.nanpercentile(pcns[outcome], [0.5, 99.5])
             ax.set_ylim(min(lo, 0), hi)
@@ -213,4 +214,62 @@ def plot_pcn_regression(
             "the income domain",
             fontsize="small",
         )
+    return fig
+
+
+def plot_dose_need(
+    panel: pd.DataFrame, *, dose_col: str = "local_incentive_change", icb: str = S.LLR_ICB
+) -> Figure:
+    """Is the dose related to need as intended?  Dose against IMD 2019 per post year.
+
+    One panel per year with a positive dose among ``icb``'s practices: the practices' dose
+    against their IMD 2019 score, the OLS line and, in the title, the Spearman correlation
+    and the slope per 10 IMD points with its 95% HC1 interval
+    (:func:`hepcausal.inequality.funding.dose_need_check`).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Practice panel with ``dose_col``, ``imd_score``, ``icb_code`` and ``year``.
+    dose_col : str
+        The dose column.
+    icb : str
+        The ICB whose practices are checked (default LLR).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per year with a dose.
+
+    Raises
+    ------
+    ValueError
+        When no practice of ``icb`` has a positive dose.
+    """
+    from hepcausal.inequality.funding import dose_need_check
+
+    d = panel[(panel[S.ICB] == icb) & panel[dose_col].notna() & panel[S.IMD].notna()]
+    years = sorted(int(y) for y in d.loc[d[dose_col] > 0, S.YEAR].unique())
+    if not years:
+        raise ValueError(f"no practice of {icb} has a positive {dose_col!r}")
+    with hepcausal_style():
+        fig, axes = plt.subplots(
+            1, len(years), figsize=(DOUBLE_COLUMN, 2.8), sharey=True, squeeze=False
+        )
+        for ax, year in zip(axes[0], years, strict=True):
+            g = d[d[S.YEAR] == year]
+            check = dose_need_check(panel, year=year, dose_col=dose_col, icb=icb)
+            ax.scatter(g[S.IMD], g[dose_col], s=6, alpha=0.6, color=LLR_COLOUR, lw=0)
+            xs = np.linspace(g[S.IMD].min(), g[S.IMD].max(), 20)
+            b = check["slope_per_10_imd"]
+            ax.plot(xs, g[dose_col].mean() + b * (xs - g[S.IMD].mean()) / 10, color="k", lw=1)
+            ax.set_title(
+                f"{year - 1}/{year % 100:02d}: Spearman {check['spearman']:+.2f} "
+                f"(p = {check['spearman_p']:.2g})\nslope {b:+.2f} ({check['slope_lower']:+.2f}, "
+                f"{check['slope_upper']:+.2f}) per 10 IMD",
+                fontsize="x-small",
+                loc="left",
+            )
+            ax.set_xlabel("IMD 2019 score")
+        axes[0][0].set_ylabel("dose (GBP per weighted patient)")
     return fig
