@@ -163,6 +163,7 @@ class PcnRegressionOptions(_Options):
 
     model: Literal["bayesian", "classical"] = "bayesian"
     lines_recorded_only: bool = False
+    centring: Literal["auto", "centred", "non_centred"] = "auto"
 
 
 # ---------------------------------------------------------------------------- priors

@@ -336,6 +336,7 @@ def fit_pcn_funding(
     *,
     model: Literal["bayesian", "classical"] = "bayesian",
     lines_recorded_only: bool = False,
+    centring: Literal["auto", "centred", "non_centred"] = "auto",
 ) -> PcnRegressionFit:
     """The Warwick-Giles PCN funding regression per contract year (registry entry).
 
@@ -357,6 +358,9 @@ def fit_pcn_funding(
         either way.
     lines_recorded_only : bool
         Sensitivity: from 2020/21 only PCNs with PCN lines recorded against a member practice.
+    centring : {"auto", "centred", "non_centred"}
+        Parameterisation of the Bayesian model's ICS x year intercepts
+        (:func:`~hepcausal.inequality.funding.fit_pcn_regression_bayes`).
 
     Returns
     -------
@@ -390,6 +394,10 @@ def fit_pcn_funding(
             settings=inf.settings,
             priors=dict(inf.priors or {}),
             hdi_prob=inf.hdi_prob,
+            centring=centring,
+        )
+        diag_notes.append(
+            f"ICS x year intercepts {bayes.idata.posterior.attrs['centring'].replace('_', '-')}"
         )
         post = bayes.idata.posterior
         for y in years:
