@@ -362,7 +362,7 @@ def test_every_registered_estimator_resolves_and_options_are_checked(tmp_path):
         assert set(opts) == set(list(params)[4:]), name
         for key, field in opts.items():
             assert field.default == params[key].default, (name, key)
-        assert entry.priors.names() or name == "replication"  # classical: no priors
+        assert entry.priors.names() or name in ("replication", "funding_sii")  # classical
     assert "icb_year_effects" in get_entry("ddd").options.model_fields
     ok = config_from_dict({"estimator": {"name": "ddd", "icb_year_effects": False}})
     assert ok.estimator.options == {"icb_year_effects": False}

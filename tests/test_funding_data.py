@@ -12,6 +12,7 @@ import pytest
 
 from hepcausal import schema as S
 from hepcausal.data.headers import normalise_header
+from hepcausal.data.inclusion import InclusionRules
 from hepcausal.data.nhs import NHSLoadOptions, add_funding_outcomes, build_nhs_panel
 from hepcausal.data.nhs_files import (
     PAYMENT_GROUPS,
@@ -110,6 +111,24 @@ def test_payment_validity_counted_in_inclusion_report(tmp_path: Path) -> None:
     assert table.loc["fallback: payment_validity", "practice_years"] == n_low >= 1
     assert build.panel[FUND_TOTAL].isna().sum() == plain[FUND_TOTAL].isna().sum() + n_low
     assert any("payment validity" in note for note in build.report.notes)
+    # counted per year in the table's text, before the rules
+    text = table.loc["fallback: payment_validity", "description"]
+    for year, n in plain.loc[per_reg < low, S.YEAR].value_counts().items():
+        assert f"{int(year)} {int(n)}" in text
+    assert f"(total {n_low})" in text
+    # the panel remembers its folder and rule (the PCN regression sums the payments files)
+    assert build.panel.attrs["nhs_data_dir"] == str(data)
+    assert build.panel.attrs["payment_validity"] == (low, 1e6)
+    # analysing a funding outcome: the blanked practice-years are dropped by missing_outcome,
+    # and the payment-validity text says so (nothing removed goes uncounted)
+    rules = InclusionRules(window=(2018, 2019), outcomes=(FUND_TOTAL,))
+    on_funding = build_nhs_panel(
+        data, rules, years=years, options=NHSLoadOptions(payment_validity=(low, 1e6))
+    )
+    t2 = on_funding.report.table().set_index("rule")
+    assert t2.loc["fallback: payment_validity", "practice_years"] == 0
+    assert f"missing_outcome {n_low}" in t2.loc["fallback: payment_validity", "description"]
+    assert t2.loc["missing_outcome", "practice_years"] >= n_low
 
 
 def _independent_lines(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:

@@ -51,8 +51,10 @@ def test_bayes_partial_pooling_recovers_slopes() -> None:
     tab = fit.table.set_index(S.YEAR)
     for year, slope in TRUE.items():
         assert tab.loc[year, "lower"] <= slope <= tab.loc[year, "upper"], (year, tab.loc[year])
+        wrong = slope - 0.6  # a wrong slope (for 2023: 0.2, for 2020: -1.2) is excluded
+        assert not tab.loc[year, "lower"] <= wrong <= tab.loc[year, "upper"], (year, wrong)
     assert tab.loc[2020, "upper"] < tab.loc[2023, "lower"]
-    assert fit.diagnostics.max_rhat < 1.1
+    assert fit.diagnostics.max_rhat < 1.05 and fit.diagnostics.n_divergences == 0
 
 
 def test_funding_dose_and_need_check() -> None:
@@ -100,3 +102,19 @@ def test_funding_figures() -> None:
     assert (
         tab.loc[("LLR", 5), "funding"] == 150.0 and tab.loc[("comparators", 3), "n_practices"] == 1
     )
+
+
+def test_dose_need_figure() -> None:
+    from hepcausal.plots.funding import plot_dose_need
+
+    rng = np.random.default_rng(1)
+    rows = [
+        (f"A{i:05d}", year, S.LLR_ICB, imd, 0.0 if year < 2022 else 0.1 * imd + rng.normal(0, 1))
+        for i, imd in enumerate(rng.uniform(5, 60, 40))
+        for year in (2021, 2022, 2023)
+    ]
+    panel = pd.DataFrame(rows, columns=[S.PRACTICE, S.YEAR, S.ICB, S.IMD, "local_incentive_change"])
+    fig = plot_dose_need(panel)
+    assert len(fig.axes) == 2 and "Spearman +0." in fig.axes[0].get_title(loc="left")
+    with pytest.raises(ValueError, match="positive"):
+        plot_dose_need(panel.assign(local_incentive_change=0.0))

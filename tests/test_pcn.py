@@ -81,3 +81,10 @@ def test_real_pcns(nhs_data_dir: Path) -> None:
     # PCN lines beyond participation only from 2020/21
     assert pcns.loc[pcns[S.YEAR] == 2020, PCN_FUNDING].median() < 2.0
     assert pcns.loc[pcns[S.YEAR] == 2022, PCN_FUNDING].median() > 5.0
+    # the validity rule and the practices without a PCN are counted per year
+    assert prac.attrs["n_invalid_by_year"] == {}  # no rule given
+    valid = pcn_practices(nhs_data_dir, payment_validity=(80.0, 550.0))
+    by_year = valid.attrs["n_invalid_by_year"]
+    assert set(by_year) == {2020, 2021, 2022, 2023}
+    assert sum(by_year.values()) == valid.attrs["n_invalid"] == len(prac) - len(valid) > 0
+    assert sum(valid.attrs["n_no_pcn_by_year"].values()) == valid.attrs["n_no_pcn"]

@@ -341,6 +341,9 @@ def _meta_section(meta: dict[str, Any] | None) -> str:
     notes = meta.get("notes")
     if notes:
         out += "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
+    for name, records in (meta.get("tables") or {}).items():  # estimator tables (records)
+        if records:
+            out += f"<h3>{esc(str(name).replace('_', ' '))}</h3>" + html_table(records)
     return out
 
 

@@ -441,6 +441,58 @@ def add_funding_outcomes(
     return out, int(invalid.sum())
 
 
+def payment_validity_description(
+    raw: pd.DataFrame, dropped: pd.DataFrame, bounds: tuple[float, float]
+) -> str:
+    """The inclusion-table text of the payment-validity rule, with its counts per year.
+
+    The rule blanks the funding outcomes of a practice-year before the inclusion rules run; a
+    blanked practice-year whose analysed outcome is a funding outcome is then dropped by the
+    ``missing_outcome`` rule (and counted in that rule's row).  The text gives both, per fiscal
+    year, so that nothing the rule removes goes uncounted; the ``fallback: payment_validity``
+    row itself counts the kept practice-years whose funding outcomes are missing by the rule.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The panel before the inclusion rules, with the ``payment_invalid`` flag.
+    dropped : DataFrame
+        :attr:`~hepcausal.data.inclusion.InclusionReport.dropped` (practice, year, rule).
+    bounds : tuple of float
+        ``(low, high)`` GBP per registered patient.
+
+    Returns
+    -------
+    str
+        E.g. ``"... blanked before the rules: 2018 120, 2019 98 (total 218); of these dropped
+        by missing_outcome: 2018 40, ..."``.
+    """
+    low, high = bounds
+    bad = raw.loc[raw[PAYMENT_INVALID].astype(bool), [S.PRACTICE, S.YEAR]]
+    per_year = bad.groupby(S.YEAR).size()
+    text = (
+        f"total NHS payments per registered patient outside GBP {low:g}-{high:g}: funding "
+        "outcomes set missing (data.payment_validity; the published evaluation's rule); "
+        "practice-years blanked before the rules: "
+        + (", ".join(f"{int(y)} {int(n):,}" for y, n in per_year.items()) or "none")
+        + f" (total {len(bad):,})"
+    )
+    if len(bad) and len(dropped):
+        hit = bad.merge(dropped, on=[S.PRACTICE, S.YEAR], how="inner")
+        by_rule = hit.groupby("rule").size().sort_values(ascending=False)
+        if len(by_rule):
+            text += "; of these dropped later by " + ", ".join(
+                f"{r} {int(n):,}" for r, n in by_rule.items()
+            )
+        miss = hit[hit["rule"] == "missing_outcome"].groupby(S.YEAR).size()
+        if len(miss):
+            text += " (missing_outcome per year: " + ", ".join(
+                f"{int(y)} {int(n):,}" for y, n in miss.items()
+            )
+            text += ")"
+    return text + "; this row: kept practice-years with funding outcomes blanked by the rule"
+
+
 def _raw_panel(
     data_dir: Path,
     years: Sequence[int],
@@ -743,6 +795,8 @@ def build_nhs_panel(
     PanelBuild
         The validated panel, its inclusion report (with a ``fallback:`` row per fallback used),
         the unmapped practices, the files read and the fallbacks used (name -> years).
+        ``panel.attrs`` holds ``nhs_data_dir`` and ``payment_validity`` (read by the PCN
+        funding regression, which sums every practice of the payments files).
 
     Raises
     ------
@@ -776,11 +830,9 @@ def build_nhs_panel(
             panel[panel[S.YEAR].isin(fb)],
         )
     if "payment_validity" in fallbacks and options.payment_validity is not None:
-        low, high = options.payment_validity
         report.add_fallback(
             "payment_validity",
-            f"total NHS payments per registered patient outside GBP {low:g}-{high:g}: funding "
-            "outcomes set missing (data.payment_validity; the published evaluation's rule)",
+            payment_validity_description(raw, report.dropped, options.payment_validity),
             panel[panel[PAYMENT_INVALID]],
         )
     if "qof_missing" in fallbacks:
@@ -804,6 +856,9 @@ def build_nhs_panel(
         column_sources=sources,
         allow_missing_imd=not rules.require_imd,
     )
+    # where the panel came from: estimators that need more than the panel's columns (the PCN
+    # funding regression sums every practice's payment lines) read the folder from here
+    panel.attrs.update(nhs_data_dir=str(data_dir), payment_validity=options.payment_validity)
     return PanelBuild(
         panel=panel,
         report=report,

@@ -80,14 +80,16 @@ def pcn_practices(
         Fiscal years (ends) to keep (default 2019/20-2022/23).
     payment_validity : tuple of float, optional
         ``(low, high)`` GBP per registered patient: practice-years whose total NHS payments per
-        registered patient lie outside are dropped (counted in ``attrs["n_invalid"]``).
+        registered patient lie outside are dropped (counted in ``attrs["n_invalid"]`` and per
+        fiscal year in ``attrs["n_invalid_by_year"]``).
 
     Returns
     -------
     DataFrame
         One row per practice-year: ``practice_code``, ``year``, ``pcn_code``, ``sub_icb_code``,
         ``icb_code``, list sizes, the ``pay_*`` lines and ``imd_score``; ``attrs`` counts the
-        practice-years without a PCN (``n_no_pcn``) and outside the validity rule.
+        practice-years without a PCN (``n_no_pcn``; per year ``n_no_pcn_by_year``) and outside
+        the validity rule (``n_invalid``; per year ``n_invalid_by_year``).
     """
     from hepcausal.data.nhs import IMD_FILE, LOOKUP_FILE
 
@@ -99,17 +101,24 @@ def pcn_practices(
     pay = pay.merge(lookup, on=S.SUB_ICB, how="left")
     imd = imd_wide(load_imd(data_dir / IMD_FILE))[[S.PRACTICE, S.IMD]]
     pay = pay.merge(imd, on=S.PRACTICE, how="left")
-    n_invalid = 0
+    invalid_by_year = {int(y): 0 for y in sorted(pay[S.YEAR].unique())}
     if payment_validity is not None:
         low, high = payment_validity
         per_reg = (pay["pay_total"] / pay[S.LIST_SIZE]).where(pay[S.LIST_SIZE] > 0)
         bad = per_reg.notna() & ((per_reg < low) | (per_reg > high))
-        n_invalid = int(bad.sum())
+        invalid_by_year.update(
+            {int(y): int(n) for y, n in pay.loc[bad, S.YEAR].value_counts().items()}
+        )
         pay = pay[~bad]
-    n_no_pcn = int(pay[S.PCN].isna().sum())
+    no_pcn_by_year = {int(y): int(pay.loc[pay[S.YEAR] == y, S.PCN].isna().sum()) for y in years}
     cols = [S.PRACTICE, S.YEAR, S.PCN, S.SUB_ICB, S.ICB, S.LIST_SIZE, S.WEIGHTED_LIST_SIZE]
     out = pay[[*cols, *PAYMENT_LINE_PATTERNS, S.IMD]].reset_index(drop=True)
-    out.attrs.update(n_no_pcn=n_no_pcn, n_invalid=n_invalid)
+    out.attrs.update(
+        n_no_pcn=sum(no_pcn_by_year.values()),
+        n_no_pcn_by_year=no_pcn_by_year,
+        n_invalid=sum(invalid_by_year.values()),
+        n_invalid_by_year=invalid_by_year if payment_validity is not None else {},
+    )
     return out
 
 

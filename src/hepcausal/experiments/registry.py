@@ -149,6 +149,23 @@ class SdidOptions(_Options):
     replications: int = 200
 
 
+class FundingSiiOptions(_Options):
+    """Options of :func:`hepcausal.inequality.funding_fits.fit_funding_sii`."""
+
+    method: Literal["unit", "phe", "quintile_bootstrap"] = "unit"
+    england: bool = True
+    n_draws: int = 4000
+    seed: int = 20211
+
+
+class PcnRegressionOptions(_Options):
+    """Options of :func:`hepcausal.inequality.funding_fits.fit_pcn_funding`."""
+
+    model: Literal["bayesian", "classical"] = "bayesian"
+    lines_recorded_only: bool = False
+    centring: Literal["auto", "centred", "non_centred"] = "auto"
+
+
 # ---------------------------------------------------------------------------- priors
 
 
@@ -206,7 +223,21 @@ def _replication_priors() -> type[Priors]:
     return ReplicationPriors
 
 
+def _funding_sii_priors() -> type[Priors]:
+    from hepcausal.inequality.funding_fits import FundingSiiPriors
+
+    return FundingSiiPriors
+
+
+def _pcn_priors() -> type[Priors]:
+    from hepcausal.inequality.funding import PcnPriors
+
+    return PcnPriors
+
+
 PANEL_PRIORS = PriorSpec(_panel_priors)
+FUNDING_SII_PRIORS = PriorSpec(_funding_sii_priors)
+PCN_PRIORS = PriorSpec(_pcn_priors)
 SDID_PRIORS = PriorSpec(_sdid_priors)
 REPLICATION_PRIORS = PriorSpec(_replication_priors)
 GRADIENT_PRIORS = PriorSpec(_gradient_priors)
@@ -262,6 +293,18 @@ def _fit_sdid() -> EstimatorFn:
     from hepcausal.experiments.adapters import sdid
 
     return sdid
+
+
+def _fit_funding_sii() -> EstimatorFn:
+    from hepcausal.inequality.funding_fits import fit_funding_sii
+
+    return fit_funding_sii
+
+
+def _fit_pcn_funding() -> EstimatorFn:
+    from hepcausal.inequality.funding_fits import fit_pcn_funding
+
+    return fit_pcn_funding
 
 
 _PANEL_USES = frozenset(
@@ -435,6 +478,25 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             ReplicationOptions,
             _static(frozenset({"treated", "comparators", "start_year", "hdi_prob"})),
             REPLICATION_PRIORS,
+        ),
+        EstimatorEntry(
+            "funding_sii",
+            _fit_funding_sii,
+            FundingSiiOptions,
+            _static(
+                frozenset(
+                    {"treated", "comparators", "start_year", "rank_col", "weights", "hdi_prob"}
+                )
+            ),
+            FUNDING_SII_PRIORS,
+        ),
+        EstimatorEntry(
+            "pcn_regression",
+            _fit_pcn_funding,
+            PcnRegressionOptions,
+            _static(frozenset({"hdi_prob"})),
+            PCN_PRIORS,
+            backends=("pymc",),
         ),
     )
 }

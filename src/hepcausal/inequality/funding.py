@@ -8,10 +8,11 @@
   published numbers (:data:`PUBLISHED_SLOPES`) are shown beside ours for direction and order of
   magnitude, not as a replication.  Note the published slopes are per 10% *more* deprivation
   with a negative value meaning less money to more deprived PCNs.
-* :func:`fit_pcn_regression_bayes` — the same slope with partial pooling: year slopes
-  ``b_t ~ N(mu_b, tau_year)``, ICS slope deviations ``c_g ~ N(0, tau_ics)`` shared by the years,
-  ICS x year intercepts ``a_t + v_gt``, ``v_gt ~ N(0, tau_int)``, year-specific noise SDs.  The
-  estimands ``slope[t]`` are the slopes of an average ICS in year ``t``.
+* :func:`fit_pcn_regression_bayes` — the same slopes with partial pooling across ICSs: one
+  slope per contract year (not pooled across the four years: see the function), ICS slope
+  deviations ``c_g ~ N(0, tau_ics)`` shared by the years, ICS x year intercepts
+  ``a_t + v_gt``, ``v_gt ~ N(0, tau_int)``, year-specific noise SDs.  The estimands
+  ``slope[t]`` are the slopes of an average ICS in year ``t``.
 * :func:`simulate_pcns` — a small PCN-level generator with known year slopes (tests).
 * :func:`funding_sii` — the classical SII of a funding outcome per ICS x year
   (:func:`hepcausal.inequality.classical.sii_table`).
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,16 +33,19 @@ from scipy import stats
 
 from hepcausal import schema as S
 from hepcausal.data.pcn import PCN_FUNDING
+from hepcausal.models.priors import Priors
 
 __all__ = [
     "DEPRIVATION_NOTE",
     "DOSE_COL",
     "PUBLISHED_SLOPES",
     "PcnBayesFit",
+    "PcnPriors",
     "dose_need_check",
     "fit_pcn_regression_bayes",
     "funding_dose",
     "funding_sii",
+    "information_ratio",
     "pcn_regression",
     "simulate_pcns",
 ]
@@ -198,6 +202,63 @@ def simulate_pcns(
     return out
 
 
+CENTRING_RATIO: Final = 3.0
+"""``centring="auto"`` centres the ICS x year intercepts above this information ratio."""
+
+
+def information_ratio(y: np.ndarray, year_idx: np.ndarray, group_idx: np.ndarray) -> float:
+    """Method-of-moments ``n_cell tau^2 / s^2`` of the group x year intercepts.
+
+    ``s^2`` = mean within-cell variance, ``tau^2`` = between-cell variance of the cell means
+    (within year) minus ``s^2 / n_cell``, ``n_cell`` = mean cell size.  Large: the cells
+    identify their intercepts (centre them); small: the prior does (non-centre them).
+
+    Parameters
+    ----------
+    y : ndarray
+        Outcome.
+    year_idx, group_idx : ndarray
+        Integer year and group of each row.
+
+    Returns
+    -------
+    float
+        The ratio (0 when there is no between-cell variation beyond the noise).
+    """
+    cells = pd.DataFrame({"t": year_idx, "g": group_idx, "y": y}).groupby(["t", "g"])["y"]
+    stats_ = cells.agg(["mean", "var", "size"])
+    s2 = float(stats_["var"].mean())
+    n_cell = float(stats_["size"].mean())
+    between = float(stats_.groupby(level=0)["mean"].var().mean())
+    tau2 = max(between - s2 / n_cell, 0.0)
+    return n_cell * tau2 / s2 if s2 > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class PcnPriors(Priors):
+    """Prior scales of :func:`fit_pcn_regression_bayes` (outcome standardised within year).
+
+    Attributes
+    ----------
+    intercept : float
+        SD of the year intercepts ``a_t`` (Normal).
+    slope : float
+        SD of the year slopes ``b_t`` (Normal; per 10 score points, standardised outcome).
+    tau_ics : float
+        Scale of the HalfNormal prior of the ICS slope-deviation SD.
+    tau_int : float
+        Scale of the HalfNormal prior of the ICS x year intercept SD.
+    sigma : float
+        Scale of the HalfNormal prior of the residual SD per year.
+    """
+
+    intercept: float = 1.0
+    slope: float = 1.0
+    tau_ics: float = 0.5
+    tau_int: float = 0.5
+    sigma: float = 1.0
+
+
 @dataclass
 class PcnBayesFit:
     """Result of :func:`fit_pcn_regression_bayes`.
@@ -224,18 +285,37 @@ def fit_pcn_regression_bayes(
     outcome: str = PCN_FUNDING,
     score_col: str = S.IMD,
     settings: Any = None,
+    priors: PcnPriors | dict[str, float] | None = None,
     hdi_prob: float = 0.95,
+    centring: Literal["auto", "centred", "non_centred"] = "auto",
 ) -> PcnBayesFit:
-    """Bayesian PCN funding regression, partially pooled across years and ICSs.
+    """Bayesian PCN funding regression: year slopes, ICS deviations partially pooled.
 
     On the outcome standardised within year (``y* = (y - mean_t) / sd_t``, so that the years'
     slopes share one scale although PCN funding grew tenfold from 2019/20):
-    ``y* = a_t + v_gt + (b_t + c_g) x + e``, ``e ~ N(0, sigma_t)``, ``x`` = (score - mean) / 10;
-    ``b_t ~ N(mu_b, tau_year)`` (partial pooling across years), ``c_g`` ICS slope deviations
-    (sum to zero, scale ``tau_ics``: partial pooling across ICSs), ``v_gt`` ICS x year intercepts
-    (sum to zero over ICSs per year, scale ``tau_int``), all non-centred; ``a_t, mu_b ~ N(0, 1)``,
-    ``tau_* ~ HalfNormal(0.5)``, ``sigma_t ~ HalfNormal(1)``.  Estimand ``slope[t] = b_t sd_t``:
-    GBP per weighted patient per 10 score points for an average ICS.
+    ``y* = a_t + v_gt + (b_t + c_g) x + e``, ``e ~ N(0, sigma_t)``, ``x`` = (score - mean) / 10.
+
+    * ``b_t ~ N(0, 1)``: one slope per contract year, NOT pooled across years.  With four
+      contract years a between-year SD is identified by four values only: its posterior is the
+      prior, and the funnel it makes with the year slopes gave 18 divergences on the real data
+      (2019/20-2022/23, 4 x 2000 draws at target_accept 0.95).  Each year has ~1,250 PCNs, so
+      its slope is well identified without pooling, and the contract changed between years
+      (the published slope changed sign), so the years are not exchangeable anyway.
+    * ``c_g`` ICS slope deviations shared by the years (sum to zero over ICSs, scale
+      ``tau_ics``, non-centred: with ~30 PCNs per ICS and a small ``tau_ics`` the data say
+      little about each ``c_g``);
+    * ``v_gt`` ICS x year intercepts (sum to zero over ICSs per year, scale ``tau_int``),
+      centred when the cells identify them well, else non-centred (``centring="auto"``: centred
+      when the method-of-moments information ratio ``n_cell tau^2 / s^2`` exceeds
+      :data:`CENTRING_RATIO`; on the real PCNs, ~30 per ICS-year and ratio ~20, the
+      non-centred version had R-hat 1.013 for ``tau_int`` at the defaults, the centred one
+      1.003; on the simulator's 20 PCNs per cell, ratio ~1, the centred one mixed worse);
+    * ``a_t ~ N(0, 1)``, ``tau_* ~ HalfNormal(0.5)``, ``sigma_t ~ HalfNormal(1)``
+      (:class:`PcnPriors`; the year slopes ``b_t ~ N(0, 1)`` on the standardised outcome are
+      weak: a slope of 1 SD per 10 IMD points would be extreme).
+
+    Estimand ``slope[t] = b_t sd_t``: GBP per weighted patient per 10 score points for an
+    average ICS (partial pooling across ICSs).
 
     Parameters
     ----------
@@ -244,15 +324,25 @@ def fit_pcn_regression_bayes(
     outcome, score_col : str
         Funding column and deprivation score.
     settings : SamplerSettings, optional
-        Sampler settings (default: the package defaults with ``target_accept=0.95``).
+        Sampler settings (default: the package defaults).
+    priors : PcnPriors or dict, optional
+        Prior scales (default :class:`PcnPriors`; a dict overrides some).
     hdi_prob : float
         Interval level of the table (equal-tailed).
+    centring : {"auto", "centred", "non_centred"}
+        Parameterisation of the ICS x year intercepts (``"auto"``: see above; the choice is in
+        ``idata.posterior.attrs["centring"]``).
 
     Returns
     -------
     PcnBayesFit
         Posterior, per-year slope table (GBP per weighted patient per 10 score points) and
         convergence diagnostics.
+
+    Raises
+    ------
+    ValueError
+        When a year has fewer than 3 PCNs with the outcome and the score.
     """
     import pymc as pm
 
@@ -260,6 +350,12 @@ def fit_pcn_regression_bayes(
     from hepcausal.sampling import SamplerSettings, sample_pymc
 
     d = pcns[pcns[outcome].notna() & pcns[score_col].notna() & pcns[S.ICB].notna()]
+    n_by_year = d.groupby(S.YEAR).size()
+    if d.empty or (n_by_year < 3).any():
+        raise ValueError(
+            f"PCN regression of {outcome!r}: every year needs 3 PCNs with {outcome!r}, "
+            f"{score_col!r} and an ICB; got {n_by_year.to_dict()}"
+        )
     years = sorted(int(y) for y in d[S.YEAR].unique())
     icbs = sorted(d[S.ICB].unique())
     ti = d[S.YEAR].map({y: i for i, y in enumerate(years)}).to_numpy()
@@ -270,34 +366,36 @@ def fit_pcn_regression_bayes(
     m = by_year.mean().reindex(years).to_numpy(float)
     sd = by_year.std().reindex(years).fillna(1.0).replace(0.0, 1.0).to_numpy(float)
     ys = (y - m[ti]) / sd[ti]  # standardised within year: the year slopes share one scale
+    if centring == "auto":
+        centring = "centred" if information_ratio(ys, ti, gi) > CENTRING_RATIO else "non_centred"
+    pr = PcnPriors.from_any(priors)
     coords = {"year": years, "icb": icbs}
     with pm.Model(coords=coords) as model:
-        a = pm.Normal("a", 0.0, 1.0, dims="year")
-        mu_b = pm.Normal("mu_b", 0.0, 1.0)
-        tau_year = pm.HalfNormal("tau_year", 0.5)
-        tau_ics = pm.HalfNormal("tau_ics", 0.5)
-        tau_int = pm.HalfNormal("tau_int", 0.5)
-        zb = pm.Normal("zb", 0.0, 1.0, dims="year")
-        slope_std = pm.Deterministic("slope_std", mu_b + tau_year * zb, dims="year")
-        pm.Deterministic("slope", slope_std * sd, dims="year")
+        a = pm.Normal("a", 0.0, pr.intercept, dims="year")
+        b = pm.Normal("b", 0.0, pr.slope, dims="year")
+        pm.Deterministic("slope", b * sd, dims="year")
+        tau_ics = pm.HalfNormal("tau_ics", pr.tau_ics)
+        tau_int = pm.HalfNormal("tau_int", pr.tau_int)
         c = pm.Deterministic(
             "c", tau_ics * pm.ZeroSumNormal("zc", sigma=1.0, dims="icb"), dims="icb"
         )
-        v = tau_int * pm.ZeroSumNormal("zv", sigma=1.0, dims=("year", "icb"))
-        sigma = pm.HalfNormal("sigma", 1.0, dims="year")
-        mu = a[ti] + v[ti, gi] + (slope_std[ti] + c[gi]) * x
+        if centring == "centred":
+            v = pm.ZeroSumNormal("v", sigma=tau_int, dims=("year", "icb"))
+        else:
+            v = pm.Deterministic(
+                "v",
+                tau_int * pm.ZeroSumNormal("zv", sigma=1.0, dims=("year", "icb")),
+                dims=("year", "icb"),
+            )
+        sigma = pm.HalfNormal("sigma", pr.sigma, dims="year")
+        mu = a[ti] + v[ti, gi] + (b[ti] + c[gi]) * x
         pm.Normal("y", mu, sigma[ti], observed=ys)
-    # target_accept 0.95 by default: at 0.9 the real 2019/20-2022/23 PCN fit had a few
-    # divergences (13 of 8,000 draws)
-    idata = sample_pymc(model, settings or SamplerSettings(target_accept=0.95))
-    diag = check_convergence(
-        idata,
-        ["a", "mu_b", "tau_year", "tau_ics", "tau_int", "zb", "zc", "zv", "sigma"],
-        warn=False,
-    )
+    idata = sample_pymc(model, settings or SamplerSettings())
+    idata.posterior.attrs["centring"] = centring
+    free = ["a", "b", "tau_ics", "tau_int", "zc", "v" if centring == "centred" else "zv", "sigma"]
+    diag = check_convergence(idata, free, warn=False)
     post = idata.posterior["slope"]
     q = (1 - hdi_prob) / 2
-    n_by_year = d.groupby(S.YEAR).size()
     table = pd.DataFrame(
         {
             S.YEAR: years,

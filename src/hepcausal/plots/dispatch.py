@@ -23,6 +23,7 @@ from hepcausal.causal.panel_fit import CausalFit
 from hepcausal.causal.placebo import LeaveOneOutResult, PlaceboInTimeResult, PlaceboResult
 from hepcausal.causal.sdid import SdidFit
 from hepcausal.causal.synthetic_control import SyntheticControlFit
+from hepcausal.inequality.funding_fits import FundingSiiFit, PcnRegressionFit
 from hepcausal.inequality.replication import ReplicationFit
 from hepcausal.models.gradient import NATIONAL, GradientFit
 from hepcausal.outcomes import OUTCOMES, label_of, units_of
@@ -425,7 +426,33 @@ def _safe_panel_ppc(result: CausalFit) -> Figures:
 
 @result_figures.register
 def _causal_figures(result: CausalFit) -> Figures:
-    return _panel_figures(result) + _fit_figures(result) + _safe_panel_ppc(result)
+    return (
+        _panel_figures(result)
+        + _fit_figures(result)
+        + _safe_panel_ppc(result)
+        + _dose_need_figure(result)
+    )
+
+
+def _dose_need_figure(result: CausalFit) -> Figures:
+    """The need check of the observed candidate funding dose (dose-response runs only)."""
+    from hepcausal.inequality.funding import DOSE_COL
+    from hepcausal.plots.funding import plot_dose_need
+
+    if result.meta.get("dose_col") != DOSE_COL or result.design is None:
+        return []
+    treated = _treated(result)
+    return [
+        (
+            "dose_need_check",
+            plot_dose_need(result.design.data, dose_col=DOSE_COL, icb=treated),
+            f"Is the candidate dose (rise in local incentive payments per weighted patient over "
+            f"FY2020/21; not documented to carry the Health Equity Payments) related to need? "
+            f"{treated} practices' dose against their IMD 2019 score per year, OLS line; "
+            "Spearman correlation and slope per 10 IMD points (95% HC1 interval) in the titles. "
+            "A scheme aimed at need would give a positive slope.",
+        )
+    ]
 
 
 @result_figures.register
@@ -543,6 +570,54 @@ def _replication_figures(result: ReplicationFit) -> Figures:
             "The published SII method by year: LLR and England with 95% BCa intervals, the "
             "comparators in grey with their average (dashed), HEP start (July 2021) dotted.",
         )
+    ]
+
+
+@result_figures.register
+def _funding_sii_figures(result: FundingSiiFit) -> Figures:
+    from hepcausal.plots.funding import plot_funding_quintiles
+    from hepcausal.plots.null_result import plot_replication
+
+    outcome = str(result.meta.get("outcome"))
+    table = result.table.assign(outcome=outcome)
+    return [
+        (
+            "funding_sii",
+            plot_replication(table, start_year=_treatment_year(result)),
+            "Classical SII of funding per ICS and year (rank 0 = most deprived; a negative SII "
+            "means more money per patient to more deprived practices): LLR and England (national "
+            "ranks) with 95% intervals, the comparators in grey with their average (dashed).",
+        ),
+        (
+            "funding_by_quintile",
+            plot_funding_quintiles(result.quintiles, outcome),
+            "Funding per weighted patient by deprivation quintile (within ICS x year, weighted "
+            "by the weighted list) and year: LLR beside the pooled comparators; HEP start "
+            "marked.",
+        ),
+    ]
+
+
+@result_figures.register
+def _pcn_regression_figures(result: PcnRegressionFit) -> Figures:
+    from hepcausal.inequality.funding import PUBLISHED_SLOPES
+    from hepcausal.plots.funding import plot_pcn_regression
+
+    model = str(result.meta.get("model", "bayesian"))
+    return [
+        (
+            "pcn_regression",
+            plot_pcn_regression(
+                result.pcns, result.table, outcome=result.pcn_outcome, published=PUBLISHED_SLOPES
+            ),
+            f"PCN funding per weighted patient against the PCN's list-weighted IMD 2019 score, "
+            f"one panel per contract year; solid line: the {model} slope per 10 IMD points "
+            "(within ICS for the Bayesian model; 95% interval in the title), dashed: OLS "
+            "across England (HC1). The published slopes "
+            "(Warwick-Giles et al. 2024) are per 10% income deprivation, a measure these files "
+            "do not have: shown for direction only.",
+        ),
+        *(_fit_figures(result) if model == "bayesian" else []),
     ]
 
 

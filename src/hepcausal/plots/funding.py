@@ -19,7 +19,13 @@ from hepcausal.plots.style import (
     set_fiscal_year_ticks,
 )
 
-__all__ = ["funding_by_quintile", "plot_funding_by_quintile", "plot_pcn_regression"]
+__all__ = [
+    "funding_by_quintile",
+    "plot_dose_need",
+    "plot_funding_by_quintile",
+    "plot_funding_quintiles",
+    "plot_pcn_regression",
+]
 
 _QUINTILE_COLOURS = ("#B2182B", "#EF8A62", "#BDBDBD", "#67A9CF", "#2166AC")
 
@@ -94,12 +100,31 @@ def plot_funding_by_quintile(
     matplotlib.figure.Figure
         Two panels sharing the y axis.
     """
-    row = get_outcome(outcome)
     tab = funding_by_quintile(panel, outcome, treated_icb=treated_icb, comparators=comparators)
+    return plot_funding_quintiles(tab, outcome)
+
+
+def plot_funding_quintiles(table: pd.DataFrame, outcome: str = S.FUND_TOTAL) -> Figure:
+    """Plot a :func:`funding_by_quintile` table: one panel per group (LLR, comparators).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``group, year, quintile, funding`` (:func:`funding_by_quintile`).
+    outcome : str
+        The funding outcome (labels and units).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels sharing the y axis.
+    """
+    row = get_outcome(outcome)
+    tab = table
     with hepcausal_style():
         fig, axes = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.0), sharey=True)
         for ax, group, title in zip(
-            axes, ("LLR", "comparators"), ("LLR (QK1)", "10 comparator ICBs"), strict=True
+            axes, ("LLR", "comparators"), ("LLR (QK1)", "comparator ICBs"), strict=True
         ):
             sub = tab[tab["group"] == group]
             for q in range(1, 6):
@@ -139,7 +164,10 @@ def plot_pcn_regression(
     pcns : DataFrame
         PCN-years (:func:`hepcausal.data.pcn.aggregate_pcns`).
     table : DataFrame
-        Per-year slopes (:func:`hepcausal.inequality.funding.pcn_regression`).
+        Per-year slopes ``year, slope, lower, upper``
+        (:func:`hepcausal.inequality.funding.pcn_regression`, or the table of
+        :class:`~hepcausal.inequality.funding_fits.PcnRegressionFit`, whose classical
+        ``ols_slope`` is then drawn dashed beside the Bayesian line).
     outcome, score_col : str
         Funding column and deprivation score.
     published : DataFrame, optional
@@ -154,7 +182,7 @@ def plot_pcn_regression(
     tab = table.set_index(S.YEAR)
     pub = published.set_index(S.YEAR) if published is not None else None
     with hepcausal_style():
-        fig, axes = plt.subplots(1, len(years), figsize=(DOUBLE_COLUMN, 2.8), sharey=True)
+        fig, axes = plt.subplots(1, len(years), figsize=(DOUBLE_COLUMN, 3.4), sharey=True)
         axes = np.atleast_1d(axes)
         for ax, year in zip(axes, years, strict=True):
             d = pcns[(pcns[S.YEAR] == year) & pcns[outcome].notna() & pcns[score_col].notna()]
@@ -168,9 +196,15 @@ def plot_pcn_regression(
                 f"{year - 1}/{year % 100:02d}: {b:+.2f} "
                 f"({tab.loc[year, 'lower']:+.2f}, {tab.loc[year, 'upper']:+.2f})"
             )
+            if "ols_slope" in tab:
+                bo = float(tab.loc[year, "ols_slope"])
+                ao = float(d[outcome].mean() - bo * x.mean() / 10)
+                ax.plot(xs, ao + bo * xs / 10, color="k", lw=1.0, ls="--")
+                title += f"\nOLS {bo:+.2f} ({tab.loc[year, 'ols_lower']:+.2f}, "
+                title += f"{tab.loc[year, 'ols_upper']:+.2f})"
             if pub is not None and year in pub.index:
-                title += f"\npublished {pub.loc[year, 'slope']:+.2f} (income domain)"
-            ax.set_title(title, fontsize="small")
+                title += f"\npublished {pub.loc[year, 'slope']:+.2f} (income dom.)"
+            ax.set_title(title, fontsize="x-small", loc="left")
             ax.set_xlabel("IMD 2019 score")
             lo, hi = np.nanpercentile(pcns[outcome], [0.5, 99.5])
             ax.set_ylim(min(lo, 0), hi)
@@ -180,4 +214,62 @@ def plot_pcn_regression(
             "the income domain",
             fontsize="small",
         )
+    return fig
+
+
+def plot_dose_need(
+    panel: pd.DataFrame, *, dose_col: str = "local_incentive_change", icb: str = S.LLR_ICB
+) -> Figure:
+    """Is the dose related to need as intended?  Dose against IMD 2019 per post year.
+
+    One panel per year with a positive dose among ``icb``'s practices: the practices' dose
+    against their IMD 2019 score, the OLS line and, in the title, the Spearman correlation
+    and the slope per 10 IMD points with its 95% HC1 interval
+    (:func:`hepcausal.inequality.funding.dose_need_check`).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Practice panel with ``dose_col``, ``imd_score``, ``icb_code`` and ``year``.
+    dose_col : str
+        The dose column.
+    icb : str
+        The ICB whose practices are checked (default LLR).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per year with a dose.
+
+    Raises
+    ------
+    ValueError
+        When no practice of ``icb`` has a positive dose.
+    """
+    from hepcausal.inequality.funding import dose_need_check
+
+    d = panel[(panel[S.ICB] == icb) & panel[dose_col].notna() & panel[S.IMD].notna()]
+    years = sorted(int(y) for y in d.loc[d[dose_col] > 0, S.YEAR].unique())
+    if not years:
+        raise ValueError(f"no practice of {icb} has a positive {dose_col!r}")
+    with hepcausal_style():
+        fig, axes = plt.subplots(
+            1, len(years), figsize=(DOUBLE_COLUMN, 2.8), sharey=True, squeeze=False
+        )
+        for ax, year in zip(axes[0], years, strict=True):
+            g = d[d[S.YEAR] == year]
+            check = dose_need_check(panel, year=year, dose_col=dose_col, icb=icb)
+            ax.scatter(g[S.IMD], g[dose_col], s=6, alpha=0.6, color=LLR_COLOUR, lw=0)
+            xs = np.linspace(g[S.IMD].min(), g[S.IMD].max(), 20)
+            b = check["slope_per_10_imd"]
+            ax.plot(xs, g[dose_col].mean() + b * (xs - g[S.IMD].mean()) / 10, color="k", lw=1)
+            ax.set_title(
+                f"{year - 1}/{year % 100:02d}: Spearman {check['spearman']:+.2f} "
+                f"(p = {check['spearman_p']:.2g})\nslope {b:+.2f} ({check['slope_lower']:+.2f}, "
+                f"{check['slope_upper']:+.2f}) per 10 IMD",
+                fontsize="x-small",
+                loc="left",
+            )
+            ax.set_xlabel("IMD 2019 score")
+        axes[0][0].set_ylabel("dose (GBP per weighted patient)")
     return fig
