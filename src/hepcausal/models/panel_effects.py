@@ -296,7 +296,7 @@ def build_pymc_model(design: PanelDesign, priors: PanelPriors, options: ModelOpt
 
 
 def _residual_sd(
-    priors: PanelPriors, options: ModelOptions, group: np.ndarray, weights: np.ndarray | None
+    priors: PanelPriors, options: ModelOptions, group: Any, weights: Any | None
 ) -> Any:
     """Residual SD of each observation: ``sigma`` (x ICB scale) / sqrt(relative weight)."""
     import pymc as pm
@@ -308,7 +308,7 @@ def _residual_sd(
         z_scale = pm.Normal("z_scale", 0.0, 1.0, dims="group")
         sd = sd * pt.exp(sigma_scale * z_scale)[group]
     if weights is not None:
-        sd = sd / np.sqrt(weights)
+        sd = sd / pt.sqrt(weights)
     return sd
 
 
@@ -417,29 +417,63 @@ def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelO
     if options.gradient and design.rank_c is None:
         raise ValueError("gradient model needs a rank column")
     pp = prepost_data(design)
+    values = prepost_pymc_data(pp)
     with pm.Model(coords=_coords(design)) as model:
+        # every array is a data container (:func:`prepost_pymc_data`): the compiled model is
+        # re-used for new panels with the same ICBs, terms, options and priors (placebo fits,
+        # calibration and power simulations, sweeps)
+        data = {k: pm.Data(k, v) for k, v in values.items()}
+        group = data["pp_group"]
         change_mean = pm.Normal("change_mean", 0.0, priors.group_sd)
         mu: Any = change_mean
         if options.cell_effects:
             sigma_change = pm.HalfNormal("sigma_change", priors.cell_sigma)
             z_change = pm.Normal("z_change", 0.0, 1.0, dims="group")
-            mu = mu + (sigma_change * z_change)[pp.group]
+            mu = mu + (sigma_change * z_change)[group]
         if options.gradient:
             gradient_change_mean = pm.Normal("gradient_change_mean", 0.0, priors.gradient_sd)
             slope: Any = gradient_change_mean
             if options.cell_gradient:
                 sigma_cg = pm.HalfNormal("sigma_change_gradient", priors.cell_gradient_sigma)
                 z_cg = pm.Normal("z_change_gradient", 0.0, 1.0, dims="group")
-                slope = slope + (sigma_cg * z_cg)[pp.group]
-            mu = mu + slope * pp.rank
+                slope = slope + (sigma_cg * z_cg)[group]
+            mu = mu + slope * data["pp_rank"]
         effect = pm.Normal("effect", 0.0, priors.effect_sd, dims="term")
-        mu = mu + pt.dot(pp.effects, effect)
+        mu = mu + pt.dot(data["pp_effects"], effect)
         if pp.cov.shape[1]:
             beta_cov = pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate")
-            mu = mu + pt.dot(pp.cov, beta_cov)
-        sd = _residual_sd(priors, options, pp.group, pp.weights)
-        _likelihood(mu, sd, priors, options, pp.d)
+            mu = mu + pt.dot(data["pp_cov"], beta_cov)
+        sd = _residual_sd(priors, options, group, data.get("pp_weights"))
+        _likelihood(mu, sd, priors, options, data["pp_d"])
     return model
+
+
+def prepost_pymc_data(pp: PrePost) -> dict[str, np.ndarray]:
+    """Values of the pre/post model's data containers (compiled-model reuse).
+
+    Parameters
+    ----------
+    pp : PrePost
+        The collapsed panel (:func:`prepost_data`).
+
+    Returns
+    -------
+    dict
+        Container name -> value: changes ``pp_d``, ICB index ``pp_group``, mean rank
+        ``pp_rank``, effect changes ``pp_effects`` and, when present, covariate changes
+        ``pp_cov`` and relative weights ``pp_weights``.
+    """
+    out = {
+        "pp_d": pp.d,
+        "pp_group": pp.group.astype(np.int64),
+        "pp_rank": pp.rank,
+        "pp_effects": pp.effects,
+    }
+    if pp.cov.shape[1]:
+        out["pp_cov"] = pp.cov
+    if pp.weights is not None:
+        out["pp_weights"] = pp.weights
+    return out
 
 
 def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> dict[str, Any]:
@@ -570,9 +604,22 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
     if design.cov.shape[1]:
         dims["beta_cov"] = ["covariate"]
     if options.error_model == "prepost":
+        # the compiled graph depends on the ICBs (names: coordinates of the draws), the effect
+        # and covariate names, the options, the priors and whether the fit is weighted; every
+        # array is a data container
+        key = (
+            tuple(design.groups),
+            tuple(design.effect_names),
+            tuple(design.covariates),
+            tuple(sorted(options.to_dict().items())),
+            tuple(sorted(priors.to_dict().items())),
+            design.weights is not None,
+        )
         return ModelSpec(
             name="panel-prepost",
             build_pymc=lambda: build_pymc_prepost(design, priors, options),
+            cache_key=key,
+            pymc_data=lambda: prepost_pymc_data(prepost_data(design)),
             # diagonal: the low-rank modified mass matrix of the row-level model (below) left one
             # chain of the real QT1 placebo DDD in a funnel (279 divergences, R-hat 1.06); with a
             # diagonal one the same fit had 0 divergences and bulk ESS 1,364 (docs/ERROR_MODEL.md)
