@@ -144,6 +144,8 @@ def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int | str, Any]]]:
         for i, value in enumerate(values):
             if i != base_i:
                 yield {key: (i, value)}
+    if cfg.sweep.mode not in ("leave_one_out", "placebo"):
+        return
     comps = cfg.without_sweep().analysis.comparator_codes()
     if cfg.sweep.mode == "leave_one_out":  # then each base comparator dropped in turn
         for c in comps:
