@@ -39,9 +39,21 @@ nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override wi
 ``models/panel_effects.stan`` is the same program with the same priors and parameter names; both
 are sampled through :func:`hepcausal.models.backend.sample_model`.
 
+Marginalised intercepts (``ModelOptions.marginalise``, default True): with Gaussian residuals
+on an unweighted design the practice intercepts are integrated out analytically
+(:mod:`hepcausal.models.panel_marginal`): the mean is linear in ``theta`` = (level cells
+``m_g + tau_t + sigma_cell dc(z)_gt``, gradient cells ``b_g + beta_t + sigma_cell_gradient
+dc(v)_gt``, ICB trends, effects, covariates) with a fixed row design, and the likelihood needs
+only per-practice-size (and, with ``ics_scales``, per-ICB) sufficient statistics, so a
+log-density evaluation costs O(cells) whatever the number of rows.  Same parameters and priors
+minus ``unit_raw`` (``models/panel_effects_marginal.stan``); the same posterior (tested).
+Student-t residuals and weights always use the explicit intercepts (no blockwise closed form);
+``meta["marginalised"]`` records which was fitted.
+
 Error models (``ModelOptions.error_model``; choice and evidence in docs/ERROR_MODEL.md):
 
-* ``"rows"`` - the model above, one residual per practice-year, independent over years.  On the
+* ``"rows"`` - the model above, one residual per practice-year, independent over years
+  (practice intercepts integrated out for Gaussian residuals, see above).  On the
   real panel the within-practice residuals are serially correlated (lag-1 +0.36, practice drift)
   and the ICBs' noise differs, so the row-level posterior is overconfident: the 10 placebo DDDs
   had z-score SD 1.50 and 2 of 10 HDIs excluded 0 (issue 10).
