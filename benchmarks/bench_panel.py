@@ -53,12 +53,14 @@ def _gradient_cost(model: Any, n_evals: int = 2000) -> tuple[int, float]:
 
     ip = model.initial_point()
     outs, raveled = join_nonshared_inputs(ip, [model.logp(), model.dlogp()], model.value_vars)
-    jit = pytensor.function([raveled], outs, mode="NUMBA").vm.jit_fn
+    fn = pytensor.function([raveled], outs, mode="NUMBA")
+    jit = fn.vm.jit_fn
+    shared = [s.data for s in fn.input_storage[1:]]  # the model's shared variables (coords)
     x0 = np.concatenate([np.ravel(ip[v.name]) for v in model.value_vars])
-    jit(x0)
+    jit(x0, *shared)
     t0 = time.perf_counter()
     for _ in range(n_evals):
-        jit(x0)
+        jit(x0, *shared)
     return x0.size, (time.perf_counter() - t0) / n_evals * 1e6
 
 
@@ -127,16 +129,16 @@ def _causalpy_did(draws: int) -> None:
         f"hepcausal DiD (default prepost):  {t_h:6.1f} s  delta {h.mean:+.4f} +- {h.sd:.4f}  "
         f"converged {fit.diagnostics.ok}  (truth {sp.truth.did(S.GP_FTE, icbs):+.4f})"
     )
-    df = panel[[S.ICB, S.YEAR, S.GP_FTE]].dropna().copy()
+    df = panel[[S.PRACTICE, S.ICB, S.YEAR, S.GP_FTE]].dropna().copy()
     df = pd.DataFrame(
         {
             "y": df[S.GP_FTE].to_numpy(float),
             "group": (df[S.ICB] == S.LLR_ICB).to_numpy(int),
             "t": df[S.YEAR].to_numpy(int),
             "post_treatment": (df[S.YEAR] >= S.HEP_START_YEAR).to_numpy(bool),
+            "unit": df[S.PRACTICE].astype(str).to_numpy(),
         }
     )
-    df["unit"] = df["group"]
     sample_kwargs = {"draws": draws, "tune": 1000, "chains": 4, "random_seed": 1}
     sample_kwargs["progressbar"] = False
     t0 = time.perf_counter()
