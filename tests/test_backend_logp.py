@@ -193,6 +193,21 @@ def test_panel_effects_ddd_logp_agrees(
     _check_agreement(f"{program}/{family}/scales={ics_scales}/w={weights}", spec)
 
 
+def test_panel_marginal_level_trends_covariates_logp_agrees(panel) -> None:
+    """The marginalised row-level model without the gradient block, with ICB trends, a
+    covariate and ICB residual scales (the blocks the DDD cases above leave out)."""
+    from hepcausal.causal.design import build_design
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors
+    from hepcausal.models.panel_effects import model_spec as panel_spec
+    from hepcausal.spec import Design
+
+    design = build_design(panel, S.GP_FTE, Design(comparators=ICBS[1:], covariates=(S.LIST_SIZE,)))
+    options = ModelOptions(error_model="rows", group_trends=True, ics_scales=True)
+    spec = panel_spec(design, PanelPriors(), options)
+    assert spec.stan_program == "panel_effects_marginal"
+    _check_agreement("panel_effects_marginal/level/trends/covariate", spec)
+
+
 def test_logp_check_detects_a_prior_mismatch(panel) -> None:
     """Negative control: a Stan prior that differs from PyMC's (nu's scale 10 vs 9) is caught."""
     import dataclasses
