@@ -146,16 +146,20 @@ def test_gradient_model_logp_agrees(panel, outcome, family, marginalise) -> None
 
 
 @pytest.mark.parametrize(
-    ("error_model", "ics_scales", "family", "weights"),
+    ("error_model", "ics_scales", "family", "weights", "marginalise"),
     [
-        ("rows", False, "gaussian", None),  # the row-level DDD as before
-        ("rows", True, "student_t", "list_size"),
-        ("prepost", True, "gaussian", None),  # the DDD default
-        ("prepost", True, "student_t", "list_size"),
-        ("prepost", False, "gaussian", None),
+        ("rows", False, "gaussian", None, False),  # the row-level DDD, explicit intercepts
+        ("rows", False, "gaussian", None, True),  # ... intercepts integrated out (the default)
+        ("rows", True, "gaussian", None, True),  # ... with ICB residual scales
+        ("rows", True, "student_t", "list_size", True),  # Student-t: explicit whatever the flag
+        ("prepost", True, "gaussian", None, True),  # the DDD default
+        ("prepost", True, "student_t", "list_size", True),
+        ("prepost", False, "gaussian", None, True),
     ],
 )
-def test_panel_effects_ddd_logp_agrees(panel, error_model, ics_scales, family, weights) -> None:
+def test_panel_effects_ddd_logp_agrees(
+    panel, error_model, ics_scales, family, weights, marginalise
+) -> None:
     """The panel-effects DDD (gradient block, ICB x year / ICB change shocks), every error model."""
     from hepcausal.causal.design import build_design
     from hepcausal.causal.did import _ddd_effects
@@ -170,16 +174,38 @@ def test_panel_effects_ddd_logp_agrees(panel, error_model, ics_scales, family, w
         effects=_ddd_effects,
     )
     options = ModelOptions(
-        gradient=True, error_model=error_model, ics_scales=ics_scales, family=family
+        gradient=True,
+        error_model=error_model,
+        ics_scales=ics_scales,
+        family=family,
+        marginalise=marginalise,
     )
-    priors = PanelPriors.from_any({"cell_sigma": 0.4, "nu_scale": 8.0})
+    priors = PanelPriors.from_any({"cell_sigma": 0.4, "nu_scale": 8.0, "unit_sigma": 0.8})
     spec = panel_spec(design, priors, options)
-    program = "panel_prepost" if error_model == "prepost" else "panel_effects"
+    marginal = error_model == "rows" and marginalise and family == "gaussian"
+    program = {"prepost": "panel_prepost"}.get(error_model, "panel_effects")
+    program += "_marginal" if marginal else ""
     assert spec.stan_program == program
     data = spec.stan_data()
     assert data["use_gradient"] == 1 and data["use_cell_gradient"] == 1 and data["use_cell"] == 1
-    assert data["use_scales"] == int(ics_scales) and data["family"] == 1 + (family == "student_t")
+    assert data["use_scales"] == int(ics_scales)
+    assert marginal or data["family"] == 1 + (family == "student_t")
     _check_agreement(f"{program}/{family}/scales={ics_scales}/w={weights}", spec)
+
+
+def test_panel_marginal_level_trends_covariates_logp_agrees(panel) -> None:
+    """The marginalised row-level model without the gradient block, with ICB trends, a
+    covariate and ICB residual scales (the blocks the DDD cases above leave out)."""
+    from hepcausal.causal.design import build_design
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors
+    from hepcausal.models.panel_effects import model_spec as panel_spec
+    from hepcausal.spec import Design
+
+    design = build_design(panel, S.GP_FTE, Design(comparators=ICBS[1:], covariates=(S.LIST_SIZE,)))
+    options = ModelOptions(error_model="rows", group_trends=True, ics_scales=True)
+    spec = panel_spec(design, PanelPriors(), options)
+    assert spec.stan_program == "panel_effects_marginal"
+    _check_agreement("panel_effects_marginal/level/trends/covariate", spec)
 
 
 def test_logp_check_detects_a_prior_mismatch(panel) -> None:

@@ -29,6 +29,7 @@ class DidKeywords(TypedDict, total=False):
     error_model: str
     ics_scales: bool
     family: str
+    marginalise: bool
     placebo: bool
 
 
@@ -49,6 +50,7 @@ def fit_did(
     error_model: str = DEFAULT_ERROR_MODEL,
     ics_scales: bool = DEFAULT_ICS_SCALES,
     family: str = DEFAULT_FAMILY,
+    marginalise: bool = True,
     placebo: bool = False,
 ) -> CausalFit:
     """Practice-level Bayesian DiD: the change in the treated ICB's level relative to comparators.
@@ -75,6 +77,10 @@ def fit_did(
         Residual distribution (default Student-t: practice changes are heavy-tailed, kurtosis
         up to 25 on the real panel).  The default error model (pre/post, ICB scales, Student-t)
         was chosen by placebo calibration on the real data (docs/ERROR_MODEL.md).
+    marginalise : bool
+        Row-level model with Gaussian residuals on an unweighted design: integrate the practice
+        intercepts out analytically (:mod:`hepcausal.models.panel_marginal`; the same posterior
+        at a cost that does not grow with the number of rows); False keeps them explicit.
     placebo : bool
         Also run the placebo calibration (:func:`hepcausal.causal.placebo_panel.placebo_calibrate`:
         every comparator as pseudo-treated) and return its :class:`PlaceboFit`.
@@ -90,6 +96,7 @@ def fit_did(
         error_model=error_model,
         ics_scales=ics_scales,
         family=family,
+        marginalise=marginalise,
     )
     fit = _fit(panel, outcome, design, inference, opts, gradient=False)
     return _with_placebo(fit, panel, outcome, design, inference, opts, placebo)
@@ -126,7 +133,8 @@ def fit_ddd(
     {estimator parameters}
     **options
         ``icb_year_effects`` (ICB x year level and gradient shocks), ``group_trends``,
-        ``error_model``, ``ics_scales``, ``family`` and ``placebo``, as :func:`fit_did`
+        ``error_model``, ``ics_scales``, ``family``, ``marginalise`` and ``placebo``, as
+        :func:`fit_did`
         (:class:`DidKeywords`).
 
     Returns
@@ -185,6 +193,7 @@ def _fit(
             error_model=str(opts["error_model"]),
             ics_scales=bool(opts["ics_scales"]),
             family=str(opts["family"]),
+            marginalise=bool(opts["marginalise"]),
             **gradient_block,
         )
     except ValueError as err:

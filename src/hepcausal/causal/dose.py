@@ -22,6 +22,7 @@ def fit_dose_response(
     *,
     dose_col: str = schema.HEP_DOSE,
     icb_year_effects: bool = True,
+    marginalise: bool = True,
 ) -> CausalFit:
     """Effect on ``outcome`` per unit of ``dose_col`` among treated-ICB and comparator practices.
 
@@ -42,6 +43,10 @@ def fit_dose_response(
         Dose column (GBP per weighted patient; 0 when untreated).
     icb_year_effects : bool
         ICB x year shocks (False: sensitivity analyses only).
+    marginalise : bool
+        Row-level model with Gaussian residuals on an unweighted design: integrate the practice
+        intercepts out analytically (:mod:`hepcausal.models.panel_marginal`; the same posterior
+        at a cost that does not grow with the number of rows); False keeps them explicit.
 
     Returns
     -------
@@ -84,6 +89,7 @@ def fit_dose_response(
         cell_effects=icb_year_effects,
         gradient=pd_design.rank_c is not None,
         cell_gradient=icb_year_effects,
+        marginalise=marginalise,
     )
     return run_panel_fit(
         pd_design,

@@ -248,6 +248,7 @@ def fit_event_study(
     icb_year_effects: bool = True,
     ics_scales: bool = False,
     family: str = "gaussian",
+    marginalise: bool = True,
     placebo: bool = False,
 ) -> EventStudyFit:
     """Year-by-year treated-minus-comparator differences relative to ``reference_year``.
@@ -275,6 +276,10 @@ def fit_event_study(
         :class:`~hepcausal.models.panel_effects.ModelOptions`).
     family : {"gaussian", "student_t"}
         Residual distribution.
+    marginalise : bool
+        Row-level model with Gaussian residuals on an unweighted design: integrate the practice
+        intercepts out analytically (:mod:`hepcausal.models.panel_marginal`; the same posterior
+        at a cost that does not grow with the number of rows); False keeps them explicit.
     placebo : bool
         Also run the placebo calibration of ``post_mean``
         (:func:`hepcausal.causal.placebo_panel.placebo_calibrate`); the result is then a
@@ -336,6 +341,7 @@ def fit_event_study(
         cell_gradient=icb_year_effects,
         ics_scales=ics_scales,
         family=family,
+        marginalise=marginalise,
     )
     target_cols = [e for e in pd_design.effects if e.kind == target]
     inf = inference if inference is not None else Inference()
@@ -400,6 +406,7 @@ def fit_event_study(
             "icb_year_effects": icb_year_effects,
             "ics_scales": ics_scales,
             "family": family,
+            "marginalise": marginalise,
         }
         return placebo_calibrate(  # type: ignore[return-value]
             fit, panel, estimator="event_study", options=opts, inference=inf

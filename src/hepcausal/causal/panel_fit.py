@@ -19,6 +19,7 @@ from hepcausal.models.panel_effects import (
     present_check_vars,
     sample_panel_model,
 )
+from hepcausal.models.panel_marginal import is_marginalised
 from hepcausal.outcomes import label_of, units_of
 from hepcausal.results import ESTIMAND, TERM, FitResult
 from hepcausal.spec import Inference
@@ -184,6 +185,7 @@ def run_panel_fit(
         "settings": s.to_dict(),
         "priors": pri.to_dict(),
         "model": options.to_dict(),
+        "marginalised": is_marginalised(design, options),
         "rope": rope if not isinstance(rope, tuple) else list(rope),
         **design.describe(),
         "estimands": estimand_names(design),

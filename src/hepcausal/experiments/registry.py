@@ -93,6 +93,7 @@ class DidOptions(_Options):
     error_model: Literal["prepost", "rows"] = "prepost"
     ics_scales: bool = True
     family: Literal["gaussian", "student_t"] = "student_t"
+    marginalise: bool = True
     placebo: bool = False
 
 
@@ -108,6 +109,7 @@ class EventStudyOptions(_Options):
     icb_year_effects: bool = True
     ics_scales: bool = False
     family: Literal["gaussian", "student_t"] = "gaussian"
+    marginalise: bool = True
     placebo: bool = False
 
 
@@ -116,6 +118,7 @@ class DoseOptions(_Options):
 
     dose_col: str = schema.HEP_DOSE
     icb_year_effects: bool = True
+    marginalise: bool = True
 
 
 class GradientOptions(_Options):

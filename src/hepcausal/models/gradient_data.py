@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -201,49 +202,147 @@ class GradientData:
 
     def gaussian_stats(self) -> GaussianStats:
         """Sufficient statistics of the marginalised Gaussian likelihood (standardised outcome)."""
-        x = self.design()
-        z = self.z
-        p = self.n_practice
-        inc = sp.csr_matrix(
-            (np.ones(self.n_obs), (self.practice_idx, np.arange(self.n_obs))),
-            shape=(p, self.n_obs),
+        st = gaussian_suff_stats(
+            self.design(), self.z, self.practice_idx, self.n_practice, self.practice_weight
         )
-        n_i = np.asarray(inc.sum(axis=1)).ravel()
-        # practice weights: each practice's marginal log-likelihood is multiplied by w_i, so every
-        # statistic is a w-weighted sum over practices (w = 1: the ordinary likelihood)
-        w_i = np.ones(p) if self.practice_weight is None else self.practice_weight
-        w_row = w_i[self.practice_idx]
-        xbar = sp.diags(1.0 / n_i) @ inc @ x  # (P, K)
-        zbar = (inc @ z) / n_i
-        nx = sp.diags(w_i * n_i) @ xbar
-        xw = sp.diags(w_row) @ x
-        blocks_xx = [(x.T @ xw - xbar.T @ nx).tocsr()]
-        blocks_xy = [xw.T @ z - nx.T @ zbar]
-        blocks_yy = [float(z @ (w_row * z) - np.sum(w_i * n_i * zbar**2))]
-        counts = [float(np.sum(w_i * (n_i - 1)))]
-        sizes = np.unique(n_i)
+        return GaussianStats(
+            n_per=st.n_per[0],
+            count=st.count[0],
+            syy=st.syy[0],
+            sxy=st.sxy[0],
+            sxx=st.sxx,
+            row=st.row,
+            col=st.col,
+        )
+
+
+@dataclass(frozen=True)
+class StratifiedGaussianStats:
+    """Sufficient statistics of a practice-marginalised Gaussian likelihood, by stratum.
+
+    The model is ``z_n = x_n . theta + u_i + e_n`` with ``u_i ~ N(0, tau)`` and
+    ``e_n ~ N(0, s_k)`` for practice ``i`` in stratum ``k`` (a stratum: the practices that share
+    a residual scale, e.g. an ICB; a practice lies in one stratum).  Integrating ``u_i`` out, the
+    log-likelihood is a sum over blocks ``(k, j)``: ``j = 0`` holds stratum ``k``'s
+    within-practice deviations (variance ``v = s_k^2``, ``count = sum_i (n_i - 1)``), ``j >= 1``
+    the practice means of its practices observed ``n_per[k, j-1]`` times (variance
+    ``v = tau^2 + s_k^2 / n``, ``count`` = their number)::
+
+        loglik = -0.5 * sum_kj [ count_kj log v_kj + (syy_kj - 2 theta'sxy_kj
+                                                      + theta' Sxx_kj theta) / v_kj ] + const
+
+    Strata with fewer distinct practice sizes are padded with empty blocks (count, syy, sxy and
+    sxx zero, ``n_per`` 1).  ``Sxx_kj`` is stored sparsely on stratum ``k``'s union pattern
+    (upper triangle, off-diagonals doubled): ``theta' Sxx_kj theta = sum over the entries e of
+    stratum k of sxx[e, j] * theta[row_e] * theta[col_e]``.  With practice weights ``w_i`` every
+    statistic is a ``w``-weighted sum over practices (each practice's marginal log-likelihood
+    multiplied by ``w_i``).  One stratum gives :class:`GaussianStats`.
+    """
+
+    n_per: np.ndarray  # (S, J-1) practice sizes of the mean blocks (1 for padding)
+    count: np.ndarray  # (S, J)
+    syy: np.ndarray  # (S, J)
+    sxy: np.ndarray  # (S, K, J)
+    sxx: np.ndarray  # (nnz, J)
+    row: np.ndarray  # (nnz,) int
+    col: np.ndarray  # (nnz,) int
+    stratum: np.ndarray  # (nnz,) int: the stratum of each entry
+
+
+def gaussian_suff_stats(
+    x: sp.spmatrix,
+    z: np.ndarray,
+    practice_idx: np.ndarray,
+    n_practice: int,
+    practice_weight: np.ndarray | None = None,
+    practice_stratum: np.ndarray | None = None,
+) -> StratifiedGaussianStats:
+    """Sufficient statistics of ``z = x theta + u_practice + e`` with ``u`` integrated out.
+
+    Parameters
+    ----------
+    x : scipy.sparse matrix
+        ``(N, K)`` row design of the mean (practice effects excluded).
+    z : numpy.ndarray
+        ``(N,)`` outcome.
+    practice_idx : numpy.ndarray
+        ``(N,)`` 0-based practice of each row; every practice in ``range(n_practice)`` has rows.
+    n_practice : int
+        Number of practices.
+    practice_weight : numpy.ndarray or None
+        ``(P,)`` likelihood weights of the practices (None: all 1).
+    practice_stratum : numpy.ndarray or None
+        ``(P,)`` 0-based stratum (residual scale) of each practice (None: one stratum).
+
+    Returns
+    -------
+    StratifiedGaussianStats
+        The statistics (see the class).
+    """
+    x = sp.csr_matrix(x)
+    p = n_practice
+    n_obs = len(z)
+    inc = sp.csr_matrix((np.ones(n_obs), (practice_idx, np.arange(n_obs))), shape=(p, n_obs))
+    n_i = np.asarray(inc.sum(axis=1)).ravel()
+    w_i = np.ones(p) if practice_weight is None else np.asarray(practice_weight, dtype=float)
+    strat = np.zeros(p, dtype=np.int64) if practice_stratum is None else practice_stratum
+    n_strata = int(strat.max()) + 1 if p else 1
+    xbar = sp.csr_matrix(sp.diags(1.0 / n_i) @ inc @ x)  # (P, K)
+    zbar = (inc @ z) / n_i
+    row_stratum = strat[practice_idx]
+    per: list[tuple[list[Any], list[np.ndarray], list[float], list[float], np.ndarray]] = []
+    for k in range(n_strata):
+        sel_p = strat == k
+        sel_r = row_stratum == k
+        xk, zk = x[sel_r], z[sel_r]
+        wk_row = w_i[practice_idx[sel_r]]
+        xbk, zbk, wk, nk = xbar[sel_p], zbar[sel_p], w_i[sel_p], n_i[sel_p]
+        nx = sp.diags(wk * nk) @ xbk
+        xw = sp.diags(wk_row) @ xk
+        blocks_xx: list[Any] = [(xk.T @ xw - xbk.T @ nx).tocsr()]
+        blocks_xy = [xw.T @ zk - nx.T @ zbk]
+        blocks_yy = [float(zk @ (wk_row * zk) - np.sum(wk * nk * zbk**2))]
+        counts = [float(np.sum(wk * (nk - 1)))]
+        sizes = np.unique(nk)
         for n in sizes:
-            sel = n_i == n
-            xs = xbar[sel]
-            ws = w_i[sel]
+            sel = nk == n
+            xs, ws = xbk[sel], wk[sel]
             blocks_xx.append((xs.T @ sp.diags(ws) @ xs).tocsr())
-            blocks_xy.append(xs.T @ (ws * zbar[sel]))
-            blocks_yy.append(float(np.sum(ws * zbar[sel] ** 2)))
+            blocks_xy.append(xs.T @ (ws * zbk[sel]))
+            blocks_yy.append(float(np.sum(ws * zbk[sel] ** 2)))
             counts.append(float(ws.sum()))
-        pattern = sum(abs(b) for b in blocks_xx)
-        pattern = sp.triu(pattern).tocoo()
+        per.append((blocks_xx, blocks_xy, blocks_yy, counts, sizes))
+    n_blocks = max(len(b[3]) for b in per)
+    n_col = x.shape[1]
+    n_per = np.ones((n_strata, n_blocks - 1))
+    count = np.zeros((n_strata, n_blocks))
+    syy = np.zeros((n_strata, n_blocks))
+    sxy = np.zeros((n_strata, n_col, n_blocks))
+    sxx, rows, cols, stratum = [], [], [], []
+    for k, (blocks_xx, blocks_xy, blocks_yy, counts, sizes) in enumerate(per):
+        nb = len(counts)
+        n_per[k, : nb - 1] = sizes
+        count[k, :nb], syy[k, :nb] = counts, blocks_yy
+        sxy[k, :, :nb] = np.column_stack(blocks_xy)
+        pattern = sp.triu(sum(abs(b) for b in blocks_xx)).tocoo()
         row, col = pattern.row.astype(np.int64), pattern.col.astype(np.int64)
         mult = np.where(row == col, 1.0, 2.0)
-        sxx = np.column_stack([np.asarray(b[row, col]).ravel() * mult for b in blocks_xx])
-        return GaussianStats(
-            n_per=sizes.astype(float),
-            count=np.asarray(counts),
-            syy=np.asarray(blocks_yy),
-            sxy=np.column_stack(blocks_xy),
-            sxx=sxx,
-            row=row,
-            col=col,
-        )
+        vals = np.zeros((len(row), n_blocks))
+        vals[:, :nb] = np.column_stack([np.asarray(b[row, col]).ravel() * mult for b in blocks_xx])
+        sxx.append(vals)
+        rows.append(row)
+        cols.append(col)
+        stratum.append(np.full(len(row), k, dtype=np.int64))
+    return StratifiedGaussianStats(
+        n_per=n_per,
+        count=count,
+        syy=syy,
+        sxy=sxy,
+        sxx=np.concatenate(sxx),
+        row=np.concatenate(rows),
+        col=np.concatenate(cols),
+        stratum=np.concatenate(stratum),
+    )
 
 
 CENTRING_BLOCKS = ("a", "b", "d", "f")

@@ -39,9 +39,21 @@ nutpie's low-rank modified mass matrix (ESS > 3,000 on the same fit; override wi
 ``models/panel_effects.stan`` is the same program with the same priors and parameter names; both
 are sampled through :func:`hepcausal.models.backend.sample_model`.
 
+Marginalised intercepts (``ModelOptions.marginalise``, default True): with Gaussian residuals
+on an unweighted design the practice intercepts are integrated out analytically
+(:mod:`hepcausal.models.panel_marginal`): the mean is linear in ``theta`` = (level cells
+``m_g + tau_t + sigma_cell dc(z)_gt``, gradient cells ``b_g + beta_t + sigma_cell_gradient
+dc(v)_gt``, ICB trends, effects, covariates) with a fixed row design, and the likelihood needs
+only per-practice-size (and, with ``ics_scales``, per-ICB) sufficient statistics, so a
+log-density evaluation costs O(cells) whatever the number of rows.  Same parameters and priors
+minus ``unit_raw`` (``models/panel_effects_marginal.stan``); the same posterior (tested).
+Student-t residuals and weights always use the explicit intercepts (no blockwise closed form);
+``meta["marginalised"]`` records which was fitted.
+
 Error models (``ModelOptions.error_model``; choice and evidence in docs/ERROR_MODEL.md):
 
-* ``"rows"`` - the model above, one residual per practice-year, independent over years.  On the
+* ``"rows"`` - the model above, one residual per practice-year, independent over years
+  (practice intercepts integrated out for Gaussian residuals, see above).  On the
   real panel the within-practice residuals are serially correlated (lag-1 +0.36, practice drift)
   and the ICBs' noise differs, so the row-level posterior is overconfident: the 10 placebo DDDs
   had z-score SD 1.50 and 2 of 10 HDIs excluded 0 (issue 10).
@@ -86,6 +98,13 @@ import xarray as xr
 
 from hepcausal.causal.design import PanelDesign
 from hepcausal.models.backend import Backend, ModelSpec, sample_model, zero_sum_basis
+from hepcausal.models.panel_marginal import (
+    MARGINAL_PROGRAM,
+    is_marginalised,
+    marginal_design,
+    pymc_loglik,
+    stan_marginal_data,
+)
 from hepcausal.models.priors import Priors
 from hepcausal.sampling import SamplerSettings
 
@@ -159,6 +178,10 @@ class ModelOptions:
     ``ics_scales``: ICB-specific residual scales ``log sigma_g ~ N(log sigma, scale_sd)``.
     ``family``: ``"gaussian"`` or ``"student_t"`` residuals (:mod:`hepcausal.models.families`
     rows of the same names; the panel model has the Student-t's ``nu`` with the same prior).
+    ``marginalise``: for the row-level model with Gaussian residuals on an unweighted design,
+    integrate the practice intercepts out analytically (:mod:`hepcausal.models.panel_marginal`;
+    same posterior, cost independent of the number of rows); False keeps the explicit
+    intercepts (for checking).  Student-t residuals and weights always use the explicit model.
     """
 
     cell_effects: bool = True  # ICB x year level shocks
@@ -169,6 +192,7 @@ class ModelOptions:
     error_model: str = "rows"  # "rows" (row-level) or "prepost" (practice pre/post means)
     ics_scales: bool = False  # ICB-specific residual scales
     family: str = "gaussian"  # "gaussian" or "student_t"
+    marginalise: bool = True  # rows + gaussian + unweighted: practice intercepts integrated out
 
     def __post_init__(self) -> None:
         if self.error_model not in ERROR_MODELS:
@@ -237,7 +261,30 @@ def _double_centre(z: Any) -> Any:
 
 
 def build_pymc_model(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> Any:
-    """The PyMC version of the panel-effects model."""
+    """The PyMC version of the row-level panel-effects model.
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+    priors : PanelPriors
+        Prior scales.
+    options : ModelOptions
+        Structural blocks; when :func:`~hepcausal.models.panel_marginal.is_marginalised`, the
+        practice intercepts are integrated out (no ``unit_raw``; the likelihood is the
+        potential ``marginal_loglik``), else they are explicit and ``y`` is observed.
+
+    Returns
+    -------
+    pymc.Model
+        The model.
+    """
+    if is_marginalised(design, options):
+        return _build_pymc_marginal(design, priors, options)
+    return _build_pymc_explicit(design, priors, options)
+
+
+def _build_pymc_explicit(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -295,18 +342,74 @@ def build_pymc_model(design: PanelDesign, priors: PanelPriors, options: ModelOpt
     return model
 
 
+def _build_pymc_marginal(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> Any:
+    """The same parameters and priors as the explicit model, ``unit_raw`` integrated out."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    md = marginal_design(design, options)
+    n_time = len(design.times)
+    with pm.Model(coords=_coords(design)) as model:
+        group_mean = pm.Normal("group_mean", 0.0, priors.group_sd, dims="group")
+        Q = zero_sum_basis(n_time)
+        year_raw = pm.Normal("year_raw", 0.0, priors.year_sd, dims="year_basis")
+        tau = pm.Deterministic("year_effect", pt.dot(Q, year_raw), dims="year")
+        sigma_unit = pm.HalfNormal("sigma_unit", priors.unit_sigma)
+        level = group_mean[:, None] + tau[None, :]
+        if options.gradient:
+            gradient_group = pm.Normal("gradient_group", 0.0, priors.gradient_sd, dims="group")
+        if options.cell_effects:
+            sigma_cell = pm.HalfNormal("sigma_cell", priors.cell_sigma)
+            z_cell = pm.Normal("z_cell", 0.0, 1.0, dims=("group", "year"))
+            level = level + sigma_cell * _double_centre(z_cell)
+        theta = [level.flatten()]
+        trend = None
+        if options.group_trends:
+            sigma_trend = pm.HalfNormal("sigma_trend", priors.trend_sigma)
+            z_trend = pm.Normal("z_trend", 0.0, 1.0, dims="group")
+            trend = sigma_trend * (z_trend - z_trend.mean())
+        if options.gradient:
+            gradient_year_raw = pm.Normal(
+                "gradient_year_raw", 0.0, priors.gradient_sd, dims="year_basis"
+            )
+            beta_t = pm.Deterministic("gradient_year", pt.dot(Q, gradient_year_raw), dims="year")
+            slope = gradient_group[:, None] + beta_t[None, :]
+            if options.cell_gradient:
+                sigma_cg = pm.HalfNormal("sigma_cell_gradient", priors.cell_gradient_sigma)
+                z_cg = pm.Normal("z_cell_gradient", 0.0, 1.0, dims=("group", "year"))
+                slope = slope + sigma_cg * _double_centre(z_cg)
+            theta.append(slope.flatten())
+        if trend is not None:
+            theta.append(trend)
+        theta.append(pm.Normal("effect", 0.0, priors.effect_sd, dims="term"))
+        if design.cov.shape[1]:
+            theta.append(pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate"))
+        scales = _residual_scales(priors, options)
+        ll = pymc_loglik(md, pt.concatenate(theta), scales, sigma_unit)
+        pm.Potential("marginal_loglik", ll)
+    return model
+
+
+def _residual_scales(priors: PanelPriors, options: ModelOptions) -> Any:
+    """``(S,)`` residual SDs: one per ICB (``ics_scales``) or the single ``sigma``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    sigma = pm.HalfNormal("sigma", priors.noise_sigma)
+    if options.ics_scales:
+        sigma_scale = pm.HalfNormal("sigma_scale", priors.scale_sd)
+        z_scale = pm.Normal("z_scale", 0.0, 1.0, dims="group")
+        return sigma * pt.exp(sigma_scale * z_scale)
+    return pt.stack([sigma])
+
+
 def _residual_sd(
     priors: PanelPriors, options: ModelOptions, group: Any, weights: Any | None
 ) -> Any:
     """Residual SD of each observation: ``sigma`` (x ICB scale) / sqrt(relative weight)."""
-    import pymc as pm
-    import pytensor.tensor as pt
 
-    sd: Any = pm.HalfNormal("sigma", priors.noise_sigma)
-    if options.ics_scales:
-        sigma_scale = pm.HalfNormal("sigma_scale", priors.scale_sd)
-        z_scale = pm.Normal("z_scale", 0.0, 1.0, dims="group")
-        sd = sd * pt.exp(sigma_scale * z_scale)[group]
+    scales = _residual_scales(priors, options)
+    sd: Any = scales[group] if options.ics_scales else scales[0]
     if weights is not None:
         sd = sd / pt.sqrt(weights)
     return sd
@@ -513,6 +616,27 @@ def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -
     }
 
 
+def stan_data_marginal(
+    design: PanelDesign, priors: PanelPriors, options: ModelOptions
+) -> dict[str, Any]:
+    """Data for ``models/panel_effects_marginal.stan`` (practice intercepts integrated out)."""
+    md = marginal_design(design, options)
+    return {
+        "n_group": len(design.groups),
+        "n_time": len(design.times),
+        "Q_year": zero_sum_basis(len(design.times)),
+        "K": len(design.effects),
+        "P": design.cov.shape[1],
+        "use_cell": int(options.cell_effects),
+        "use_trend": int(options.group_trends),
+        "use_gradient": int(options.gradient),
+        "use_cell_gradient": int(options.gradient and options.cell_gradient),
+        "use_scales": int(options.ics_scales),
+        **stan_marginal_data(md),
+        **{f"prior_{k}": v for k, v in priors.to_dict().items() if k != "nu_scale"},
+    }
+
+
 PREPOST_PRIORS = (
     "group_sd",
     "cell_sigma",
@@ -633,12 +757,13 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
             dims=dims,
             stan_scalars=STAN_SCALARS,
         )
+    marg = is_marginalised(design, options)
     return ModelSpec(
         name="panel-effects",
         build_pymc=lambda: build_pymc_model(design, priors, options),
         mass_matrix="low_rank",
-        stan_program=STAN_PROGRAM,
-        stan_data=lambda: stan_data(design, priors, options),
+        stan_program=MARGINAL_PROGRAM if marg else STAN_PROGRAM,
+        stan_data=lambda: (stan_data_marginal if marg else stan_data)(design, priors, options),
         coords=_coords(design),
         dims=dims,
         stan_scalars=STAN_SCALARS,

@@ -354,6 +354,8 @@ def _panel_ppc(result: CausalFit) -> Figures:
     post = result.idata.posterior
     if design is None or "model" not in result.meta or "effect" not in post:
         return []
+    import dataclasses
+
     import arviz as az
     import numpy as np
     import pymc as pm
@@ -366,19 +368,30 @@ def _panel_ppc(result: CausalFit) -> Figures:
         build_pymc_prepost,
         prepost_data,
     )
+    from hepcausal.models.panel_marginal import draw_unit_effects
 
     options = ModelOptions(**result.meta["model"])
     prepost = options.error_model == "prepost"
-    if not prepost and "unit_raw" not in post:
+    # a marginalised row-level fit has no practice intercepts: they are drawn from their
+    # conditional normal at the thinned draws (needs the z_* draws, absent once compacted)
+    marginal = not prepost and bool(result.meta.get("marginalised"))
+    if not prepost and "unit_raw" not in post and not marginal:
         return []  # a compacted row-level posterior: the practice effects are not stored
-    build = build_pymc_prepost if prepost else build_pymc_model
-    model = build(design, PanelPriors.from_any(result.meta.get("priors")), options)
     n = int(post.sizes["chain"] * post.sizes["draw"])
     step = max(1, n // PPC_DRAWS)
     thin = post.stack(sample=("chain", "draw")).isel(sample=slice(None, None, step))
     thin = thin.drop_vars([c for c in ("sample", "chain", "draw") if c in thin.coords])
     thin = thin.rename({"sample": "draw"}).expand_dims(chain=[0])
     thin = thin.transpose("chain", "draw", ...)
+    if marginal and "unit_raw" not in thin:
+        try:
+            thin = thin.assign(unit_raw=draw_unit_effects(thin, design, options, seed=20211))
+        except KeyError:
+            return []  # a block's raw draws were not stored
+    # the simulation needs the explicit row-level model (its observed ``y``)
+    options = dataclasses.replace(options, marginalise=False)
+    build = build_pymc_prepost if prepost else build_pymc_model
+    model = build(design, PanelPriors.from_any(result.meta.get("priors")), options)
     with model:
         pp = pm.sample_posterior_predictive(
             thin, var_names=["y"], random_seed=20211, progressbar=False
