@@ -45,7 +45,7 @@ from hepcausal.sampling import SamplerSettings
 from hepcausal.spec import Design, Inference
 
 MODELS: dict[str, dict[str, Any]] = {
-    "old": {"error_model": "rows", "ics_scales": False},
+    "old": {"error_model": "rows", "ics_scales": False, "family": "gaussian"},
     "new": {},  # the package default
     "new_t": {"family": "student_t"},
 }

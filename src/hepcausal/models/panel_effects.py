@@ -105,6 +105,7 @@ from hepcausal.models.panel_marginal import (
     pymc_loglik,
     stan_marginal_data,
 )
+from hepcausal.models.panel_marginal import pymc_data as marginal_pymc_data
 from hepcausal.models.priors import Priors
 from hepcausal.sampling import SamplerSettings
 
@@ -385,7 +386,10 @@ def _build_pymc_marginal(design: PanelDesign, priors: PanelPriors, options: Mode
         if design.cov.shape[1]:
             theta.append(pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate"))
         scales = _residual_scales(priors, options)
-        ll = pymc_loglik(md, pt.concatenate(theta), scales, sigma_unit)
+        # the statistics are data containers: a compiled model is re-used for new panels of
+        # the same structure (calibration and power refits, sweeps)
+        data = {k: pm.Data(k, v) for k, v in marginal_pymc_data(md).items()}
+        ll = pymc_loglik(data, pt.concatenate(theta), scales, sigma_unit)
         pm.Potential("marginal_loglik", ll)
     return model
 
@@ -407,6 +411,7 @@ def _residual_sd(
     priors: PanelPriors, options: ModelOptions, group: Any, weights: Any | None
 ) -> Any:
     """Residual SD of each observation: ``sigma`` (x ICB scale) / sqrt(relative weight)."""
+    import pytensor.tensor as pt
 
     scales = _residual_scales(priors, options)
     sd: Any = scales[group] if options.ics_scales else scales[0]
@@ -761,6 +766,19 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
     return ModelSpec(
         name="panel-effects",
         build_pymc=lambda: build_pymc_model(design, priors, options),
+        # marginalised: every statistic is a data container, so the compiled graph depends on
+        # the ICBs, years, terms, options and priors only
+        cache_key=(
+            tuple(design.groups),
+            tuple(str(t) for t in design.times),
+            tuple(design.effect_names),
+            tuple(design.covariates),
+            tuple(sorted(options.to_dict().items())),
+            tuple(sorted(priors.to_dict().items())),
+        )
+        if marg
+        else None,
+        pymc_data=(lambda: marginal_pymc_data(marginal_design(design, options))) if marg else None,
         mass_matrix="low_rank",
         stan_program=MARGINAL_PROGRAM if marg else STAN_PROGRAM,
         stan_data=lambda: (stan_data_marginal if marg else stan_data)(design, priors, options),

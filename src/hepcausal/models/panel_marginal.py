@@ -185,13 +185,37 @@ def marginal_design(design: PanelDesign, options: ModelOptions) -> MarginalDesig
     )
 
 
-def pymc_loglik(md: MarginalDesign, theta: Any, scales: Any, sigma_unit: Any) -> Any:
-    """The marginal log-likelihood as a PyTensor expression.
+STAT_FIELDS = ("n_per", "count", "syy", "sxy", "sxx", "row", "col", "stratum")
+
+
+def pymc_data(md: MarginalDesign) -> dict[str, np.ndarray]:
+    """Values of the marginalised model's data containers (compiled-model reuse).
 
     Parameters
     ----------
     md : MarginalDesign
         Design and statistics.
+
+    Returns
+    -------
+    dict
+        ``marginal_<field>`` for every sufficient statistic and ``marginal_log_const``.
+    """
+    out = {f"marginal_{k}": np.asarray(getattr(md.stats, k)) for k in STAT_FIELDS}
+    for k in ("row", "col", "stratum"):
+        out[f"marginal_{k}"] = out[f"marginal_{k}"].astype(np.int64)
+    out["marginal_log_const"] = np.asarray(md.log_const, dtype=float)
+    return out
+
+
+def pymc_loglik(data: dict[str, Any], theta: Any, scales: Any, sigma_unit: Any) -> Any:
+    """The marginal log-likelihood as a PyTensor expression.
+
+    Parameters
+    ----------
+    data : dict
+        The statistics as tensors or arrays, keyed as :func:`pymc_data` (in a model: its
+        ``pm.Data`` containers, so that a compiled model is re-used with new statistics).
     theta : tensor
         ``(p,)`` mean parameters.
     scales : tensor
@@ -206,15 +230,15 @@ def pymc_loglik(md: MarginalDesign, theta: Any, scales: Any, sigma_unit: Any) ->
     """
     import pytensor.tensor as pt
 
-    st = md.stats
+    d = {k: data[f"marginal_{k}"] for k in (*STAT_FIELDS, "log_const")}
     s2 = pt.sqr(scales)[:, None]
-    var = pt.concatenate([s2, pt.sqr(sigma_unit) + s2 / st.n_per], axis=1)  # (S, J)
+    var = pt.concatenate([s2, pt.sqr(sigma_unit) + s2 / d["n_per"]], axis=1)  # (S, J)
     w = 1.0 / var
-    ew = pt.sum(st.sxx * w[st.stratum], axis=1)
-    quad = pt.sum(ew * theta[st.row] * theta[st.col])
-    lin = pt.dot(theta, pt.sum(st.sxy * w[:, None, :], axis=(0, 2)))
-    return md.log_const - 0.5 * (
-        pt.sum(st.count * pt.log(var)) + pt.sum(st.syy * w) - 2.0 * lin + quad
+    ew = pt.sum(d["sxx"] * w[d["stratum"]], axis=1)
+    quad = pt.sum(ew * theta[d["row"]] * theta[d["col"]])
+    lin = pt.dot(theta, pt.sum(d["sxy"] * w[:, None, :], axis=(0, 2)))
+    return d["log_const"] - 0.5 * (
+        pt.sum(d["count"] * pt.log(var)) + pt.sum(d["syy"] * w) - 2.0 * lin + quad
     )
 
 
