@@ -98,6 +98,10 @@ def test_primary_outcome_and_national_rank_config(tmp_path) -> None:
     (tmp_path / "p.toml").write_text(text)
     cfg = load_config(tmp_path / "p.toml")
     assert cfg.analysis.primary_outcome == "gp_fte_per_1k"
+    assert cfg.analysis.outcome_role == "secondary"
+    assert cfg.with_overrides({"analysis.outcome": "gp"}).analysis.outcome_role == "primary"
+    no_primary = cfg.with_overrides({"analysis.primary_outcome": None})
+    assert no_primary.analysis.outcome_role is None
     assert design_of(cfg).rank_col == NATIONAL_RANK
     (tmp_path / "bad.toml").write_text(
         text.replace('primary_outcome = "gp"', 'primary_outcome = "gpx"')
