@@ -410,6 +410,7 @@ def cmd_power(args: argparse.Namespace) -> int:
             options=dict(cfg.estimator.options),
             workers=args.workers,
             seed=cfg.sampler.seed,
+            checkpoint=out / "power_sims.csv",  # each refit appended as it finishes
         )
         table, mde = res.table, res.mde
         res.sims.to_csv(out / "power_sims.csv", index=False)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "minimum_detectable",
     "posterior_predictive_panels",
     "posterior_predictive_power",
+    "power_table",
 ]
 
 
@@ -139,10 +140,38 @@ def minimum_detectable(
     return float(a[i - 1] + (target - p[i - 1]) * (a[i] - a[i - 1]) / (p[i] - p[i - 1]))
 
 
-def _summarise(
-    rows: list[dict[str, Any]], prob: float, target: float, meta: dict[str, Any]
+def power_table(
+    rows: list[dict[str, Any]] | pd.DataFrame,
+    prob: float = 0.95,
+    target: float = 0.8,
+    meta: dict[str, Any] | None = None,
 ) -> PowerResult:
-    sims = pd.DataFrame(rows)
+    """Power table, Monte Carlo SEs and MDEs from per-simulation rows.
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        One row per refit: ``effect, mean, hdi_low, hdi_high, p_direction`` (e.g. a
+        ``power_sims.csv`` checkpoint).
+    prob : float
+        HDI mass, also the P(direction) threshold.
+    target : float
+        Power level of the minimum detectable change.
+    meta : dict, optional
+        Provenance kept in the result.
+
+    Returns
+    -------
+    PowerResult
+        The power curve.
+    """
+    return _summarise(rows, prob, target, meta or {})
+
+
+def _summarise(
+    rows: list[dict[str, Any]] | pd.DataFrame, prob: float, target: float, meta: dict[str, Any]
+) -> PowerResult:
+    sims = pd.DataFrame(rows).sort_values(["effect", "sim"]).reset_index(drop=True)
     sims["hdi_excludes_0"] = (sims["hdi_low"] > 0) | (sims["hdi_high"] < 0)
     sims["pd_above"] = sims["p_direction"] > prob
     sims["covers"] = (sims["hdi_low"] <= sims["effect"]) & (sims["effect"] <= sims["hdi_high"])
@@ -165,13 +194,32 @@ def _summarise(
     return PowerResult(table=table, sims=sims, target=target, mde=mde, meta=meta)
 
 
-def _run(fn: Callable[[Any], dict[str, Any]], tasks: list[Any], workers: int | None) -> list[Any]:
+def _run(
+    fn: Callable[[Any], dict[str, Any]],
+    tasks: list[Any],
+    workers: int | None,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> list[Any]:
+    """Run the tasks; with ``checkpoint`` append each finished row to that CSV as it arrives."""
     cores = os.cpu_count() or 1
     n_workers = max(1, min(workers or cores, cores))
+    rows: list[dict[str, Any]] = []
+
+    def keep(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if checkpoint is not None:
+            pd.DataFrame([row]).to_csv(checkpoint, mode="a", header=len(rows) == 1, index=False)
+
+    if checkpoint is not None and os.path.exists(checkpoint):
+        os.remove(checkpoint)
     if n_workers == 1:
-        return [fn(t) for t in tasks]
+        for t in tasks:
+            keep(fn(t))
+        return rows
     with ProcessPoolExecutor(max_workers=n_workers) as ex:
-        return list(ex.map(fn, tasks))
+        for fut in as_completed([ex.submit(fn, t) for t in tasks]):
+            keep(fut.result())
+    return rows
 
 
 def _one(task: tuple[SimulationConfig, str, str, Design, Inference, float, int]) -> dict[str, Any]:
@@ -366,6 +414,7 @@ def posterior_predictive_panels(
         np.bincount(u[post_rows], minlength=n_unit) > 0
     )
     kept_units = np.asarray(design.units, dtype=object)[keep]
+    panel = panel[panel[cols.group].astype(str).isin(design.groups)]  # the refit's rows only
     in_post = (panel[cols.time] >= design.start_year).to_numpy(bool)
     key = panel[cols.unit].astype(str) + "|" + panel[cols.group].astype(str)  # as build_design
     out = []
@@ -412,6 +461,7 @@ def posterior_predictive_power(
     workers: int | None = None,
     seed: int = 20211,
     target: float = 0.8,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> PowerResult:
     """Power of the design as fitted: replicate from the posterior predictive, inject, refit.
 
@@ -437,6 +487,9 @@ def posterior_predictive_power(
         Seed of the replicates.
     target : float
         Power level of the minimum detectable change.
+    checkpoint : path, optional
+        CSV to which each refit's row is appended as it finishes (replicates run
+        replicate-major, so a run stopped early has every effect about equally often).
 
     Returns
     -------
@@ -463,4 +516,5 @@ def posterior_predictive_power(
         "workers": max(1, min(workers or cores, cores)),
         "sampler": inference.settings.to_dict(),
     }
-    return _summarise(_run(_refit, tasks, workers), inference.hdi_prob, target, meta)
+    rows = _run(_refit, tasks, workers, checkpoint)
+    return _summarise(rows, inference.hdi_prob, target, meta)

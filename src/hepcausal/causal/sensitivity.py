@@ -438,6 +438,15 @@ def ddd_sensitivity(
 ) -> tuple[EventStudyFit, SensitivityResult]:
     """Sensitivity of the DDD design: fit its event study (``target='gradient'``), then bound.
 
+    The DDD's default error model (``"prepost"``: each practice's pre-to-post change) has no
+    pre-period coefficients, so the bounds cannot come from the DDD posterior itself: they are
+    computed from the event study of the same design (same panel, treated ICS, comparators,
+    rank, start year; the event study's registry defaults: row-level errors, Gaussian, reference
+    year ``start_year - 1``), whose ``post_mean`` (the average post-period gradient change
+    relative to the reference year) is the year-by-year analogue of the DDD's
+    ``delta_gradient``.  The result bounds that ``post_mean``; read it next to the DDD's
+    estimate, not as a transformation of it.
+
     Parameters
     ----------
     panel, outcome, design, inference
