@@ -506,6 +506,8 @@ def posterior_predictive_power(
     )
     opts = {k: v for k, v in (options or {}).items() if k != "placebo"}
     reps = posterior_predictive_panels(fit, panel, effects, n_sims, seed=seed)
+    # replicate-major order: a run stopped early (see ``checkpoint``) covers every effect
+    reps.sort(key=lambda r: r[1])
     tasks = [(e, i, p, pd_design.outcome, estimator, design, inference, opts) for e, i, p in reps]
     cores = os.cpu_count() or 1
     meta = {
