@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from scipy import stats
@@ -78,11 +78,19 @@ def main() -> None:
         for i in range(args.sims)
     ]
     t0 = time.time()
+    rows = []
+
+    def keep(r: dict[str, Any]) -> None:  # one line per fit, so a stopped run is not lost
+        rows.append(r)
+        print(f"fit {len(rows)}/{len(tasks)}: {r} ({time.time() - t0:.0f} s)", flush=True)
+
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as ex:
-            rows = list(ex.map(_one, tasks))
+            for fut in as_completed([ex.submit(_one, t) for t in tasks]):
+                keep(fut.result())
     else:
-        rows = [_one(t) for t in tasks]
+        for t in tasks:
+            keep(_one(t))
     for name in args.scenarios.split(","):
         sub = [r for r in rows if r["scenario"] == name]
         k = sum(r["flag"] for r in sub)

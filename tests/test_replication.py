@@ -50,6 +50,12 @@ def test_quintiles_cut_by_practice_count_and_fixed() -> None:
     assert (q.loc[top] == 1).all()  # quintile 1 = most deprived
     with pytest.raises(SIIInputError, match="fix_year 2030"):
         national_quintiles(p, 2030)
+    # the study's 6 - dplyr::ntile(IMD, 5): 11 practices -> ntile sizes 3, 2, 2, 2, 2 from the
+    # least deprived, so the extra practice is in quintile 5 (least deprived)
+    small = pd.DataFrame({S.PRACTICE: [f"P{i:02d}" for i in range(11)], S.YEAR: 2022})
+    small[S.IMD] = np.arange(11.0)  # P00 least deprived
+    qs = national_quintiles(small, 2022).sort_index()
+    assert qs.tolist() == [5, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
 
 
 def test_replication_recovers_gradient_sign_and_applies_rules() -> None:
@@ -76,18 +82,32 @@ def test_replication_recovers_gradient_sign_and_applies_rules() -> None:
 
 def test_payment_rule_errors_clearly_and_applies() -> None:
     p = _panel(n_per_icb=10)
-    with pytest.raises(SIIInputError, match="payment_per_patient"):
+    with pytest.raises(SIIInputError, match=S.FUND_TOTAL_REG):
         replicate_sii(p, ReplicationSpec(n_boot=100))
-    p["payment_per_patient"] = 100.0
-    p.loc[p.index[:3], "payment_per_patient"] = 600.0
-    out, note = apply_payment_rule(p, ["payment_per_patient"])
-    assert out["payment_per_patient"].isna().sum() == 3 and "3 practice-years" in note
+    p[S.FUND_TOTAL_REG] = 100.0
+    p.loc[p[S.YEAR] == 2022, S.FUND_TOTAL_REG] = np.nan  # a year without a payments file
+    first = p[S.PRACTICE].isin(["QK1000", "QK1001", "QK1002"])
+    p.loc[first & (p[S.YEAR] == 2021), S.FUND_TOTAL_REG] = 600.0  # outside GBP 80-550
+    p.loc[(p[S.PRACTICE] == "QK1003") & (p[S.YEAR] == 2020), S.FUND_TOTAL_REG] = np.nan
+    out, note = apply_payment_rule(p, [S.GP_FTE, S.FUND_TOTAL_REG])
+    blank = out[out[S.GP_FTE].isna()]
+    # 3 invalid in 2021 + their carried verdict in 2022 (no file) + 1 missing in a file year
+    assert len(blank) == 7 and "7 practice-years" in note, blank
+    assert set(zip(blank[S.PRACTICE], blank[S.YEAR], strict=True)) == {
+        *((c, y) for c in ("QK1000", "QK1001", "QK1002") for y in (2021, 2022)),
+        ("QK1003", 2020),
+    }
+    # the study blanks the staffing rates (weighted-list denominator from the payments file)
+    rep = replicate_sii(p, ReplicationSpec(outcomes=("gp",), n_boot=100))
+    llr = rep.table[rep.table[S.ICB] == S.LLR_ICB].set_index(S.YEAR)["n_practices"]
+    assert llr.to_dict() == {2020: 9, 2021: 7, 2022: 7}
     assert {d["item"] for d in DIVERGENCES} >= {
         "staffing frequency",
         ">60%-male patient rule",
         "patient experience (GPPS)",
         "QOF 2020/21",
         "need measure",
+        "estimated staffing",
     }
 
 

@@ -124,6 +124,23 @@ def make_run(
     return run
 
 
+def test_report_labels_primary_and_secondary_outcome(tmp_path: Path) -> None:
+    from hepcausal.experiments.store import outcome_role_sentence
+
+    run = make_run(tmp_path)
+    assert "Outcome role" not in write_report(run).read_text()  # no primary declared
+    summary = pd.read_csv(run / "summary.csv").assign(outcome_role="secondary")
+    summary.to_csv(run / "summary.csv", index=False)
+    (run / "config.resolved.toml").write_text(
+        'name = "primary"\n[analysis]\noutcome = "nurse_fte_per_1k"\n'
+        'primary_outcome = "gp_fte_per_1k"\n'
+    )
+    html = write_report(run).read_text()
+    assert "Outcome role: secondary (the declared primary outcome is gp_fte_per_1k)" in html
+    assert outcome_role_sentence("primary", "gp_fte_per_1k").startswith("Outcome role: primary")
+    assert outcome_role_sentence(None, None) == ""
+
+
 def test_report_sections_inline_figures_and_offline(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     out = write_report(run)

@@ -364,7 +364,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_power(args: argparse.Namespace) -> int:
-    from hepcausal.causal.power import analytic_power, design_power, minimum_detectable
+    from hepcausal.causal.power import (
+        analytic_power,
+        design_power,
+        minimum_detectable,
+        posterior_predictive_power,
+    )
     from hepcausal.data.icb_table import ICB_BY_CODE
     from hepcausal.data.synthetic import SimulationConfig
     from hepcausal.experiments.runner import design_of, inference_of
@@ -379,9 +384,43 @@ def cmd_power(args: argparse.Namespace) -> int:
         ) from exc
     out = Path(args.out or Path("runs") / "power" / cfg.name)
     out.mkdir(parents=True, exist_ok=True)
+    estimator = cfg.estimator.name if cfg.estimator.name in ("ddd", "did") else "ddd"
     if args.analytic_sd is not None:
         table = analytic_power(args.analytic_sd, effects)
         mde = {c: minimum_detectable(table, c) for c in ("power_hdi", "power_pd")}
+    elif args.simulate == "posterior":
+        from hepcausal.experiments.inputs import prepare_data
+        from hepcausal.experiments.runner import fit_config
+
+        if cfg.estimator.name not in ("ddd", "did"):
+            raise ValueError(
+                f"--simulate posterior needs estimator.name 'ddd' or 'did'; the config has "
+                f"{cfg.estimator.name!r}"
+            )
+        data = prepare_data(cfg)
+        fit = fit_config(cfg, data, cores=args.workers)
+        h = fit.headline
+        print(f"fitted {estimator} ({cfg.name}): {h.name} {h.mean:.4g} (SD {h.sd:.4g})")
+        approx = analytic_power(h.sd, [i * h.sd / 50 for i in range(251)])
+        print(
+            "normal-approximation MDE at 80% from that SD: "
+            f"{minimum_detectable(approx, 'power_hdi'):.4g} (95% HDI excludes 0), "
+            f"{minimum_detectable(approx, 'power_pd'):.4g} (P(direction) > 0.95)"
+        )
+        res = posterior_predictive_power(
+            fit,
+            data.panel,
+            effects,
+            design=design_of(cfg),
+            n_sims=args.n_sims,
+            inference=inference_of(cfg, cores=1),
+            options=dict(cfg.estimator.options),
+            workers=args.workers,
+            seed=cfg.sampler.seed,
+            checkpoint=out / "power_sims.csv",  # each refit appended as it finishes
+        )
+        table, mde = res.table, res.mde
+        res.sims.to_csv(out / "power_sims.csv", index=False)
     else:
         design = design_of(cfg)
         codes = (design.treated, *design.comparators)
@@ -390,7 +429,7 @@ def cmd_power(args: argparse.Namespace) -> int:
             effects,
             n_sims=args.n_sims,
             outcome=cfg.analysis.outcome,
-            estimator=cfg.estimator.name if cfg.estimator.name in ("ddd", "did") else "ddd",
+            estimator=estimator,
             config=sim,
             error_scenario=args.scenario,
             design=design,
@@ -589,9 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
         "power",
         help="design power and minimum detectable change of a config's design",
         formatter_class=fmt,
-        description="Simulate the design (realistic generator, published-design sizes) with "
-        "injected post-period gradient changes, refit, and report the power curve and the "
-        "minimum detectable change at 80%% (or the normal approximation from a posterior SD).",
+        description="Simulate the design with injected post-period gradient changes, refit, and "
+        "report the power curve and the minimum detectable change at 80%%.  Default "
+        "(--simulate posterior): fit the config's DiD/DDD to its data, replicate from the "
+        "fitted model's posterior predictive distribution; --simulate generator: the realistic "
+        "generator at the published-design sizes; --analytic-sd: the normal approximation.",
         epilog="example:\n  hepcausal power experiments/baseline.toml --effects 0,0.05,0.1 "
         "--n-sims 10 --draws 500 --tune 500 --chains 2\n",
     )
@@ -599,6 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--effects", default="0,0.025,0.05,0.075,0.1", help="injected changes")
     p.add_argument("--n-sims", type=int, default=10, dest="n_sims", help="simulations per change")
     p.add_argument("--workers", type=int, help="processes (at most the CPU count)")
+    p.add_argument(
+        "--simulate",
+        choices=("posterior", "generator"),
+        default="posterior",
+        help="replicates from the fitted model's posterior predictive (default) or the generator",
+    )
     p.add_argument("--scenario", default="realistic", help="generator error scenario")
     p.add_argument(
         "--analytic-sd",

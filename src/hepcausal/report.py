@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +256,22 @@ def _figures(run_dir: Path, marker: dict[str, Any] | None) -> list[tuple[Path, s
     return [(by_stem[s], str(captions.get(s, ""))) for s in stems]
 
 
+def _outcome_role(run_dir: Path, row: dict[str, Any]) -> str:
+    """The primary/secondary sentence of a run whose config declares a primary outcome."""
+    if not isinstance(row.get("outcome_role"), str):
+        return ""
+    primary = None
+    p = run_dir / CONFIG_NAMES[0]
+    if p.is_file():
+        try:
+            primary = tomllib.loads(p.read_text(encoding="utf-8"))["analysis"]["primary_outcome"]
+        except (tomllib.TOMLDecodeError, KeyError, TypeError):
+            primary = None
+    from hepcausal.experiments.store import outcome_role_sentence
+
+    return outcome_role_sentence(str(row["outcome_role"]), primary)
+
+
 def _config_text(run_dir: Path) -> tuple[str, str] | None:
     for name in CONFIG_NAMES:
         p = run_dir / name
@@ -444,6 +461,9 @@ def write_report(
         true = _num((truth or {}).get(term))
         if true is not None:
             sentences.append(f"Synthetic data: estimate {head.mean:.3g}, true value {true:.3g}.")
+        role = _outcome_role(run_dir, rows[0])
+        if role:
+            sentences.append(role)
         p_pre = _num(rows[0].get("pretrend_p"))
         if p_pre is not None:  # event studies: the parallel-trends check belongs to the headline
             flagged = str(rows[0].get("pretrend_flag")).lower() in ("true", "1")

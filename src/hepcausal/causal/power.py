@@ -14,6 +14,14 @@ compile caches.
 of the design as actually fitted): ``P(|delta + e| / sd > z)``, ``e ~ N(0, sd^2)``.  The
 minimum detectable change (:func:`minimum_detectable`) is the smallest ``delta`` at which the
 power reaches the target (linear interpolation of the curve).
+
+:func:`posterior_predictive_power` is the power of the design *as fitted to the data*: it
+draws replicated datasets from the fitted pre/post DDD's posterior predictive distribution (one
+posterior draw per simulation, its ICB changes, gradient changes, residual scales and
+Student-t tails) with the treated ICS's post-period gradient change set to ``delta`` (and its
+level change to 0), writes each replicate into the real panel by shifting every practice's
+post-period rows so that its pre-to-post change equals the replicate, refits the same estimator
+with the same options, and tabulates the same columns as :func:`design_power`.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +42,15 @@ from hepcausal.data.synthetic import SimulationConfig, scenario, simulate_panel
 from hepcausal.sampling import SamplerSettings
 from hepcausal.spec import Design, Inference
 
-__all__ = ["PowerResult", "analytic_power", "design_power", "minimum_detectable"]
+__all__ = [
+    "PowerResult",
+    "analytic_power",
+    "design_power",
+    "minimum_detectable",
+    "posterior_predictive_panels",
+    "posterior_predictive_power",
+    "power_table",
+]
 
 
 @dataclass
@@ -124,6 +140,88 @@ def minimum_detectable(
     return float(a[i - 1] + (target - p[i - 1]) * (a[i] - a[i - 1]) / (p[i] - p[i - 1]))
 
 
+def power_table(
+    rows: list[dict[str, Any]] | pd.DataFrame,
+    prob: float = 0.95,
+    target: float = 0.8,
+    meta: dict[str, Any] | None = None,
+) -> PowerResult:
+    """Power table, Monte Carlo SEs and MDEs from per-simulation rows.
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        One row per refit: ``effect, mean, hdi_low, hdi_high, p_direction`` (e.g. a
+        ``power_sims.csv`` checkpoint).
+    prob : float
+        HDI mass, also the P(direction) threshold.
+    target : float
+        Power level of the minimum detectable change.
+    meta : dict, optional
+        Provenance kept in the result.
+
+    Returns
+    -------
+    PowerResult
+        The power curve.
+    """
+    return _summarise(rows, prob, target, meta or {})
+
+
+def _summarise(
+    rows: list[dict[str, Any]] | pd.DataFrame, prob: float, target: float, meta: dict[str, Any]
+) -> PowerResult:
+    sims = pd.DataFrame(rows).sort_values(["effect", "sim"]).reset_index(drop=True)
+    sims["hdi_excludes_0"] = (sims["hdi_low"] > 0) | (sims["hdi_high"] < 0)
+    sims["pd_above"] = sims["p_direction"] > prob
+    sims["covers"] = (sims["hdi_low"] <= sims["effect"]) & (sims["effect"] <= sims["hdi_high"])
+    g = sims.groupby("effect")
+    table = pd.DataFrame(
+        {
+            "n_sims": g.size(),
+            "power_hdi": g["hdi_excludes_0"].mean(),
+            "power_pd": g["pd_above"].mean(),
+            "mean_estimate": g["mean"].mean(),
+            "coverage": g["covers"].mean(),
+        }
+    ).reset_index()
+    for col in ("power_hdi", "power_pd"):
+        table[f"mc_se_{col[6:]}"] = np.sqrt(table[col] * (1 - table[col]) / table["n_sims"])
+    mde = {
+        "power_hdi": minimum_detectable(table, "power_hdi", target),
+        "power_pd": minimum_detectable(table, "power_pd", target),
+    }
+    return PowerResult(table=table, sims=sims, target=target, mde=mde, meta=meta)
+
+
+def _run(
+    fn: Callable[[Any], dict[str, Any]],
+    tasks: list[Any],
+    workers: int | None,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> list[Any]:
+    """Run the tasks; with ``checkpoint`` append each finished row to that CSV as it arrives."""
+    cores = os.cpu_count() or 1
+    n_workers = max(1, min(workers or cores, cores))
+    rows: list[dict[str, Any]] = []
+
+    def keep(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if checkpoint is not None:
+            pd.DataFrame([row]).to_csv(checkpoint, mode="a", header=len(rows) == 1, index=False)
+
+    if checkpoint is not None and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    if n_workers == 1:
+        for t in tasks:
+            keep(fn(t))
+        return rows
+    with ProcessPoolExecutor(max_workers=n_workers) as ex:
+        for fut in as_completed([ex.submit(fn, t) for t in tasks]):
+            keep(fut.result())
+    return rows
+
+
 def _one(task: tuple[SimulationConfig, str, str, Design, Inference, float, int]) -> dict[str, Any]:
     cfg, outcome, estimator, design, inference, effect, sim = task
     from hepcausal.causal.did import fit_ddd, fit_did
@@ -207,39 +305,218 @@ def design_power(
             cfg = base.replace(**{which: {outcome: float(eff)}, "seed": s})
             tasks.append((cfg, outcome, estimator, design, inference, float(eff), i))
     cores = os.cpu_count() or 1
-    n_workers = max(1, min(workers or cores, cores))
-    if n_workers == 1:
-        rows = [_one(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=n_workers) as ex:
-            rows = list(ex.map(_one, tasks))
-    sims = pd.DataFrame(rows)
-    prob = inference.hdi_prob
-    sims["hdi_excludes_0"] = (sims["hdi_low"] > 0) | (sims["hdi_high"] < 0)
-    sims["pd_above"] = sims["p_direction"] > prob
-    sims["covers"] = (sims["hdi_low"] <= sims["effect"]) & (sims["effect"] <= sims["hdi_high"])
-    g = sims.groupby("effect")
-    table = pd.DataFrame(
-        {
-            "n_sims": g.size(),
-            "power_hdi": g["hdi_excludes_0"].mean(),
-            "power_pd": g["pd_above"].mean(),
-            "mean_estimate": g["mean"].mean(),
-            "coverage": g["covers"].mean(),
-        }
-    ).reset_index()
-    for col in ("power_hdi", "power_pd"):
-        table[f"mc_se_{col[6:]}"] = np.sqrt(table[col] * (1 - table[col]) / table["n_sims"])
-    mde = {
-        "power_hdi": minimum_detectable(table, "power_hdi", target),
-        "power_pd": minimum_detectable(table, "power_pd", target),
-    }
     meta = {
         "outcome": outcome,
         "estimator": estimator,
+        "simulation": f"generator ({error_scenario})",
         "error_scenario": error_scenario,
         "n_practices": base.n_practices,
-        "workers": n_workers,
+        "workers": max(1, min(workers or cores, cores)),
         "sampler": inference.settings.to_dict(),
     }
-    return PowerResult(table=table, sims=sims, target=target, mde=mde, meta=meta)
+    return _summarise(_run(_one, tasks, workers), inference.hdi_prob, target, meta)
+
+
+def posterior_predictive_panels(
+    fit: Any,
+    panel: pd.DataFrame,
+    effects: Sequence[float],
+    n_sims: int,
+    *,
+    seed: int = 20211,
+) -> list[tuple[float, int, pd.DataFrame]]:
+    """Replicated panels from a fitted pre/post DiD/DDD with an injected treated change.
+
+    For each ``(effect, simulation)`` one posterior draw is chosen at random; the model's
+    headline coefficient (``delta_gradient`` of the DDD, ``delta`` of the DiD) is set to
+    ``effect`` (outcome units) and every other effect column to 0; the treated ICS's own
+    level and gradient changes (``z_change``, ``z_change_gradient``) are drawn afresh from
+    their hierarchical distribution (their posterior values absorbed part of the observed
+    treated change, which would leak the observed effect into every replicate); a replicate of each
+    practice's pre-to-post change is drawn from the model's likelihood at that draw, and the
+    practice's post-period rows of ``panel`` are shifted so that its change equals the
+    replicate (the pre-period rows stay the observed ones).
+
+    Parameters
+    ----------
+    fit : CausalFit
+        A DiD or DDD fitted with ``error_model="prepost"`` (the package default).
+    panel : pandas.DataFrame
+        The panel the fit was made from.
+    effects : sequence of float
+        Injected changes (outcome units).
+    n_sims : int
+        Replicates per change.
+    seed : int
+        Seed of the draw choice and of the replicates.
+
+    Returns
+    -------
+    list of tuple
+        ``(effect, simulation, panel)`` per replicate, effects outermost.
+    """
+    import arviz as az
+    import pymc as pm
+    from pymc.model.transform.optimization import freeze_dims_and_data
+
+    from hepcausal.models.panel_effects import (
+        ModelOptions,
+        PanelPriors,
+        build_pymc_prepost,
+        prepost_data,
+    )
+
+    design = getattr(fit, "design", None)
+    model_opts = fit.meta.get("model") or {}
+    if design is None or model_opts.get("error_model") != "prepost":
+        raise ValueError(
+            "posterior-predictive power needs a DiD/DDD fitted with error_model='prepost' "
+            f"(the default) and its design; got estimator {fit.meta.get('estimator')!r} with "
+            f"error_model {model_opts.get('error_model')!r}"
+        )
+    if n_sims < 1:
+        raise ValueError(f"n_sims must be >= 1; got {n_sims}")
+    options = ModelOptions(**model_opts)
+    priors = PanelPriors.from_any(fit.meta.get("priors"))
+    model = build_pymc_prepost(design, priors, options)
+    post = fit.idata.posterior.stack(sample=("chain", "draw"))
+    n_total = len(effects) * n_sims
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(post.sizes["sample"], size=n_total, replace=n_total > post.sizes["sample"])
+    head = fit.headline_term
+    names = design.effect_names
+    scale = np.array([e.scale for e in design.effects])
+    draws: dict[str, np.ndarray] = {}
+    for rv in model.free_RVs:
+        v = post[rv.name].transpose("sample", ...).to_numpy()[pick]
+        draws[rv.name] = v[None]
+    g_t = list(design.groups).index(design.treated)
+    for z in ("z_change", "z_change_gradient"):  # the treated ICS's own change: a fresh draw
+        if z in draws:  # (its posterior value absorbed part of the observed treated change)
+            draws[z][0, :, g_t] = rng.standard_normal(n_total)
+    eff = np.zeros((n_total, len(names)))
+    eff[:, names.index(head)] = np.repeat(np.asarray(effects, dtype=float), n_sims)
+    draws["effect"] = (eff * scale / design.y_sd)[None]
+    with freeze_dims_and_data(model):  # else dims-shaped variables are redrawn, not reused
+        pp = pm.sample_posterior_predictive(
+            az.from_dict(posterior=draws),
+            var_names=["y"],
+            random_seed=seed,
+            progressbar=False,
+        )
+    y_rep = pp.posterior_predictive["y"].to_numpy()[0]  # n_total x n_practices (kept)
+    obs = prepost_data(design).d
+    cols = design.columns
+    post_rows = (design.data[cols.time] >= design.start_year).to_numpy(bool)
+    u = design.unit_idx
+    n_unit = len(design.units)
+    keep = (np.bincount(u[~post_rows], minlength=n_unit) > 0) & (
+        np.bincount(u[post_rows], minlength=n_unit) > 0
+    )
+    kept_units = np.asarray(design.units, dtype=object)[keep]
+    panel = panel[panel[cols.group].astype(str).isin(design.groups)]  # the refit's rows only
+    in_post = (panel[cols.time] >= design.start_year).to_numpy(bool)
+    key = panel[cols.unit].astype(str) + "|" + panel[cols.group].astype(str)  # as build_design
+    out = []
+    for k in range(n_total):
+        shift = pd.Series((y_rep[k] - obs) * design.y_sd, index=kept_units)
+        add = key.map(shift).fillna(0.0).to_numpy(float) * in_post
+        sim = panel.copy()
+        sim[design.outcome] = sim[design.outcome].to_numpy(float) + add
+        out.append((float(eff[k, names.index(head)]), k % n_sims, sim))
+    return out
+
+
+def _refit(task: tuple[Any, ...]) -> dict[str, Any]:
+    effect, sim, panel, outcome, estimator, design, inference, options = task
+    from hepcausal.causal.did import fit_ddd, fit_did
+
+    fits: dict[str, Callable[..., Any]] = {"ddd": fit_ddd, "did": fit_did}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # power refits: convergence recorded, not warned
+        fit = fits[estimator](panel, outcome, design, inference, **options)
+    h = fit.headline
+    d = fit.diagnostics
+    return {
+        "effect": effect,
+        "sim": sim,
+        "mean": h.mean,
+        "hdi_low": h.hdi_low,
+        "hdi_high": h.hdi_high,
+        "p_direction": h.p_direction,
+        "max_rhat": d.max_rhat,
+        "n_divergences": d.n_divergences,
+    }
+
+
+def posterior_predictive_power(
+    fit: Any,
+    panel: pd.DataFrame,
+    effects: Sequence[float],
+    *,
+    design: Design,
+    n_sims: int = 20,
+    inference: Inference | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    seed: int = 20211,
+    target: float = 0.8,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> PowerResult:
+    """Power of the design as fitted: replicate from the posterior predictive, inject, refit.
+
+    Parameters
+    ----------
+    fit : CausalFit
+        The DiD or DDD fitted to ``panel`` (pre/post error model).
+    panel : pandas.DataFrame
+        The panel it was fitted to.
+    effects : sequence of float
+        Injected changes of the treated ICS's post-period SII (DDD) or level (DiD).
+    design : Design
+        The design the fit was made with (used for the refits).
+    n_sims : int
+        Replicates per change (Monte Carlo SE of a power p: sqrt(p (1 - p) / n_sims)).
+    inference : Inference, optional
+        Inference of the refits (default: 2 chains x 500 draws).
+    options : dict, optional
+        Estimator options of the refits (as given to the fit; placebo is ignored).
+    workers : int, optional
+        Processes (default and maximum: the number of cores).
+    seed : int
+        Seed of the replicates.
+    target : float
+        Power level of the minimum detectable change.
+    checkpoint : path, optional
+        CSV to which each refit's row is appended as it finishes (replicates run
+        replicate-major, so a run stopped early has every effect about equally often).
+
+    Returns
+    -------
+    PowerResult
+        Power table (``power_hdi``, ``power_pd``, Monte Carlo SEs, coverage), per-replicate
+        rows and MDEs.
+    """
+    estimator = str(fit.meta.get("estimator"))
+    if estimator not in ("ddd", "did"):
+        raise ValueError(f"posterior-predictive power needs a DiD or DDD fit; got {estimator!r}")
+    pd_design = fit.design
+    inference = inference or Inference(
+        settings=SamplerSettings(draws=500, tune=500, chains=2, seed=seed)
+    )
+    opts = {k: v for k, v in (options or {}).items() if k != "placebo"}
+    reps = posterior_predictive_panels(fit, panel, effects, n_sims, seed=seed)
+    # replicate-major order: a run stopped early (see ``checkpoint``) covers every effect
+    reps.sort(key=lambda r: r[1])
+    tasks = [(e, i, p, pd_design.outcome, estimator, design, inference, opts) for e, i, p in reps]
+    cores = os.cpu_count() or 1
+    meta = {
+        "outcome": pd_design.outcome,
+        "estimator": estimator,
+        "simulation": "posterior predictive of the fitted model",
+        "n_practices": len(pd_design.units),
+        "workers": max(1, min(workers or cores, cores)),
+        "sampler": inference.settings.to_dict(),
+    }
+    rows = _run(_refit, tasks, workers, checkpoint)
+    return _summarise(rows, inference.hdi_prob, target, meta)

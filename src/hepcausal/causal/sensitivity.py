@@ -2,28 +2,41 @@
 
 An event-study coefficient is ``beta_t = tau_t + delta_t``: the effect plus the violation of
 parallel trends (``delta_ref = 0`` at the reference year).  Before the start the effect is zero,
-so the pre-period coefficients ARE the pre-period violations.  Two classes of post-period
-violations are allowed, with years ``t`` counted from the reference year (``t = year - ref``):
+so the pre-period coefficients ARE the pre-period violations.  Years ``t`` are counted from the
+reference year (``t = year - ref``); ``t_L`` is the last pre-period year (the reference year
+itself by default, ``t_L = 0``) and ``tau = t - t_L`` the years since it.  Two classes of
+post-period violations are allowed, the classes of Rambachan & Roth (2023) as implemented in
+HonestDiD (``R/deltarm.R``, ``R/deltasd.R``; checked against a port of their constraint matrices
+in ``tests/test_sensitivity.py``):
 
-* **relative magnitudes** ``RM(Mbar)``: every post-period year-on-year change of ``delta`` is at
-  most ``Mbar`` times the largest pre-period year-on-year change (per year of gap), so
-  ``|delta_t| <= Mbar * m * t`` with ``m = max_pre |delta_s - delta_s'| / (s - s')``;
-* **smoothness** ``SD(M)``: the slope of ``delta`` changes by at most ``M`` per year after the
-  reference year, starting from the last pre-period slope ``s0``; so
-  ``delta_t in s0 * t +- M * t (t + 1) / 2`` (``M = 0``: the pre-trend continues linearly).
+* **relative magnitudes** ``Delta^RM(Mbar)``: every post-period first difference of ``delta``
+  (the first one from ``t_L``) is at most ``Mbar`` times the largest pre-period first difference
+  ``m = max_pre |delta_s - delta_s'|`` over consecutive pre-period years *including the step
+  into the reference year* (``delta_ref = 0``); so ``|delta_t - delta_L| <= Mbar * m * tau``;
+* **smoothness** ``Delta^SD(M)``: the slope of ``delta`` changes by at most ``M`` per year from
+  the last pre-period slope ``s0`` (the step into ``t_L``); so ``delta_t in delta_L + s0 * tau
+  +- M * tau (tau + 1) / 2`` (``M = 0``: the pre-trend continues linearly).
 
-The target is the average post-period effect ``theta = mean_t tau_t`` (or one post year).  Per
-posterior draw both classes make ``theta`` an interval (the identified set)
-``[mean(beta_post) - hi(delta_bar), mean(beta_post) - lo(delta_bar)]``; the result reports the
-posterior means of its bounds and the robust credible interval
+With consecutive years HonestDiD's first differences are one year apart; with a missing year
+(e.g. QOF 2020/21) the differences here are per year of gap.  The target is the average
+post-period effect ``theta = sum_t l_t tau_t`` (``l`` the weights of ``target``; the event
+study's ``post_mean`` by default, HonestDiD's ``l_vec``).  Per posterior draw both classes make
+``theta`` an interval (the identified set, the same as HonestDiD's linear programs give for
+non-negative ``l``) ``[l'beta_post - hi(l'delta), l'beta_post - lo(l'delta)]``; the result
+reports the posterior means of its bounds and the robust credible interval
 ``[q_{a/2}(lower bound), q_{1-a/2}(upper bound)]``, which contains the identified set with
 posterior probability at least ``1 - a`` (a union bound over the two tails).  The *breakdown
 value* is the smallest ``Mbar`` (or ``M``) at which that interval includes 0.
 
-This is a per-draw (robust Bayes) version: unlike HonestDiD's frequentist confidence sets it
-needs no normal approximation and inherits the fitted model's error model, but it is not the
-same object; in particular ``SD(M)`` here constrains only the post-period path (the posterior
-probability that the pre-period path itself satisfies ``SD(M)`` is reported alongside).
+This is a per-draw (robust Bayes) version: unlike HonestDiD's frequentist confidence sets
+(conditional / hybrid tests, FLCIs) it needs no normal approximation and inherits the fitted
+model's error model, but it is not the same object; it is somewhat more conservative.  On
+HonestDiD's Medicaid example (README; first post year) it gives breakdown values Mbar = 1.64
+(HonestDiD: between 1.5 and 2) and M = 0.019 (HonestDiD: between 0.02 and 0.03), checked in
+the tests; in
+particular ``SD(M)`` here constrains only the post-period path (HonestDiD's confidence sets use
+the post-period moments only too; the posterior probability that the pre-period path itself
+satisfies ``SD(M)`` is reported alongside).
 """
 
 from __future__ import annotations
@@ -41,9 +54,12 @@ from hepcausal.spec import Design, Inference
 __all__ = [
     "DEFAULT_M",
     "DEFAULT_MBAR",
+    "PathDraws",
     "SensitivityResult",
+    "breakdown_value",
     "ddd_sensitivity",
     "identified_set",
+    "robust_interval",
     "trend_sensitivity",
 ]
 
@@ -55,7 +71,20 @@ _BISECT_STEPS = 40
 
 @dataclass
 class PathDraws:
-    """Pre- and post-period coefficient draws of one event study, on years from the reference."""
+    """Pre- and post-period coefficient draws of one event study, on years from the reference.
+
+    Parameters
+    ----------
+    pre : numpy.ndarray
+        n_draws x k_pre pre-period coefficients (the violations; reference year excluded).
+    post : numpy.ndarray
+        n_draws x k_post post-period coefficients.
+    t_pre, t_post : numpy.ndarray
+        Their years counted from the reference year (pre negative unless the reference is not
+        the last pre-period year; post positive).
+    target_weights : numpy.ndarray
+        Non-negative weights ``l`` of the post years in the target (sum 1).
+    """
 
     pre: np.ndarray  # n_draws x k_pre (violations, reference excluded)
     post: np.ndarray  # n_draws x k_post
@@ -121,6 +150,12 @@ def _last_pre_slope(p: PathDraws) -> np.ndarray:
     return (d[:, -1] - d[:, -2]) / (t[-1] - t[-2])
 
 
+def _last_pre_point(p: PathDraws) -> tuple[float, np.ndarray]:
+    """Time ``t_L`` and violation draws ``delta_L`` of the last pre-period year (or reference)."""
+    t, d = _pre_path(p)
+    return float(t[-1]), d[:, -1]
+
+
 def _pre_curvature(p: PathDraws) -> np.ndarray:
     """Largest absolute change of slope per year in the pre-period path (NaN with < 3 points)."""
     t, d = _pre_path(p)
@@ -153,14 +188,17 @@ def identified_set(
     """
     if bound < 0 or not np.isfinite(bound):
         raise ValueError(f"the sensitivity bound must be a finite number >= 0; got {bound}")
-    w, t = paths.target_weights, paths.t_post
+    w = paths.target_weights
+    t_last, d_last = _last_pre_point(paths)
+    tau = paths.t_post - t_last  # years since the last pre-period year (t_L = 0: reference)
     beta = paths.post @ w
+    level = d_last * float(w.sum())  # the post-period path starts from (t_L, delta_L)
     if restriction == "relative_magnitude":
-        half = bound * _max_pre_slope(paths) * float(w @ t)
-        centre = np.zeros_like(beta)
+        half = bound * _max_pre_slope(paths) * float(w @ tau)
+        centre = level
     elif restriction == "smoothness":
-        centre = _last_pre_slope(paths) * float(w @ t)
-        half = np.full_like(beta, bound * float(w @ (t * (t + 1) / 2)))
+        centre = level + _last_pre_slope(paths) * float(w @ tau)
+        half = np.full_like(beta, bound * float(w @ (tau * (tau + 1) / 2)))
     else:
         raise ValueError(
             f"restriction must be 'relative_magnitude' or 'smoothness'; got {restriction!r}"
@@ -234,15 +272,62 @@ class SensitivityResult:
         return f"{self.estimand}: " + "; ".join(parts) + "."
 
 
-def _robust(lo: np.ndarray, hi: np.ndarray, prob: float) -> tuple[float, float]:
+def robust_interval(lo: np.ndarray, hi: np.ndarray, prob: float) -> tuple[float, float]:
+    """Robust credible interval of an identified set from its per-draw bounds.
+
+    Parameters
+    ----------
+    lo, hi : numpy.ndarray
+        Lower and upper bounds of the identified set, one per draw.
+    prob : float
+        Credible mass.
+
+    Returns
+    -------
+    tuple of float
+        ``(q_{a/2}(lo), q_{1-a/2}(hi))``, ``a = 1 - prob``: contains the identified set with
+        posterior probability at least ``prob``.
+    """
     a = (1 - prob) / 2
     return float(np.quantile(lo, a)), float(np.quantile(hi, 1 - a))
+
+
+_robust = robust_interval
 
 
 def _includes_zero(paths: PathDraws, restriction: Restriction, bound: float, prob: float) -> bool:
     lo, hi = identified_set(paths, restriction, bound)
     r_lo, r_hi = _robust(lo, hi, prob)
     return r_lo <= 0.0 <= r_hi
+
+
+def breakdown_value(
+    paths: PathDraws, restriction: Restriction, prob: float, scale: float | None = None
+) -> float:
+    """Smallest bound at which the robust interval of the target includes 0 (bisection).
+
+    Parameters
+    ----------
+    paths : PathDraws
+        Event-study coefficient draws.
+    restriction : {"relative_magnitude", "smoothness"}
+        The class of post-period violations.
+    prob : float
+        Credible mass of the robust interval.
+    scale : float, optional
+        First bracket of the search (default 1 for ``Mbar``, the posterior-mean largest
+        pre-period slope for ``M``).
+
+    Returns
+    -------
+    float
+        0.0 when the interval includes 0 under parallel trends; inf when it never does.
+    """
+    if scale is None:
+        scale = (
+            1.0 if restriction == "relative_magnitude" else float(np.mean(_max_pre_slope(paths)))
+        )
+    return _breakdown(paths, restriction, prob, max(scale, 1e-12))
 
 
 def _breakdown(paths: PathDraws, restriction: Restriction, prob: float, scale: float) -> float:
@@ -352,6 +437,15 @@ def ddd_sensitivity(
     **kwargs: Any,
 ) -> tuple[EventStudyFit, SensitivityResult]:
     """Sensitivity of the DDD design: fit its event study (``target='gradient'``), then bound.
+
+    The DDD's default error model (``"prepost"``: each practice's pre-to-post change) has no
+    pre-period coefficients, so the bounds cannot come from the DDD posterior itself: they are
+    computed from the event study of the same design (same panel, treated ICS, comparators,
+    rank, start year; the event study's registry defaults: row-level errors, Gaussian, reference
+    year ``start_year - 1``), whose ``post_mean`` (the average post-period gradient change
+    relative to the reference year) is the year-by-year analogue of the DDD's
+    ``delta_gradient``.  The result bounds that ``post_mean``; read it next to the DDD's
+    estimate, not as a transformation of it.
 
     Parameters
     ----------

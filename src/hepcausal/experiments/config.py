@@ -456,6 +456,19 @@ class AnalysisConfig(_Section):
     weights: str | None = None
     primary_outcome: str | None = None
 
+    @property
+    def outcome_role(self) -> str | None:
+        """``"primary"`` or ``"secondary"`` when a primary outcome is declared, else None.
+
+        Returns
+        -------
+        str or None
+            Whether :attr:`outcome` is the declared :attr:`primary_outcome`.
+        """
+        if self.primary_outcome is None:
+            return None
+        return "primary" if self.outcome == self.primary_outcome else "secondary"
+
     @field_validator("outcome", "primary_outcome")
     @classmethod
     def _outcome(cls, v: str | None) -> str | None:

@@ -475,6 +475,35 @@ def rescue_idata(result: FitResult, name: str, config_hash: str) -> Path | None:
     return path
 
 
+def outcome_role_sentence(role: str | None, primary: str | None) -> str:
+    """The run's outcome role in words ("" when no primary outcome is declared).
+
+    Parameters
+    ----------
+    role : {"primary", "secondary"} or None
+        :attr:`~hepcausal.experiments.config.AnalysisConfig.outcome_role`.
+    primary : str or None
+        The declared primary outcome (``analysis.primary_outcome``).
+
+    Returns
+    -------
+    str
+        E.g. "Outcome role: secondary (the declared primary outcome is gp_fte_per_1k); read
+        it as supporting, not confirmatory."
+    """
+    if role is None:
+        return ""
+    if role == "primary":
+        return "Outcome role: primary (the declared analysis.primary_outcome)."
+    named = f" (the declared primary outcome is {primary})" if primary else ""
+    return f"Outcome role: secondary{named}; read it as supporting, not confirmatory."
+
+
+def _with_role(summary: pd.DataFrame, config: Config) -> pd.DataFrame:
+    role = config.analysis.outcome_role
+    return summary if role is None else summary.assign(outcome_role=role)
+
+
 @dataclass
 class RunResult:
     """A finished run: the fit, its config, where it is stored, and whether it came from cache.
@@ -518,7 +547,7 @@ class RunResult:
         return self.result.diagnostics
 
     def summary(self) -> pd.DataFrame:
-        return self.result.summary()
+        return _with_role(self.result.summary(), self.config)
 
     def describe(self) -> str:
         """Headline sentence (the estimand in words and what its sign means), the true value on
@@ -555,6 +584,10 @@ class RunResult:
                 f"Synthetic data: estimate {h.mean:.3g} vs true value {truth:.3g} "
                 f"({'inside' if inside else 'OUTSIDE'} the {h.hdi_prob:.0%} HDI)."
             )
+        a = self.config.analysis
+        role = outcome_role_sentence(a.outcome_role, a.primary_outcome)
+        if role:
+            lines.append(role)
         lines.append(f"Diagnostics: {self.diagnostics}")
         state = " (cached: unchanged config and data, not refitted)" if self.cached else ""
         lines.append(f"Run directory: {self.run_dir}{state}")
@@ -717,7 +750,7 @@ def save_run(
         (tmp / "parameters.tex").write_text(
             parameter_latex(params, caption=f"Posterior of every stored parameter of run {name}.")
         )
-        result.summary().to_csv(tmp / "summary.csv", index=False)
+        _with_role(result.summary(), config).to_csv(tmp / "summary.csv", index=False)
         try:
             _write_classical_sii(tmp, result)
         except Exception as exc:  # a descriptive table must never lose a finished fit

@@ -310,8 +310,8 @@ def _row(point: SweepPoint, run_dir: Path, cached: bool) -> dict[str, Any]:
     row.update(point.labels)
     row["estimand"] = head.get("name")
     a = point.config.analysis
-    if a.primary_outcome is not None:  # declared primary: the others are secondary
-        row["outcome_role"] = "primary" if a.outcome == a.primary_outcome else "secondary"
+    if a.outcome_role is not None:  # declared primary: the others are secondary
+        row["outcome_role"] = a.outcome_role
         row["name"] = f"{point.name} [{row['outcome_role']}]"  # forest-plot row label
     row.update({k: head.get(k) for k in HEADLINE_COLUMNS if k != "name"})
     row.update(

@@ -9,8 +9,12 @@ health_equity_payment_evaluation) computed, per ICS, year and outcome:
 * log (FTE rates) or logit (proportions) transformed fits, back-transformed;
 * a seeded **stratified BCa bootstrap** (strata = quintiles, R = 1000);
 * an ICS is dropped for an outcome when any quintile has fewer than 5 practices in any year;
-* payment-derived values set missing when payment per registered patient is outside
-  GBP 80-550 (the payment-validity rule; needs the loader's payment column).
+* the payment-validity rule: where a practice's total NHS payments per registered patient are
+  missing or outside GBP 80-550, the study set every payments-file value missing, *including
+  the weighted list that is the denominator of its staffing rates* (``clean_data.R``:
+  ``avg_weighted`` blanked, ``total_gp_extg_fte_weighted = total_gp_extg_fte / avg_weighted``),
+  so those practice-years have no FTE rate; FY2023/24 (no payments file) reuses FY2022/23's
+  weighted list, hence its validity.
 
 :func:`replicate_sii` returns the SII table (LLR, the comparators and England);
 :data:`DIVERGENCES` lists every way the open data force this reproduction to differ from the
@@ -43,13 +47,17 @@ from hepcausal.spec import Design, Inference
 from hepcausal.summaries import EffectSummary, summarise_effect
 
 QUINTILE = "national_imd_quintile"
-PAYMENT_COL = "payment_per_patient"  # GBP per registered patient (helper L's loader option)
+PAYMENT_COL = schema.FUND_TOTAL_REG  # total NHS payments per registered patient (GBP)
 PAYMENT_RANGE = (80.0, 550.0)
+#: Outcome sources whose values the payment rule blanks: funding (payments-derived) and the
+#: staffing rates (their weighted-list denominator comes from the payments file in the study).
+PAYMENT_RULE_SOURCES = ("payments", "workforce")
 
 DIVERGENCES: tuple[dict[str, str], ...] = (
     {
         "item": "staffing frequency",
-        "study": "monthly NHS Digital GP workforce (averaged within each period)",
+        "study": "monthly NHS Digital GP workforce: one SII per month (the figure shows the "
+        "first month of each quarter before July 2021, when releases were quarterly)",
         "here": "annual (September) workforce snapshot per fiscal year",
         "why": "only the annual workforce files are in the open data folder",
     },
@@ -79,18 +87,31 @@ DIVERGENCES: tuple[dict[str, str], ...] = (
     },
     {
         "item": "payment-validity rule",
-        "study": "payment-derived values missing when payment per registered patient is "
-        "outside GBP 80-550",
-        "here": f"applied when the panel has column {PAYMENT_COL!r}; otherwise the run fails "
-        "unless payment_validity = false (then listed as not applied)",
-        "why": "the rule needs the payments loader's per-patient payment column",
+        "study": "where total NHS payments per registered patient are missing or outside GBP "
+        "80-550, every payments-file value is set missing, including the weighted list that "
+        "divides the staffing counts (so the FTE rates are missing too); 2023/24 reuses "
+        "2022/23's weighted list",
+        "here": f"the same on the panel's {PAYMENT_COL!r} (payments file total / registered "
+        "list): staffing and funding outcomes blanked where it is outside GBP 80-550 or missing "
+        "in a year with a payments file; 2023/24 (no file) takes the practice's 2022/23 verdict",
+        "why": "the study's monthly payment/list join is annual here (fiscal-year files)",
+    },
+    {
+        "item": "estimated staffing",
+        "study": "staffing values NHS Digital marked 'Fully estimated - no data provided' set "
+        "missing (gp_source, nurse_source, admin_source)",
+        "here": "not applied",
+        "why": "the open fiscal-year workforce file has no data-source flag",
     },
     {
         "item": "practice inclusion",
-        "study": "the study's own practice inclusion (open-data practices with valid staffing)",
-        "here": "the package's inclusion rules of the [data] table (baseline: list size >= 500 "
-        "in every year, strict loaders)",
-        "why": "one panel pipeline for every analysis; its inclusion table lists each drop",
+        "study": "monthly rules: list <= 500 (or missing) in any month while open; opened after "
+        "January 2018 or closed before June 2024; a month-on-month list change > 10% and > 100 "
+        "patients after the first year; > 60% male; practices LLR marked as excluded",
+        "here": "the package's annual inclusion rules of the [data] table (defaults: list < 500 "
+        "(study: <= 500) in any year, present in every year 2018-2024, year-on-year change "
+        "> 10% and >= 100 patients after the first step); no sex or LLR-exclusion rule",
+        "why": "annual open files, no sex split, LLR's exclusion list is private",
     },
     {
         "item": "quintile fixing date",
@@ -98,6 +119,12 @@ DIVERGENCES: tuple[dict[str, str], ...] = (
         "here": "fixed at panel year fix_year (default 2022 = FY2021/22, the annual file "
         "covering June 2021); practices absent that year have no quintile and are dropped",
         "why": "annual panel",
+    },
+    {
+        "item": "bootstrap random numbers",
+        "study": "R's boot::boot with set.seed(177)",
+        "here": "numpy generator seeded by replication.seed (default 20211)",
+        "why": "R's random streams cannot be reproduced; intervals differ by Monte Carlo error",
     },
 )
 
@@ -118,7 +145,8 @@ class ReplicationSpec(BaseModel):
     treated, comparators
         ICB codes ("published" = the study's 10 comparators).
     payment_validity
-        Apply the GBP 80-550 payment-per-patient rule (needs column ``payment_per_patient``).
+        Apply the study's GBP 80-550 payment-per-registered-patient rule
+        (:func:`apply_payment_rule`; needs the panel's total payments per registered patient).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -195,52 +223,76 @@ def national_quintiles(
         years = sorted(panel[schema.YEAR].unique().tolist())
         raise SIIInputError(f"replication.fix_year {fix_year}: no practices (years {years})")
     snap = snap.drop_duplicates(schema.PRACTICE)
-    # rank by descending score (most deprived first); ties broken by practice code
-    order = snap.sort_values([score_col, schema.PRACTICE], ascending=[False, True])
-    pos = np.arange(len(order))
-    q = np.floor(pos * n_quantiles / len(order)).astype(int) + 1
-    return pd.Series(q, index=order[schema.PRACTICE].to_numpy(), name=QUINTILE)
+    # the study: clean_quintile = 6 - dplyr::ntile(IMD_score, 5): ntile on ascending score
+    # (least deprived first), groups differing by at most one with the larger groups first;
+    # ties broken here by practice code (dplyr: by row order)
+    order = snap.sort_values([score_col, schema.PRACTICE], ascending=[True, True])
+    n = len(order)
+    larger, n_larger = -(-n // n_quantiles), n % n_quantiles
+    smaller, threshold = n // n_quantiles, (-(-n // n_quantiles)) * (n % n_quantiles)
+    pos = np.arange(n)  # row_number - 1
+    tile = np.where(
+        pos < threshold,
+        pos // max(larger, 1),
+        (pos - threshold) // max(smaller, 1) + n_larger,
+    )
+    q = n_quantiles - tile  # 1 = most deprived
+    return pd.Series(q.astype(int), index=order[schema.PRACTICE].to_numpy(), name=QUINTILE)
 
 
 def apply_payment_rule(
     panel: pd.DataFrame, columns: Sequence[str], *, enabled: bool = True
 ) -> tuple[pd.DataFrame, str]:
-    """Set payment-derived values missing where payment per patient is outside GBP 80-550.
+    """The study's payment-validity rule: blank payment-dependent values of invalid rows.
+
+    A practice-year is invalid when its total NHS payments per registered patient
+    (:data:`PAYMENT_COL`) lie outside GBP 80-550, or are missing in a year for which the panel
+    has payment data at all; in a year without any (FY2023/24) a practice takes its latest
+    earlier verdict (the study reused FY2022/23's weighted list).
 
     Parameters
     ----------
     panel : pandas.DataFrame
-        The panel.
+        The panel (``practice_code``, ``year`` and :data:`PAYMENT_COL`).
     columns : sequence of str
-        Payment-derived columns to blank.
+        Payment-dependent columns to blank (the study: every payments-file value, including
+        the weighted list dividing the staffing counts, so the staffing rates too).
     enabled : bool
         False: skip the rule (returned note says so).
 
     Returns
     -------
     tuple
-        The panel and a note.
+        The panel and a note (how many practice-years were blanked).
 
     Raises
     ------
     SIIInputError
-        ``enabled`` and the panel has no ``payment_per_patient`` column.
+        ``enabled`` and the panel has no :data:`PAYMENT_COL` column.
     """
     if not enabled:
         return panel, "payment-validity rule NOT applied (replication.payment_validity = false)"
     if PAYMENT_COL not in panel.columns:
         raise SIIInputError(
-            f"replication.payment_validity = true needs panel column {PAYMENT_COL!r} (payment "
-            "per registered patient from the payments loader); this panel has none. Set "
-            "replication.payment_validity = false to run without the rule (listed as a divergence)"
+            f"replication.payment_validity = true needs panel column {PAYMENT_COL!r} (total NHS "
+            "payments per registered patient, from the NHS payments files); this panel has "
+            "none. Set replication.payment_validity = false to run without the rule (listed as "
+            "a divergence)"
         )
     out = panel.copy()
     pay = pd.to_numeric(out[PAYMENT_COL], errors="coerce")
-    bad = ~pay.between(*PAYMENT_RANGE)
+    has_file = pay.notna().groupby(out[schema.YEAR]).transform("any")
+    verdict = (~pay.between(*PAYMENT_RANGE)).where(has_file)  # NaN: no payments data that year
+    order = out.sort_values([schema.PRACTICE, schema.YEAR]).index
+    carried = verdict.loc[order].groupby(out.loc[order, schema.PRACTICE]).ffill()
+    bad = carried.reindex(out.index).fillna(False).astype(bool)
     for col in columns:
         if col in out.columns:
             out.loc[bad, col] = np.nan
-    return out, f"payment-validity rule: {int(bad.sum())} practice-years outside GBP 80-550"
+    return out, (
+        f"payment-validity rule: {int(bad.sum())} practice-years with payments per registered "
+        "patient missing or outside GBP 80-550 (staffing and funding values blanked)"
+    )
 
 
 def _resolve_outcome(name: str) -> str:
@@ -274,9 +326,14 @@ def replicate_sii(
     if missing:
         raise SIIInputError(f"replication.outcomes: panel has no column(s) {missing}")
     notes: list[str] = []
-    # payment-derived columns: none of the staffing/QOF outcomes are, the rule blanks the
-    # per-patient payment itself (the study's payment outcomes are not in this package)
-    panel, note = apply_payment_rule(panel, [PAYMENT_COL], enabled=spec.payment_validity)
+    # payment-dependent columns: funding, and the staffing rates (in the study their weighted
+    # list comes from the payments file and is blanked with it); QOF and GPPS are not
+    dependent = [
+        o
+        for o in {*outcomes, PAYMENT_COL}
+        if (o_row := find_outcome(o)) is not None and o_row.source in PAYMENT_RULE_SOURCES
+    ]
+    panel, note = apply_payment_rule(panel, dependent, enabled=spec.payment_validity)
     notes.append(note)
     quint = national_quintiles(panel, spec.fix_year, n_quantiles=spec.n_quantiles)
     df = panel.assign(**{QUINTILE: panel[schema.PRACTICE].map(quint)})
