@@ -397,6 +397,8 @@ def cmd_power(args: argparse.Namespace) -> int:
                 f"--simulate posterior needs estimator.name 'ddd' or 'did'; the config has "
                 f"{cfg.estimator.name!r}"
             )
+        if cfg.estimator.options.get("placebo"):  # the refits need the fit, not its placebos
+            cfg = cfg.with_overrides({"estimator.placebo": False})
         data = prepare_data(cfg)
         fit = fit_config(cfg, data, cores=args.workers)
         h = fit.headline
