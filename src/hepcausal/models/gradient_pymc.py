@@ -106,10 +106,12 @@ def build_pymc_model(
     marginalise : bool
         For a marginalisable family (Gaussian, lognormal): integrate the practice effects out
         and use the sufficient statistics (cost independent of the number of rows); False keeps
-        explicit non-centred practice effects (same posterior for every other parameter).  Other
-        families always use explicit non-centred practice effects.
+        explicit practice effects (same posterior for every other parameter).  Other families
+        always use explicit practice effects.
     centring : dict or None
-        Centred (True) or non-centred blocks ``a, b, d, f`` (default all non-centred).
+        Centred (True) or non-centred blocks ``a, b, d, f`` (default all non-centred) and the
+        explicit practice effects ``u`` (True: hierarchically centred on the practice's mean
+        linear predictor, :func:`_centred_practice_effects`; default non-centred).
 
     Returns
     -------
@@ -123,16 +125,40 @@ def build_pymc_model(
         explicit = not (marginalise and fam.marginalisable)
         # practice effects before the family's extra parameters (the order fixes nutpie's
         # initial jitter stream, so it is kept as it was for reproducible draws)
-        z_u = pm.Normal("z_u", 0.0, 1.0, dims="practice") if explicit else None
+        if explicit:
+            lin = _linpred(data, alpha, beta)
+            if centring_u(centring):
+                u = _centred_practice_effects(data, lin, tau)
+            else:
+                u = (tau * pm.Normal("z_u", 0.0, 1.0, dims="practice"))[data.practice_idx]
         params = {p.name: p.pymc(getattr(pr, p.prior_key)) for p in fam.extra}
-        if z_u is None:
+        if not explicit:
             _marginal_gaussian(data, alpha, beta, params["sigma"], tau)
         else:
-            lin, u = _linpred(data, alpha, beta), (tau * z_u)[data.practice_idx]
             # log-odds for the count families; the standardised scale for continuous ones
             eta = data.loc + lin + u if fam.on_counts else lin + u
             fam.pymc_likelihood(data, eta, params)
     return model
+
+
+def centring_u(centring: dict[str, bool] | None) -> bool:
+    """Whether the practice effects are centred (block ``u`` of the centring dict)."""
+    return bool((centring or {}).get("u", False))
+
+
+def _centred_practice_effects(data: GradientData, lin, tau):
+    """Hierarchically centred practice effects; returns the row-level ``u`` (N,).
+
+    ``z_u[i] ~ N(m_i, tau)`` is the practice's mean linear predictor plus its effect, where
+    ``m_i`` is the mean of ``lin`` over the practice's rows; ``u_i = z_u[i] - m_i``.  An exact
+    reparameterisation (a shift with unit Jacobian) of ``u_i ~ N(0, tau)``: when the data pin
+    every practice's level down (QOF: hundreds of points a year), the non-centred effects and the
+    cell intercepts/slopes form ridges that only the prior resolves (Gelfand, Sahu & Carlin 1995).
+    """
+    n_i = np.bincount(data.practice_idx, minlength=data.n_practice).astype(float)
+    m = pt.inc_subtensor(pt.zeros(data.n_practice)[data.practice_idx], lin) / n_i
+    z_u = pm.Normal("z_u", m, tau, dims="practice")
+    return (z_u - m)[data.practice_idx]
 
 
 def _linpred(data: GradientData, alpha: pt.TensorVariable, beta: pt.TensorVariable):
