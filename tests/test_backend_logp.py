@@ -130,7 +130,6 @@ def _check_agreement(label: str, spec: ModelSpec, seed: int = 0) -> None:
         (S.GP_FTE, "gaussian", True, False),
         (S.GP_FTE, "lognormal", False, False),
         (S.GP_FTE, "student_t", False, False),
-        (S.GP_FTE, "student_t", False, True),
         (S.QOF, "binomial", False, False),
         (S.QOF, "binomial", False, True),  # hierarchically centred practice effects
         (S.QOF, "beta_binomial", False, False),

@@ -12,6 +12,8 @@ so it enters the row twice) must fail the same comparison.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -19,11 +21,15 @@ from hepcausal import schema as S
 from hepcausal.data.synthetic import SimulationConfig, simulate_panel
 from hepcausal.models import gradient_pymc
 from hepcausal.models.gradient import GradientFit, fit_gradient
-from hepcausal.models.gradient_data import choose_centring, prepare_gradient_data
+from hepcausal.models.gradient_data import (
+    GradientPriors,
+    choose_centring,
+    prepare_gradient_data,
+)
 from hepcausal.sampling import SamplerSettings
 
 ICBS = ("QK1", "QJ2", "QOQ", "QT1")
-YEARS = (2019, 2020, 2022, 2023)
+YEARS = (2020, 2021, 2022, 2023)
 SETTINGS = SamplerSettings(draws=600, tune=500, chains=2, seed=7)
 HEADLINE_SD, OTHER_SD = 0.2, 0.3
 
@@ -88,18 +94,18 @@ def test_centred_practice_effects_give_the_explicit_posterior(panel, explicit_fi
 def test_wrong_centring_is_detected(panel, explicit_fits, monkeypatch):
     """Negative control: dropping ``- m`` (the practice mean enters twice) fails the comparison."""
 
-    def wrong(data, lin, tau):
-        n_i = np.bincount(data.practice_idx, minlength=data.n_practice).astype(float)
-        m = (
-            gradient_pymc.pt.inc_subtensor(
-                gradient_pymc.pt.zeros(data.n_practice)[data.practice_idx], lin
-            )
-            / n_i
-        )
+    def wrong(data, alpha, beta, tau):
+        lay = gradient_pymc.practice_layout(data)
+        lin = alpha.flatten()[lay.cell] + beta.flatten()[lay.cell] * lay.rc
+        m = (lin * lay.mask).sum(axis=1) / lay.n_rows
         z_u = gradient_pymc.pm.Normal("z_u", m, tau, dims="practice")
-        return z_u[data.practice_idx]
+        eta = data.loc + lin + z_u[:, None]  # should be z_u - m
+        padded = dataclasses.replace(
+            data, successes=lay.successes.ravel(), trials=lay.trials.ravel()
+        )
+        return eta.flatten(), padded
 
-    monkeypatch.setattr(gradient_pymc, "_centred_practice_effects", wrong)
+    monkeypatch.setattr(gradient_pymc, "_centred_practice_predictor", wrong)
     fit = _fit(panel, "binomial", "auto")
     head, other = _worst(fit, explicit_fits["binomial"])
     assert max(head / HEADLINE_SD, other / OTHER_SD) > 1.0, (head, other)
@@ -110,3 +116,19 @@ def test_continuous_families_keep_non_centred_practice_effects(panel) -> None:
     for family in ("gaussian", "student_t", "logit_normal"):
         outcome = S.GP_FTE if family != "logit_normal" else S.QOF
         assert not choose_centring(prepare_gradient_data(panel, outcome, likelihood=family))["u"]
+    data = prepare_gradient_data(panel, S.GP_FTE, likelihood="student_t")
+    with pytest.raises(ValueError, match="count families"):
+        gradient_pymc.build_pymc_model(
+            data, GradientPriors(), marginalise=False, centring={"u": True}
+        )
+
+
+def test_practice_layout_holds_every_row_once(panel) -> None:
+    """The (practice, slot) layout: every row once, padding with zero counts (zero log-lik)."""
+    data = prepare_gradient_data(panel.sample(frac=0.8, random_state=2), S.QOF)
+    lay = gradient_pymc.practice_layout(data)
+    assert lay.mask.sum() == data.n_obs
+    assert np.all(lay.trials[lay.mask == 0] == 0) and np.all(lay.successes[lay.mask == 0] == 0)
+    assert lay.successes.sum() == data.successes.sum() and lay.trials.sum() == data.trials.sum()
+    np.testing.assert_allclose(lay.n_rows, np.bincount(data.practice_idx))
+    np.testing.assert_allclose(np.sort(lay.rc[lay.mask == 1]), np.sort(data.rc))

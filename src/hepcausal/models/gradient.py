@@ -24,8 +24,9 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
   hierarchically centred on each practice's mean linear predictor when the data pin the
   practices down (``centring`` block ``u``, chosen by
   :func:`~hepcausal.models.gradient_data.choose_centring`; QOF: hundreds of points per
-  practice-year), else non-centred; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
-  SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
+  practice-year), else non-centred; counts are ``round(p * denominator)``.  ``sii_prob`` is the
+  probability-scale SII of a typical practice (``u = 0``):
+  ``expit(level + sii/2) - expit(level - sii/2)``.
 * ``logit_normal`` (proportions; a fast approximation of the beta-binomial): the marginalised
   Gaussian model on the standardised empirical logit ``log((s + 0.5) / (n - s + 0.5))``, the
   practice effects integrated out on sufficient statistics (cost O(cells), like ``gaussian``);
