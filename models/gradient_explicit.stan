@@ -49,12 +49,21 @@ data {
   int<lower=1> N;
   int<lower=1> P;
   array[N] int<lower=1, upper=P> pidx;
+  // practice effects: 0 non-centred (u = tau * z_u), 1 hierarchically centred (z_u ~ N(m, tau),
+  // m = the practice's mean linear predictor a[cell] + b[cell] .* rc, u = z_u - m)
+  int<lower=0, upper=1> centred_u;
   array[N] int<lower=1, upper=G * T> cell;
   vector[N] rc;
   int<lower=1, upper=4> family;
   vector[family <= 2 ? N : 0] z;  // standardised outcome (continuous families)
   array[family >= 3 ? N : 0] int<lower=0> succ;  // counts (binomial families)
   array[family >= 3 ? N : 0] int<lower=0> trials;
+}
+transformed data {
+  vector[P] n_rows = rep_vector(0, P);  // rows per practice
+  for (n in 1:N) {
+    n_rows[pidx[n]] += 1;
+  }
 }
 parameters {
   real mu;
@@ -82,8 +91,17 @@ model {
   vector[G * T] b = to_vector((cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd,
                                      z_e, sigma_int_slope, z_f, centred[4], B_G, B_T)
                                + treat(delta_treated, D))');
+  vector[N] lin = a[cell] + b[cell] .* rc;
+  vector[P] m = rep_vector(0, P);  // the practices' mean linear predictor (centred_u)
+  if (centred_u) {
+    for (n in 1:N) {
+      m[pidx[n]] += lin[n];
+    }
+    m ./= n_rows;
+  }
   // standardised scale for continuous families, log-odds (centred on loc) for counts
-  vector[N] eta = (family >= 3 ? loc : 0.0) + a[cell] + b[cell] .* rc + tau * z_u[pidx];
+  vector[N] eta = (family >= 3 ? loc : 0.0) + lin
+                  + (centred_u ? (z_u - m)[pidx] : tau * z_u[pidx]);
   if (family == 1) {
     z ~ normal(eta, sigma[1]);
   } else if (family == 2) {
@@ -112,7 +130,11 @@ model {
   to_vector(z_d) ~ raw(sigma_int, centred[3]);
   to_vector(z_f) ~ raw(sigma_int_slope, centred[4]);
   tau ~ normal(0, prior_tau);
-  z_u ~ std_normal();
+  if (centred_u) {
+    z_u ~ normal(m, tau);
+  } else {
+    z_u ~ std_normal();
+  }
 }
 generated quantities {
   matrix[G, T] sii = scale * cells(b0, sigma_icb_slope, z_b, centred[2], prior_year_slope_sd,

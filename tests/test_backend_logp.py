@@ -125,24 +125,27 @@ def _check_agreement(label: str, spec: ModelSpec, seed: int = 0) -> None:
 
 
 @pytest.mark.parametrize(
-    ("outcome", "family", "marginalise"),
+    ("outcome", "family", "marginalise", "centred_u"),
     [
-        (S.GP_FTE, "gaussian", True),
-        (S.GP_FTE, "lognormal", False),
-        (S.GP_FTE, "student_t", False),
-        (S.QOF, "binomial", False),
-        (S.QOF, "beta_binomial", False),
-        (S.QOF, "logit_normal", True),
+        (S.GP_FTE, "gaussian", True, False),
+        (S.GP_FTE, "lognormal", False, False),
+        (S.GP_FTE, "student_t", False, False),
+        (S.QOF, "binomial", False, False),
+        (S.QOF, "binomial", False, True),  # hierarchically centred practice effects
+        (S.QOF, "beta_binomial", False, False),
+        (S.QOF, "beta_binomial", False, True),
+        (S.QOF, "logit_normal", True, False),
     ],
 )
-def test_gradient_model_logp_agrees(panel, outcome, family, marginalise) -> None:
+def test_gradient_model_logp_agrees(panel, outcome, family, marginalise, centred_u) -> None:
     data = prepare_gradient_data(panel, outcome, likelihood=family)
-    centring = {"a": True, "b": False, "d": False, "f": True}  # both parameterisations
+    # both parameterisations of the cell blocks; practice effects as given
+    centring = {"a": True, "b": False, "d": False, "f": True, "u": centred_u}
     priors = GradientPriors.from_any({"tau": 0.7, "nu_scale": 8.0})
     spec = model_spec(data, priors, centring, marginalise=marginalise)
     expected = "gradient_gaussian" if marginalise else "gradient_explicit"
     assert spec.stan_program == expected
-    _check_agreement(f"gradient/{family}/{expected}", spec)
+    _check_agreement(f"gradient/{family}/{expected}/centred_u={centred_u}", spec)
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def test_default_family_comes_from_the_outcome_table(panel) -> None:
         (S.GP_FTE, "gaussian", ["sigma"], None),
         (S.GP_FTE, "student_t", ["sigma", "nu"], "StudentT"),
         (S.QOF, "binomial", [], "Binomial"),
-        (S.QOF, "beta_binomial", ["overdispersion"], "BetaBinomial"),
+        (S.QOF, "beta_binomial", ["overdispersion"], "BetaBinomialCounts"),
     ],
 )
 def test_pymc_model_follows_the_table(panel, outcome, family, extras, observed) -> None:
@@ -197,3 +197,28 @@ def test_tidy_stan_drops_switched_off_blocks_and_squeezes_optional_scalars() -> 
     assert set(out.data_vars) == {"sigma_cell", "effect", "sigma"}
     assert out["sigma_cell"].dims == ("chain", "draw")
     assert out["effect"].ndim == 3 and out["sigma"].dims == ("chain", "draw")
+
+
+def test_beta_binomial_logpmf_equals_pymc_beta_binomial(panel) -> None:
+    """The family's cheaper beta-binomial log-pmf is PyMC's BetaBinomial, value for value."""
+    import pymc as pm
+
+    data = prepare_gradient_data(panel, S.QOF, likelihood="beta_binomial")
+    rng = np.random.default_rng(3)
+    eta = rng.normal(2.5, 1.5, data.n_obs)
+    for od in (0.05, 0.4, 2.0):
+        with pm.Model() as model:
+            get_family("beta_binomial").pymc_likelihood(data, eta, {"overdispersion": od})
+        ours = model.compile_fn(model.logp(sum=False)[0])({})
+        p, phi = 1 / (1 + np.exp(-eta)), 1 / od**2
+        ref = pm.logp(
+            pm.BetaBinomial.dist(alpha=p * phi, beta=(1 - p) * phi, n=data.trials),
+            data.successes,
+        ).eval()
+        np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=1e-7)
+        # a wrong precision is visible (the comparison has power)
+        wrong = pm.logp(
+            pm.BetaBinomial.dist(alpha=p * phi * 2, beta=(1 - p) * phi * 2, n=data.trials),
+            data.successes,
+        ).eval()
+        assert np.max(np.abs(ours - wrong)) > 1e-3

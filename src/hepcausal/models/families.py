@@ -190,12 +190,54 @@ def _binomial(data: GradientData, eta: Any, params: Mapping[str, Any]) -> None:
 
 
 def _beta_binomial(data: GradientData, eta: Any, params: Mapping[str, Any]) -> None:
+    """Beta-binomial counts with mean ``expit(eta)`` and precision ``phi``.
+
+    The log-pmf is PyMC's ``BetaBinomial`` written so that a gradient costs four ``gammaln``
+    per row instead of six: with ``a = p phi`` and ``b = phi - a``, the terms that depend only on
+    ``phi`` and ``n`` (``gammaln(n + phi) - gammaln(phi)``) are evaluated once per distinct
+    denominator (QOF: two) and the binomial coefficient is a precomputed constant.  The same
+    density, value for value (``tests/test_families.py``).
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
+    assert data.successes is not None and data.trials is not None
+    n_uniq, n_inv = np.unique(data.trials, return_inverse=True)
     phi = 1.0 / pt.sqr(params["overdispersion"])
     p = pm.math.invlogit(eta)
-    pm.BetaBinomial("y", alpha=p * phi, beta=(1 - p) * phi, n=data.trials, observed=data.successes)
+
+    const = _log_binom(data.trials, data.successes)
+
+    def logp(value: Any, a: Any, phi: Any) -> Any:
+        b = phi - a
+        per_n = pt.gammaln(n_uniq + phi) - pt.gammaln(phi)
+        return (
+            const
+            + pt.gammaln(value + a)
+            - pt.gammaln(a)
+            + pt.gammaln(data.trials - value + b)
+            - pt.gammaln(b)
+            - per_n[n_inv]
+        )
+
+    def random(a: Any, phi: Any, rng: Any = None, size: Any = None) -> Any:
+        return rng.binomial(data.trials, rng.beta(a, phi - a, size=size), size=size)
+
+    pm.CustomDist(
+        "y",
+        p * phi,
+        phi,
+        logp=logp,
+        random=random,
+        observed=data.successes,
+        class_name="BetaBinomialCounts",
+    )
+
+
+def _log_binom(n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln
+
+    return np.asarray(gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0))
 
 
 # ----------------------------------------------------------------------------- derived quantities

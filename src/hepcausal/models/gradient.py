@@ -20,9 +20,13 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
 * ``student_t``: identity scale with Student-t noise (``nu ~ Gamma(2, 0.1)``), robust to
   outlying practice-years; explicit non-centred practice effects (no analytic marginalisation).
 * ``binomial`` / ``beta_binomial`` (default for proportions with a denominator,
-  :attr:`hepcausal.outcomes.Outcome.denominator`): logit scale with explicit non-centred
-  practice effects; counts are ``round(p * denominator)``.  ``sii_prob`` is the probability-scale
-  SII of a typical practice (``u = 0``): ``expit(level + sii/2) - expit(level - sii/2)``.
+  :attr:`hepcausal.outcomes.Outcome.denominator`): logit scale with explicit practice effects,
+  hierarchically centred on each practice's mean linear predictor when the data pin the
+  practices down (``centring`` block ``u``, chosen by
+  :func:`~hepcausal.models.gradient_data.choose_centring`; QOF: hundreds of points per
+  practice-year), else non-centred; counts are ``round(p * denominator)``.  ``sii_prob`` is the
+  probability-scale SII of a typical practice (``u = 0``):
+  ``expit(level + sii/2) - expit(level - sii/2)``.
 * ``logit_normal`` (proportions; a fast approximation of the beta-binomial): the marginalised
   Gaussian model on the standardised empirical logit ``log((s + 0.5) / (n - s + 0.5))``, the
   practice effects integrated out on sufficient statistics (cost O(cells), like ``gaussian``);
@@ -92,6 +96,7 @@ from hepcausal.models.backend import (
 )
 from hepcausal.models.gradient_data import (
     CENTRING_BLOCKS,
+    PRACTICE_BLOCK,
     GradientData,
     GradientPriors,
     prepare_gradient_data,
@@ -252,7 +257,8 @@ def fit_gradient(
         False keeps explicit practice effects (for checking the marginalisation).
     centring : dict, "auto" or None
         'auto' (:func:`~hepcausal.models.gradient_data.choose_centring`) or ``{block: bool}``
-        over blocks a, b (ICB level / SII effects) and d, f (ICB x year).
+        over blocks a, b (ICB level / SII effects), d, f (ICB x year) and u (the explicit
+        practice effects of the count families: hierarchically centred or non-centred).
     standardise : (float, float) or None
         Fixed model-scale ``(loc, scale)`` instead of the data's mean and SD.
     weights : str or None
@@ -573,7 +579,7 @@ def gradient_stan_data(
     pr : GradientPriors
         Prior scales (passed as ``prior_<field>``).
     centring : mapping
-        Centred blocks (keys a, b, d, f).
+        Centred blocks (keys a, b, d, f; u for the explicit practice effects).
     marginalise : bool
         Marginalisable families: use ``gradient_gaussian.stan`` (sufficient statistics); else
         ``gradient_explicit.stan`` with the family switch ``Family.stan_family``.
@@ -622,6 +628,7 @@ def gradient_stan_data(
             "cell": data.cell_idx + 1,
             "rc": data.rc,
             "family": fam.stan_family,
+            "centred_u": int(bool(centring.get(PRACTICE_BLOCK, False))),
             "z": np.zeros(0) if counts else data.z,
             "succ": data.successes if counts else empty_int,
             "trials": data.trials if counts else empty_int,

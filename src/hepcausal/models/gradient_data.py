@@ -346,6 +346,9 @@ def gaussian_suff_stats(
 
 
 CENTRING_BLOCKS = ("a", "b", "d", "f")
+"""The centred-or-not blocks of the cell hierarchy (ICB level / SII, ICB x year level / SII)."""
+PRACTICE_BLOCK = "u"
+"""Centring key of the explicit practice effects (count families: :func:`choose_centring`)."""
 
 
 def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
@@ -423,22 +426,41 @@ def choose_centring(data: GradientData, ratio: float = 2.0) -> dict[str, bool]:
         "b": informative(slopes, slope_se),
         "d": informative_cells(cm, cm_se),
         "f": informative_cells(cs, cs_se),
+        PRACTICE_BLOCK: data.family.on_counts and _practices_informative(data, work, ratio),
     }
+
+
+def _practices_informative(data: GradientData, work: np.ndarray, ratio: float) -> bool:
+    """The practice means of the cell-centred working response are pinned down by the data."""
+    k = data.n_icb * data.n_year
+    n_cell = np.bincount(data.cell_idx, minlength=k)
+    cell_mean = np.bincount(data.cell_idx, weights=work, minlength=k) / np.maximum(n_cell, 1)
+    resid = work - cell_mean[data.cell_idx]
+    n_i = np.bincount(data.practice_idx, minlength=data.n_practice)
+    m = np.bincount(data.practice_idx, weights=resid, minlength=data.n_practice) / n_i
+    within = resid - m[data.practice_idx]
+    dof = int(np.sum(n_i - 1))
+    if dof < 2 or data.n_practice < 3:
+        return False
+    s2_within = float(within @ within) / dof
+    return bool(np.std(m, ddof=1) > ratio * np.sqrt(s2_within * np.mean(1.0 / n_i)))
 
 
 def resolve_centring(
     data: GradientData, centring: Mapping[str, bool] | str | None
 ) -> dict[str, bool]:
-    """'auto'/None -> :func:`choose_centring`; a dict overrides blocks (keys a, b, d, f)."""
+    """'auto'/None -> :func:`choose_centring`; a dict overrides blocks (keys a, b, d, f, u)."""
     if centring is None or centring == "auto":
         return choose_centring(data)
     if isinstance(centring, str):
         raise ValueError(
-            f"centring must be 'auto' or a dict over {CENTRING_BLOCKS}, got {centring!r}"
+            f"centring must be 'auto' or a dict over {(*CENTRING_BLOCKS, PRACTICE_BLOCK)}, got "
+            f"{centring!r}"
         )
-    unknown = set(centring) - set(CENTRING_BLOCKS)
+    valid = (*CENTRING_BLOCKS, PRACTICE_BLOCK)
+    unknown = set(centring) - set(valid)
     if unknown:
-        raise KeyError(f"unknown centring block(s) {sorted(unknown)}; valid: {CENTRING_BLOCKS}")
+        raise KeyError(f"unknown centring block(s) {sorted(unknown)}; valid: {valid}")
     out = choose_centring(data)
     out.update({k: bool(v) for k, v in centring.items()})
     return out
