@@ -228,7 +228,12 @@ def _sample_nutpie_cached(spec: ModelSpec, s: SamplerSettings) -> az.InferenceDa
         compiled = nutpie.compile_pymc_model(spec.build_pymc())
         _COMPILED[key] = compiled
     elif spec.pymc_data is not None:
-        compiled = compiled.with_data(**dict(spec.pymc_data()))
+        # containers the graph does not use (e.g. the rank of a level-only model) were pruned
+        # from the compiled model: set only those it has
+        shared = compiled.shared_data
+        compiled = compiled.with_data(
+            **{k: v for k, v in dict(spec.pymc_data()).items() if k in shared}
+        )
     t1 = time.perf_counter()
     cores = s.cores or min(s.chains, os.cpu_count() or 1)
     kwargs: dict[str, Any] = {}
