@@ -120,6 +120,10 @@ def _one_placebo(
         "hdi_high": e.hdi_high,
         "excludes_zero": not (e.hdi_low <= 0 <= e.hdi_high),
         "converged": fit.diagnostics.ok,
+        "max_rhat": fit.diagnostics.max_rhat,
+        "min_ess_bulk": fit.diagnostics.min_ess_bulk,
+        "min_ess_tail": fit.diagnostics.min_ess_tail,
+        "n_divergences": fit.diagnostics.n_divergences,
     }
 
 
@@ -162,7 +166,8 @@ def placebo_table(
     -------
     pandas.DataFrame
         One row per placebo: ``group, mean, sd, z, hdi_low, hdi_high, excludes_zero,
-        converged``.
+        converged`` and the diagnostics behind ``converged`` (``max_rhat, min_ess_bulk,
+        min_ess_tail, n_divergences``).
     """
     opts = {k: v for k, v in dict(options or {}).items() if k != "placebo"}
     if comparators is None:
