@@ -54,6 +54,29 @@ class Diagnostics:
     ess_min: float = ESS_MIN
     problems: tuple[str, ...] = field(default_factory=tuple)
 
+    @classmethod
+    def independent(cls, n: int) -> Diagnostics:
+        """The diagnostics of ``n`` independent draws (bootstrap, normal approximation).
+
+        Parameters
+        ----------
+        n : int
+            Number of draws (one chain).
+
+        Returns
+        -------
+        Diagnostics
+            R-hat 1, bulk and tail ESS ``n``, no divergences: no MCMC, nothing to check.
+        """
+        return cls(
+            max_rhat=1.0,
+            min_ess_bulk=float(n),
+            min_ess_tail=float(n),
+            n_divergences=0,
+            n_draws=n,
+            n_chains=1,
+        )
+
     @property
     def ok(self) -> bool:
         """True when every check passed."""

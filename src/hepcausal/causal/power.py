@@ -224,23 +224,8 @@ def _run(
 
 def _one(task: tuple[SimulationConfig, str, str, Design, Inference, float, int]) -> dict[str, Any]:
     cfg, outcome, estimator, design, inference, effect, sim = task
-    from hepcausal.causal.did import fit_ddd, fit_did
-
-    fits: dict[str, Callable[..., Any]] = {"ddd": fit_ddd, "did": fit_did}
-    sp = simulate_panel(cfg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # short power fits: convergence recorded, not warned
-        fit = fits[estimator](sp.panel, outcome, design, inference)
-    h = fit.headline
-    return {
-        "effect": effect,
-        "sim": sim,
-        "mean": h.mean,
-        "hdi_low": h.hdi_low,
-        "hdi_high": h.hdi_high,
-        "p_direction": h.p_direction,
-        "max_rhat": fit.diagnostics.max_rhat,
-    }
+    panel = simulate_panel(cfg).panel
+    return _refit((effect, sim, panel, outcome, estimator, design, inference, {}))
 
 
 def design_power(

@@ -82,18 +82,6 @@ def _one_chain(draws: dict[str, np.ndarray]) -> az.InferenceData:
     return az.InferenceData(posterior=post)
 
 
-def _independent_diagnostics(n: int) -> Diagnostics:
-    """Diagnostics of independent draws (no MCMC: nothing to check)."""
-    return Diagnostics(
-        max_rhat=1.0,
-        min_ess_bulk=float(n),
-        min_ess_tail=float(n),
-        n_divergences=0,
-        n_draws=n,
-        n_chains=1,
-    )
-
-
 # ----------------------------------------------------------------------------- funding SII
 
 
@@ -237,7 +225,7 @@ def fit_funding_sii(
     }
     return FundingSiiFit(
         idata=_one_chain(draws),
-        diagnostics=_independent_diagnostics(n_draws),
+        diagnostics=Diagnostics.independent(n_draws),
         effects=effects,
         meta=meta,
         table=table,
@@ -411,7 +399,7 @@ def fit_pcn_funding(
         for r in ols.itertuples():
             draws[f"slope[{int(getattr(r, S.YEAR))}]"] = rng.normal(r.slope, r.se, n)[None]
         idata = _one_chain({k: v[0] for k, v in draws.items()})
-        diagnostics = _independent_diagnostics(n)
+        diagnostics = Diagnostics.independent(n)
         bt = ols.set_index(S.YEAR)
         diag_notes.append("classical model: draws are a normal approximation (HC1 SE)")
     if model == "bayesian":

@@ -575,14 +575,7 @@ def fit_replication(
             )
         }
     )
-    diag = Diagnostics(
-        max_rhat=1.0,
-        min_ess_bulk=float(n_boot),
-        min_ess_tail=float(n_boot),
-        n_divergences=0,
-        n_draws=n_boot,
-        n_chains=1,
-    )
+    diag = Diagnostics.independent(n_boot)
     meta = {
         "estimator": "replication",
         "outcome": outcome,

@@ -710,6 +710,38 @@ STAN_SCALARS = (
 )
 
 
+def structure_key(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> tuple:
+    """What the compiled graph of the pre/post or marginalised model depends on.
+
+    Every array of those models is a ``pm.Data`` container, so the graph depends only on the
+    ICBs and years (coordinates of the draws), the effect and covariate names, the options, the
+    priors and whether the fit is weighted: fits with equal keys re-use one compiled model.
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+    priors : PanelPriors
+        Prior scales.
+    options : ModelOptions
+        Structural blocks.
+
+    Returns
+    -------
+    tuple
+        A hashable key (:attr:`hepcausal.models.backend.ModelSpec.cache_key`).
+    """
+    return (
+        tuple(design.groups),
+        tuple(str(t) for t in design.times),
+        tuple(design.effect_names),
+        tuple(design.covariates),
+        tuple(sorted(options.to_dict().items())),
+        tuple(sorted(priors.to_dict().items())),
+        design.weights is not None,
+    )
+
+
 def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> ModelSpec:
     """The panel-effects model for both backends (see :mod:`hepcausal.models.backend`).
 
@@ -733,21 +765,10 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
     if design.cov.shape[1]:
         dims["beta_cov"] = ["covariate"]
     if options.error_model == "prepost":
-        # the compiled graph depends on the ICBs (names: coordinates of the draws), the effect
-        # and covariate names, the options, the priors and whether the fit is weighted; every
-        # array is a data container
-        key = (
-            tuple(design.groups),
-            tuple(design.effect_names),
-            tuple(design.covariates),
-            tuple(sorted(options.to_dict().items())),
-            tuple(sorted(priors.to_dict().items())),
-            design.weights is not None,
-        )
         return ModelSpec(
             name="panel-prepost",
             build_pymc=lambda: build_pymc_prepost(design, priors, options),
-            cache_key=key,
+            cache_key=structure_key(design, priors, options),
             pymc_data=lambda: prepost_pymc_data(prepost_data(design)),
             # diagonal: the low-rank modified mass matrix of the row-level model (below) left one
             # chain of the real QT1 placebo DDD in a funnel (279 divergences, R-hat 1.06); with a
@@ -766,18 +787,7 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
     return ModelSpec(
         name="panel-effects",
         build_pymc=lambda: build_pymc_model(design, priors, options),
-        # marginalised: every statistic is a data container, so the compiled graph depends on
-        # the ICBs, years, terms, options and priors only
-        cache_key=(
-            tuple(design.groups),
-            tuple(str(t) for t in design.times),
-            tuple(design.effect_names),
-            tuple(design.covariates),
-            tuple(sorted(options.to_dict().items())),
-            tuple(sorted(priors.to_dict().items())),
-        )
-        if marg
-        else None,
+        cache_key=structure_key(design, priors, options) if marg else None,
         pymc_data=(lambda: marginal_pymc_data(marginal_design(design, options))) if marg else None,
         mass_matrix="low_rank",
         stan_program=MARGINAL_PROGRAM if marg else STAN_PROGRAM,
