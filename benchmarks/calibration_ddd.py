@@ -20,7 +20,14 @@ Models (``--models``):
 * ``old``: the row-level model (``error_model="rows"``, one residual SD) - the default before
   issue 10;
 * ``new``: the package default (``error_model="prepost"``, ICB-specific residual scales);
-* ``new_t``: the default with Student-t residuals.
+* ``new_t``: the default with Student-t residuals;
+* ``nopool``: the default without the pool (``Design.pool = ()``: the spread of the ICBs'
+  changes from the 10 comparators alone).
+
+Presets (``--preset``): ``published_design`` (QK1 + the 10 comparators only), ``national`` (all
+42 ICBs, ~6,300 practices as in the real national panel: the default's pool of 31 other ICBs
+informs the spread of the ICBs' changes; the comparison stays QK1 vs the 10 comparators) and
+``small``.  ``--workers N`` fits the panels on N processes (one process per panel, all models).
 
 Usage (CPU-heavy; ``--backend stan`` avoids recompiling for every panel)::
 
@@ -33,8 +40,10 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import numpy as np
 from scipy import stats
 
 from hepcausal import schema as S
@@ -49,6 +58,9 @@ MODELS: dict[str, dict[str, Any]] = {
     "new": {},  # the package default
     "new_t": {"family": "student_t"},
 }
+# design changes of a model beyond its options (the default design pools all other ICBs)
+DESIGNS: dict[str, dict[str, Any]] = {"nopool": {"pool": ()}}
+MODELS["nopool"] = {}  # the default model without the pool (10 comparators only)
 
 
 def _rate(k: int, n: int) -> str:
@@ -65,7 +77,7 @@ def config(preset: str, error: str, effect: float, seed: int) -> SimulationConfi
 
     Parameters
     ----------
-    preset : {"published_design", "small"}
+    preset : {"published_design", "national", "small"}
         Design preset.
     error : str
         Error scenario (:func:`hepcausal.data.synthetic.scenario`).
@@ -83,9 +95,79 @@ def config(preset: str, error: str, effect: float, seed: int) -> SimulationConfi
         base = SimulationConfig.published_design(
             gradient_effect=effect, level_effect=0.0, seed=seed
         )
+    elif preset == "national":
+        base = SimulationConfig(
+            n_practices=6300, gradient_effect=effect, level_effect=0.0, seed=seed
+        )
     else:
         base = SimulationConfig.small(gradient_effect=effect, level_effect=0.0, seed=seed)
     return scenario(error, base)
+
+
+def fit_panel(job: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Simulate one panel and fit every model on it.
+
+    Parameters
+    ----------
+    job : tuple
+        ``(i, label, effect, seed, args)``.
+
+    Returns
+    -------
+    list of dict
+        One record per model: label, model, truth, realised contrast, HDI, convergence, time.
+    """
+    i, label, effect, seed, args = job
+    sp = simulate_panel(config(args.preset, args.scenario, effect, seed))
+    if args.preset == "national":
+        comps = [str(c) for c in S.PUBLISHED_COMPARATORS]
+    else:
+        comps = sorted(str(g) for g in sp.panel[S.ICB].unique() if g != S.LLR_ICB)
+    realised = sp.truth.ddd(S.GP_FTE, comps)
+    out = []
+    for m in args.models:
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # counted below
+            fit = fit_ddd(
+                sp.panel,
+                S.GP_FTE,
+                Design(treated=S.LLR_ICB, comparators=tuple(comps), **DESIGNS.get(m, {})),
+                Inference(
+                    backend=args.backend,
+                    settings=SamplerSettings(
+                        draws=args.draws,
+                        tune=args.tune,
+                        chains=args.chains,
+                        seed=seed,
+                        cores=args.cores,
+                    ),
+                ),
+                **MODELS[m],
+            )
+        h = fit.effects["delta_gradient"]
+        rec = {
+            "i": i,
+            "label": label,
+            "model": m,
+            "truth": effect,  # the structural effect (see the module docstring)
+            "realised": realised,
+            "mean": h.mean,
+            "sd": h.sd,
+            "low": h.hdi_low,
+            "high": h.hdi_high,
+            "ok": fit.diagnostics.ok,
+            "diag": str(fit.diagnostics),
+            "time": time.perf_counter() - t,
+        }
+        print(
+            f"  {label} {i} {m}: truth {effect:+.3f} (realised {realised:+.3f}), "
+            f"DDD {h.mean:+.3f} [{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] {rec['time']:.0f} s "
+            f"{'ok' if rec['ok'] else 'NOT CONVERGED: ' + rec['diag']}",
+            flush=True,
+        )
+        out.append(rec)
+    return out
 
 
 def main() -> None:
@@ -93,71 +175,77 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=40, help="panels per scenario")
     ap.add_argument("--effect", type=float, default=-0.1, help="true SII change (FTE per 1k)")
     ap.add_argument("--scenario", default="realistic")
-    ap.add_argument("--preset", default="published_design", choices=["published_design", "small"])
+    ap.add_argument(
+        "--preset", default="published_design", choices=["published_design", "national", "small"]
+    )
     ap.add_argument("--models", nargs="+", default=["old", "new"], choices=list(MODELS))
     ap.add_argument("--backend", default="pymc", choices=["pymc", "stan"])
     ap.add_argument("--draws", type=int, default=SamplerSettings().draws)
     ap.add_argument("--tune", type=int, default=SamplerSettings().tune)
+    ap.add_argument("--chains", type=int, default=SamplerSettings().chains)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="panels fitted in parallel")
     args = ap.parse_args()
+    # with several workers each sampler runs its chains on one core (never more threads than cores)
+    args.cores = 1 if args.workers > 1 else None
     t0 = time.perf_counter()
-    counts = ("covered", "covered_realised", "excluded", "failed", "n", "time")
-    tally = {
-        (m, lab): dict.fromkeys(counts, 0.0) for m in args.models for lab in ("null", "effect")
-    }
-    for i in range(args.sims):
-        for label, effect in (("null", 0.0), ("effect", args.effect)):
-            seed = args.seed * 10_000 + i + (0 if label == "null" else 5_000)
-            sp = simulate_panel(config(args.preset, args.scenario, effect, seed))
-            comps = sorted(str(g) for g in sp.panel[S.ICB].unique() if g != S.LLR_ICB)
-            realised = sp.truth.ddd(S.GP_FTE, comps)
-            truth = effect  # the structural effect (see the module docstring)
-            for m in args.models:
-                t = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)  # counted below
-                    fit = fit_ddd(
-                        sp.panel,
-                        S.GP_FTE,
-                        Design(treated=S.LLR_ICB, comparators=tuple(comps)),
-                        Inference(
-                            backend=args.backend,
-                            settings=SamplerSettings(draws=args.draws, tune=args.tune, seed=seed),
-                        ),
-                        **MODELS[m],
-                    )
-                dt = time.perf_counter() - t
-                h = fit.effects["delta_gradient"]
-                c = tally[(m, label)]
-                c["n"] += 1
-                c["covered"] += h.hdi_low <= truth <= h.hdi_high
-                c["covered_realised"] += h.hdi_low <= realised <= h.hdi_high
-                c["excluded"] += not (h.hdi_low <= 0 <= h.hdi_high)
-                c["failed"] += not fit.diagnostics.ok
-                c["time"] += dt
-                print(
-                    f"  {label} {i} {m}: truth {truth:+.3f} (realised {realised:+.3f}), "
-                    f"DDD {h.mean:+.3f} "
-                    f"[{h.hdi_low:+.3f}, {h.hdi_high:+.3f}] {dt:.0f} s "
-                    f"{'ok' if fit.diagnostics.ok else 'NOT CONVERGED: ' + str(fit.diagnostics)}",
-                    flush=True,
-                )
-    print(f"\nscenario {args.scenario!r}, preset {args.preset}, backend {args.backend}")
-    for (m, label), c in tally.items():
-        n = int(c["n"])
+    jobs = [
+        (i, label, effect, args.seed * 10_000 + i + (0 if label == "null" else 5_000), args)
+        for i in range(args.sims)
+        for label, effect in (("null", 0.0), ("effect", args.effect))
+    ]
+    if args.workers > 1:
+        with ProcessPoolExecutor(max_workers=args.workers) as ex:
+            recs = [r for rs in ex.map(fit_panel, jobs) for r in rs]
+    else:
+        recs = [r for j in jobs for r in fit_panel(j)]
+    print(
+        f"\nscenario {args.scenario!r}, preset {args.preset}, backend {args.backend}, "
+        f"{args.chains} chains x {args.draws} draws ({args.tune} tuning), {args.sims} panels "
+        "per scenario"
+    )
+    summary(recs, args.models)
+    print(f"wall time {time.perf_counter() - t0:.0f} s")
+
+
+def summary(recs: list[dict[str, Any]], models: list[str]) -> None:
+    """Print coverage, false-positive rate, power and z spread per model, side by side.
+
+    Parameters
+    ----------
+    recs : list of dict
+        The records of :func:`fit_panel`.
+    models : list of str
+        Model names in print order.
+    """
+    for m in models:
+        for label in ("null", "effect"):
+            rs = [r for r in recs if r["model"] == m and r["label"] == label]
+            n = len(rs)
+            cov = sum(r["low"] <= r["truth"] <= r["high"] for r in rs)
+            cov_r = sum(r["low"] <= r["realised"] <= r["high"] for r in rs)
+            exc = sum(not (r["low"] <= 0 <= r["high"]) for r in rs)
+            failed = sum(not r["ok"] for r in rs)
+            mean_t = sum(r["time"] for r in rs) / max(n, 1)
+            print(
+                f"{m:6s} {label:6s}: coverage {_rate(cov, n)} (realised contrast "
+                f"{_rate(cov_r, n)}); HDI excludes 0 {_rate(exc, n)}; not converged {failed}; "
+                f"mean fit {mean_t:.0f} s",
+                flush=True,
+            )
+    for m in models:
+        rs = [r for r in recs if r["model"] == m]
+        n = len(rs)
+        cov = sum(r["low"] <= r["truth"] <= r["high"] for r in rs)
+        err = np.array([r["mean"] - r["truth"] for r in rs])
+        sd = np.array([r["sd"] for r in rs])
+        z = err / sd
         print(
-            f"{m:6s} {label:6s}: coverage {_rate(int(c['covered']), n)} (realised contrast "
-            f"{_rate(int(c['covered_realised']), n)}); HDI excludes 0 "
-            f"{_rate(int(c['excluded']), n)}; not converged {int(c['failed'])}; "
-            f"mean fit {c['time'] / max(n, 1):.0f} s",
+            f"{m:6s} pooled: coverage {_rate(cov, n)} (target 0.93-0.97); error RMSE "
+            f"{np.sqrt(np.mean(err**2)):.4f} vs mean posterior SD {sd.mean():.4f}; "
+            f"z SD {z.std(ddof=1) if n > 1 else float('nan'):.2f}",
             flush=True,
         )
-    for m in args.models:
-        both = [tally[(m, lab)] for lab in ("null", "effect")]
-        n = int(sum(c["n"] for c in both))
-        cov = int(sum(c["covered"] for c in both))
-        print(f"{m:6s} pooled: coverage {_rate(cov, n)} (target 0.93-0.97)", flush=True)
-    print(f"wall time {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 // d_i = change_mean + sigma_change z_g + (gradient_change_mean + sigma_change_gradient v_g) rbar_i
 //       + X_eff effect + X_cov beta_cov + e_i,  e_i ~ normal / student_t(0, sigma_g / sqrt(w_i)),
 // log sigma_g = log sigma + sigma_scale z_scale_g (use_scales).
+// Pool ICBs (use_pool, pool_g = 1) inform only the spreads: their mean level and gradient changes
+// are shifted by pool_change_shift and pool_gradient_change_shift.
 data {
   int<lower=1> N;
   int<lower=1> n_group;
@@ -17,6 +19,8 @@ data {
   int<lower=0, upper=1> use_gradient;
   int<lower=0, upper=1> use_cell_gradient;
   int<lower=0, upper=1> use_scales;
+  int<lower=0, upper=1> use_pool;
+  vector<lower=0, upper=1>[n_group] pool;
   int<lower=1, upper=2> family;
   vector<lower=0>[N] w;
   real<lower=0> prior_group_sd;
@@ -31,6 +35,8 @@ data {
 }
 parameters {
   real change_mean;
+  array[use_pool] real pool_change_shift;
+  array[use_pool * use_gradient] real pool_gradient_change_shift;
   array[use_cell] real<lower=0> sigma_change;
   vector[use_cell * n_group] z_change;
   array[use_gradient] real gradient_change_mean;
@@ -45,9 +51,11 @@ parameters {
 }
 model {
   vector[N] mu = rep_vector(change_mean, N);
+  if (use_pool) mu += pool_change_shift[1] * pool[grp];
   if (use_cell) mu += sigma_change[1] * z_change[grp];
   if (use_gradient) {
     vector[N] slope = rep_vector(gradient_change_mean[1], N);
+    if (use_pool) slope += pool_gradient_change_shift[1] * pool[grp];
     if (use_cell_gradient) slope += sigma_change_gradient[1] * z_change_gradient[grp];
     mu += slope .* rank_c;
   }
@@ -57,6 +65,8 @@ model {
   if (use_scales) sd = sd .* exp(sigma_scale[1] * z_scale)[grp];
 
   change_mean ~ normal(0, prior_group_sd);
+  pool_change_shift ~ normal(0, prior_group_sd);
+  pool_gradient_change_shift ~ normal(0, prior_gradient_sd);
   sigma_change ~ normal(0, prior_cell_sigma);
   z_change ~ std_normal();
   gradient_change_mean ~ normal(0, prior_gradient_sd);

@@ -196,6 +196,27 @@ def test_panel_effects_ddd_logp_agrees(
     _check_agreement(f"{program}/{family}/scales={ics_scales}/w={weights}", spec)
 
 
+def test_panel_prepost_pool_logp_agrees(panel) -> None:
+    """The pre/post DDD with a pool ICB (its own mean level and gradient changes)."""
+    from hepcausal.causal.design import build_design
+    from hepcausal.causal.did import _ddd_effects
+    from hepcausal.models.panel_effects import ModelOptions, PanelPriors
+    from hepcausal.models.panel_effects import model_spec as panel_spec
+    from hepcausal.spec import Design
+
+    design = build_design(
+        panel, S.GP_FTE, Design(comparators=ICBS[1:3]), effects=_ddd_effects, use_pool=True
+    )
+    assert design.pool == ICBS[3:]
+    options = ModelOptions(
+        gradient=True, error_model="prepost", ics_scales=True, family="student_t"
+    )
+    spec = panel_spec(design, PanelPriors(), options)
+    data = spec.stan_data()
+    assert data["use_pool"] == 1 and data["pool"].tolist() == [0.0, 0.0, 0.0, 1.0]  # QT1
+    _check_agreement("panel_prepost/pool", spec)
+
+
 def test_panel_marginal_level_trends_covariates_logp_agrees(panel) -> None:
     """The marginalised row-level model without the gradient block, with ICB trends, a
     covariate and ICB residual scales (the blocks the DDD cases above leave out)."""

@@ -57,6 +57,15 @@ class Design:
         for level-only estimators.
     covariates : tuple of str
         Columns adjusted for (standardised before fitting).
+    pool : "all" or tuple of str
+        Groups outside the comparison that inform only the *spread* of group-level changes in
+        the pre/post error model of the DiD and DDD (default ``"all"``: every other group of
+        the panel; ``()``: none).  Their mean change gets its own parameter, so the estimand
+        stays "treated minus comparators"; with 10 comparators the SD of the ICBs' changes is
+        poorly determined and the treated effect's interval is too wide (docs/ERROR_MODEL.md).
+        Row-level models and the other estimators leave the pool out.
+    exclude : tuple of str
+        Groups never in the pool (e.g. the real treated ICB in placebo fits).
     weights : str or None
         Column of analysis weights: None (default) gives practice-average estimands,
         ``"list_size"`` population-weighted ones (the PHE population-weighted SII).  The panel
@@ -76,6 +85,8 @@ class Design:
     rank_col: str | None = schema.DEPRIVATION_RANK
     covariates: tuple[str, ...] = ()
     weights: str | None = None
+    pool: tuple[str, ...] | Literal["all"] = "all"
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("treated", "unit_col", "group_col", "time_col"):
@@ -96,6 +107,18 @@ class Design:
                 raise DesignError(f"Design.comparators contains the treated group {self.treated!r}")
             object.__setattr__(self, "comparators", comps)
         object.__setattr__(self, "covariates", tuple(str(c) for c in self.covariates))
+        pool: Any = self.pool
+        if isinstance(pool, str):
+            if pool != "all":
+                raise DesignError(
+                    f"Design.pool must be 'all' or a sequence of group codes, got {pool!r}"
+                )
+        else:
+            pool = tuple(str(c) for c in pool)
+            if self.treated in pool:
+                raise DesignError(f"Design.pool contains the treated group {self.treated!r}")
+            object.__setattr__(self, "pool", pool)
+        object.__setattr__(self, "exclude", tuple(str(c) for c in self.exclude))
         for name in ("treat_col", "rank_col", "weights"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):

@@ -86,6 +86,13 @@ class PanelDesign:
     notes: list[str] = field(default_factory=list)
     weights: np.ndarray | None = None  # relative row weights (mean 1), None = unweighted
     weights_col: str | None = None
+    pool: tuple[str, ...] = ()  # groups that inform only the spread of group changes
+
+    @property
+    def pool_group(self) -> np.ndarray:
+        """1.0 for each group of :attr:`groups` in the pool, else 0.0."""
+        pool = set(self.pool)
+        return np.array([1.0 if g in pool else 0.0 for g in self.groups])
 
     @property
     def estimand(self) -> str:
@@ -119,6 +126,7 @@ class PanelDesign:
             "columns": self.columns.as_dict(),
             "treated": self.treated,
             "comparators": list(self.comparators),
+            "pool": list(self.pool),
             "start_year": to_python(self.start_year),
             "n_obs": self.n_obs,
             "n_units": len(self.units),
@@ -168,6 +176,32 @@ def _resolve_comparators(
     return comps
 
 
+def _resolve_pool(
+    groups_present: set[str],
+    treated: str,
+    comps: tuple[str, ...],
+    pool: tuple[str, ...] | str,
+    exclude: tuple[str, ...],
+    group_col: str,
+) -> tuple[str, ...]:
+    if isinstance(pool, str):  # "all" (validated by Design)
+        skip = {treated, *comps, *exclude}
+        return tuple(sorted(g for g in groups_present if g not in skip))
+    out = tuple(dict.fromkeys(str(c) for c in pool))
+    bad = [c for c in out if c == treated or c in comps or c in exclude]
+    if bad:
+        raise DesignError(
+            f"pool {group_col} value(s) {bad} are the treated group, comparators or excluded"
+        )
+    missing = [c for c in out if c not in groups_present]
+    if missing:
+        raise DesignError(
+            f"pool {group_col} value(s) not in the panel: {missing} "
+            f"({len(groups_present)} groups present)"
+        )
+    return out
+
+
 def _require_columns(panel: pd.DataFrame, cols: dict[str, str | None]) -> None:
     missing = {role: c for role, c in cols.items() if c is not None and c not in panel.columns}
     if missing:
@@ -187,12 +221,13 @@ def build_design(
     use_treat_col: bool = True,
     extra_required: Sequence[str] = (),
     effects: EffectBuilder | None = None,
+    use_pool: bool = False,
 ) -> PanelDesign:
     """Validate ``panel`` and build the design of a treated-group vs comparators comparison.
 
-    Rows outside the treated and comparator groups are excluded (counted in ``drops`` as
-    ``other_groups``); rows with a missing outcome, rank, covariate or ``extra_required`` value
-    are dropped and counted by reason.
+    Rows outside the treated, comparator and (with ``use_pool``) pool groups are excluded
+    (counted in ``drops`` as ``other_groups``); rows with a missing outcome, rank, covariate or
+    ``extra_required`` value are dropped and counted by reason.
 
     Parameters
     ----------
@@ -214,6 +249,9 @@ def build_design(
     effects : callable, optional
         ``effects(data, D, rank_c)`` returns the effect columns given the analysis rows, the 0/1
         treatment indicator and the centred rank (default: one level column ``delta = D``).
+    use_pool : bool
+        Keep the groups of ``design.pool`` (models that use them for the spread of group
+        changes only: the pre/post model); False leaves them out.
 
     Returns
     -------
@@ -272,8 +310,13 @@ def build_design(
             f"(present: {sorted(groups_present)[:12]}{'...' if len(groups_present) > 12 else ''})"
         )
     comps = _resolve_comparators(groups_present, treated, comparators, cols.group)
+    pool = (
+        _resolve_pool(groups_present, treated, comps, spec.pool, spec.exclude, cols.group)
+        if use_pool
+        else ()
+    )
 
-    keep = group_str.isin([treated, *comps]).fillna(False).to_numpy(bool)
+    keep = group_str.isin([treated, *comps, *pool]).fillna(False).to_numpy(bool)
     drops: dict[str, int] = {"other_groups": int((~keep).sum())}
     data = panel.loc[keep].copy()
     data[cols.group] = data[cols.group].astype("string").astype(object)
@@ -319,8 +362,9 @@ def build_design(
 
     time = data[cols.time]
     is_treated = (data[cols.group] == treated).to_numpy(bool)
+    is_comp = data[cols.group].isin(comps).to_numpy(bool)
     post = (time >= start_year).to_numpy(bool)
-    for label, mask in (("treated", is_treated), ("comparator", ~is_treated)):
+    for label, mask in (("treated", is_treated), ("comparator", is_comp)):
         if not np.any(mask & ~post):
             raise DesignError(
                 f"no pre-period rows ({cols.time} < {start_year}) for the {label} group(s) "
@@ -416,6 +460,7 @@ def build_design(
         notes=notes,
         weights=None if weights_col is None else _relative(data[weights_col].to_numpy(float)),
         weights_col=weights_col,
+        pool=tuple(p for p in pool if p in set(str(g) for g in groups)),
     )
 
 

@@ -182,7 +182,13 @@ def _fit(
     if gradient and design is not None and design.rank_col is None:
         raise DesignError("the DDD needs a rank: set Design.rank_col (e.g. 'deprivation_rank')")
     pd_design = build_design(
-        panel, outcome, design, use_rank=gradient, effects=_ddd_effects if gradient else None
+        panel,
+        outcome,
+        design,
+        use_rank=gradient,
+        effects=_ddd_effects if gradient else None,
+        # the pool informs only the spread of ICB changes, which only the pre/post model has
+        use_pool=str(opts["error_model"]) == "prepost",
     )
     icb_year_effects = bool(opts["icb_year_effects"])
     gradient_block = {"gradient": True, "cell_gradient": icb_year_effects} if gradient else {}

@@ -84,15 +84,20 @@ def estimand_names(design: PanelDesign) -> dict[str, str]:
     -------
     dict
         Effect name -> e.g. ``"practice-average change in the SII ... of GP FTE ...,
-        QK1 minus comparators, from 2022"``.
+        QK1 minus 10 comparators, from 2022"``, with the pool named when there is one).
     """
     label = label_of(design.outcome)
     rank = design.data.attrs.get("rank_col") or "rank"
     out = {}
+    n_pool = len(design.pool)
+    pooled = f" (SD of the ICBs' changes also from {n_pool} other ICBs)" if n_pool else ""
     for e in design.effects:
         what = _KIND_WORDS.get(e.kind, "change in {label}").format(rank=rank, label=label)
         when = f"in {e.time}" if e.time is not None else f"from {design.start_year}"
-        out[e.name] = f"{design.estimand} {what}, {design.treated} minus comparators, {when}"
+        out[e.name] = (
+            f"{design.estimand} {what}, {design.treated} minus {len(design.comparators)} "
+            f"comparators, {when}{pooled}"
+        )
     return out
 
 

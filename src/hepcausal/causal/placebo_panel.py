@@ -176,12 +176,16 @@ def placebo_table(
         raise ValueError("placebo calibration needs at least 2 comparators")
     if term is None:
         term = {"did": "delta", "ddd": "delta_gradient"}.get(estimator, "post_mean")
+    # the treated ICB is left out of the placebo fits entirely (also out of the pool)
+    exclude = (*design.exclude, str(design.treated))
     jobs = [
         (
             estimator,
             panel,
             outcome,
-            design.with_(treated=c, comparators=tuple(x for x in comparators if x != c)),
+            design.with_(
+                treated=c, comparators=tuple(x for x in comparators if x != c), exclude=exclude
+            ),
             inference or Inference(),
             opts,
             term,

@@ -79,6 +79,8 @@ USE_OF_KEY: dict[str, str] = {
     "analysis.rank": "rank_col",
     "analysis.covariates": "covariates",
     "analysis.weights": "weights",
+    "analysis.pool": "pool",
+    "analysis.exclude": "exclude",
     "summary.rope": "rope",
     "summary.hdi_prob": "hdi_prob",
 }
@@ -439,6 +441,11 @@ class AnalysisConfig(_Section):
         First treated fiscal-year end (2022 = FY2021/22).
     comparators : "published", "all" or list of str
         Comparator ICBs.
+    pool : "all", "none" or list of str
+        ICBs that inform only the spread of the ICBs' changes in the pre/post DiD / DDD
+        (:attr:`hepcausal.spec.Design.pool`; default ``"all"``: every other ICB of the panel).
+    exclude : list of str
+        ICBs never in the pool (placebo sweeps leave the real treated ICB out this way).
     covariates : list of str
         Panel columns adjusted for (panel estimators).
     weights : str, optional
@@ -452,6 +459,8 @@ class AnalysisConfig(_Section):
         int, _where_true(lambda v: 2000 < v < 2100, "must be a fiscal-year end such as 2022")
     ] = schema.HEP_START_YEAR
     comparators: str | tuple[str, ...] = "published"
+    pool: str | tuple[str, ...] = "all"
+    exclude: tuple[str, ...] = ()
     covariates: tuple[str, ...] = ()
     weights: str | None = None
     primary_outcome: str | None = None
@@ -492,7 +501,18 @@ class AnalysisConfig(_Section):
             f"must be 'published', 'all' or a non-empty list of ICB code strings, got {v!r}"
         )
 
-    @field_validator("covariates", mode="before")
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _pool(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in ("all", "none"):
+                raise ValueError(f"must be 'all', 'none' or a list of ICB codes, got {v!r}")
+            return v
+        if isinstance(v, list | tuple) and all(isinstance(c, str) for c in v):
+            return tuple(v)
+        raise ValueError(f"must be 'all', 'none' or a list of ICB code strings, got {v!r}")
+
+    @field_validator("covariates", "exclude", mode="before")
     @classmethod
     def _covariates(cls, v: Any) -> Any:
         return tuple(v) if isinstance(v, list) else v
@@ -503,7 +523,14 @@ class AnalysisConfig(_Section):
             raise _KeyedError(
                 f"must not contain the treated ICB {self.treated_icb!r}", "comparators"
             )
+        if isinstance(self.pool, tuple) and self.treated_icb in self.pool:
+            raise _KeyedError(f"must not contain the treated ICB {self.treated_icb!r}", "pool")
         return self
+
+    @property
+    def pool_design(self) -> tuple[str, ...] | str:
+        """:attr:`pool` as :attr:`hepcausal.spec.Design.pool` (``"none"`` -> no groups)."""
+        return () if self.pool == "none" else self.pool
 
     @property
     def rank_col(self) -> str:
@@ -828,6 +855,11 @@ class Config(BaseModel):
         return {key for key, use in USE_OF_KEY.items() if use not in uses}
 
     @property
+    def unused_keys(self) -> frozenset[str]:
+        """The dotted ``[analysis]`` / ``[summary]`` keys the estimator does not use."""
+        return frozenset(self._unused())
+
+    @property
     def explicit_keys(self) -> frozenset[str]:
         """The dotted ``[analysis]`` / ``[summary]`` keys set in the file or dict (not defaults)."""
         return self._explicit
@@ -861,9 +893,13 @@ class Config(BaseModel):
             for k, v in self.data.model_dump().items()
             if v is not None and v != {} and v is not False
         }
-        analysis = self.analysis.model_dump(exclude={"covariates", "weights"})
+        analysis = self.analysis.model_dump(exclude={"covariates", "weights", "pool", "exclude"})
         if self.analysis.covariates:
             analysis["covariates"] = list(self.analysis.covariates)
+        pool = self.analysis.pool
+        analysis["pool"] = pool if isinstance(pool, str) else list(pool)
+        if self.analysis.exclude:
+            analysis["exclude"] = list(self.analysis.exclude)
         if self.analysis.weights is not None:
             analysis["weights"] = self.analysis.weights
         d["analysis"] = {k: v for k, v in analysis.items() if f"analysis.{k}" not in unused}

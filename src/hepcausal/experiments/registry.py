@@ -328,6 +328,13 @@ def _static(fields: frozenset[str]) -> Callable[[BaseModel], frozenset[str]]:
     return lambda _options: fields
 
 
+def _did_uses(options: BaseModel) -> frozenset[str]:
+    assert isinstance(options, DidOptions)
+    base = _PANEL_USES if isinstance(options, DddOptions) else _PANEL_USES - {"rank_col"}
+    # only the pre/post model has a spread of ICB changes for the pool to inform
+    return base | {"pool", "exclude"} if options.error_model == "prepost" else base
+
+
 def _event_study_uses(options: BaseModel) -> frozenset[str]:
     assert isinstance(options, EventStudyOptions)
     return _PANEL_USES if options.target == "gradient" else _PANEL_USES - {"rank_col"}
@@ -456,10 +463,10 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             "did",
             _fit_did,
             DidOptions,
-            _static(_PANEL_USES - {"rank_col"}),
+            _did_uses,
             PANEL_PRIORS,
         ),
-        EstimatorEntry("ddd", _fit_ddd, DddOptions, _static(_PANEL_USES), PANEL_PRIORS),
+        EstimatorEntry("ddd", _fit_ddd, DddOptions, _did_uses, PANEL_PRIORS),
         EstimatorEntry(
             "event_study", _fit_event_study, EventStudyOptions, _event_study_uses, PANEL_PRIORS
         ),

@@ -88,7 +88,7 @@ def design_of(cfg: Config) -> Design:
     Returns
     -------
     Design
-        Treated ICB, comparators, start year, rank column, covariates and weights.
+        Treated ICB, comparators, start year, rank column, covariates, weights and the pool.
     """
     a = cfg.analysis
     return Design(
@@ -98,6 +98,8 @@ def design_of(cfg: Config) -> Design:
         rank_col=a.rank_col,
         covariates=tuple(a.covariates),
         weights=a.weights,
+        pool=a.pool_design,  # type: ignore[arg-type]
+        exclude=tuple(a.exclude),
     )
 
 

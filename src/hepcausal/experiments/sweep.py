@@ -146,15 +146,20 @@ def _combinations(cfg: Config) -> Iterator[dict[str, tuple[int | str, Any]]]:
                 yield {key: (i, value)}
     if cfg.sweep.mode not in ("leave_one_out", "placebo"):
         return
-    comps = cfg.without_sweep().analysis.comparator_codes()
+    base = cfg.without_sweep().analysis
+    comps = base.comparator_codes()
     if cfg.sweep.mode == "leave_one_out":  # then each base comparator dropped in turn
         for c in comps:
             yield {"analysis.comparators": (f"without-{c}", [x for x in comps if x != c])}
     if cfg.sweep.mode == "placebo":  # each comparator as pseudo-treated, the treated left out
+        # ... also out of the pool of the pre/post DiD / DDD (analysis.exclude)
+        uses_pool = "analysis.exclude" not in cfg.without_sweep().unused_keys
+        exclude = {"analysis.exclude": ("", [*base.exclude, base.treated_icb])} if uses_pool else {}
         for c in comps:
             yield {
                 "analysis.treated_icb": (f"{PLACEBO_PREFIX}{c}", c),
                 "analysis.comparators": ("", [x for x in comps if x != c]),
+                **exclude,
             }
 
 

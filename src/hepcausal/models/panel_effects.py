@@ -525,7 +525,7 @@ def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelO
     if options.gradient and design.rank_c is None:
         raise ValueError("gradient model needs a rank column")
     pp = prepost_data(design)
-    values = prepost_pymc_data(pp)
+    values = prepost_values(design)
     with pm.Model(coords=_coords(design)) as model:
         # every array is a data container (:func:`prepost_pymc_data`): the compiled model is
         # re-used for new panels with the same ICBs, terms, options and priors (placebo fits,
@@ -534,6 +534,11 @@ def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelO
         group = data["pp_group"]
         change_mean = pm.Normal("change_mean", 0.0, priors.group_sd)
         mu: Any = change_mean
+        if design.pool:
+            # pool ICBs (design.pool) share the spread of the changes but not their mean: the
+            # means change_mean / gradient_change_mean stay those of the comparators
+            pool = data["pp_pool"][group]
+            mu = mu + pm.Normal("pool_change_shift", 0.0, priors.group_sd) * pool
         if options.cell_effects:
             sigma_change = pm.HalfNormal("sigma_change", priors.cell_sigma)
             z_change = pm.Normal("z_change", 0.0, 1.0, dims="group")
@@ -541,6 +546,9 @@ def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelO
         if options.gradient:
             gradient_change_mean = pm.Normal("gradient_change_mean", 0.0, priors.gradient_sd)
             slope: Any = gradient_change_mean
+            if design.pool:
+                shift = pm.Normal("pool_gradient_change_shift", 0.0, priors.gradient_sd)
+                slope = slope + shift * pool
             if options.cell_gradient:
                 sigma_cg = pm.HalfNormal("sigma_change_gradient", priors.cell_gradient_sigma)
                 z_cg = pm.Normal("z_change_gradient", 0.0, 1.0, dims="group")
@@ -584,6 +592,26 @@ def prepost_pymc_data(pp: PrePost) -> dict[str, np.ndarray]:
     return out
 
 
+def prepost_values(design: PanelDesign) -> dict[str, np.ndarray]:
+    """The pre/post model's container values for ``design`` (with the pool indicator).
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+
+    Returns
+    -------
+    dict
+        :func:`prepost_pymc_data` of the collapsed panel plus ``pp_pool`` (1.0 for each pool
+        ICB) when the design has a pool.
+    """
+    values = prepost_pymc_data(prepost_data(design))
+    if design.pool:
+        values["pp_pool"] = design.pool_group
+    return values
+
+
 def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> dict[str, Any]:
     """Data for ``models/panel_effects.stan`` (1-based indices, flags for optional blocks)."""
     if options.gradient and design.rank_c is None:
@@ -615,6 +643,8 @@ def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -
         "use_gradient": int(options.gradient),
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
+        "use_pool": int(bool(design.pool)),
+        "pool": design.pool_group,
         "family": PANEL_FAMILIES.index(options.family) + 1,
         "w": design.weights if design.weights is not None else np.ones(n),
         **{f"prior_{k}": v for k, v in priors.to_dict().items()},
@@ -676,6 +706,8 @@ def stan_data_prepost(
         "use_gradient": int(options.gradient),
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
+        "use_pool": int(bool(design.pool)),
+        "pool": design.pool_group,
         "family": PANEL_FAMILIES.index(options.family) + 1,
         "w": pp.weights if pp.weights is not None else np.ones(n),
         **{f"prior_{k}": pri[k] for k in PREPOST_PRIORS},
@@ -707,6 +739,8 @@ STAN_SCALARS = (
     "sigma_change",
     "sigma_change_gradient",
     "gradient_change_mean",
+    "pool_change_shift",
+    "pool_gradient_change_shift",
 )
 
 
@@ -739,6 +773,7 @@ def structure_key(design: PanelDesign, priors: PanelPriors, options: ModelOption
         tuple(sorted(options.to_dict().items())),
         tuple(sorted(priors.to_dict().items())),
         design.weights is not None,
+        bool(design.pool),
     )
 
 
@@ -769,7 +804,7 @@ def model_spec(design: PanelDesign, priors: PanelPriors, options: ModelOptions) 
             name="panel-prepost",
             build_pymc=lambda: build_pymc_prepost(design, priors, options),
             cache_key=structure_key(design, priors, options),
-            pymc_data=lambda: prepost_pymc_data(prepost_data(design)),
+            pymc_data=lambda: prepost_values(design),
             # diagonal: the low-rank modified mass matrix of the row-level model (below) left one
             # chain of the real QT1 placebo DDD in a funnel (279 divergences, R-hat 1.06); with a
             # diagonal one the same fit had 0 divergences and bulk ESS 1,364 (docs/ERROR_MODEL.md)
