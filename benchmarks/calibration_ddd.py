@@ -21,12 +21,12 @@ Models (``--models``):
   issue 10;
 * ``new``: the package default (``error_model="prepost"``, ICB-specific residual scales);
 * ``new_t``: the default with Student-t residuals;
-* ``nopool``: the default without the pool (``Design.pool = ()``: the spread of the ICBs'
-  changes from the 10 comparators alone).
+* ``pool``: the default with the pool (``Design.pool = "all"``: the spread of the ICBs' changes
+  also from every other ICB of the panel; needs ``--preset national``).
 
 Presets (``--preset``): ``published_design`` (QK1 + the 10 comparators only), ``national`` (all
-42 ICBs, ~6,300 practices as in the real national panel: the default's pool of 31 other ICBs
-informs the spread of the ICBs' changes; the comparison stays QK1 vs the 10 comparators) and
+42 ICBs, ~6,300 practices as in the real national panel: the ``pool`` model's 31 other ICBs
+inform the spread of the ICBs' changes; the comparison stays QK1 vs the 10 comparators) and
 ``small``.  ``--workers N`` fits the panels on N processes (one process per panel, all models).
 
 Usage (CPU-heavy; ``--backend stan`` avoids recompiling for every panel)::
@@ -58,9 +58,9 @@ MODELS: dict[str, dict[str, Any]] = {
     "new": {},  # the package default
     "new_t": {"family": "student_t"},
 }
-# design changes of a model beyond its options (the default design pools all other ICBs)
-DESIGNS: dict[str, dict[str, Any]] = {"nopool": {"pool": ()}}
-MODELS["nopool"] = {}  # the default model without the pool (10 comparators only)
+# design changes of a model beyond its options (the default design has no pool)
+DESIGNS: dict[str, dict[str, Any]] = {"pool": {"pool": "all"}}
+MODELS["pool"] = {}  # the default model with every other ICB of the panel in the pool
 
 
 def _rate(k: int, n: int) -> str:

@@ -2,7 +2,8 @@
 // One row per practice: d = post-period mean minus pre-period mean of the standardised outcome.
 // d_i = change_mean + sigma_change z_g + (gradient_change_mean + sigma_change_gradient v_g) rbar_i
 //       + X_eff effect + X_cov beta_cov + e_i,  e_i ~ normal / student_t(0, sigma_g / sqrt(w_i)),
-// log sigma_g = log sigma + sigma_scale z_scale_g (use_scales).
+// log sigma_g = log sigma + sigma_scale z_scale_g (use_scales); for the treated ICB (treated_g = 1)
+// the SD of its log scale deviation is the fixed prior_treated_scale_sd (its own scale, unpooled).
 // Pool ICBs (use_pool, pool_g = 1) inform only the spreads: their mean level and gradient changes
 // are shifted by pool_change_shift and pool_gradient_change_shift.
 data {
@@ -19,6 +20,7 @@ data {
   int<lower=0, upper=1> use_gradient;
   int<lower=0, upper=1> use_cell_gradient;
   int<lower=0, upper=1> use_scales;
+  vector<lower=0, upper=1>[n_group] treated_g;
   int<lower=0, upper=1> use_pool;
   vector<lower=0, upper=1>[n_group] pool;
   int<lower=1, upper=2> family;
@@ -32,6 +34,7 @@ data {
   real<lower=0> prior_noise_sigma;
   real<lower=0> prior_scale_sd;
   real<lower=0> prior_nu_scale;
+  real<lower=0> prior_treated_scale_sd;
 }
 parameters {
   real change_mean;
@@ -62,7 +65,10 @@ model {
   if (K > 0) mu += X_eff * effect;
   if (P > 0) mu += X_cov * beta_cov;
   vector[N] sd = sigma ./ sqrt(w);
-  if (use_scales) sd = sd .* exp(sigma_scale[1] * z_scale)[grp];
+  if (use_scales) {
+    vector[n_group] dev_sd = sigma_scale[1] * (1 - treated_g) + prior_treated_scale_sd * treated_g;
+    sd = sd .* exp(dev_sd .* z_scale)[grp];
+  }
 
   change_mean ~ normal(0, prior_group_sd);
   pool_change_shift ~ normal(0, prior_group_sd);

@@ -205,7 +205,11 @@ def test_panel_prepost_pool_logp_agrees(panel) -> None:
     from hepcausal.spec import Design
 
     design = build_design(
-        panel, S.GP_FTE, Design(comparators=ICBS[1:3]), effects=_ddd_effects, use_pool=True
+        panel,
+        S.GP_FTE,
+        Design(comparators=ICBS[1:3], pool="all"),
+        effects=_ddd_effects,
+        use_pool=True,
     )
     assert design.pool == ICBS[3:]
     options = ModelOptions(

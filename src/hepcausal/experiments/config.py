@@ -443,7 +443,8 @@ class AnalysisConfig(_Section):
         Comparator ICBs.
     pool : "all", "none" or list of str
         ICBs that inform only the spread of the ICBs' changes in the pre/post DiD / DDD
-        (:attr:`hepcausal.spec.Design.pool`; default ``"all"``: every other ICB of the panel).
+        (:attr:`hepcausal.spec.Design.pool`; ``"all"``: every other ICB of the panel; default
+        ``"none"``).
     exclude : list of str
         ICBs never in the pool (placebo sweeps leave the real treated ICB out this way).
     covariates : list of str
@@ -459,7 +460,7 @@ class AnalysisConfig(_Section):
         int, _where_true(lambda v: 2000 < v < 2100, "must be a fiscal-year end such as 2022")
     ] = schema.HEP_START_YEAR
     comparators: str | tuple[str, ...] = "published"
-    pool: str | tuple[str, ...] = "all"
+    pool: str | tuple[str, ...] = "none"
     exclude: tuple[str, ...] = ()
     covariates: tuple[str, ...] = ()
     weights: str | None = None

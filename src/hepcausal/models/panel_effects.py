@@ -153,6 +153,13 @@ class PanelPriors(Priors):
         Coefficients of the standardised covariates.
     noise_sigma : float
         Scale of the residual ``sigma``.
+    scale_sd : float
+        Half-Normal scale of ``sigma_scale``, the SD of the ICBs' log residual scales.
+    nu_scale : float
+        Scale of the Gamma(2) prior of the Student-t degrees of freedom.
+    treated_scale_sd : float
+        Pre/post model: fixed SD of the treated ICB's log residual scale around ``log sigma``
+        (wide: the treated ICB's noise is its own, not partially pooled with the others').
     """
 
     group_sd: float = 2.0  # ICB means m_g
@@ -167,6 +174,9 @@ class PanelPriors(Priors):
     noise_sigma: float = 1.0  # half-Normal scale of the residual sigma
     scale_sd: float = 0.5  # half-Normal scale of the SD of log sigma_g (ICB residual scales)
     nu_scale: float = 10.0  # Gamma(2, scale nu_scale) prior of the Student-t degrees of freedom
+    # pre/post model: SD of the treated ICB's log residual scale around log sigma (its own scale,
+    # not shrunk by the ICB hierarchy: a noisy treated ICB must not borrow the others' precision)
+    treated_scale_sd: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -394,8 +404,12 @@ def _build_pymc_marginal(design: PanelDesign, priors: PanelPriors, options: Mode
     return model
 
 
-def _residual_scales(priors: PanelPriors, options: ModelOptions) -> Any:
-    """``(S,)`` residual SDs: one per ICB (``ics_scales``) or the single ``sigma``."""
+def _residual_scales(priors: PanelPriors, options: ModelOptions, treated: Any = None) -> Any:
+    """``(S,)`` residual SDs: one per ICB (``ics_scales``) or the single ``sigma``.
+
+    ``treated`` (0/1 per ICB, pre/post model): the treated ICB's log scale deviation has the
+    fixed SD ``priors.treated_scale_sd`` instead of the pooled ``sigma_scale``.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -403,17 +417,24 @@ def _residual_scales(priors: PanelPriors, options: ModelOptions) -> Any:
     if options.ics_scales:
         sigma_scale = pm.HalfNormal("sigma_scale", priors.scale_sd)
         z_scale = pm.Normal("z_scale", 0.0, 1.0, dims="group")
-        return sigma * pt.exp(sigma_scale * z_scale)
+        dev_sd: Any = sigma_scale
+        if treated is not None:
+            dev_sd = sigma_scale * (1.0 - treated) + priors.treated_scale_sd * treated
+        return sigma * pt.exp(dev_sd * z_scale)
     return pt.stack([sigma])
 
 
 def _residual_sd(
-    priors: PanelPriors, options: ModelOptions, group: Any, weights: Any | None
+    priors: PanelPriors,
+    options: ModelOptions,
+    group: Any,
+    weights: Any | None,
+    treated: Any = None,
 ) -> Any:
     """Residual SD of each observation: ``sigma`` (x ICB scale) / sqrt(relative weight)."""
     import pytensor.tensor as pt
 
-    scales = _residual_scales(priors, options)
+    scales = _residual_scales(priors, options, treated)
     sd: Any = scales[group] if options.ics_scales else scales[0]
     if weights is not None:
         sd = sd / pt.sqrt(weights)
@@ -559,7 +580,7 @@ def build_pymc_prepost(design: PanelDesign, priors: PanelPriors, options: ModelO
         if pp.cov.shape[1]:
             beta_cov = pm.Normal("beta_cov", 0.0, priors.covariate_sd, dims="covariate")
             mu = mu + pt.dot(data["pp_cov"], beta_cov)
-        sd = _residual_sd(priors, options, group, data.get("pp_weights"))
+        sd = _residual_sd(priors, options, group, data.get("pp_weights"), data["pp_treated"])
         _likelihood(mu, sd, priors, options, data["pp_d"])
     return model
 
@@ -603,13 +624,30 @@ def prepost_values(design: PanelDesign) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        :func:`prepost_pymc_data` of the collapsed panel plus ``pp_pool`` (1.0 for each pool
-        ICB) when the design has a pool.
+        :func:`prepost_pymc_data` of the collapsed panel, the treated-ICB indicator
+        ``pp_treated`` and ``pp_pool`` (1.0 for each pool ICB) when the design has a pool.
     """
     values = prepost_pymc_data(prepost_data(design))
+    values["pp_treated"] = treated_group(design)
     if design.pool:
         values["pp_pool"] = design.pool_group
     return values
+
+
+def treated_group(design: PanelDesign) -> np.ndarray:
+    """1.0 for the treated ICB of :attr:`PanelDesign.groups`, else 0.0.
+
+    Parameters
+    ----------
+    design : PanelDesign
+        The prepared panel.
+
+    Returns
+    -------
+    numpy.ndarray
+        One entry per ICB.
+    """
+    return np.array([1.0 if g == str(design.treated) else 0.0 for g in design.groups])
 
 
 def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -> dict[str, Any]:
@@ -643,11 +681,12 @@ def stan_data(design: PanelDesign, priors: PanelPriors, options: ModelOptions) -
         "use_gradient": int(options.gradient),
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
+        "treated_g": treated_group(design),
         "use_pool": int(bool(design.pool)),
         "pool": design.pool_group,
         "family": PANEL_FAMILIES.index(options.family) + 1,
         "w": design.weights if design.weights is not None else np.ones(n),
-        **{f"prior_{k}": v for k, v in priors.to_dict().items()},
+        **{f"prior_{k}": v for k, v in priors.to_dict().items() if k != "treated_scale_sd"},
     }
 
 
@@ -668,7 +707,11 @@ def stan_data_marginal(
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
         **stan_marginal_data(md),
-        **{f"prior_{k}": v for k, v in priors.to_dict().items() if k != "nu_scale"},
+        **{
+            f"prior_{k}": v
+            for k, v in priors.to_dict().items()
+            if k not in ("nu_scale", "treated_scale_sd")
+        },
     }
 
 
@@ -682,6 +725,7 @@ PREPOST_PRIORS = (
     "noise_sigma",
     "scale_sd",
     "nu_scale",
+    "treated_scale_sd",
 )
 
 
@@ -706,6 +750,7 @@ def stan_data_prepost(
         "use_gradient": int(options.gradient),
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
+        "treated_g": treated_group(design),
         "use_pool": int(bool(design.pool)),
         "pool": design.pool_group,
         "family": PANEL_FAMILIES.index(options.family) + 1,
