@@ -130,3 +130,45 @@ def test_marginal_method_options() -> None:
     assert bb.marginal_method(False) is None
     with pytest.raises(ValueError, match="marginalise"):
         bb.marginal_method("quadrature")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["binomial"])
+def test_laplace_posterior_matches_explicit(family) -> None:
+    """Posterior of the treated SII change and the national change: Laplace vs explicit model.
+
+    2 x 1000 draws each (bulk ESS of the contrasts ~1,000+): the Monte-Carlo SE of the difference
+    of two posterior means is about 0.05 posterior SD, so 0.2 SD is a 4-SE bound; the posterior
+    SDs agree within 10%.  (The beta-binomial graph takes minutes to compile in numba, so its
+    posterior check is the real-data run of ``benchmarks/bench_qof.py``.)
+    """
+    from hepcausal import schema as S
+    from hepcausal.data.synthetic import SimulationConfig, simulate_panel
+    from hepcausal.models.gradient import fit_gradient
+    from hepcausal.sampling import SamplerSettings
+
+    cfg = SimulationConfig.small(n_practices=40, seed=4)
+    panel = simulate_panel(cfg).panel
+    icb = str(panel[S.ICB].iloc[0])
+    start = int(sorted(panel[S.YEAR].unique())[2])
+    s = SamplerSettings(draws=1000, tune=500, chains=2, seed=3)
+    fits = {
+        m: fit_gradient(
+            panel,
+            S.QOF,
+            likelihood=family,
+            settings=s,
+            marginalise=m,
+            treated=icb,
+            start_year=start,
+        )
+        for m in ("laplace", True)
+    }
+    lap, exp_ = fits["laplace"], fits[True]
+    assert lap.meta["practice_effects"] == "laplace" and exp_.meta["practice_effects"] == "explicit"
+    assert "z_u" not in lap.idata.posterior and "z_u" in exp_.idata.posterior
+    for term in ("sii_prob_treated_change", next(k for k in exp_.effects if "_change_" in k)):
+        a, b = lap.effects[term], exp_.effects[term]
+        print(f"{term}: laplace {a.mean:+.5f} ({a.sd:.5f}), explicit {b.mean:+.5f} ({b.sd:.5f})")
+        assert abs(a.mean - b.mean) < 0.2 * b.sd, term
+        assert abs(a.sd / b.sd - 1) < 0.1, term

@@ -24,7 +24,9 @@ intercept ridge; the hierarchies are non-centred.
 
 The likelihood comes from the family table (:mod:`hepcausal.models.families`): its extra
 parameters and its PyMC likelihood; marginalisable families (Gaussian) integrate the practice
-effects out by default.  Prior scales: :class:`~hepcausal.models.gradient_data.GradientPriors`
+effects out by default, and with ``marginalise="laplace"`` the count families integrate them out
+by the Laplace approximation (:mod:`hepcausal.models.laplace`, on the (practice, slot) layout of
+:func:`practice_layout`).  Prior scales: :class:`~hepcausal.models.gradient_data.GradientPriors`
 (standardised scale).
 """
 
