@@ -112,6 +112,34 @@ class Family:
         """The likelihood is on the counts (binomial, beta-binomial), not a continuous response."""
         return self.needs_denominator and not self.marginalisable
 
+    def marginal_method(self, marginalise: bool | str) -> str | None:
+        """How the practice effects are handled for the option ``marginalise``.
+
+        Parameters
+        ----------
+        marginalise : bool or "laplace"
+            True: integrate them out where that is exact (Gaussian likelihoods, sufficient
+            statistics); ``"laplace"``: also for the count families, by the Laplace
+            approximation (:mod:`hepcausal.models.laplace`); False: explicit practice effects.
+
+        Returns
+        -------
+        str or None
+            ``"exact"``, ``"laplace"`` or None (explicit practice effects).
+
+        Raises
+        ------
+        ValueError
+            For another value of ``marginalise``.
+        """
+        if marginalise not in (True, False, "laplace"):
+            raise ValueError(f"marginalise must be True, False or 'laplace', got {marginalise!r}")
+        if marginalise is False:
+            return None
+        if self.marginalisable:
+            return "exact"
+        return "laplace" if marginalise == "laplace" and self.on_counts else None
+
     @property
     def extra_names(self) -> tuple[str, ...]:
         """Names of the extra parameters."""

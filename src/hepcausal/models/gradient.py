@@ -24,8 +24,11 @@ outcome is :attr:`hepcausal.outcomes.Outcome.family`):
   hierarchically centred on each practice's mean linear predictor when the data pin the
   practices down (``centring`` block ``u``, chosen by
   :func:`~hepcausal.models.gradient_data.choose_centring`; QOF: hundreds of points per
-  practice-year), else non-centred; counts are ``round(p * denominator)``.  ``sii_prob`` is the
-  probability-scale SII of a typical practice (``u = 0``):
+  practice-year), else non-centred; counts are ``round(p * denominator)``.  With
+  ``marginalise="laplace"`` the practice effects are integrated out by the Laplace approximation
+  instead (:mod:`hepcausal.models.laplace`; PyMC only; error per practice measured against
+  quadrature: about 1e-3 binomial, 5e-3 beta-binomial at QOF-like denominators).
+  ``sii_prob`` is the probability-scale SII of a typical practice (``u = 0``):
   ``expit(level + sii/2) - expit(level - sii/2)``.
 * ``logit_normal`` (proportions; a fast approximation of the beta-binomial): the marginalised
   Gaussian model on the standardised empirical logit ``log((s + 0.5) / (n - s + 0.5))``, the
@@ -221,7 +224,7 @@ def fit_gradient(
     priors: GradientPriors | Mapping[str, float] | None = None,
     icbs: Sequence[str] | None = None,
     years: Sequence[int] | None = None,
-    marginalise: bool = True,
+    marginalise: bool | str = True,
     centring: Mapping[str, bool] | str | None = "auto",
     standardise: tuple[float, float] | None = None,
     weights: str | None = None,
@@ -252,9 +255,11 @@ def fit_gradient(
         Prior scales on the standardised outcome (dict: overrides of the defaults).
     icbs, years : sequence or None
         Restrict the fit to these ICBs / years.
-    marginalise : bool
-        Integrate the practice effects out for marginalisable families (Gaussian, lognormal);
-        False keeps explicit practice effects (for checking the marginalisation).
+    marginalise : bool or "laplace"
+        True: integrate the practice effects out where that is exact (Gaussian, lognormal,
+        logit_normal); ``"laplace"``: also for the count families (binomial, beta-binomial) by
+        the Laplace approximation of :mod:`hepcausal.models.laplace` (PyMC backend); False:
+        explicit practice effects (for checking the marginalisation).
     centring : dict, "auto" or None
         'auto' (:func:`~hepcausal.models.gradient_data.choose_centring`) or ``{block: bool}``
         over blocks a, b (ICB level / SII effects), d, f (ICB x year) and u (the explicit
@@ -304,11 +309,13 @@ def fit_gradient(
         )
     pr = GradientPriors.from_any(priors)
     cen = resolve_centring(data, centring)
-    marginalised = bool(marginalise and fam.marginalisable)
-    spec = model_spec(data, pr, cen, marginalise=marginalised)
+    marginal = fam.marginal_method(marginalise)
+    marginalised = marginal is not None
+    spec = model_spec(data, pr, cen, marginalise=marginalise)
     t0 = time.perf_counter()
     idata = sample_model(spec, backend, settings)
     elapsed = time.perf_counter() - t0
+    idata.posterior.attrs["hepcausal_practice_effects"] = marginal or "explicit"
     add_derived(idata, data)
     sampled = [v for v in (*SAMPLED, *fam.extra_names) if v in idata.posterior]
     with warnings.catch_warnings():
@@ -323,6 +330,9 @@ def fit_gradient(
         "backend": backend,
         "centring": cen,
         "marginalised": marginalised,
+        # how the practice effects were handled: "exact" (Gaussian, analytic), "laplace"
+        # (count families, :mod:`hepcausal.models.laplace`) or "explicit" (sampled)
+        "practice_effects": marginal or "explicit",
         "settings": settings.to_dict(),
         "priors": pr.to_dict(),
         "priors_scale": "standardised",
@@ -427,7 +437,7 @@ def model_spec(
     pr: GradientPriors,
     centring: Mapping[str, bool],
     *,
-    marginalise: bool = True,
+    marginalise: bool | str = True,
 ) -> ModelSpec:
     """The gradient model for both backends (see :mod:`hepcausal.models.backend`).
 
@@ -439,8 +449,9 @@ def model_spec(
         Prior scales.
     centring : mapping
         Centred blocks (keys a, b, d, f).
-    marginalise : bool
-        Integrate the practice effects out (marginalisable families only).
+    marginalise : bool or "laplace"
+        Integrate the practice effects out (:meth:`Family.marginal_method
+        <hepcausal.models.families.Family.marginal_method>`).
 
     Returns
     -------
@@ -449,7 +460,8 @@ def model_spec(
     """
     from hepcausal.models.gradient_pymc import build_pymc_model, pymc_data
 
-    marg = bool(marginalise and data.family.marginalisable)
+    method = data.family.marginal_method(marginalise)
+    exact = method == "exact"
     # the marginalised model's data are all containers: its compiled graph depends only on the
     # family, ICBs, years, priors, centring and whether the treated term is on
     key = (
@@ -461,19 +473,21 @@ def model_spec(
             tuple(sorted(dict(centring).items())),
             data.treat_cells is not None,
         )
-        if marg
+        if exact
         else None
     )
     return ModelSpec(
         name="gradient",
-        build_pymc=lambda: build_pymc_model(data, pr, marginalise=marg, centring=dict(centring)),
-        stan_program=_stan_program(marg),
-        stan_data=lambda: gradient_stan_data(data, pr, centring, marginalise=marg)[1],
+        build_pymc=lambda: build_pymc_model(
+            data, pr, marginalise=marginalise, centring=dict(centring)
+        ),
+        stan_program=_stan_program(exact),
+        stan_data=lambda: gradient_stan_data(data, pr, centring, marginalise=marginalise)[1],
         coords=_stan_coords(data),
         dims=_STAN_DIMS,
         stan_scalars=(*data.family.extra_names, "delta_treated"),
         cache_key=key,
-        pymc_data=(lambda: pymc_data(data)) if marg else None,
+        pymc_data=(lambda: pymc_data(data)) if exact else None,
     )
 
 
@@ -568,7 +582,7 @@ def gradient_stan_data(
     pr: GradientPriors,
     centring: Mapping[str, bool],
     *,
-    marginalise: bool = True,
+    marginalise: bool | str = True,
 ) -> tuple[str, dict[str, Any]]:
     """The Stan program name and its data for ``data`` (same parameterisation as PyMC).
 
@@ -580,9 +594,10 @@ def gradient_stan_data(
         Prior scales (passed as ``prior_<field>``).
     centring : mapping
         Centred blocks (keys a, b, d, f; u for the explicit practice effects).
-    marginalise : bool
+    marginalise : bool or "laplace"
         Marginalisable families: use ``gradient_gaussian.stan`` (sufficient statistics); else
-        ``gradient_explicit.stan`` with the family switch ``Family.stan_family``.
+        ``gradient_explicit.stan`` with the family switch ``Family.stan_family``.  The Laplace
+        marginal of the count families has no Stan program yet (``NotImplementedError``).
 
     Returns
     -------
@@ -590,6 +605,12 @@ def gradient_stan_data(
         Program name and data.
     """
     fam = data.family
+    method = fam.marginal_method(marginalise)
+    if method == "laplace":
+        raise NotImplementedError(
+            "the Laplace marginal of the count families (marginalise='laplace') is PyMC-only; "
+            "use backend='pymc', or marginalise=True for the explicit Stan program"
+        )
     base: dict[str, Any] = {
         "G": data.n_icb,
         "T": data.n_year,
@@ -602,7 +623,7 @@ def gradient_stan_data(
         "D": data.treated_post_design(),
         **{f"prior_{k}": v for k, v in pr.to_dict().items()},
     }
-    if marginalise and fam.marginalisable:
+    if method == "exact":
         st = data.gaussian_stats()
         base.update(
             {

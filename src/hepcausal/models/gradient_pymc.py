@@ -24,7 +24,9 @@ intercept ridge; the hierarchies are non-centred.
 
 The likelihood comes from the family table (:mod:`hepcausal.models.families`): its extra
 parameters and its PyMC likelihood; marginalisable families (Gaussian) integrate the practice
-effects out by default.  Prior scales: :class:`~hepcausal.models.gradient_data.GradientPriors`
+effects out by default, and with ``marginalise="laplace"`` the count families integrate them out
+by the Laplace approximation (:mod:`hepcausal.models.laplace`, on the (practice, slot) layout of
+:func:`practice_layout`).  Prior scales: :class:`~hepcausal.models.gradient_data.GradientPriors`
 (standardised scale).
 """
 
@@ -38,6 +40,7 @@ import pytensor.tensor as pt
 
 from hepcausal.models.backend import zero_sum_basis
 from hepcausal.models.gradient_data import GradientData, GradientPriors
+from hepcausal.models.laplace import CountRows, laplace_loglik
 
 
 def _coords(data: GradientData) -> dict[str, list]:
@@ -94,7 +97,7 @@ def build_pymc_model(
     data: GradientData,
     pr: GradientPriors,
     *,
-    marginalise: bool = True,
+    marginalise: bool | str = True,
     centring: dict[str, bool] | None = None,
 ) -> pm.Model:
     """The PyMC gradient model for ``data`` with prior scales ``pr`` (standardised scale).
@@ -105,11 +108,12 @@ def build_pymc_model(
         The prepared panel (its ``likelihood`` names the family).
     pr : GradientPriors
         Prior scales.
-    marginalise : bool
-        For a marginalisable family (Gaussian, lognormal): integrate the practice effects out
-        and use the sufficient statistics (cost independent of the number of rows); False keeps
-        explicit practice effects (same posterior for every other parameter).  Other families
-        always use explicit practice effects.
+    marginalise : bool or "laplace"
+        True: integrate the practice effects out where that is exact (Gaussian families:
+        sufficient statistics, cost independent of the number of rows); ``"laplace"``: also
+        for the count families, by the Laplace approximation (:mod:`hepcausal.models.laplace`);
+        False: explicit practice effects (the exact model, for checking).  See
+        :meth:`~hepcausal.models.families.Family.marginal_method`.
     centring : dict or None
         Centred (True) or non-centred blocks ``a, b, d, f`` (default all non-centred) and the
         explicit practice effects ``u`` (True: hierarchically centred on the practice's mean
@@ -124,7 +128,8 @@ def build_pymc_model(
     with pm.Model(coords=_coords(data) | {"practice": list(data.practices)}) as model:
         alpha, beta = _cells(data, pr, centring or dict.fromkeys("abdf", False))
         tau = pm.HalfNormal("tau", pr.tau)
-        explicit = not (marginalise and fam.marginalisable)
+        method = fam.marginal_method(marginalise)
+        explicit = method is None
         # practice effects before the family's extra parameters (the order fixes nutpie's
         # initial jitter stream, so it is kept as it was for reproducible draws)
         lik_data = data
@@ -141,8 +146,10 @@ def build_pymc_model(
             # log-odds for the count families; the standardised scale for continuous ones
             eta = data.loc + lin + u if fam.on_counts else lin + u
         params = {p.name: p.pymc(getattr(pr, p.prior_key)) for p in fam.extra}
-        if not explicit:
+        if method == "exact":
             _marginal_gaussian(data, alpha, beta, params["sigma"], tau)
+        elif method == "laplace":
+            _marginal_laplace(data, alpha, beta, tau, params.get("overdispersion"))
         else:
             fam.pymc_likelihood(lik_data, eta, params)
     return model
@@ -227,6 +234,16 @@ def practice_layout(data: GradientData) -> PracticeLayout:
         successes=pad(data.successes, np.int64),
         trials=pad(data.trials, np.int64),
     )
+
+
+def _marginal_laplace(data: GradientData, alpha, beta, tau, overdispersion) -> None:
+    """Count families: the practice effects integrated out by the Laplace approximation."""
+    lay = practice_layout(data)
+    rows = CountRows.from_padded(lay.successes, lay.trials)
+    eta0 = data.loc + alpha.flatten()[lay.cell] + beta.flatten()[lay.cell] * lay.rc
+    phi = None if overdispersion is None else 1.0 / pt.sqr(overdispersion)
+    ll, _, _ = laplace_loglik(data.likelihood, eta0, rows, tau, phi)
+    pm.Potential("laplace_loglik", pt.sum(ll))
 
 
 def _linpred(data: GradientData, alpha: pt.TensorVariable, beta: pt.TensorVariable):
