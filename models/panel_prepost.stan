@@ -6,6 +6,10 @@
 // the SD of its log scale deviation is the fixed prior_treated_scale_sd (its own scale, unpooled).
 // Pool ICBs (use_pool, pool_g = 1) inform only the spreads: their mean level and gradient changes
 // are shifted by pool_change_shift and pool_gradient_change_shift.
+// effect ~ normal(0, prior_effect_sd) is sampled as effect = prior_effect_sd * z_effect, except the
+// level / gradient term paired with the treated ICB's own change (pair_level / pair_gradient, 1-based,
+// 0 = none): with S = sqrt(e^2 + s^2) and a = z[treated], effect = (e^2 a + e s z_effect) / S and
+// the treated ICB's change is S a - effect (the same joint prior; the data inform only the sum).
 data {
   int<lower=1> N;
   int<lower=1> n_group;
@@ -14,6 +18,8 @@ data {
   vector[N] rank_c;
   int<lower=0> K;
   matrix[N, K] X_eff;
+  int<lower=0, upper=K> pair_level;
+  int<lower=0, upper=K> pair_gradient;
   int<lower=0> P;
   matrix[N, P] X_cov;
   int<lower=0, upper=1> use_cell;
@@ -45,21 +51,52 @@ parameters {
   array[use_gradient] real gradient_change_mean;
   array[use_cell_gradient] real<lower=0> sigma_change_gradient;
   vector[use_cell_gradient * n_group] z_change_gradient;
-  vector[K] effect;
+  vector[K] z_effect;
   vector[P] beta_cov;
   real<lower=0> sigma;
   array[use_scales] real<lower=0> sigma_scale;
   vector[use_scales * n_group] z_scale;
   array[family == 2] real<lower=0> nu;
 }
+transformed parameters {
+  vector[K] effect = prior_effect_sd * z_effect;
+  if (pair_level > 0) {
+    real s = sigma_change[1];
+    real tot = sqrt(square(prior_effect_sd) + square(s));
+    effect[pair_level] = (square(prior_effect_sd) * dot_product(treated_g, z_change)
+                          + prior_effect_sd * s * z_effect[pair_level]) / tot;
+  }
+  if (pair_gradient > 0) {
+    real s = sigma_change_gradient[1];
+    real tot = sqrt(square(prior_effect_sd) + square(s));
+    effect[pair_gradient] = (square(prior_effect_sd) * dot_product(treated_g, z_change_gradient)
+                             + prior_effect_sd * s * z_effect[pair_gradient]) / tot;
+  }
+}
 model {
   vector[N] mu = rep_vector(change_mean, N);
   if (use_pool) mu += pool_change_shift[1] * pool[grp];
-  if (use_cell) mu += sigma_change[1] * z_change[grp];
+  if (use_cell) {
+    vector[n_group] dev = sigma_change[1] * z_change;
+    if (pair_level > 0) {
+      real tot = sqrt(square(prior_effect_sd) + square(sigma_change[1]));
+      real dev_t = tot * dot_product(treated_g, z_change) - effect[pair_level];
+      dev = dev .* (1 - treated_g) + dev_t * treated_g;
+    }
+    mu += dev[grp];
+  }
   if (use_gradient) {
     vector[N] slope = rep_vector(gradient_change_mean[1], N);
     if (use_pool) slope += pool_gradient_change_shift[1] * pool[grp];
-    if (use_cell_gradient) slope += sigma_change_gradient[1] * z_change_gradient[grp];
+    if (use_cell_gradient) {
+      vector[n_group] dev = sigma_change_gradient[1] * z_change_gradient;
+      if (pair_gradient > 0) {
+        real tot = sqrt(square(prior_effect_sd) + square(sigma_change_gradient[1]));
+        real dev_t = tot * dot_product(treated_g, z_change_gradient) - effect[pair_gradient];
+        dev = dev .* (1 - treated_g) + dev_t * treated_g;
+      }
+      slope += dev[grp];
+    }
     mu += slope .* rank_c;
   }
   if (K > 0) mu += X_eff * effect;
@@ -78,7 +115,7 @@ model {
   gradient_change_mean ~ normal(0, prior_gradient_sd);
   sigma_change_gradient ~ normal(0, prior_cell_gradient_sigma);
   z_change_gradient ~ std_normal();
-  effect ~ normal(0, prior_effect_sd);
+  z_effect ~ std_normal();
   beta_cov ~ normal(0, prior_covariate_sd);
   sigma ~ normal(0, prior_noise_sigma);
   sigma_scale ~ normal(0, prior_scale_sd);

@@ -62,7 +62,9 @@ def test_pool_is_resolved_counted_and_validated(panel) -> None:
         Design(comparators=COMPS, pool=("QK1",))
     with pytest.raises(DesignError, match=r"Design\.pool must be"):
         Design(comparators=COMPS, pool="some")  # type: ignore[arg-type]
-    with pytest.raises(DesignError, match=r"pool icb_code value\(s\) \['QJ2'\] are the"):
+    with pytest.raises(
+        DesignError, match=r"pool icb_code value\(s\) already used: 'QJ2' \(a comparator\)"
+    ):
         build_design(panel, S.GP_FTE, Design(comparators=COMPS, pool=("QJ2",)), use_pool=True)
     with pytest.raises(DesignError, match=r"pool icb_code value.*not in the panel"):
         build_design(panel, S.GP_FTE, Design(comparators=COMPS, pool=("QXX",)), use_pool=True)

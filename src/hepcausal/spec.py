@@ -88,36 +88,30 @@ class Design:
     pool: tuple[str, ...] | Literal["all"] = ()
     exclude: tuple[str, ...] = ()
 
+    def _group_list(self, name: str, value: Any) -> tuple[str, ...] | Literal["all"]:
+        """``"all"`` or a tuple of group codes without the treated group (else DesignError)."""
+        if isinstance(value, str):
+            if value != "all":
+                raise DesignError(
+                    f"Design.{name} must be 'all' or a sequence of group codes, got {value!r}"
+                )
+            return "all"
+        codes = tuple(str(c) for c in value)
+        if self.treated in codes:
+            raise DesignError(f"Design.{name} contains the treated group {self.treated!r}")
+        return codes
+
     def __post_init__(self) -> None:
         for name in ("treated", "unit_col", "group_col", "time_col"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise DesignError(f"Design.{name} must be a non-empty string, got {value!r}")
-        comps: Any = self.comparators
-        if isinstance(comps, str):
-            if comps != "all":
-                raise DesignError(
-                    f"Design.comparators must be 'all' or a sequence of group codes, got {comps!r}"
-                )
-        else:
-            comps = tuple(str(c) for c in comps)
-            if not comps:
-                raise DesignError("Design.comparators is empty: give group codes or 'all'")
-            if self.treated in comps:
-                raise DesignError(f"Design.comparators contains the treated group {self.treated!r}")
-            object.__setattr__(self, "comparators", comps)
+        comps = self._group_list("comparators", self.comparators)
+        if not comps:
+            raise DesignError("Design.comparators is empty: give group codes or 'all'")
+        object.__setattr__(self, "comparators", comps)
         object.__setattr__(self, "covariates", tuple(str(c) for c in self.covariates))
-        pool: Any = self.pool
-        if isinstance(pool, str):
-            if pool != "all":
-                raise DesignError(
-                    f"Design.pool must be 'all' or a sequence of group codes, got {pool!r}"
-                )
-        else:
-            pool = tuple(str(c) for c in pool)
-            if self.treated in pool:
-                raise DesignError(f"Design.pool contains the treated group {self.treated!r}")
-            object.__setattr__(self, "pool", pool)
+        object.__setattr__(self, "pool", self._group_list("pool", self.pool))
         object.__setattr__(self, "exclude", tuple(str(c) for c in self.exclude))
         for name in ("treat_col", "rank_col", "weights"):
             value = getattr(self, name)

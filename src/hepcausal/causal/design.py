@@ -88,11 +88,18 @@ class PanelDesign:
     weights_col: str | None = None
     pool: tuple[str, ...] = ()  # groups that inform only the spread of group changes
 
+    def _group_indicator(self, members: set[str]) -> np.ndarray:
+        return np.array([1.0 if g in members else 0.0 for g in self.groups])
+
     @property
     def pool_group(self) -> np.ndarray:
         """1.0 for each group of :attr:`groups` in the pool, else 0.0."""
-        pool = set(self.pool)
-        return np.array([1.0 if g in pool else 0.0 for g in self.groups])
+        return self._group_indicator(set(self.pool))
+
+    @property
+    def treated_group(self) -> np.ndarray:
+        """1.0 for the treated group of :attr:`groups`, else 0.0."""
+        return self._group_indicator({str(self.treated)})
 
     @property
     def estimand(self) -> str:
@@ -152,51 +159,30 @@ def to_python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _resolve_comparators(
-    groups_present: set[str], treated: str, comparators: Comparators, group_col: str
-) -> tuple[str, ...]:
-    if isinstance(comparators, str):
-        if comparators != "all":
-            raise DesignError(
-                f"comparators must be 'all' or a list of {group_col} codes, got {comparators!r}"
-            )
-        comps = tuple(sorted(g for g in groups_present if g != treated))
-    else:
-        comps = tuple(dict.fromkeys(str(c) for c in comparators))
-    if not comps:
-        raise DesignError("no comparator groups: pass a non-empty list or 'all'")
-    if treated in comps:
-        raise DesignError(f"treated group {treated!r} is also listed as a comparator")
-    missing = [c for c in comps if c not in groups_present]
-    if missing:
-        raise DesignError(
-            f"comparator {group_col} value(s) not in the panel: {missing} "
-            f"({len(groups_present)} groups present)"
-        )
-    return comps
-
-
-def _resolve_pool(
+def _resolve_groups(
+    role: str,
+    value: Sequence[str] | str,
     groups_present: set[str],
-    treated: str,
-    comps: tuple[str, ...],
-    pool: tuple[str, ...] | str,
-    exclude: tuple[str, ...],
+    taken: dict[str, str],
     group_col: str,
 ) -> tuple[str, ...]:
-    if isinstance(pool, str):  # "all" (validated by Design)
-        skip = {treated, *comps, *exclude}
-        return tuple(sorted(g for g in groups_present if g not in skip))
-    out = tuple(dict.fromkeys(str(c) for c in pool))
-    bad = [c for c in out if c == treated or c in comps or c in exclude]
-    if bad:
-        raise DesignError(
-            f"pool {group_col} value(s) {bad} are the treated group, comparators or excluded"
-        )
+    """Resolve a list of group codes or ``"all"`` (every present group not in ``taken``).
+
+    ``taken`` maps each group the list may not contain to the role it already has.
+    """
+    if isinstance(value, str):
+        if value != "all":
+            raise DesignError(f"{role} must be 'all' or a list of {group_col} codes, got {value!r}")
+        return tuple(sorted(g for g in groups_present if g not in taken))
+    out = tuple(dict.fromkeys(str(c) for c in value))
+    clash = {c: taken[c] for c in out if c in taken}
+    if clash:
+        desc = ", ".join(f"{c!r} ({why})" for c, why in clash.items())
+        raise DesignError(f"{role} {group_col} value(s) already used: {desc}")
     missing = [c for c in out if c not in groups_present]
     if missing:
         raise DesignError(
-            f"pool {group_col} value(s) not in the panel: {missing} "
+            f"{role} {group_col} value(s) not in the panel: {missing} "
             f"({len(groups_present)} groups present)"
         )
     return out
@@ -309,12 +295,17 @@ def build_design(
             f"treated {cols.group} {treated!r} is not in the panel "
             f"(present: {sorted(groups_present)[:12]}{'...' if len(groups_present) > 12 else ''})"
         )
-    comps = _resolve_comparators(groups_present, treated, comparators, cols.group)
-    pool = (
-        _resolve_pool(groups_present, treated, comps, spec.pool, spec.exclude, cols.group)
-        if use_pool
-        else ()
+    comps = _resolve_groups(
+        "comparator", comparators, groups_present, {treated: "the treated group"}, cols.group
     )
+    if not comps:
+        raise DesignError("no comparator groups: pass a non-empty list or 'all'")
+    taken = {
+        **{c: "excluded" for c in spec.exclude},
+        **{c: "a comparator" for c in comps},
+        treated: "the treated group",
+    }
+    pool = _resolve_groups("pool", spec.pool, groups_present, taken, cols.group) if use_pool else ()
 
     keep = group_str.isin([treated, *comps, *pool]).fillna(False).to_numpy(bool)
     drops: dict[str, int] = {"other_groups": int((~keep).sum())}

@@ -315,12 +315,12 @@ def posterior_predictive_panels(
     For each ``(effect, simulation)`` one posterior draw is chosen at random; the model's
     headline coefficient (``delta_gradient`` of the DDD, ``delta`` of the DiD) is set to
     ``effect`` (outcome units) and every other effect column to 0; the treated ICS's own
-    level and gradient changes (``z_change``, ``z_change_gradient``) are drawn afresh from
-    their hierarchical distribution (their posterior values absorbed part of the observed
-    treated change, which would leak the observed effect into every replicate); a replicate of each
-    practice's pre-to-post change is drawn from the model's likelihood at that draw, and the
-    practice's post-period rows of ``panel`` are shifted so that its change equals the
-    replicate (the pre-period rows stay the observed ones).
+    level and gradient changes (``z_change``, ``z_change_gradient`` and ``z_effect``) are
+    drawn afresh from their hierarchical distribution (their posterior values absorbed part of
+    the observed treated change, which would leak the observed effect into every replicate); a
+    replicate of each practice's pre-to-post change is drawn from the model's likelihood at
+    that draw, and the practice's post-period rows of ``panel`` are shifted so that its change
+    equals the replicate (the pre-period rows stay the observed ones).
 
     Parameters
     ----------
@@ -379,6 +379,10 @@ def posterior_predictive_panels(
     for z in ("z_change", "z_change_gradient"):  # the treated ICS's own change: a fresh draw
         if z in draws:  # (its posterior value absorbed part of the observed treated change)
             draws[z][0, :, g_t] = rng.standard_normal(n_total)
+    # with the split of the treated change from the effect (``z_effect``, see
+    # ``panel_effects._treated_split``) fresh too, the treated ICS's change is a fresh prior draw;
+    # the effect itself is the injected value (the Deterministic ``effect`` given below)
+    draws["z_effect"][0] = rng.standard_normal(draws["z_effect"][0].shape)
     eff = np.zeros((n_total, len(names)))
     eff[:, names.index(head)] = np.repeat(np.asarray(effects, dtype=float), n_sims)
     draws["effect"] = (eff * scale / design.y_sd)[None]
