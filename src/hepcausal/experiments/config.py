@@ -96,6 +96,19 @@ MAX_NAME_LENGTH = 200
 """Longest run name (a run folder is ``<name>-<hash12>``, within the 255-byte file-name limit)."""
 
 
+def _icb_codes(v: Any, words: tuple[str, ...], *, non_empty: bool) -> Any:
+    """A config value that is one of ``words`` or a list of ICB code strings (as a tuple)."""
+    options = ", ".join(repr(w) for w in words)
+    if isinstance(v, str):
+        if v not in words:
+            raise ValueError(f"must be {options} or a list of ICB codes, got {v!r}")
+        return v
+    if isinstance(v, list | tuple) and (v or not non_empty) and all(isinstance(c, str) for c in v):
+        return tuple(v)
+    kind = "non-empty list" if non_empty else "list"
+    raise ValueError(f"must be {options} or a {kind} of ICB code strings, got {v!r}")
+
+
 class ConfigError(ValueError):
     """An invalid experiment configuration; the message names the file and the dotted key."""
 
@@ -492,26 +505,12 @@ class AnalysisConfig(_Section):
     @field_validator("comparators", mode="before")
     @classmethod
     def _comparators(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            if v not in ("published", "all"):
-                raise ValueError(f"must be 'published', 'all' or a list of ICB codes, got {v!r}")
-            return v
-        if isinstance(v, list | tuple) and v and all(isinstance(c, str) for c in v):
-            return tuple(v)
-        raise ValueError(
-            f"must be 'published', 'all' or a non-empty list of ICB code strings, got {v!r}"
-        )
+        return _icb_codes(v, ("published", "all"), non_empty=True)
 
     @field_validator("pool", mode="before")
     @classmethod
     def _pool(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            if v not in ("all", "none"):
-                raise ValueError(f"must be 'all', 'none' or a list of ICB codes, got {v!r}")
-            return v
-        if isinstance(v, list | tuple) and all(isinstance(c, str) for c in v):
-            return tuple(v)
-        raise ValueError(f"must be 'all', 'none' or a list of ICB code strings, got {v!r}")
+        return _icb_codes(v, ("all", "none"), non_empty=False)
 
     @field_validator("covariates", "exclude", mode="before")
     @classmethod

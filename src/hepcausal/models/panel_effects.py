@@ -779,6 +779,7 @@ def stan_data_prepost(
     pp = prepost_data(design)
     n = pp.d.size
     pri = priors.to_dict()
+    pairs = treated_pairs(design, options)
     return {
         "N": n,
         "n_group": len(design.groups),
@@ -794,8 +795,8 @@ def stan_data_prepost(
         "use_cell_gradient": int(options.gradient and options.cell_gradient),
         "use_scales": int(options.ics_scales),
         "treated_g": design.treated_group,
-        "pair_level": treated_pairs(design, options)[0] + 1,
-        "pair_gradient": treated_pairs(design, options)[1] + 1,
+        "pair_level": pairs[0] + 1,
+        "pair_gradient": pairs[1] + 1,
         "use_pool": int(bool(design.pool)),
         "pool": design.pool_group,
         "family": PANEL_FAMILIES.index(options.family) + 1,
