@@ -610,7 +610,13 @@ from hepcausal.cli import EXIT_CODES, main  # noqa: E402
 from hepcausal.experiments import registry  # noqa: E402
 from hepcausal.experiments.config import ConfigError, config_from_dict  # noqa: E402
 from hepcausal.experiments.runner import run_experiment  # noqa: E402
-from hepcausal.experiments.store import SaveError, is_complete, verify_run  # noqa: E402
+from hepcausal.experiments.store import (  # noqa: E402
+    RunIntegrityError,
+    SaveError,
+    is_complete,
+    load_run,
+    verify_run,
+)
 
 
 def tiny_config(**changes: Any) -> dict[str, Any]:
@@ -988,6 +994,8 @@ def test_damaged_cache_is_refitted_and_leftovers_removed(
         damage(copy)
         problem = verify_run(copy)
         assert problem is not None and re.search(named, problem), f"{name}: {problem}"
+        with pytest.raises(RunIntegrityError, match=named):  # never read as the run's result
+            load_run(copy)
         shutil.rmtree(copy)
 
     host = socket.gethostname().replace("-", "_")

@@ -406,7 +406,7 @@ def run_experiment(
         problem = verify_run(run_dir)
         if problem is None:
             try:
-                cached = load_run(run_dir, cached=True)
+                cached = load_run(run_dir, cached=True, verify=False)  # verified above
             except Exception as exc:  # an unreadable entry is refitted
                 problem = f"{run_dir} cannot be read ({type(exc).__name__}: {exc})"
             else:

@@ -21,7 +21,8 @@ A run directory ``<out>/<name>-<hash12>/`` holds::
 It is first written to a hidden temporary sibling (``.tmp-<run>-<host>-<pid>-<random>``) and
 renamed into place, so a directory with ``run.json`` is always complete.  ``run.json`` records the
 sha256 of every file of the run (``files``): a cached run is reused only when every file is
-present with its recorded hash (:func:`verify_run`), otherwise it is refitted with a warning.
+present with its recorded hash (:func:`verify_run`), otherwise it is refitted with a warning;
+:func:`load_run` checks the same hashes and raises :class:`RunIntegrityError` naming the file.
 Temporary folders left by a killed process are removed by the next run in the same folder
 (:func:`clean_stale`) and are never read as runs.  Every file is written with mode ``0666``
 minus the umask (JSON included).  When saving a finished fit fails, its posterior is written to
@@ -210,6 +211,7 @@ def parameter_latex(table: pd.DataFrame, caption: str = "") -> str:
 
 __all__ = [
     "RUN_MARKER",
+    "RunIntegrityError",
     "RunResult",
     "is_complete",
     "load_diagnostics",
@@ -217,6 +219,7 @@ __all__ = [
     "read_json",
     "run_dir_name",
     "save_run",
+    "verify_run",
     "write_json",
 ]
 
@@ -354,6 +357,10 @@ def content_hashes(run_dir: Path) -> dict[str, str]:
         for p in sorted(run_dir.rglob("*"))
         if p.is_file() and p.name != RUN_MARKER
     }
+
+
+class RunIntegrityError(ValueError):
+    """A run folder's file is missing or differs from the sha256 recorded in its ``run.json``."""
 
 
 def verify_run(run_dir: str | Path) -> str | None:
@@ -789,7 +796,7 @@ def save_run(
         if final.exists():
             if not force and verify_run(final) is None:
                 shutil.rmtree(tmp)  # another process finished the same run first
-                return load_run(final, cached=True)
+                return load_run(final, cached=True, verify=False)
             old = out_dir / f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
             final.rename(old)
             tmp.rename(final)
@@ -862,7 +869,7 @@ def _load_truth(path: Path) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)} or None
 
 
-def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
+def load_run(run_dir: str | Path, *, cached: bool = True, verify: bool = True) -> RunResult:
     """Read a finished run directory back (posterior, effects, diagnostics, config).
 
     Parameters
@@ -872,6 +879,10 @@ def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
         ``idata.nc``).
     cached : bool, default True
         Value of the returned ``RunResult.cached``.
+    verify : bool, default True
+        Check every file against the sha256 recorded in ``run.json`` first
+        (:func:`verify_run`), so that a changed or damaged file is never read as the run's
+        result; False skips the check (the caller has just verified the folder).
 
     Returns
     -------
@@ -882,10 +893,16 @@ def load_run(run_dir: str | Path, *, cached: bool = True) -> RunResult:
     ------
     FileNotFoundError
         When ``run_dir`` is not a finished run.
+    RunIntegrityError
+        With ``verify``: when a recorded file is missing or its content changed (the message
+        names the file).
     """
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a finished hepcausal run (no complete run.json)")
+    problem = verify_run(run_dir) if verify else None
+    if problem is not None:
+        raise RunIntegrityError(f"{problem}; refit the run or pass verify=False to read it anyway")
     marker = read_json(run_dir / RUN_MARKER)
     idata = az.from_netcdf(str(run_dir / "idata.nc"))
     meta = read_json(run_dir / "meta.json") if (run_dir / "meta.json").is_file() else {}
