@@ -10,6 +10,14 @@
 // level / gradient term paired with the treated ICB's own change (pair_level / pair_gradient, 1-based,
 // 0 = none): with S = sqrt(e^2 + s^2) and a = z[treated], effect = (e^2 a + e s z_effect) / S and
 // the treated ICB's change is S a - effect (the same joint prior; the data inform only the sum).
+functions {
+  // [effect, the treated ICB's own deviation] from the treated ICB's total change S a
+  // (e: effect prior SD, s: SD of the ICBs' changes, a = z[treated], z = z_effect[pair])
+  vector treated_split(real e, real s, real a, real z) {
+    real tot = sqrt(square(e) + square(s));
+    return [(square(e) * a + e * s * z) / tot, (square(s) * a - e * s * z) / tot]';
+  }
+}
 data {
   int<lower=1> N;
   int<lower=1> n_group;
@@ -60,18 +68,13 @@ parameters {
 }
 transformed parameters {
   vector[K] effect = prior_effect_sd * z_effect;
-  if (pair_level > 0) {
-    real s = sigma_change[1];
-    real tot = sqrt(square(prior_effect_sd) + square(s));
-    effect[pair_level] = (square(prior_effect_sd) * dot_product(treated_g, z_change)
-                          + prior_effect_sd * s * z_effect[pair_level]) / tot;
-  }
-  if (pair_gradient > 0) {
-    real s = sigma_change_gradient[1];
-    real tot = sqrt(square(prior_effect_sd) + square(s));
-    effect[pair_gradient] = (square(prior_effect_sd) * dot_product(treated_g, z_change_gradient)
-                             + prior_effect_sd * s * z_effect[pair_gradient]) / tot;
-  }
+  if (pair_level > 0)
+    effect[pair_level] = treated_split(prior_effect_sd, sigma_change[1],
+                                       dot_product(treated_g, z_change), z_effect[pair_level])[1];
+  if (pair_gradient > 0)
+    effect[pair_gradient] = treated_split(prior_effect_sd, sigma_change_gradient[1],
+                                          dot_product(treated_g, z_change_gradient),
+                                          z_effect[pair_gradient])[1];
 }
 model {
   vector[N] mu = rep_vector(change_mean, N);
@@ -79,8 +82,8 @@ model {
   if (use_cell) {
     vector[n_group] dev = sigma_change[1] * z_change;
     if (pair_level > 0) {
-      real tot = sqrt(square(prior_effect_sd) + square(sigma_change[1]));
-      real dev_t = tot * dot_product(treated_g, z_change) - effect[pair_level];
+      real dev_t = treated_split(prior_effect_sd, sigma_change[1],
+                                 dot_product(treated_g, z_change), z_effect[pair_level])[2];
       dev = dev .* (1 - treated_g) + dev_t * treated_g;
     }
     mu += dev[grp];
@@ -91,8 +94,9 @@ model {
     if (use_cell_gradient) {
       vector[n_group] dev = sigma_change_gradient[1] * z_change_gradient;
       if (pair_gradient > 0) {
-        real tot = sqrt(square(prior_effect_sd) + square(sigma_change_gradient[1]));
-        real dev_t = tot * dot_product(treated_g, z_change_gradient) - effect[pair_gradient];
+        real dev_t = treated_split(prior_effect_sd, sigma_change_gradient[1],
+                                   dot_product(treated_g, z_change_gradient),
+                                   z_effect[pair_gradient])[2];
         dev = dev .* (1 - treated_g) + dev_t * treated_g;
       }
       slope += dev[grp];

@@ -423,6 +423,7 @@ def build_design(
     for e in eff:
         if not np.any(e.values != 0):
             raise DesignError(f"effect column {e.name!r} is identically zero on the analysis rows")
+    present = {str(g) for g in groups}
     return PanelDesign(
         data=data,
         outcome=outcome,
@@ -451,7 +452,7 @@ def build_design(
         notes=notes,
         weights=None if weights_col is None else _relative(data[weights_col].to_numpy(float)),
         weights_col=weights_col,
-        pool=tuple(p for p in pool if p in set(str(g) for g in groups)),
+        pool=tuple(p for p in pool if p in present),
     )
 
 
