@@ -5,12 +5,18 @@ Used through :func:`hepcausal.models.backend.sample_model` (the one PyMC / Stan 
 cmdstanpy is used where CmdStan is installed (the ``CMDSTAN`` environment variable points at it);
 otherwise the same program is compiled and sampled offline by pystan/httpstan, which ship stanc
 and the Stan C++ headers.  Compiled models are cached (httpstan: under ``XDG_CACHE_HOME``), so
-only the first fit of a program pays the ~60 s compile.
+only the first fit of a program pays the ~60 s compile.  A cached httpstan build that a killed
+process left incomplete (the extension module written, its ``stderr.log`` not: every later
+build of that program then fails inside httpstan with an unreadable JSON reply) is removed
+first and rebuilt, with a warning naming the folder (:func:`remove_incomplete_build`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +27,14 @@ import numpy as np
 from hepcausal.sampling import SamplerSettings
 
 StanEngine = Literal["auto", "cmdstanpy", "pystan"]
+
+log = logging.getLogger(__name__)
+
+STALE_BUILD_SECONDS = 60.0
+"""Age of an extension module without ``stderr.log`` after which its build counts as killed.
+
+httpstan writes ``stderr.log`` right after linking the module, so a module this old without it
+is not a build still in progress in another process."""
 
 
 def stan_dir() -> Path:
@@ -105,8 +119,46 @@ def pystan_model(program: str, data: Mapping[str, Any], *, seed: int | None = No
     """
     import stan
 
-    path = stan_program_path(program)
-    return stan.build(path.read_text(), data=_jsonable(data), random_seed=seed)
+    code = stan_program_path(program).read_text()
+    remove_incomplete_build(code)
+    return stan.build(code, data=_jsonable(data), random_seed=seed)
+
+
+def remove_incomplete_build(program_code: str) -> Path | None:
+    """Delete httpstan's cached build of ``program_code`` when a killed compile left it incomplete.
+
+    httpstan treats a model folder whose extension module imports as a finished build and then
+    reads its ``stderr.log``; a compile killed between linking and writing that file leaves a
+    folder that fails every later fit of the program (pystan reports an improper JSON reply).
+    Such a folder (module present, ``stderr.log`` absent, module older than
+    :data:`STALE_BUILD_SECONDS`) is removed with a warning so that the next build recompiles.
+
+    Parameters
+    ----------
+    program_code : str
+        The Stan program text.
+
+    Returns
+    -------
+    Path or None
+        The removed folder, or None when the cache holds no incomplete build of the program.
+    """
+    import httpstan.cache
+    import httpstan.models
+
+    folder = httpstan.cache.model_directory(httpstan.models.calculate_model_name(program_code))
+    modules = list(folder.glob("stan_services_*.so")) if folder.is_dir() else []
+    if not modules or (folder / "stderr.log").is_file():
+        return None
+    if time.time() - max(m.stat().st_mtime for m in modules) < STALE_BUILD_SECONDS:
+        return None  # another process may be finishing this build
+    log.warning(
+        "removing the incomplete Stan build %s (an interrupted compile left no stderr.log); "
+        "the program is compiled again (about 60 s)",
+        folder,
+    )
+    shutil.rmtree(folder)
+    return folder
 
 
 def sample_stan(
