@@ -87,6 +87,8 @@ class PanelDesign:
     weights: np.ndarray | None = None  # relative row weights (mean 1), None = unweighted
     weights_col: str | None = None
     pool: tuple[str, ...] = ()  # groups that inform only the spread of group changes
+    # the whole panel the design was cut from (not a copy; England-wide reference figures)
+    source: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def _group_indicator(self, members: set[str]) -> np.ndarray:
         return np.array([1.0 if g in members else 0.0 for g in self.groups])
@@ -453,6 +455,7 @@ def build_design(
         weights=None if weights_col is None else _relative(data[weights_col].to_numpy(float)),
         weights_col=weights_col,
         pool=tuple(p for p in pool if p in present),
+        source=panel,
     )
 
 

@@ -41,6 +41,7 @@ from hepcausal.plots.labels import icb_label, outcome_short
 from hepcausal.plots.panel import (
     classical_sii,
     descriptive_event_table,
+    england_tables,
     icb_year_table,
     plot_descriptive_event,
     plot_icb_series,
@@ -257,6 +258,14 @@ def _panel_figures(result: CausalFit) -> Figures:
     label, units = label_of(outcome) or outcome, units_of(outcome)
     u = f" ({units})" if units else ""
     out: Figures = []
+    rank_col = result.meta.get("rank_col") or data.attrs.get("rank_col")
+    has_rank = bool(rank_col) and rank_col in data.columns
+    eng_level, eng_sii = _england(design, outcome, str(rank_col) if has_rank else None)
+    eng_words = (
+        "; England (every practice of the panel) in blue with its 95% CI"
+        if eng_level is not None
+        else ""
+    )
     level = icb_year_table(data, outcome)
     out.append(
         (
@@ -267,14 +276,14 @@ def _panel_figures(result: CausalFit) -> Figures:
                 treatment_year=ty,
                 ylabel=f"{outcome_short(outcome) or label}\n{u.strip()}",
                 title=f"{label}: practice average by ICS",
+                reference=eng_level,
             ),
             f"{label}: mean over practices (each weighted equally) by ICS and fiscal year; "
             f"{icb_label(treated)} highlighted with its 95% CI, comparator ICSs in grey and "
-            "their average dashed; shading marks the treatment period.",
+            f"their average dashed{eng_words}; shading marks the treatment period.",
         )
     )
-    rank_col = result.meta.get("rank_col") or data.attrs.get("rank_col")
-    if not rank_col or rank_col not in data.columns:
+    if not has_rank:
         return out
     try:
         sii, method = classical_sii(data, outcome, str(rank_col))
@@ -301,13 +310,19 @@ def _panel_figures(result: CausalFit) -> Figures:
                 treatment_year=ty,
                 ylabel=f"SII of {outcome_short(outcome) or label}\n{u.strip()}",
                 title=f"Slope index of inequality by ICS ({what} rank)",
+                reference=None if eng_sii is None else eng_sii.rename(columns={"sii": "value"}),
             ),
             f"Classical ({how}) slope index of inequality of {label} by ICS and fiscal "
             f"year: the fitted difference between the least and the most {adj} end of the "
             f"practice {what} rank (positive = more in less {adj} practices); "
             f"{icb_label(treated)} "
-            "highlighted with its 95% CI, comparators in grey and their average dashed; "
-            "shading marks the treatment period.",
+            "highlighted with its 95% CI, comparators in grey and their average dashed"
+            + (
+                "; England (every practice of the panel, PHE method) in blue with its 95% CI"
+                if eng_sii is not None
+                else ""
+            )
+            + "; shading marks the treatment period.",
         )
     )
     try:
@@ -342,6 +357,26 @@ def _panel_figures(result: CausalFit) -> Figures:
         )
     )
     return out
+
+
+def _england(
+    design: Any, outcome: str, rank_col: str | None
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """England-wide level and SII tables of the panel a design was cut from (None: not drawn).
+
+    Drawn only when the design's source panel holds ICBs beyond the design's own (a panel of
+    just the design's ICBs is not England); a failure is logged and the figure keeps the rest.
+    """
+    src = getattr(design, "source", None)
+    if src is None or ICB not in src or src[ICB].nunique() <= len(design.groups):
+        return None, None
+    if rank_col is not None and rank_col not in src:
+        rank_col = None
+    try:
+        return england_tables(src, outcome, rank_col)
+    except Exception as exc:  # the reference line must not lose the figures
+        log.warning("England reference line skipped: %s", exc)
+        return None, None
 
 
 PPC_DRAWS = 100  # posterior draws simulated for the predictive check

@@ -2,7 +2,8 @@
 
 * :func:`icb_year_table` / :func:`plot_icb_series`: the outcome level and the classical SII by
   ICS and fiscal year (treated ICS highlighted with its 95% CI band, comparators in grey and
-  their average, the treatment period shaded);
+  their average, England (every practice of the panel, :func:`england_tables`) as the reference
+  line, the treatment period shaded);
 * :func:`descriptive_event_table` / :func:`plot_descriptive_event`: the treated-minus-
   comparator SII difference per year relative to the year before the start (descriptive).
 """
@@ -112,6 +113,39 @@ def icb_year_table(data: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return t.drop(columns="sd")
 
 
+ENGLAND = "England"
+"""Group label of the England-wide reference rows (:func:`england_tables`)."""
+
+
+def england_tables(
+    panel: pd.DataFrame, outcome: str, rank_col: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """England-wide reference series: every practice of ``panel`` as one group.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The whole practice-year panel the design was cut from (all ICBs).
+    outcome : str
+        Outcome column.
+    rank_col : str or None
+        Relative rank for the SII (None: no SII table).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame or None)
+        :func:`icb_year_table` and :func:`classical_sii` output with ``icb_code == "England"``
+        (the SII table None without a rank or when no year has a finite SII).
+    """
+    cols = [c for c in (YEAR, outcome, rank_col) if c is not None]
+    eng = panel.loc[:, cols].dropna().assign(**{ICB: ENGLAND})
+    level = icb_year_table(eng, outcome)
+    if rank_col is None:
+        return level, None
+    sii, _ = classical_sii(eng, outcome, rank_col)
+    return level, sii if sii["sii"].notna().any() else None
+
+
 def plot_icb_series(
     table: pd.DataFrame,
     *,
@@ -120,9 +154,11 @@ def plot_icb_series(
     ylabel: str,
     title: str,
     value: str = "value",
+    reference: pd.DataFrame | None = None,
 ) -> Figure:
     """One line per ICS over fiscal years: the treated ICS highlighted with its 95% CI band,
-    the comparators in grey, their unweighted average dashed, the treatment period shaded.
+    the comparators in grey, their unweighted average dashed, England as the reference line,
+    the treatment period shaded.
 
     Parameters
     ----------
@@ -139,6 +175,9 @@ def plot_icb_series(
         Figure title.
     value : str
         Column of the point estimate.
+    reference : pandas.DataFrame or None
+        England-wide rows in the same columns (:func:`england_tables`), drawn as a solid blue
+        line with its 95% CI as error bars; None draws none.
 
     Returns
     -------
@@ -161,6 +200,20 @@ def plot_icb_series(
             tr[YEAR].astype(float), tr["lower"], tr["upper"], color=LLR_COLOUR, alpha=0.2, lw=0
         )
         ax.plot(tr[YEAR], tr[value], color=LLR_COLOUR, lw=1.8, marker="o", ms=3, zorder=4)
+        ref = None if reference is None else reference.dropna(subset=[value]).sort_values(YEAR)
+        if ref is not None and not ref.empty:
+            ax.errorbar(
+                ref[YEAR],
+                ref[value],
+                yerr=[ref[value] - ref["lower"], ref["upper"] - ref[value]],
+                color=ACCENT_COLOUR,
+                lw=1.2,
+                marker="s",
+                ms=2.5,
+                capsize=1.5,
+                elinewidth=0.8,
+                zorder=3.5,
+            )
         ax.set_xlim(years[0] - 0.4, years[-1] + 0.4)
         mark_treatment(ax, treatment_year, label=None)
         set_fiscal_year_ticks(ax, years)
@@ -177,6 +230,9 @@ def plot_icb_series(
             f"Comparator ICSs (n = {comps[ICB].nunique()})",
             "Comparator average",
         ]
+        if ref is not None and not ref.empty:
+            handles.append(Line2D([], [], color=ACCENT_COLOUR, lw=1.2, marker="s", ms=2.5))
+            labels.append("England, all practices (95% CI)")
         ax.legend(handles, labels, fontsize=6.5, frameon=False, loc="best")
     return fig
 
