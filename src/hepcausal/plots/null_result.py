@@ -77,7 +77,6 @@ def plot_sensitivity(result: Any) -> Figure:
         axes[0].legend(fontsize=7, frameon=False)
         axes[0].set_ylabel(f"post-period effect\n(robust {100 * result.prob:g}% interval)")
         fig.suptitle(result.estimand, fontsize=8)
-        fig.tight_layout()
     return fig
 
 
@@ -121,7 +120,6 @@ def plot_power_curve(table: pd.DataFrame, *, target: float = 0.8) -> Figure:
         ax.set_xlabel("injected post-period change in the treated ICS's SII")
         ax.set_ylabel("power")
         ax.legend(fontsize=7, frameon=False)
-        fig.tight_layout()
     return fig
 
 
@@ -195,5 +193,4 @@ def plot_replication(table: pd.DataFrame, *, start_year: int = 2022) -> Figure:
             ax.set_xlabel("fiscal year (end)")
             ax.set_ylabel("SII (least minus most deprived quintile end)")
         axes[0][0].legend(fontsize=6, frameon=False, loc="lower left")
-        fig.tight_layout()
     return fig
