@@ -570,13 +570,19 @@ def test_england_reference_pools_every_practice_and_is_drawn() -> None:
     """England is every practice as one group (not the comparator average), with its CI."""
     from types import SimpleNamespace
 
-    from hepcausal.plots.dispatch import _england
-    from hepcausal.plots.panel import england_tables, icb_year_table, plot_icb_series
+    from hepcausal.plots.dispatch import _england_source
+    from hepcausal.plots.panel import (
+        england_level,
+        england_sii,
+        icb_year_table,
+        plot_icb_series,
+    )
 
     frame = _panel_frame(0.3)  # LLR's SII 0.2 -> 0.5 from 2022; the other 3 ICSs stay at 0.2
-    level, sii = england_tables(frame, "y", "r")
+    level = england_level(frame, "y")
+    sii = england_sii(frame, "y", "r")
     assert sii is not None and set(level["icb_code"]) == set(sii["icb_code"]) == {"England"}
-    assert (level["n"] == 240).all()
+    assert (level["n"] == 240).all() and (sii["method"] == "phe").all()
     by_year = frame.groupby("year")["y"].mean().to_numpy()
     np.testing.assert_allclose(level.sort_values("year")["value"], by_year)
     s = sii.set_index("year")["sii"]
@@ -585,6 +591,8 @@ def test_england_reference_pools_every_practice_and_is_drawn() -> None:
     # comparator average) nor 0.3 (LLR)
     np.testing.assert_allclose(s.loc[[2022, 2023, 2024]], 0.275, atol=0.02)
     assert (sii["lower"] < sii["sii"]).all() and (sii["sii"] < sii["upper"]).all()
+    unit = england_sii(frame, "y", "r", method="unit")  # the method of the ICS lines
+    assert unit is not None and unit["method"].str.startswith("unit").all()
 
     fig = plot_icb_series(
         icb_year_table(frame, "y"),
@@ -599,14 +607,10 @@ def test_england_reference_pools_every_practice_and_is_drawn() -> None:
     plt.close(fig)
 
     # drawn only when the source panel has ICBs beyond the design's own
-    design = SimpleNamespace(source=frame, groups=["QK1", "QJ2"])
-    got_level, got_sii = _england(design, "y", "r")
-    assert got_level is not None and got_sii is not None
-    assert (
-        _england(SimpleNamespace(source=frame, groups=["QK1", "QJ2", "QOQ", "QT1"]), "y", "r")[0]
-        is None
-    )
-    assert _england(SimpleNamespace(source=None, groups=["QK1"]), "y", "r") == (None, None)
+    assert _england_source(SimpleNamespace(source=frame, groups=["QK1", "QJ2"])) is frame
+    every = SimpleNamespace(source=frame, groups=["QK1", "QJ2", "QOQ", "QT1"])
+    assert _england_source(every) is None
+    assert _england_source(SimpleNamespace(source=None, groups=["QK1"])) is None
 
 
 def test_effect_posterior_marks_truth_names_lines_in_words() -> None:

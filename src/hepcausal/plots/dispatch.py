@@ -41,7 +41,8 @@ from hepcausal.plots.labels import icb_label, outcome_short
 from hepcausal.plots.panel import (
     classical_sii,
     descriptive_event_table,
-    england_tables,
+    england_level,
+    england_sii,
     icb_year_table,
     plot_descriptive_event,
     plot_icb_series,
@@ -258,9 +259,8 @@ def _panel_figures(result: CausalFit) -> Figures:
     label, units = label_of(outcome) or outcome, units_of(outcome)
     u = f" ({units})" if units else ""
     out: Figures = []
-    rank_col = result.meta.get("rank_col") or data.attrs.get("rank_col")
-    has_rank = bool(rank_col) and rank_col in data.columns
-    eng_level, eng_sii = _england(design, outcome, str(rank_col) if has_rank else None)
+    source = _england_source(design)
+    eng_level = None if source is None else _safe_england(england_level, source, outcome)
     eng_words = (
         "; England (every practice of the panel) in blue with its 95% CI"
         if eng_level is not None
@@ -283,7 +283,8 @@ def _panel_figures(result: CausalFit) -> Figures:
             f"their average dashed{eng_words}; shading marks the treatment period.",
         )
     )
-    if not has_rank:
+    rank_col = result.meta.get("rank_col") or data.attrs.get("rank_col")
+    if not rank_col or rank_col not in data.columns:
         return out
     try:
         sii, method = classical_sii(data, outcome, str(rank_col))
@@ -299,6 +300,11 @@ def _panel_figures(result: CausalFit) -> Figures:
         else "practice-level regression on the rank (too few practices per quintile for PHE)"
     )
     sii = sii.rename(columns={"sii": "value"})
+    eng_sii = (
+        None
+        if source is None or rank_col not in source
+        else _safe_england(england_sii, source, outcome, str(rank_col), method)
+    )
     what = "deprivation" if "depriv" in str(rank_col) else "need"
     adj = "deprived" if what == "deprivation" else "in need"
     out.append(
@@ -318,7 +324,7 @@ def _panel_figures(result: CausalFit) -> Figures:
             f"{icb_label(treated)} "
             "highlighted with its 95% CI, comparators in grey and their average dashed"
             + (
-                "; England (every practice of the panel, PHE method) in blue with its 95% CI"
+                "; England (every practice of the panel, same method) in blue with its 95% CI"
                 if eng_sii is not None
                 else ""
             )
@@ -359,24 +365,25 @@ def _panel_figures(result: CausalFit) -> Figures:
     return out
 
 
-def _england(
-    design: Any, outcome: str, rank_col: str | None
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """England-wide level and SII tables of the panel a design was cut from (None: not drawn).
+def _england_source(design: Any) -> pd.DataFrame | None:
+    """The panel a design was cut from when it holds ICBs beyond the design's own, else None.
 
-    Drawn only when the design's source panel holds ICBs beyond the design's own (a panel of
-    just the design's ICBs is not England); a failure is logged and the figure keeps the rest.
+    (A panel of just the design's ICBs is not England: no reference line is drawn.)
     """
     src = getattr(design, "source", None)
     if src is None or ICB not in src or src[ICB].nunique() <= len(design.groups):
-        return None, None
-    if rank_col is not None and rank_col not in src:
-        rank_col = None
+        return None
+    return src
+
+
+def _safe_england(fn: Any, *args: Any) -> pd.DataFrame | None:
+    """An England table, or None (logged) when it fails: the figure keeps the rest."""
     try:
-        return england_tables(src, outcome, rank_col)
-    except Exception as exc:  # the reference line must not lose the figures
+        out: pd.DataFrame | None = fn(*args)
+    except Exception as exc:
         log.warning("England reference line skipped: %s", exc)
-        return None, None
+        return None
+    return out
 
 
 PPC_DRAWS = 100  # posterior draws simulated for the predictive check

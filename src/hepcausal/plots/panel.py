@@ -2,13 +2,15 @@
 
 * :func:`icb_year_table` / :func:`plot_icb_series`: the outcome level and the classical SII by
   ICS and fiscal year (treated ICS highlighted with its 95% CI band, comparators in grey and
-  their average, England (every practice of the panel, :func:`england_tables`) as the reference
-  line, the treatment period shaded);
+  their average, England (every practice of the panel: :func:`england_level`,
+  :func:`england_sii`) as the reference line, the treatment period shaded);
 * :func:`descriptive_event_table` / :func:`plot_descriptive_event`: the treated-minus-
   comparator SII difference per year relative to the year before the start (descriptive).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,9 @@ from hepcausal.schema import ICB, YEAR
 Z95 = 1.959963984540054
 
 
-def classical_sii(data: pd.DataFrame, outcome: str, rank_col: str) -> tuple[pd.DataFrame, str]:
+def classical_sii(
+    data: pd.DataFrame, outcome: str, rank_col: str
+) -> tuple[pd.DataFrame, Literal["phe", "unit"]]:
     """Classical SII per ICS and year of a design's data: PHE method, else (quintiles too small)
     the practice-level regression on the rank.
 
@@ -117,10 +121,13 @@ ENGLAND = "England"
 """Group label of the England-wide reference rows (:func:`england_tables`)."""
 
 
-def england_tables(
-    panel: pd.DataFrame, outcome: str, rank_col: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """England-wide reference series: every practice of ``panel`` as one group.
+def _england_rows(panel: pd.DataFrame, columns: tuple[str | None, ...]) -> pd.DataFrame:
+    cols = [c for c in (YEAR, *columns) if c is not None]
+    return panel.loc[:, cols].dropna().assign(**{ICB: ENGLAND})
+
+
+def england_level(panel: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """England-wide practice-average outcome by year: every practice of ``panel`` as one group.
 
     Parameters
     ----------
@@ -128,22 +135,46 @@ def england_tables(
         The whole practice-year panel the design was cut from (all ICBs).
     outcome : str
         Outcome column.
-    rank_col : str or None
-        Relative rank for the SII (None: no SII table).
 
     Returns
     -------
-    (pandas.DataFrame, pandas.DataFrame or None)
-        :func:`icb_year_table` and :func:`classical_sii` output with ``icb_code == "England"``
-        (the SII table None without a rank or when no year has a finite SII).
+    pandas.DataFrame
+        :func:`icb_year_table` output with ``icb_code == "England"``.
     """
-    cols = [c for c in (YEAR, outcome, rank_col) if c is not None]
-    eng = panel.loc[:, cols].dropna().assign(**{ICB: ENGLAND})
-    level = icb_year_table(eng, outcome)
-    if rank_col is None:
-        return level, None
-    sii, _ = classical_sii(eng, outcome, rank_col)
-    return level, sii if sii["sii"].notna().any() else None
+    return icb_year_table(_england_rows(panel, (outcome,)), outcome)
+
+
+def england_sii(
+    panel: pd.DataFrame, outcome: str, rank_col: str, method: Literal["phe", "unit"] = "phe"
+) -> pd.DataFrame | None:
+    """England-wide classical SII by year: every practice of ``panel`` as one group.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The whole practice-year panel the design was cut from (all ICBs).
+    outcome : str
+        Outcome column.
+    rank_col : str
+        Relative rank (0 = most deprived / in need).
+    method : {"phe", "unit"}
+        The method of the ICS lines it is drawn with (:func:`classical_sii`).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`hepcausal.inequality.classical.sii_table` output with ``icb_code == "England"``;
+        None when no year has a finite SII.
+    """
+    import warnings
+
+    from hepcausal.inequality.classical import sii_table
+
+    rows = _england_rows(panel, (outcome, rank_col))
+    with warnings.catch_warnings():  # skipped years are reported in the table's 'note'
+        warnings.simplefilter("ignore", UserWarning)
+        t = sii_table(rows, outcome, method=method, rank_col=rank_col, seed=20211)
+    return t if t["sii"].notna().any() else None
 
 
 def plot_icb_series(
@@ -176,7 +207,8 @@ def plot_icb_series(
     value : str
         Column of the point estimate.
     reference : pandas.DataFrame or None
-        England-wide rows in the same columns (:func:`england_tables`), drawn as a solid blue
+        England-wide rows in the same columns (:func:`england_level`, :func:`england_sii`), drawn
+        as a solid blue
         line with its 95% CI as error bars; None draws none.
 
     Returns
