@@ -54,16 +54,23 @@ def classical_sii(
         :func:`hepcausal.inequality.classical.sii_table` output and the method used
         (``"phe"`` or ``"unit"``).
     """
+    t = _sii_table(data, outcome, rank_col, "phe")
+    if t["sii"].notna().any():
+        return t, "phe"
+    return _sii_table(data, outcome, rank_col, "unit"), "unit"
+
+
+def _sii_table(
+    data: pd.DataFrame, outcome: str, rank_col: str, method: Literal["phe", "unit"]
+) -> pd.DataFrame:
+    """The figures' classical SII table: fixed seed, skipped groups reported in its 'note'."""
     import warnings
 
     from hepcausal.inequality.classical import sii_table
 
-    with warnings.catch_warnings():  # skipped groups are reported in the table's 'note'
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        t = sii_table(data, outcome, method="phe", rank_col=rank_col, seed=20211)
-        if t["sii"].notna().any():
-            return t, "phe"
-        return sii_table(data, outcome, method="unit", rank_col=rank_col, seed=20211), "unit"
+        return sii_table(data, outcome, method=method, rank_col=rank_col, seed=20211)
 
 
 def sii_by_year(sii: pd.DataFrame, treated: str) -> pd.DataFrame:
@@ -118,12 +125,11 @@ def icb_year_table(data: pd.DataFrame, outcome: str) -> pd.DataFrame:
 
 
 ENGLAND = "England"
-"""Group label of the England-wide reference rows (:func:`england_tables`)."""
+"""Group label of the England-wide reference rows (:func:`england_level`, :func:`england_sii`)."""
 
 
-def _england_rows(panel: pd.DataFrame, columns: tuple[str | None, ...]) -> pd.DataFrame:
-    cols = [c for c in (YEAR, *columns) if c is not None]
-    return panel.loc[:, cols].dropna().assign(**{ICB: ENGLAND})
+def _england_rows(panel: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    return panel.loc[:, [YEAR, *columns]].dropna().assign(**{ICB: ENGLAND})
 
 
 def england_level(panel: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -166,14 +172,7 @@ def england_sii(
         :func:`hepcausal.inequality.classical.sii_table` output with ``icb_code == "England"``;
         None when no year has a finite SII.
     """
-    import warnings
-
-    from hepcausal.inequality.classical import sii_table
-
-    rows = _england_rows(panel, (outcome, rank_col))
-    with warnings.catch_warnings():  # skipped years are reported in the table's 'note'
-        warnings.simplefilter("ignore", UserWarning)
-        t = sii_table(rows, outcome, method=method, rank_col=rank_col, seed=20211)
+    t = _sii_table(_england_rows(panel, (outcome, rank_col)), outcome, rank_col, method)
     return t if t["sii"].notna().any() else None
 
 
@@ -207,9 +206,8 @@ def plot_icb_series(
     value : str
         Column of the point estimate.
     reference : pandas.DataFrame or None
-        England-wide rows in the same columns (:func:`england_level`, :func:`england_sii`), drawn
-        as a solid blue
-        line with its 95% CI as error bars; None draws none.
+        England-wide rows in the same columns (:func:`england_level`, :func:`england_sii`),
+        drawn as a solid blue line with its 95% CI as error bars; None draws none.
 
     Returns
     -------
